@@ -1,0 +1,3 @@
+from astroi2i.cli.main import main
+
+raise SystemExit(main())

@@ -1,0 +1,14 @@
+"""Networks (pure torch, no astropy). Each is registered by class name in :data:`ARCHS`."""
+
+from astroi2i.archs.discriminators import PatchDiscriminator, PixelDiscriminator
+from astroi2i.archs.registry import ARCHS
+from astroi2i.archs.resnet import ResnetGenerator
+from astroi2i.archs.unet import UNetGenerator
+
+__all__ = [
+    "ARCHS",
+    "UNetGenerator",
+    "ResnetGenerator",
+    "PatchDiscriminator",
+    "PixelDiscriminator",
+]

@@ -1,0 +1,3 @@
+from astroi2i.registry import Registry
+
+ARCHS = Registry("architecture")

@@ -1,0 +1,175 @@
+"""The ``astroi2i`` command: parse, call one workflow, print, return an exit code.
+
+Exit codes: 0 success, 2 bad input (one line naming the file or key; no traceback), 1 a bug.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import shlex
+import sys
+import warnings
+
+from astroi2i import __version__
+
+__all__ = ["main", "build_parser"]
+
+log = logging.getLogger("astroi2i")
+
+
+def _add_quickstart(sub) -> None:
+    p = sub.add_parser("quickstart", help="simulate a survey pair, train, translate, evaluate, report")
+    p.add_argument("--workdir", default="astroi2i-quickstart", help="output folder (default: %(default)s)")
+    p.add_argument("--max-batches", type=int, default=None, help="training batches (default: recipe's)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--overwrite", action="store_true", help="reuse a non-empty work folder")
+
+
+def _add_train(sub) -> None:
+    p = sub.add_parser("train", help="train a recipe (YAML path or packaged name)")
+    p.add_argument("recipe", help="recipe YAML, or a packaged name such as pix2pix_multiinput")
+    p.add_argument("--set", dest="overrides", nargs="+", action="extend", default=[],
+                   metavar="KEY=VALUE", help="override recipe keys, e.g. trainer.max_batches=100")  # fmt: skip
+    p.add_argument("--workdir", default=None, help="run folder (default: runs/NAME-TIME)")
+    p.add_argument("--overwrite", action="store_true", help="reuse a non-empty run folder")
+    p.add_argument("--print-config", action="store_true", help="print the resolved recipe and stop")
+
+
+def _add_translate(sub) -> None:
+    p = sub.add_parser("translate", help="apply a trained model to FITS files")
+    p.add_argument("checkpoint")
+    p.add_argument("inputs", nargs="+", help="input FITS file(s) (path[:HDU]) in the model's band order")
+    p.add_argument("-o", "--output", required=True, help="output FITS file")
+    p.add_argument("--tile", type=int, default=None, help="tile edge in pixels (default: recipe's)")
+    p.add_argument("--overlap", type=int, default=None, help="tile overlap in pixels")
+    p.add_argument("--align", action="store_true", help="reproject inputs onto the first input's grid")
+    p.add_argument("--reference", default=None, help="FITS file whose grid --align uses instead")
+    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 … (default: cuda if present)")
+    p.add_argument("--overwrite", action="store_true")
+
+
+def _add_evaluate(sub) -> None:
+    p = sub.add_parser("evaluate", help="PSNR/SSIM/MAE/flux ratio per band, physical and stretched")
+    p.add_argument("prediction", help="FITS file or folder")
+    p.add_argument("target", help="FITS file or folder (files matched by name)")
+    p.add_argument("--checkpoint", default=None, help="use this checkpoint's target stretch")
+    p.add_argument("--report", default=None, help="folder for metrics.ecsv and metrics.json")
+    p.add_argument("--overwrite", action="store_true")
+
+
+def _add_inspect(sub) -> None:
+    p = sub.add_parser("inspect", help="HDUs, shape, bands, unit, WCS, NaN fraction, statistics")
+    p.add_argument("file")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="astroi2i",
+        description="Train and apply image-to-image models on astronomical FITS data.",
+    )
+    parser.add_argument("--version", action="version", version=f"astroi2i {__version__}")
+    parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add in (_add_quickstart, _add_train, _add_translate, _add_evaluate, _add_inspect):
+        add(sub)
+    return parser
+
+
+def _run_quickstart(args) -> int:
+    from astroi2i.workflows.evaluate import format_table
+    from astroi2i.workflows.quickstart import quickstart
+
+    result = quickstart(args.workdir, max_batches=args.max_batches, overwrite=args.overwrite,
+                        seed=args.seed, progress_bar=not args.quiet)  # fmt: skip
+    print(format_table(result.summary))
+    verdict = "better" if result.psnr_gain_db > 0 else "NOT better"
+    print(f"\npix2pix vs identity baseline on held-out stamps (physical units): "
+          f"PSNR {result.psnr_gain_db:+.2f} dB, SSIM {result.ssim_gain:+.3f} ({verdict})")  # fmt: skip
+    print(f"checkpoint: {result.checkpoint}")
+    print(f"report:     {result.report / 'report.md'} (panels: {result.report / 'panels.png'})")
+    return 0
+
+
+def _run_train(args) -> int:
+    if args.print_config:
+        from astroi2i.config import dump_recipe
+        from astroi2i.workflows.train import prepare_recipe
+
+        print(dump_recipe(prepare_recipe(args.recipe, args.overrides)), end="")
+        return 0
+    from astroi2i.workflows.train import train
+
+    result = train(args.recipe, overrides=args.overrides, workdir=args.workdir,
+                   overwrite=args.overwrite)  # fmt: skip
+    for key, value in sorted(result.metrics.items()):
+        print(f"{key}: {value:.5g}")
+    print(f"checkpoint: {result.checkpoint}")
+    return 0
+
+
+def _run_translate(args) -> int:
+    from astroi2i.workflows.translate import translate
+
+    command = "astroi2i " + shlex.join(sys.argv[1:]) if sys.argv else None
+    out = translate(args.checkpoint, args.inputs, args.output, tile=args.tile, overlap=args.overlap,
+                    align=args.align, reference=args.reference, overwrite=args.overwrite,
+                    device=args.device, command=command)  # fmt: skip
+    print(f"wrote {out}")
+    return 0
+
+
+def _run_evaluate(args) -> int:
+    from astroi2i.workflows.evaluate import evaluate, format_table
+
+    table = evaluate(args.prediction, args.target, checkpoint=args.checkpoint,
+                     report=args.report, overwrite=args.overwrite)  # fmt: skip
+    print(format_table(table))
+    if args.report:
+        print(f"\nwrote {args.report}/metrics.ecsv and metrics.json")
+    return 0
+
+
+def _run_inspect(args) -> int:
+    from astroi2i.workflows.inspect import inspect_file
+
+    print(inspect_file(args.file))
+    return 0
+
+
+COMMANDS = {
+    "quickstart": _run_quickstart,
+    "train": _run_train,
+    "translate": _run_translate,
+    "evaluate": _run_evaluate,
+    "inspect": _run_inspect,
+}
+
+
+def _configure_logging(quiet: bool) -> None:
+    logging.basicConfig(level=logging.WARNING if quiet else logging.INFO,
+                        format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)  # fmt: skip
+    for name in ("lightning", "lightning.pytorch", "lightning.fabric", "pytorch_lightning"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    logging.captureWarnings(True)
+    # Lightning's advice for big machines, not defects of a run on a small one
+    warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+    warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+    warnings.filterwarnings("ignore", message=".*smaller than the logging interval.*")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _configure_logging(args.quiet)
+    from astroi2i.errors import InputError
+
+    try:
+        return COMMANDS[args.command](args)
+    except (InputError, FileNotFoundError, FileExistsError, IsADirectoryError) as exc:
+        message = " ".join(str(exc).split())  # one line
+        print(f"astroi2i {args.command}: error: {message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("astroi2i: interrupted", file=sys.stderr)
+        return 130

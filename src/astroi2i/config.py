@@ -1,0 +1,194 @@
+"""Recipes: YAML files with ``{type: Name, **kwargs}`` components plus data, stretch, trainer and
+inference sections. :func:`resolve_recipe` checks every key and type and fills every default, so
+the resolved recipe (saved next to each run and inside each checkpoint) says everything."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from astroi2i.errors import InputError
+from astroi2i.registry import check_type
+
+__all__ = [
+    "DataConfig",
+    "TrainerConfig",
+    "InferenceConfig",
+    "load_recipe",
+    "resolve_recipe",
+    "apply_overrides",
+    "recipe_path",
+    "packaged_recipes",
+]
+
+RECIPE_DIR = Path(__file__).parent / "configs"
+
+
+@dataclass
+class DataConfig:
+    """The ``data`` section. Column names refer to the manifest."""
+
+    manifest: str = ""
+    inputs: list[str] = field(default_factory=list)
+    targets: list[str] = field(default_factory=list)
+    train_split: str = "train"
+    val_split: str = "val"
+    crop_size: int | None = 64
+    crops_per_image: int = 1
+    augment: bool = True
+    fill_value: float = 0.0
+    align_target: Literal["none", "wcs", "crpix"] = "none"
+    batch_size: int = 8
+    num_workers: int = 0
+
+
+@dataclass
+class TrainerConfig:
+    """The ``trainer`` section. Steps are counted in training batches."""
+
+    max_batches: int = 1000
+    val_every: int = 200
+    checkpoint_every: int = 200
+    log_every: int = 20
+    accelerator: str = "auto"
+    devices: int | str = 1
+    strategy: str = "auto"
+    precision: str = "32-true"
+    deterministic: bool = False
+    progress_bar: bool = True
+
+
+@dataclass
+class InferenceConfig:
+    """The ``inference`` section: defaults for translate."""
+
+    tile: int = 256
+    overlap: int = 32
+
+
+SECTIONS = {"data": DataConfig, "trainer": TrainerConfig, "inference": InferenceConfig}
+TOP_LEVEL = {"seed", "model", "stretch", *SECTIONS}
+
+
+def packaged_recipes() -> dict[str, Path]:
+    """Recipes shipped with the package, by name (file stem)."""
+    return {p.stem: p for p in sorted(RECIPE_DIR.glob("*.yaml"))}
+
+
+def recipe_path(name_or_path: str) -> Path:
+    """A recipe file path, or the name of a packaged recipe."""
+    path = Path(name_or_path)
+    if path.is_file():
+        return path
+    recipes = packaged_recipes()
+    if name_or_path in recipes:
+        return recipes[name_or_path]
+    raise InputError(
+        f"{name_or_path}: no such recipe file or packaged recipe; packaged: {', '.join(recipes)}"
+    )
+
+
+def load_recipe(name_or_path: str) -> dict:
+    """Read a recipe YAML (a path or a packaged recipe name) into a plain dict."""
+    path = recipe_path(name_or_path)
+    try:
+        recipe = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise InputError(f"{path}: not valid YAML ({exc})") from None
+    if not isinstance(recipe, dict):
+        raise InputError(f"{path}: a recipe must be a mapping of sections")
+    return recipe
+
+
+def apply_overrides(recipe: dict, overrides: list[str]) -> dict:
+    """Apply ``a.b.c=value`` overrides (value parsed as YAML). Keys are checked later by
+    :func:`resolve_recipe`, so a typo is reported with its full dotted name."""
+    recipe = copy.deepcopy(recipe)
+    for item in overrides:
+        key, sep, text = item.partition("=")
+        if not sep or not key:
+            raise InputError(f"--set {item!r}: expected key=value, e.g. trainer.max_batches=100")
+        try:
+            value = yaml.safe_load(text) if text else ""
+        except yaml.YAMLError:
+            raise InputError(f"--set {item!r}: value is not valid YAML") from None
+        parts = key.split(".")
+        node = recipe
+        for i, part in enumerate(parts[:-1]):
+            child = node.get(part)
+            if child is None:
+                if i == 0 and part not in TOP_LEVEL:
+                    raise InputError(f"--set {key}: unknown section {part!r}; known: {sorted(TOP_LEVEL)}")
+                child = node[part] = {}
+            if not isinstance(child, dict):
+                raise InputError(f"--set {key}: {'.'.join(parts[: i + 1])} is not a section")
+            node = child
+        node[parts[-1]] = value
+    return recipe
+
+
+def _resolve_section(name: str, values: Any, schema: type) -> dict:
+    if values is None:
+        values = {}
+    if not isinstance(values, dict):
+        raise InputError(f"{name}: expected a mapping, got {values!r}")
+    hints = typing.get_type_hints(schema)
+    known = [f.name for f in dataclasses.fields(schema)]
+    for key, value in values.items():
+        if key not in known:
+            raise InputError(f"{name}.{key}: unknown key; allowed: {', '.join(known)}")
+        check_type(value, hints[key], f"{name}.{key}")
+    return dataclasses.asdict(schema(**values))
+
+
+def _validate_stretch(registry, spec, side: str) -> dict:
+    resolved = registry.validate(spec, f"stretch.{side}")
+    if resolved["type"] == "ChainStretch":
+        resolved["steps"] = [
+            registry.validate(step, f"stretch.{side}.steps[{i}]")
+            for i, step in enumerate(resolved["steps"])
+        ]
+    return resolved
+
+
+def resolve_recipe(recipe: dict) -> dict:
+    """Validate a recipe and fill in every default. Raises InputError naming the bad key."""
+    from astroi2i.data.stretches import STRETCHES
+    from astroi2i.workflows.build import validate_model
+
+    unknown = set(recipe) - TOP_LEVEL
+    if unknown:
+        raise InputError(f"{sorted(unknown)[0]}: unknown section; known: {', '.join(sorted(TOP_LEVEL))}")
+    resolved: dict[str, Any] = {}
+    seed = recipe.get("seed", 0)
+    check_type(seed, int, "seed")
+    resolved["seed"] = seed
+    for name, schema in SECTIONS.items():
+        resolved[name] = _resolve_section(name, recipe.get(name), schema)
+    data = resolved["data"]
+    if not data["inputs"]:
+        raise InputError("data.inputs: list at least one input band column")
+    if not data["targets"]:
+        raise InputError("data.targets: list at least one target band column")
+    stretch = recipe.get("stretch") or {}
+    if not isinstance(stretch, dict):
+        raise InputError(f"stretch: expected a mapping with inputs/targets, got {stretch!r}")
+    for key in stretch:
+        if key not in ("inputs", "targets"):
+            raise InputError(f"stretch.{key}: unknown key; allowed: inputs, targets")
+    resolved["stretch"] = {
+        side: _validate_stretch(STRETCHES, stretch.get(side, {"type": "IdentityStretch"}), side)
+        for side in ("inputs", "targets")
+    }
+    resolved["model"] = validate_model(recipe.get("model"))
+    return resolved
+
+
+def dump_recipe(recipe: dict) -> str:
+    return yaml.safe_dump(recipe, sort_keys=False)

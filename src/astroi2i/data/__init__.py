@@ -1,0 +1,1 @@
+"""Datasets, stretches, augmentation and tiling: where numpy arrays become torch tensors."""

@@ -1,0 +1,251 @@
+"""Manifest-driven datasets. A :class:`PairedDataset` reads N input band columns (each a file of
+any channel count) and target band columns, stretches them with fitted stretches, and yields
+:class:`Sample` dicts of tensors with identical crops and dihedral augmentation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TypedDict
+
+import numpy as np
+import torch
+
+from astroi2i.data.augment import N_DIHEDRAL, crop_origin, dihedral
+from astroi2i.data.stretches import Stretch
+from astroi2i.errors import InputError
+from astroi2i.io.fits import read_image, require_valid_pixels
+from astroi2i.io.manifest import Manifest
+from astroi2i.sky.geometry import crop_to_grid, same_grid
+from astroi2i.sky.image import SkyImage, stack_bands, unit_to_string
+
+__all__ = ["Sample", "Pair", "load_pairs", "PairedDataset", "band_exposures", "apply_stretch",
+           "fit_stretch", "band_units"]
+
+
+class Sample(TypedDict, total=False):
+    """What a dataset yields. Tensors only; the WCS stays in the manifest.
+
+    inputs (C_in, H, W) float32; target (C_out, H', W') float32 (absent in predict mode);
+    mask (H, W) bool, True where any input or target pixel is invalid; key: the manifest id.
+    """
+
+    inputs: torch.Tensor
+    target: torch.Tensor
+    mask: torch.Tensor
+    key: str
+
+
+@dataclass(frozen=True)
+class Pair:
+    """One manifest row, read: the stacked input bands, the target bands and their exposures."""
+
+    key: str
+    inputs: SkyImage
+    target: SkyImage | None
+    input_exposure: np.ndarray
+    target_exposure: np.ndarray | None
+    input_units: tuple[str, ...] = ()
+    target_units: tuple[str, ...] = ()
+
+
+def band_exposures(images: list[SkyImage], keyword: str | None) -> np.ndarray:
+    """One exposure per band from each file's header ``keyword`` (NaN where absent)."""
+    values = []
+    for image in images:
+        value = image.header.get(keyword, np.nan) if keyword else np.nan
+        try:
+            value = float(value)
+        except (TypeError, ValueError):
+            value = np.nan
+        values.extend([value] * image.n_bands)
+    return np.asarray(values, np.float64)
+
+
+def band_units(images: list[SkyImage]) -> tuple[str, ...]:
+    """One unit string per band, from each file's BUNIT."""
+    return tuple(unit_to_string(image.unit) for image in images for _ in image.bands)
+
+
+def _read_columns(manifest: Manifest, row, columns, where: str) -> list[SkyImage]:
+    images = []
+    for column in columns:
+        path, hdu = manifest.cell(row, column)
+        image = read_image(path, hdu=hdu)
+        require_valid_pixels(image, path)
+        names = image.bands if image.n_bands > 1 else (column,)
+        images.append(image.replace(bands=names))
+    return images
+
+
+def _stack(images: list[SkyImage], where: str) -> SkyImage:
+    try:
+        return stack_bands(images)
+    except ValueError as exc:
+        raise InputError(f"{where}: {exc}") from None
+
+
+def load_pairs(
+    manifest: Manifest,
+    split: str | None,
+    inputs: list[str],
+    targets: list[str] | None,
+    *,
+    align_target: str = "none",
+    exposure_keyword: tuple[str | None, str | None] = (None, None),
+) -> list[Pair]:
+    """Read the rows of one split. Inputs must share a grid; the target must share it too, or
+    be cut onto it by whole pixels (``align_target="wcs"`` or ``"crpix"``, the STIX 257→256
+    case). Raises InputError naming the manifest row for every mismatch."""
+    manifest.require_columns(list(inputs) + list(targets or []))
+    rows = manifest.rows(split)
+    if len(rows) == 0:
+        raise InputError(f"{manifest.source}: no rows with split == {split!r}")
+    pairs = []
+    for row in rows:
+        where = f"{manifest.source} row id={row['id']}"
+        in_images = _read_columns(manifest, row, inputs, where)
+        x = _stack(in_images, where)
+        y, t_images = None, None
+        if targets:
+            t_images = _read_columns(manifest, row, targets, where)
+            y = _stack(t_images, where)
+            if align_target != "none":
+                if x.wcs is None or y.wcs is None:
+                    raise InputError(f"{where}: align_target={align_target!r} needs WCS")
+                try:
+                    y = crop_to_grid(y, x.wcs, x.shape, mode=align_target)
+                except ValueError as exc:
+                    raise InputError(f"{where}: target cannot be cut onto the input grid: {exc}")
+            elif not same_grid(x, y):
+                raise InputError(
+                    f"{where}: inputs and target are not on the same grid "
+                    f"({x.shape} vs {y.shape}); set data.align_target or reproject first"
+                )
+        pairs.append(
+            Pair(
+                str(row["id"]),
+                x,
+                y,
+                band_exposures(in_images, exposure_keyword[0]),
+                None if t_images is None else band_exposures(t_images, exposure_keyword[1]),
+                band_units(in_images),
+                band_units(t_images) if t_images else (),
+            )
+        )
+    return pairs
+
+
+def fit_stretch(stretch: Stretch, pairs: list[Pair], side: str) -> Stretch:
+    """Fit a stretch on the training pairs' ``side`` ("inputs" or "targets") images, with
+    their exposures where a step of the stretch needs them."""
+    from astroi2i.data.stretches import ChainStretch
+
+    images = [getattr(p, "inputs" if side == "inputs" else "target").data for p in pairs]
+    exposures = [p.input_exposure if side == "inputs" else p.target_exposure for p in pairs]
+    if stretch.exposure_keyword is not None:
+        for p, e in zip(pairs, exposures):
+            if not np.all(np.isfinite(e)):
+                raise InputError(f"sample {p.key}: header keyword {stretch.exposure_keyword} "
+                                 f"is missing in the {side}")  # fmt: skip
+    if isinstance(stretch, ChainStretch):
+        return stretch.fit(images, exposures=exposures)
+    return stretch.fit(images)
+
+
+def apply_stretch(stretch: Stretch, data: np.ndarray, exposure, where: str) -> np.ndarray:
+    """Stretch one (C, H, W) array, with a clear error when a needed exposure is missing."""
+    if stretch.exposure_keyword is not None and not np.all(np.isfinite(exposure)):
+        raise InputError(f"{where}: header keyword {stretch.exposure_keyword} is missing")
+    return stretch.forward(data, exposure=exposure)
+
+
+class PairedDataset(torch.utils.data.Dataset):
+    """Stretched, cropped and augmented samples from :class:`Pair` s held in memory.
+
+    Parameters
+    ----------
+    pairs : list of Pair
+        From :func:`load_pairs`.
+    input_stretch, target_stretch : Stretch
+        Fitted stretches (the same objects go into the checkpoint).
+    crop_size : int or None
+        Square crop edge in pixels; None uses the whole image (all images must then share a
+        shape to be batched).
+    crop : {"random", "center"}
+        Random crops for training, centred crops for validation.
+    crops_per_image : int
+        Samples drawn from each image per epoch (an epoch is len(pairs) × this).
+    augment : bool
+        Random dihedral-8 (rotations by 90° and flips), identical on inputs, target and mask.
+    fill_value : float
+        Value put into invalid pixels, in stretched units. The mask tells the losses to ignore
+        them.
+    seed : int
+        Base of the per-sample random stream; see :meth:`__getitem__`.
+    """
+
+    def __init__(
+        self,
+        pairs: list[Pair],
+        *,
+        input_stretch: Stretch,
+        target_stretch: Stretch | None = None,
+        crop_size: int | None = None,
+        crop: str = "random",
+        crops_per_image: int = 1,
+        augment: bool = False,
+        fill_value: float = 0.0,
+        seed: int = 0,
+    ) -> None:
+        self.keys = [p.key for p in pairs]
+        self.crop_size, self.crop, self.augment = crop_size, crop, augment
+        self.crops_per_image = max(1, int(crops_per_image))
+        self.seed = seed
+        self.epoch = 0
+        self._x, self._y, self._mask = [], [], []
+        for p in pairs:
+            x = apply_stretch(input_stretch, p.inputs.data, p.input_exposure, p.key)
+            mask = p.inputs.pixel_mask | ~np.isfinite(x).all(axis=0)
+            y = None
+            if p.target is not None and target_stretch is not None:
+                y = apply_stretch(target_stretch, p.target.data, p.target_exposure, p.key)
+                mask = mask | p.target.pixel_mask | ~np.isfinite(y).all(axis=0)
+                y = np.where(np.isfinite(y), y, fill_value).astype(np.float32)
+            x = np.where(np.isfinite(x), x, fill_value).astype(np.float32)
+            if crop_size is not None and min(x.shape[-2:]) < crop_size:
+                raise InputError(f"sample {p.key}: image {x.shape[-2:]} is smaller than the "
+                                 f"crop size {crop_size}")  # fmt: skip
+            self._x.append(x)
+            self._y.append(y)
+            self._mask.append(mask)
+
+    def __len__(self) -> int:
+        return len(self._x) * self.crops_per_image
+
+    def set_epoch(self, epoch: int) -> None:
+        """Change the random stream between epochs (called by the data module)."""
+        self.epoch = epoch
+
+    def __getitem__(self, index: int) -> Sample:
+        # a per-(seed, epoch, index) generator: the same sample is drawn whatever the worker
+        # count or order, which is what makes resumed and distributed runs reproducible
+        rng = np.random.default_rng([self.seed, self.epoch, index])
+        image = index % len(self._x)
+        x, y, mask = self._x[image], self._y[image], self._mask[image]
+        if self.crop_size is not None:
+            y0, x0 = crop_origin(x.shape[-2:], self.crop_size, self.crop, rng)
+            sl = (slice(y0, y0 + self.crop_size), slice(x0, x0 + self.crop_size))
+            x, mask = x[(slice(None), *sl)], mask[sl]
+            y = None if y is None else y[(slice(None), *sl)]
+        if self.augment:
+            k = int(rng.integers(0, N_DIHEDRAL))
+            x, mask = dihedral(x, k), dihedral(mask, k)
+            y = None if y is None else dihedral(y, k)
+        sample: Sample = {
+            "inputs": torch.from_numpy(np.ascontiguousarray(x)),
+            "mask": torch.from_numpy(np.ascontiguousarray(mask)),
+            "key": self.keys[image],
+        }
+        if y is not None:
+            sample["target"] = torch.from_numpy(np.ascontiguousarray(y))
+        return sample

@@ -1,0 +1,446 @@
+"""Invertible intensity stretches, fitted once on training data (per band) and stored in the
+checkpoint, so that translate maps physical units → network space → physical units exactly.
+
+Every stretch works on arrays whose band axis is ``-3`` (``(C, H, W)`` or ``(N, C, H, W)``);
+fitted parameters are per band. NaN stays NaN. Computation is float64 inside; float32 in gives
+float32 out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+
+from astroi2i.registry import Registry
+
+__all__ = [
+    "STRETCHES",
+    "Stretch",
+    "IdentityStretch",
+    "LinearStretch",
+    "AsinhStretch",
+    "SignedSqrtStretch",
+    "LogStretch",
+    "HistEqStretch",
+    "ExposureStretch",
+    "ChainStretch",
+    "build_stretch",
+    "stretch_from_dict",
+]
+
+STRETCHES = Registry("stretch")
+
+#: at most this many finite pixels per band are pooled for fitting (a uniform subsample)
+MAX_FIT_SAMPLES = 2_000_000
+
+
+def _per_band(values, n: int | None = None) -> np.ndarray:
+    arr = np.atleast_1d(np.asarray(values, dtype=np.float64))
+    if n is not None and arr.size == 1 and n > 1:
+        arr = np.repeat(arr, n)
+    return arr
+
+
+def _bcast(param: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Per-band parameter shaped to broadcast against (..., C, H, W)."""
+    if param.size not in (1, x.shape[-3]):
+        raise ValueError(f"stretch fitted for {param.size} bands, data has {x.shape[-3]}")
+    return param.reshape(-1, 1, 1)
+
+
+def _out(y: np.ndarray, x: np.ndarray) -> np.ndarray:
+    return y.astype(x.dtype if np.issubdtype(np.asarray(x).dtype, np.floating) else np.float32)
+
+
+def pooled_samples(images: Iterable[np.ndarray], *, seed: int = 0) -> list[np.ndarray]:
+    """Finite pixel values per band from (C, H, W) images, subsampled uniformly to at most
+    :data:`MAX_FIT_SAMPLES` per band."""
+    images = list(images)
+    if not images:
+        raise ValueError("cannot fit a stretch on zero images")
+    n_bands = images[0].shape[-3]
+    rng = np.random.default_rng(seed)
+    per_image = max(1, MAX_FIT_SAMPLES // len(images))
+    pooled: list[list[np.ndarray]] = [[] for _ in range(n_bands)]
+    for image in images:
+        if image.shape[-3] != n_bands:
+            raise ValueError(f"images with {image.shape[-3]} and {n_bands} bands in one fit")
+        for c in range(n_bands):
+            v = np.asarray(image[..., c, :, :], np.float64).ravel()
+            v = v[np.isfinite(v)]
+            if v.size > per_image:
+                v = rng.choice(v, per_image, replace=False)
+            pooled[c].append(v)
+    out = [np.concatenate(p) for p in pooled]
+    for c, v in enumerate(out):
+        if v.size == 0:
+            raise ValueError(f"band {c} has no finite pixel to fit a stretch on")
+    return out
+
+
+class Stretch:
+    """Base class. Subclasses define ``_forward``/``_inverse`` on float64 arrays."""
+
+    #: header keyword whose per-image value the stretch needs (ExposureStretch), else None
+    exposure_keyword: str | None = None
+
+    def fit(self, images: Iterable[np.ndarray]) -> Stretch:
+        """Fit dataset-level parameters on (C, H, W) training images; returns self."""
+        return self
+
+    @property
+    def fitted(self) -> bool:
+        return True
+
+    def forward(self, x: np.ndarray, *, exposure: Sequence[float] | None = None) -> np.ndarray:
+        self._check_fitted()
+        return _out(self._forward(np.asarray(x, np.float64), exposure), x)
+
+    def inverse(self, y: np.ndarray, *, exposure: Sequence[float] | None = None) -> np.ndarray:
+        self._check_fitted()
+        return _out(self._inverse(np.asarray(y, np.float64), exposure), y)
+
+    def _check_fitted(self) -> None:
+        if not self.fitted:
+            raise RuntimeError(f"{type(self).__name__} is not fitted; call fit(images) first")
+
+    def _forward(self, x: np.ndarray, exposure) -> np.ndarray:
+        raise NotImplementedError
+
+    def _inverse(self, y: np.ndarray, exposure) -> np.ndarray:
+        raise NotImplementedError
+
+    def params(self) -> dict[str, Any]:
+        return {}
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON/YAML-safe description: ``{type: Name, **parameters}``."""
+        out: dict[str, Any] = {"type": type(self).__name__}
+        for key, value in self.params().items():
+            out[key] = value.tolist() if isinstance(value, np.ndarray) else value
+        return out
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.params()})"
+
+
+@STRETCHES.register
+class IdentityStretch(Stretch):
+    """No change (data already in network units)."""
+
+    def _forward(self, x, exposure):
+        return x
+
+    def _inverse(self, y, exposure):
+        return y
+
+
+@STRETCHES.register
+class LinearStretch(Stretch):
+    """y = (x − vmin) / (vmax − vmin) with **dataset-level** limits per band.
+
+    The limits are the given ``vmin``/``vmax`` or the ``percentiles`` of all training pixels
+    (``[0, 100]`` is min/max). Never per image: the mapping must be the same at translate time.
+    No clipping, so the inverse is exact everywhere.
+    """
+
+    def __init__(
+        self,
+        *,
+        vmin: float | list[float] | None = None,
+        vmax: float | list[float] | None = None,
+        percentiles: list[float] = (0.0, 100.0),
+    ) -> None:
+        self.vmin = None if vmin is None else _per_band(vmin)
+        self.vmax = None if vmax is None else _per_band(vmax)
+        self.percentiles = [float(p) for p in percentiles]
+
+    @property
+    def fitted(self) -> bool:
+        return self.vmin is not None and self.vmax is not None
+
+    def fit(self, images):
+        samples = pooled_samples(images)
+        lo = np.array([np.percentile(v, self.percentiles[0]) for v in samples])
+        hi = np.array([np.percentile(v, self.percentiles[1]) for v in samples])
+        self.vmin = lo if self.vmin is None else _per_band(self.vmin, lo.size)
+        self.vmax = hi if self.vmax is None else _per_band(self.vmax, hi.size)
+        same = self.vmax <= self.vmin
+        self.vmax = np.where(same, self.vmin + 1.0, self.vmax)  # constant band: unit scale
+        return self
+
+    def _forward(self, x, exposure):
+        return (x - _bcast(self.vmin, x)) / (_bcast(self.vmax, x) - _bcast(self.vmin, x))
+
+    def _inverse(self, y, exposure):
+        return y * (_bcast(self.vmax, y) - _bcast(self.vmin, y)) + _bcast(self.vmin, y)
+
+    def params(self):
+        return {"vmin": self.vmin, "vmax": self.vmax, "percentiles": self.percentiles}
+
+
+def _mad_sigma(v: np.ndarray) -> float:
+    return float(1.4826 * np.median(np.abs(v - np.median(v))))
+
+
+@STRETCHES.register
+class AsinhStretch(Stretch):
+    """y = asinh(x / softening), per band.
+
+    ``softening`` sets where the stretch turns from linear to logarithmic, in data units.
+    S-PLUS in the SRGAN seed is asinh(10x/3), i.e. ``softening=0.3``; Legacy Survey asinh(100x/3)
+    is ``softening=0.03``. ``softening="auto"`` fits ``noise_factor`` × the background noise
+    (MAD sigma) of each band on the training set. Unlike astropy's AsinhStretch (which expects
+    data already normalised to [0, 1]) this acts on physical units; add a LinearStretch in a
+    ChainStretch for dataset-level normalisation afterwards.
+    """
+
+    def __init__(
+        self, *, softening: float | list[float] | str = "auto", noise_factor: float = 3.0
+    ) -> None:
+        if isinstance(softening, str) and softening != "auto":
+            raise ValueError(f"softening must be a number, a list or 'auto', got {softening!r}")
+        self.softening = softening if isinstance(softening, str) else _per_band(softening)
+        self.noise_factor = float(noise_factor)
+
+    @property
+    def fitted(self) -> bool:
+        return not isinstance(self.softening, str)
+
+    def fit(self, images):
+        if isinstance(self.softening, str):
+            sig = np.array([_mad_sigma(v) for v in pooled_samples(images)])
+            sig = np.where(sig > 0, sig, 1.0)
+            self.softening = self.noise_factor * sig
+        return self
+
+    def _forward(self, x, exposure):
+        return np.arcsinh(x / _bcast(self.softening, x))
+
+    def _inverse(self, y, exposure):
+        return np.sinh(y) * _bcast(self.softening, y)
+
+    def params(self):
+        return {"softening": self.softening, "noise_factor": self.noise_factor}
+
+
+@STRETCHES.register
+class SignedSqrtStretch(Stretch):
+    """Lin et al.: I = sign(I0)·(√(|I0|+1) − 1) with I0 = x / ``flux_scale``.
+
+    CFHT in Lin et al. is divided by 1000 first (``flux_scale=1000``) to match SDSS levels.
+    """
+
+    def __init__(self, *, flux_scale: float = 1.0) -> None:
+        if flux_scale <= 0:
+            raise ValueError(f"flux_scale must be positive, got {flux_scale}")
+        self.flux_scale = float(flux_scale)
+
+    def _forward(self, x, exposure):
+        x0 = x / self.flux_scale
+        return np.sign(x0) * (np.sqrt(np.abs(x0) + 1.0) - 1.0)
+
+    def _inverse(self, y, exposure):
+        return np.sign(y) * ((np.abs(y) + 1.0) ** 2 - 1.0) * self.flux_scale
+
+    def params(self):
+        return {"flux_scale": self.flux_scale}
+
+
+@STRETCHES.register
+class LogStretch(Stretch):
+    """astropy's LogStretch, y = log(a·z + 1) / log(a + 1), on z = (x − vmin)/(vmax − vmin)
+    with dataset-level limits. Invertible for z > −1/a; values below that become NaN (there is
+    no real logarithm), so choose ``percentiles[0]`` low enough for your noise."""
+
+    def __init__(
+        self,
+        *,
+        a: float = 1000.0,
+        vmin: float | list[float] | None = None,
+        vmax: float | list[float] | None = None,
+        percentiles: list[float] = (0.0, 100.0),
+    ) -> None:
+        from astropy.visualization import LogStretch as _AstropyLog
+
+        self.a = float(a)
+        self._astropy = _AstropyLog(a=self.a)
+        self._linear = LinearStretch(vmin=vmin, vmax=vmax, percentiles=percentiles)
+
+    @property
+    def fitted(self) -> bool:
+        return self._linear.fitted
+
+    def fit(self, images):
+        self._linear.fit(images)
+        return self
+
+    def _forward(self, x, exposure):
+        z = self._linear._forward(x, exposure)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return self._astropy(z, clip=False)
+
+    def _inverse(self, y, exposure):
+        return self._linear._inverse(self._astropy.inverse(y, clip=False), exposure)
+
+    def params(self):
+        return {"a": self.a, **self._linear.params()}
+
+
+@STRETCHES.register
+class HistEqStretch(Stretch):
+    """Histogram equalisation with a stored CDF (CorKit), exactly invertible.
+
+    ``fit`` stores ``n_levels`` quantile knots per band. ``forward`` interpolates linearly
+    between them (so y ∈ [0, 1] over the training range and y is uniform-distributed on it) and
+    continues linearly outside with slope 1/(range), so every value stays invertible.
+
+    Quantisation bound: the map is piecewise linear, so ``inverse`` undoes ``forward`` up to the
+    float rounding of y (spacing ≤ 2⁻²³·|y| in float32, 2⁻⁵² in float64) times the local slope
+    dx/dy. :meth:`roundtrip_bound` returns that worst case per band for float32 data.
+    """
+
+    def __init__(
+        self, *, n_levels: int = 4096, knots: list[list[float]] | None = None
+    ) -> None:
+        if n_levels < 2:
+            raise ValueError(f"n_levels must be ≥ 2, got {n_levels}")
+        self.n_levels = int(n_levels)
+        self.knots = None if knots is None else [np.asarray(k, np.float64) for k in knots]
+
+    @property
+    def fitted(self) -> bool:
+        return self.knots is not None
+
+    def fit(self, images):
+        levels = np.linspace(0.0, 1.0, self.n_levels)
+        self.knots = [np.quantile(v, levels) for v in pooled_samples(images)]
+        return self
+
+    def _band_knots(self, c: int) -> tuple[np.ndarray, np.ndarray]:
+        knots = self.knots[c if len(self.knots) > 1 else 0]
+        levels = np.linspace(0.0, 1.0, knots.size)
+        keep = np.concatenate([[True], np.diff(knots) > 0])  # flat CDF steps: keep the first
+        return knots[keep], levels[keep]
+
+    def _apply(self, x: np.ndarray, invert: bool) -> np.ndarray:
+        out = np.empty_like(x)
+        n = x.shape[-3]
+        if len(self.knots) not in (1, n):
+            raise ValueError(f"stretch fitted for {len(self.knots)} bands, data has {n}")
+        for c in range(n):
+            k, lv = self._band_knots(c)
+            span = max(k[-1] - k[0], np.finfo(float).tiny)
+            src, dst = (lv, k) if invert else (k, lv)
+            v = x[..., c, :, :]
+            r = np.interp(v, src, dst)
+            lo, hi = v < src[0], v > src[-1]
+            slope = span if invert else 1.0 / span  # outside the knots: linear, invertible
+            r = np.where(lo, dst[0] + (v - src[0]) * slope, r)
+            r = np.where(hi, dst[-1] + (v - src[-1]) * slope, r)
+            out[..., c, :, :] = r
+        return out
+
+    def _forward(self, x, exposure):
+        return self._apply(x, invert=False)
+
+    def _inverse(self, y, exposure):
+        return self._apply(y, invert=True)
+
+    def roundtrip_bound(self, x: np.ndarray) -> np.ndarray:
+        """Worst absolute round-trip error per band for float32 data ``x`` (C, H, W)."""
+        eps = np.finfo(np.float32).eps
+        bounds = []
+        for c in range(x.shape[-3]):
+            k, lv = self._band_knots(c)
+            slope = np.max(np.diff(k) / np.diff(lv)) if k.size > 1 else 1.0
+            slope = max(slope, k[-1] - k[0])
+            ymax = 1.0 + np.nanmax(np.abs(x[c]) - k[-1]).clip(0) / max(k[-1] - k[0], 1e-300)
+            bounds.append(2 * eps * ymax * slope + 2 * eps * np.nanmax(np.abs(x[c])))
+        return np.asarray(bounds)
+
+    def params(self):
+        return {"n_levels": self.n_levels, "knots": None if self.knots is None else self.knots}
+
+    def to_dict(self):
+        knots = None if self.knots is None else [k.tolist() for k in self.knots]
+        return {"type": "HistEqStretch", "n_levels": self.n_levels, "knots": knots}
+
+
+@STRETCHES.register
+class ExposureStretch(Stretch):
+    """Divide by each image's exposure (STIX; any count-rate normalisation).
+
+    The exposure is read per image from header ``keyword`` (EXPTIME by default) by the dataset
+    and by translate, and passed as ``exposure=`` (one value per band or one for all).
+    """
+
+    def __init__(self, *, keyword: str = "EXPTIME") -> None:
+        self.keyword = keyword
+        self.exposure_keyword = keyword
+
+    def _exposure(self, exposure, x) -> np.ndarray:
+        if exposure is None:
+            raise ValueError(f"ExposureStretch needs the {self.keyword} value of each image")
+        e = _per_band(exposure, x.shape[-3])
+        if np.any(~np.isfinite(e)) or np.any(e <= 0):
+            raise ValueError(f"{self.keyword} must be positive, got {e.tolist()}")
+        return _bcast(e, x)
+
+    def _forward(self, x, exposure):
+        return x / self._exposure(exposure, x)
+
+    def _inverse(self, y, exposure):
+        return y * self._exposure(exposure, y)
+
+    def params(self):
+        return {"keyword": self.keyword}
+
+
+@STRETCHES.register
+class ChainStretch(Stretch):
+    """Several stretches one after the other, e.g. exposure → asinh → dataset min-max.
+    ``fit`` fits each step on the training images as transformed by the steps before it."""
+
+    def __init__(self, *, steps: list[dict]) -> None:
+        self.stretches = [s if isinstance(s, Stretch) else build_stretch(s) for s in steps]
+        keys = {s.exposure_keyword for s in self.stretches} - {None}
+        self.exposure_keyword = keys.pop() if keys else None
+
+    @property
+    def fitted(self) -> bool:
+        return all(s.fitted for s in self.stretches)
+
+    def fit(self, images, *, exposures=None):
+        images = [np.asarray(im, np.float64) for im in images]
+        for s in self.stretches:
+            s.fit(images)
+            if exposures is None:
+                images = [s._forward(im, None) if s.exposure_keyword is None else im
+                          for im in images]  # fmt: skip
+            else:
+                images = [s._forward(im, e) for im, e in zip(images, exposures)]
+        return self
+
+    def _forward(self, x, exposure):
+        for s in self.stretches:
+            x = s._forward(x, exposure)
+        return x
+
+    def _inverse(self, y, exposure):
+        for s in reversed(self.stretches):
+            y = s._inverse(y, exposure)
+        return y
+
+    def to_dict(self):
+        return {"type": "ChainStretch", "steps": [s.to_dict() for s in self.stretches]}
+
+
+def build_stretch(spec: dict) -> Stretch:
+    """Build a stretch from ``{type: Name, **params}`` (a recipe entry or a stored dict)."""
+    return STRETCHES.build(spec, "stretch")
+
+
+stretch_from_dict = build_stretch

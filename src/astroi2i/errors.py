@@ -1,0 +1,7 @@
+"""Exceptions that mean "the user's input is wrong" (the CLI turns them into exit code 2)."""
+
+__all__ = ["InputError"]
+
+
+class InputError(ValueError):
+    """Bad user input: a file, a key or a value. The message names it and says what is wrong."""

@@ -1,0 +1,304 @@
+"""FITS in, FITS out: :func:`read_image` turns any image HDU into a SkyImage, and
+:func:`write_image` writes one with a fresh, verified header and provenance."""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+import astropy.units as u
+import numpy as np
+from astropy.io import fits
+from astropy.wcs import WCS, FITSFixedWarning
+
+from astroi2i.errors import InputError
+from astroi2i.sky.image import SkyImage, stack_bands, unit_to_string
+
+__all__ = ["read_image", "read_images", "write_image", "image_hdus", "require_valid_pixels"]
+
+log = logging.getLogger(__name__)
+
+#: Observation keywords carried from an input header into a written file. Everything else
+#: (in particular stale CD/PC/SIP/distortion keys) is rebuilt from the WCS or dropped.
+OBSERVATION_KEYS = (
+    "TELESCOP", "INSTRUME", "DETECTOR", "FILTER", "OBJECT", "OBSERVER", "SURVEY",
+    "DATE-OBS", "DATE_OBS", "DATE-END", "MJD-OBS", "EXPTIME", "XPOSURE", "EXPOSURE",
+    "WAVELNTH", "WAVEUNIT", "DSUN_OBS", "HGLN_OBS", "HGLT_OBS", "CRLN_OBS", "CRLT_OBS",
+    "RSUN_REF", "RSUN_OBS", "OBSGEO-X", "OBSGEO-Y", "OBSGEO-Z",
+)  # fmt: skip
+
+
+def _fail(source, problem: str) -> InputError:
+    return InputError(f"{source}: {problem}")
+
+
+def image_hdus(hdul: fits.HDUList) -> list[int]:
+    """Indices of the HDUs that hold an image of at least two dimensions."""
+    found = []
+    for i, hdu in enumerate(hdul):
+        if hdu.name in ("WCSDVARR", "D2IMARR"):  # distortion look-up tables belong to the WCS
+            continue
+        if isinstance(hdu, fits.PrimaryHDU | fits.ImageHDU | fits.CompImageHDU):
+            if hdu.header.get("NAXIS", 0) >= 2 or isinstance(hdu, fits.CompImageHDU):
+                if hdu.shape and len(hdu.shape) >= 2:
+                    found.append(i)
+    return found
+
+
+def _describe(hdul: fits.HDUList, indices: list[int]) -> str:
+    return ", ".join(
+        f"{i} ({hdul[i].name or 'PRIMARY'}, {'×'.join(map(str, hdul[i].shape))})" for i in indices
+    )
+
+
+def _select_hdu(hdul: fits.HDUList, hdu, source) -> int:
+    candidates = image_hdus(hdul)
+    if hdu is None:
+        if not candidates:
+            raise _fail(source, f"no image HDU (HDUs: {[h.name for h in hdul]})")
+        if len(candidates) > 1:
+            raise _fail(
+                source,
+                f"{len(candidates)} image HDUs, which one is meant is ambiguous: "
+                f"{_describe(hdul, candidates)}; name one with path:HDU",
+            )
+        return candidates[0]
+    try:
+        index = hdul.index_of(int(hdu) if str(hdu).lstrip("-").isdigit() else hdu)
+    except (KeyError, IndexError):
+        raise _fail(source, f"has no HDU {hdu!r} (image HDUs: {_describe(hdul, candidates)})")
+    if index not in candidates:
+        raise _fail(source, f"HDU {hdu!r} is not an image (image HDUs: {_describe(hdul, candidates)})")
+    return index
+
+
+def _parse_unit(text: str, source) -> u.UnitBase | str:
+    text = text.strip()
+    if not text:
+        return u.dimensionless_unscaled
+    for fmt in ("fits", None):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                return u.Unit(text, format=fmt, parse_strict="raise")
+        except (ValueError, TypeError):
+            continue
+    log.warning("%s: BUNIT %r is not a unit astropy understands; kept as text", source, text)
+    return text
+
+
+def _celestial_wcs(header: fits.Header, hdul, source) -> WCS | None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FITSFixedWarning)
+        try:
+            wcs = WCS(header, fobj=hdul, relax=True)
+        except Exception as exc:  # noqa: BLE001 - any WCS failure means "no usable WCS"
+            log.warning("%s: WCS could not be parsed (%s); reading without WCS", source, exc)
+            return None
+    if not wcs.has_celestial:
+        log.warning("%s: no celestial WCS; pixels are read without sky coordinates", source)
+        return None
+    if sorted((wcs.wcs.lng, wcs.wcs.lat)) != [0, 1]:
+        log.warning("%s: celestial axes are not the image axes; reading without WCS", source)
+        return None
+    return wcs if wcs.naxis == 2 else wcs.celestial
+
+
+def _band_names(header: fits.Header, n: int, source, bands) -> tuple[str, ...]:
+    if bands is not None:
+        bands = tuple(bands)
+        if len(bands) != n:
+            raise _fail(source, f"{len(bands)} band names given for {n} channels")
+        return bands
+    stored = [header.get(f"BAND{i + 1}") for i in range(n)]
+    if all(isinstance(b, str) and b for b in stored):
+        return tuple(stored)
+    stem = Path(str(source)).name.split(".")[0] if isinstance(source, str | Path) else "band"
+    base = str(header.get("FILTER", "") or stem).strip()
+    return (base,) if n == 1 else tuple(f"{base}_{i}" for i in range(n))
+
+
+def _from_hdu(hdu, hdul, source, bands) -> SkyImage:
+    header = hdu.header.copy()
+    raw = hdu.data
+    if raw is None:
+        raise _fail(source, "image HDU has no data")
+    data = np.asarray(raw)
+    invalid = None
+    blank = header.get("BLANK")
+    if blank is not None and np.issubdtype(data.dtype, np.integer):
+        invalid = data == blank
+    while data.ndim > 3 and data.shape[0] == 1:  # degenerate leading (Stokes/frequency) axes
+        data = data[0]
+        invalid = None if invalid is None else invalid[0]
+    if data.ndim not in (2, 3):
+        raise _fail(source, f"image has {data.ndim} non-degenerate axes; 2 or 3 are supported")
+    data = data.astype(np.float32)  # native byte order, float32
+    if data.ndim == 2:
+        data = data[None]
+        invalid = None if invalid is None else invalid[None]
+    mask = ~np.isfinite(data)
+    if invalid is not None:
+        mask |= invalid
+        data[invalid] = np.nan
+    mask = mask[0] if mask.shape[0] == 1 else mask
+    unit = _parse_unit(str(header.get("BUNIT", "")), source)
+    wcs = _celestial_wcs(header, hdul, source)
+    names = _band_names(header, data.shape[0], source, bands)
+    return SkyImage(data, wcs, unit, mask, names, header)
+
+
+def read_image(source, hdu=None, bands=None) -> SkyImage:
+    """Read an image HDU into a :class:`~astroi2i.sky.SkyImage`.
+
+    Parameters
+    ----------
+    source : str, Path, HDUList, image HDU, SkyImage or (array, WCS)
+        A path may carry the HDU as ``path:HDU`` (index or EXTNAME) when ``hdu`` is None.
+    hdu : int or str, optional
+        Which HDU. Needed only when the file holds more than one image HDU.
+    bands : sequence of str, optional
+        Band names; by default ``BAND1..n`` keys, else FILTER or the file name.
+
+    Returns
+    -------
+    SkyImage
+        float32 (C, H, W) in native byte order; BZERO/BSCALE applied; NaN and BLANK masked; a
+        3-D cube gives C bands; BUNIT parsed (kept as text with a logged warning if unknown).
+
+    Raises
+    ------
+    InputError
+        Not FITS, truncated, no image HDU, an ambiguous or missing HDU, or >3 real axes.
+    """
+    if isinstance(source, SkyImage):
+        return source
+    if isinstance(source, tuple) and len(source) == 2:
+        array, wcs = source
+        return SkyImage(np.asarray(array, np.float32), wcs, bands=tuple(bands or ()))
+    if isinstance(source, fits.HDUList):
+        index = _select_hdu(source, hdu, "HDUList")
+        return _from_hdu(source[index], source, "HDUList", bands)
+    if isinstance(source, fits.PrimaryHDU | fits.ImageHDU | fits.CompImageHDU):
+        return _from_hdu(source, None, source.name or "HDU", bands)
+    path = Path(source)
+    if hdu is None and not path.exists():
+        head, sep, tail = str(source).rpartition(":")
+        if sep and head and tail and Path(head).exists():
+            path, hdu = Path(head), tail
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such file")
+    if path.is_dir():
+        raise _fail(path, "is a folder, not a FITS file")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            with fits.open(path, memmap=False) as hdul:
+                index = _select_hdu(hdul, hdu, path)
+                image = _from_hdu(hdul[index], hdul, path, bands)
+        except InputError:
+            raise
+        except (OSError, ValueError, TypeError, IndexError) as exc:
+            if "reshape" in str(exc) or "truncated" in str(exc).lower():
+                raise _fail(path, "FITS file is truncated (data shorter than the header says)")
+            raise _fail(path, f"not a readable FITS file ({exc})") from None
+    for w in caught:
+        if "truncated" in str(w.message).lower():
+            raise _fail(path, "FITS file is truncated (data shorter than the header says)")
+    return image
+
+
+def read_images(sources: Sequence, *, bands: Sequence[str] | None = None) -> SkyImage:
+    """Read several files (each ``path[:HDU]``, any channel count) and stack them as bands of
+    one image. The grids must agree; see :func:`astroi2i.sky.stack_bands`."""
+    images = [read_image(s) for s in sources]
+    try:
+        image = stack_bands(images)
+    except ValueError as exc:
+        raise InputError(f"{', '.join(map(str, sources))}: {exc}") from None
+    return image.replace(bands=tuple(bands)) if bands is not None else image
+
+
+def require_valid_pixels(image: SkyImage, source) -> None:
+    """Raise InputError when a band has no valid pixel at all."""
+    for c, band in enumerate(image.bands):
+        if image.band_mask[c].all():
+            raise _fail(source, f"band {band!r} has no valid pixel (all NaN, BLANK or masked)")
+
+
+def _fresh_header(image: SkyImage, provenance) -> fits.Header:
+    header = fits.Header()
+    if image.wcs is not None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FITSFixedWarning)
+            header.update(image.wcs.to_header(relax=True))
+    unit = unit_to_string(image.unit)
+    if unit:
+        header["BUNIT"] = (unit, "physical unit of the pixel values")
+    for key in OBSERVATION_KEYS:
+        if key in image.header and key not in header:
+            value = image.header[key]
+            if isinstance(value, float) and not np.isfinite(value):
+                continue
+            if isinstance(value, str | int | float | bool):
+                header[key] = value
+    for i, band in enumerate(image.bands):
+        header[f"BAND{i + 1}"] = (band, f"name of band {i + 1}")
+    from astroi2i import __version__
+
+    header["ORIGIN"] = f"astroi2i {__version__}"
+    header["DATE"] = (datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S"), "file written (UTC)")
+    header.add_history(f"written by astroi2i {__version__}")
+    if isinstance(provenance, Mapping):
+        items = [f"{k}: {v}" for k, v in provenance.items()]
+    else:
+        items = [str(p) for p in (provenance or ())]
+    for item in items:
+        header.add_history(item)
+    return header
+
+
+def write_image(
+    image: SkyImage,
+    path,
+    *,
+    provenance: Mapping[str, object] | Sequence[str] | None = None,
+    overwrite: bool = False,
+    mask_extension: bool = False,
+) -> Path:
+    """Write a SkyImage as FITS with a fresh header.
+
+    The header is built from the WCS (``to_header(relax=True)``), BUNIT, a whitelist of
+    observation keys (:data:`OBSERVATION_KEYS`), band names (``BANDn``) and HISTORY cards with
+    ``provenance``. Invalid pixels are written as NaN. The file is verified, written to a
+    temporary name and renamed, so a failure never leaves a partial file.
+
+    Raises
+    ------
+    FileExistsError
+        ``path`` exists and ``overwrite`` is False.
+    """
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"{path}: exists; pass overwrite=True (--overwrite) to replace it")
+    data = image.data.copy()
+    data[image.band_mask] = np.nan
+    header = _fresh_header(image, provenance)
+    primary = fits.PrimaryHDU(data[0] if image.n_bands == 1 else data, header=header)
+    hdus = [primary]
+    if mask_extension:
+        hdus.append(fits.ImageHDU(image.band_mask.astype(np.uint8), name="MASK"))
+    hdul = fits.HDUList(hdus)
+    hdul.verify("exception")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        hdul.writeto(tmp, overwrite=True, checksum=True)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path

@@ -1,0 +1,167 @@
+"""WCS geometry on SkyImages: grid comparison, integer-pixel alignment, cutouts, reprojection.
+
+Every function that changes geometry returns a new SkyImage with a new WCS.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from astropy.wcs import WCS
+
+from astroi2i.sky.image import SkyImage
+
+__all__ = ["same_grid", "pixel_offset", "crop_to_grid", "cutout", "reproject_image"]
+
+
+def _probe_pixels(shape: tuple[int, int]) -> np.ndarray:
+    """A few pixel positions (x, y) spread over a grid: corners, edge midpoints and centre."""
+    h, w = shape
+    xs = np.array([0, (w - 1) / 2, w - 1])
+    ys = np.array([0, (h - 1) / 2, h - 1])
+    xx, yy = np.meshgrid(xs, ys)
+    return np.stack([xx.ravel(), yy.ravel()])
+
+
+def _map_pixels(src: WCS, dst: WCS, pixels: np.ndarray) -> np.ndarray:
+    """Pixel positions of ``src`` expressed in ``dst``'s pixel frame (through the sky)."""
+    world = src.pixel_to_world_values(pixels[0], pixels[1])
+    x, y = dst.world_to_pixel_values(*world)
+    return np.stack([np.asarray(x, float), np.asarray(y, float)])
+
+
+def pixel_offset(
+    wcs: WCS, shape: tuple[int, int], reference: WCS, *, tolerance: float = 0.01
+) -> tuple[float, float] | None:
+    """Where pixel (0, 0) of ``wcs`` falls on the ``reference`` grid, when the two grids differ
+    by a pure shift; ``None`` when they differ by more (scale, rotation, projection).
+
+    Returns (dx, dy) in reference pixels (0-based). ``tolerance`` is in pixels.
+    """
+    pixels = _probe_pixels(shape)
+    mapped = _map_pixels(wcs, reference, pixels)
+    shift = mapped - pixels
+    if not np.all(np.isfinite(shift)):
+        return None
+    if np.ptp(shift[0]) > tolerance or np.ptp(shift[1]) > tolerance:
+        return None
+    return float(np.mean(shift[0])), float(np.mean(shift[1]))
+
+
+def same_grid(a: SkyImage, b: SkyImage, *, tolerance: float = 0.01) -> bool:
+    """True when two images have the same shape and their pixels sit on the same sky positions
+    to within ``tolerance`` pixels. Two images without WCS count as the same grid only if their
+    shapes agree (nothing else can be checked)."""
+    if a.shape != b.shape:
+        return False
+    if a.wcs is None or b.wcs is None:
+        return a.wcs is None and b.wcs is None
+    offset = pixel_offset(a.wcs, a.shape, b.wcs, tolerance=tolerance)
+    return offset is not None and abs(offset[0]) <= tolerance and abs(offset[1]) <= tolerance
+
+
+def _slice_wcs(wcs: WCS | None, y0: int, x0: int) -> WCS | None:
+    return None if wcs is None else wcs.slice((slice(y0, None), slice(x0, None)))
+
+
+def crop_to_grid(
+    image: SkyImage, reference: WCS, shape: tuple[int, int], *, mode: str = "wcs"
+) -> SkyImage:
+    """Crop ``image`` by whole pixels so that it lands on the ``reference`` grid of ``shape``.
+
+    This is the STIX 257→256 case: a CLEAN map one pixel larger than its back-projection is cut
+    so the source stays at the same pixel. ``mode="wcs"`` finds the offset through the sky and
+    requires a pure integer shift; ``mode="crpix"`` uses the difference of CRPIX (for grids that
+    only share a reference pixel).
+
+    Raises ValueError when the offset is not a whole number of pixels or the crop falls outside.
+    """
+    if image.wcs is None:
+        raise ValueError("crop_to_grid needs a WCS on the image")
+    if mode == "wcs":
+        offset = pixel_offset(reference, shape, image.wcs)
+        if offset is None:
+            raise ValueError("grids differ by more than a shift; reproject instead of cropping")
+    elif mode == "crpix":
+        c_img, c_ref = image.wcs.wcs.crpix, reference.wcs.crpix
+        offset = (c_img[0] - c_ref[0], c_img[1] - c_ref[1])
+    else:
+        raise ValueError(f"unknown crop mode {mode!r}; known: 'wcs', 'crpix'")
+    dx, dy = offset
+    x0, y0 = int(round(dx)), int(round(dy))
+    if abs(dx - x0) > 0.01 or abs(dy - y0) > 0.01:
+        raise ValueError(f"grid offset ({dx:.3f}, {dy:.3f}) px is not a whole number of pixels")
+    h, w = shape
+    if x0 < 0 or y0 < 0 or y0 + h > image.shape[0] or x0 + w > image.shape[1]:
+        raise ValueError(
+            f"a {h}×{w} crop at pixel offset ({x0}, {y0}) does not fit in a "
+            f"{image.shape[0]}×{image.shape[1]} image"
+        )
+    return _crop(image, y0, x0, h, w)
+
+
+def _crop(image: SkyImage, y0: int, x0: int, h: int, w: int) -> SkyImage:
+    sl = (slice(y0, y0 + h), slice(x0, x0 + w))
+    mask = image.mask[sl] if image.mask.ndim == 2 else image.mask[(slice(None), *sl)]
+    return image.replace(
+        data=np.ascontiguousarray(image.data[(slice(None), *sl)]),
+        mask=np.ascontiguousarray(mask),
+        wcs=_slice_wcs(image.wcs, y0, x0),
+    )
+
+
+def cutout(image: SkyImage, center, size: int | tuple[int, int]) -> SkyImage:
+    """A ``size`` cutout centred on ``center``: a (x, y) 0-based pixel position or a SkyCoord.
+
+    The cutout must lie inside the image (no partial cutouts). The returned WCS is sliced, so
+    every pixel keeps its sky position.
+    """
+    from astropy.coordinates import SkyCoord
+
+    h, w = (size, size) if isinstance(size, int) else size
+    if isinstance(center, SkyCoord):
+        if image.wcs is None:
+            raise ValueError("a sky-position cutout needs a WCS on the image")
+        cx, cy = image.wcs.world_to_pixel(center)
+    else:
+        cx, cy = center
+    x0 = int(np.floor(float(cx) - (w - 1) / 2 + 0.5))
+    y0 = int(np.floor(float(cy) - (h - 1) / 2 + 0.5))
+    if x0 < 0 or y0 < 0 or y0 + h > image.shape[0] or x0 + w > image.shape[1]:
+        raise ValueError(f"a {h}×{w} cutout at ({float(cx):.1f}, {float(cy):.1f}) leaves the image")
+    return _crop(image, y0, x0, h, w)
+
+
+def reproject_image(
+    image: SkyImage, wcs: WCS, shape: tuple[int, int], *, method: str = "interp"
+) -> SkyImage:
+    """Resample ``image`` onto another grid with ``reproject``.
+
+    ``method="interp"`` (bilinear) assumes surface-brightness units and is not flux-conserving.
+    ``method="adaptive"`` conserves flux (``conserve_flux=True``) for per-pixel flux units, and
+    ``"exact"`` is reproject's spherical-polygon algorithm (surface brightness, exact overlap).
+    Pixels outside the input footprint, or touched by invalid input pixels, become masked.
+    """
+    import reproject
+
+    if image.wcs is None:
+        raise ValueError("reprojection needs a WCS on the image")
+    funcs = {
+        "interp": lambda d: reproject.reproject_interp(
+            (d, image.wcs), wcs, shape_out=shape, order="bilinear"
+        ),
+        "adaptive": lambda d: reproject.reproject_adaptive(
+            (d, image.wcs), wcs, shape_out=shape, conserve_flux=True
+        ),
+        "exact": lambda d: reproject.reproject_exact((d, image.wcs), wcs, shape_out=shape),
+    }
+    if method not in funcs:
+        raise ValueError(f"unknown reprojection method {method!r}; known: {sorted(funcs)}")
+    data = np.empty((image.n_bands, *shape), np.float32)
+    mask = np.empty((image.n_bands, *shape), bool)
+    for c in range(image.n_bands):
+        band = np.where(image.band_mask[c], np.nan, image.data[c]).astype(np.float64)
+        out, footprint = funcs[method](band)
+        data[c] = out
+        mask[c] = (footprint <= 0) | ~np.isfinite(out)
+    data[mask] = np.nan
+    return image.replace(data=data, mask=mask, wcs=wcs.deepcopy())

@@ -1,0 +1,1 @@
+"""Simulators that make training data, and downloaders. No torch here."""

@@ -1,0 +1,6 @@
+"""Training recipes as LightningModules: each owns its optimizers and writes its steps out."""
+
+from astroi2i.systems.pix2pix import Pix2Pix
+from astroi2i.systems.registry import SYSTEMS
+
+__all__ = ["SYSTEMS", "Pix2Pix"]

@@ -1,0 +1,142 @@
+"""pix2pix (Isola et al. 2017): a conditional GAN with an L1 term. Multi-input is simply more
+``in_channels``: the bands of several surveys are stacked by the dataset."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import lightning as L
+import torch
+from torch import nn
+
+from astroi2i.losses.gan import GANLoss
+from astroi2i.systems.registry import SYSTEMS
+
+__all__ = ["Pix2Pix"]
+
+
+def _linear_decay(start: int, total: int):
+    """pix2pix's schedule in optimizer-step units: 1 until ``start``, then linearly to 0."""
+
+    def factor(step: int) -> float:
+        if total <= start or step < start:
+            return 1.0
+        return max(0.0, 1.0 - (step - start) / float(total - start))
+
+    return factor
+
+
+@SYSTEMS.register
+class Pix2Pix(L.LightningModule):
+    """D step, then G step, per batch (manual optimisation).
+
+    Parameters
+    ----------
+    generator, discriminator : nn.Module
+        G maps inputs (N, C_in, H, W) → (N, C_out, H, W). D sees inputs and target (or fake)
+        concatenated along channels (conditional GAN), so it takes C_in + C_out channels.
+    gan_loss : GANLoss
+    pixel_loss : nn.Module
+        Called as ``pixel_loss(fake, target, mask)``; pix2pix's L1 with weight 100.
+    lr, beta1, beta2 : float
+        Adam settings for both networks (pix2pix: 2e-4, 0.5, 0.999).
+    lr_schedule : {"constant", "linear"}
+        ``linear`` holds the rate until ``decay_start`` batches, then decays it to 0 at the
+        trainer's ``max_steps``.
+    """
+
+    #: the recipe keys under ``model`` this system needs, and the registry each is built from
+    components = {
+        "generator": "arch",
+        "discriminator": "arch",
+        "gan_loss": "loss",
+        "pixel_loss": "loss",
+    }
+    #: optimizer steps per training batch (Lightning's global_step counts each)
+    steps_per_batch = 2
+
+    @staticmethod
+    def network_channels(in_channels: int, out_channels: int) -> dict[str, dict[str, int]]:
+        """Channel arguments the builder passes to each network (conditional D sees both)."""
+        return {
+            "generator": {"in_channels": in_channels, "out_channels": out_channels},
+            "discriminator": {"in_channels": in_channels + out_channels},
+        }
+
+    def __init__(
+        self,
+        generator: nn.Module,
+        discriminator: nn.Module,
+        gan_loss: GANLoss,
+        pixel_loss: nn.Module,
+        *,
+        lr: float = 2e-4,
+        beta1: float = 0.5,
+        beta2: float = 0.999,
+        lr_schedule: Literal["constant", "linear"] = "constant",
+        decay_start: int = 0,
+    ) -> None:
+        super().__init__()
+        self.automatic_optimization = False
+        self.generator, self.discriminator = generator, discriminator
+        self.gan_loss, self.pixel_loss = gan_loss, pixel_loss
+        self.save_hyperparameters(ignore=["generator", "discriminator", "gan_loss", "pixel_loss"])
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        """Inference: the generator's prediction in stretched target units."""
+        return self.generator(inputs)
+
+    def training_step(self, batch, batch_idx: int) -> None:
+        x, y, mask = batch["inputs"], batch["target"], batch["mask"]
+        opt_g, opt_d = self.optimizers()
+        fake = self.generator(x)
+
+        # 1. discriminator: real pairs towards "real", generated pairs towards "fake"
+        self.toggle_optimizer(opt_d)
+        loss_d = self.gan_loss.discriminator(
+            self.discriminator(torch.cat([x, y], 1)),
+            self.discriminator(torch.cat([x, fake.detach()], 1)),
+        )
+        opt_d.zero_grad(set_to_none=True)
+        self.manual_backward(loss_d)
+        opt_d.step()
+        self.untoggle_optimizer(opt_d)
+
+        # 2. generator: fool D and stay close to the target on valid pixels
+        self.toggle_optimizer(opt_g)
+        loss_g_gan = self.gan_loss.generator(self.discriminator(torch.cat([x, fake], 1)))
+        loss_g_pix = self.pixel_loss(fake, y, mask)
+        loss_g = loss_g_gan + loss_g_pix
+        opt_g.zero_grad(set_to_none=True)
+        self.manual_backward(loss_g)
+        opt_g.step()
+        self.untoggle_optimizer(opt_g)
+
+        for scheduler in self.lr_schedulers() or []:
+            scheduler.step()
+        self.log_dict(
+            {"train/loss_d": loss_d, "train/loss_g_gan": loss_g_gan, "train/loss_g_pixel": loss_g_pix},
+            prog_bar=True,
+            batch_size=x.shape[0],
+        )
+
+    def validation_step(self, batch, batch_idx: int) -> None:
+        fake = self.generator(batch["inputs"])
+        l1 = self.pixel_loss(fake, batch["target"], batch["mask"]) / self.pixel_loss.weight
+        self.log("val/l1", l1, prog_bar=True, batch_size=fake.shape[0], sync_dist=True)
+
+    def predict_step(self, batch, batch_idx: int) -> torch.Tensor:
+        return self.generator(batch["inputs"])
+
+    def configure_optimizers(self):
+        hp = self.hparams
+        betas = (hp.beta1, hp.beta2)
+        opt_g = torch.optim.Adam(self.generator.parameters(), lr=hp.lr, betas=betas)
+        opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=hp.lr, betas=betas)
+        if hp.lr_schedule == "constant":
+            return [opt_g, opt_d]
+        total = int(self.trainer.max_steps) if self.trainer.max_steps > 0 else 0
+        # Lightning's max_steps counts both optimizers' steps; the schedule counts batches
+        factor = _linear_decay(hp.decay_start, total // self.steps_per_batch)
+        schedulers = [torch.optim.lr_scheduler.LambdaLR(o, factor) for o in (opt_g, opt_d)]
+        return [opt_g, opt_d], schedulers

@@ -1,0 +1,1 @@
+"""Orchestration: train, translate, evaluate, inspect, quickstart. Files in and files out."""

@@ -1,0 +1,97 @@
+"""Self-describing checkpoints: what a Lightning checkpoint must carry for ``translate`` to need
+nothing else, and how it is read back without executing code from the file."""
+
+from __future__ import annotations
+
+import hashlib
+import pickle
+import platform
+from importlib import metadata
+from pathlib import Path
+
+import lightning as L
+import torch
+
+from astroi2i.errors import InputError
+
+__all__ = ["MetadataCallback", "load_checkpoint", "file_sha256", "package_versions", "META_KEY"]
+
+#: key under the checkpoint's ``hyper_parameters`` that holds astroi2i's metadata
+META_KEY = "astroi2i"
+META_FORMAT = 1
+
+
+def package_versions() -> dict[str, str]:
+    """Versions of astroi2i and the libraries a result depends on."""
+    from astroi2i import __version__
+
+    versions = {"astroi2i": __version__, "python": platform.python_version()}
+    for name in ("torch", "lightning", "numpy", "astropy", "reproject"):
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def file_sha256(path, *, chunk: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class MetadataCallback(L.Callback):
+    """Puts the resolved recipe, fitted stretches, band names/units and versions into every
+    checkpoint Lightning writes (``checkpoint["hyper_parameters"]["astroi2i"]``)."""
+
+    def __init__(self, meta: dict) -> None:
+        self.meta = {"format": META_FORMAT, **meta, "versions": package_versions()}
+
+    def on_save_checkpoint(self, trainer, pl_module, checkpoint: dict) -> None:
+        checkpoint.setdefault("hyper_parameters", {})[META_KEY] = self.meta
+
+
+def read_checkpoint(path) -> dict:
+    """Read a checkpoint with ``weights_only=True``: tensors and plain containers only, so a file
+    carrying a pickled code payload is refused instead of run."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: checkpoint not found")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else "unsafe content"
+        raise InputError(f"{path}: refused to load: not a plain-weights checkpoint ({first})") from None
+    except (RuntimeError, EOFError, OSError, ValueError) as exc:
+        raise InputError(f"{path}: not a readable checkpoint ({exc})") from None
+    if not isinstance(ckpt, dict) or META_KEY not in ckpt.get("hyper_parameters", {}):
+        raise InputError(f"{path}: not an astroi2i checkpoint (no '{META_KEY}' metadata)")
+    return ckpt
+
+
+def load_checkpoint(path, *, device: str | torch.device = "cpu"):
+    """Build the generator of a checkpoint and load its weights.
+
+    Returns
+    -------
+    generator : nn.Module
+        In eval mode, on ``device``.
+    meta : dict
+        recipe, input/target bands and units, stretches, scale, stride, versions, sha256.
+    """
+    from astroi2i.workflows.build import build_generator
+
+    ckpt = read_checkpoint(path)
+    meta = dict(ckpt["hyper_parameters"][META_KEY])
+    generator = build_generator(
+        meta["recipe"]["model"], len(meta["input_bands"]), len(meta["target_bands"])
+    )
+    prefix = "generator."
+    state = {k[len(prefix) :]: v for k, v in ckpt["state_dict"].items() if k.startswith(prefix)}
+    generator.load_state_dict(state)
+    generator.eval().to(device)
+    meta["sha256"] = file_sha256(path)
+    meta["path"] = str(path)
+    return generator, meta

@@ -1,0 +1,147 @@
+"""``astroi2i train``: recipe → fitted stretches → Lightning fit → self-describing checkpoints."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from astroi2i.config import apply_overrides, dump_recipe, load_recipe, resolve_recipe
+from astroi2i.errors import InputError
+
+__all__ = ["train", "TrainResult", "prepare_recipe"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    workdir: Path
+    checkpoint: Path
+    metrics: dict[str, float]
+
+
+def prepare_recipe(recipe: str | dict, overrides=()) -> dict:
+    """Load (name, path or dict), apply ``key=value`` overrides and resolve every default."""
+    raw = load_recipe(recipe) if isinstance(recipe, str | Path) else recipe
+    return resolve_recipe(apply_overrides(raw, list(overrides)))
+
+
+def _check_workdir(workdir: Path, overwrite: bool) -> None:
+    if workdir.exists() and any(workdir.iterdir()) and not overwrite:
+        raise InputError(f"{workdir}: work folder exists and is not empty; pass --overwrite")
+
+
+def train(
+    recipe: str | dict,
+    *,
+    overrides=(),
+    workdir: str | Path | None = None,
+    overwrite: bool = False,
+) -> TrainResult:
+    """Train the recipe's system. Everything is validated before the work folder is touched.
+
+    The work folder receives ``config.yaml`` (the resolved recipe), ``checkpoints/`` (``last``
+    and the best by validation L1, each carrying recipe, stretches, bands and versions) and
+    ``logs/`` (CSV metrics).
+    """
+    import lightning as L
+    import torch
+
+    from astroi2i.data.datamodule import EpochSeedCallback, PairedDataModule
+    from astroi2i.data.datasets import PairedDataset, fit_stretch, load_pairs
+    from astroi2i.data.stretches import build_stretch
+    from astroi2i.io.manifest import read_manifest
+    from astroi2i.workflows.build import build_system
+    from astroi2i.workflows.checkpoint import MetadataCallback
+
+    cfg = prepare_recipe(recipe, overrides)
+    data, tcfg = cfg["data"], cfg["trainer"]
+    if not data["manifest"]:
+        raise InputError("data.manifest: no manifest given (--set data.manifest=PATH)")
+    name = Path(recipe).stem if isinstance(recipe, str | Path) else "run"
+    workdir = Path(workdir or Path("runs") / f"{name}-{datetime.now():%Y%m%d-%H%M%S}")
+    _check_workdir(workdir, overwrite)
+
+    manifest = read_manifest(data["manifest"])
+    stretch_in = build_stretch(cfg["stretch"]["inputs"])
+    stretch_out = build_stretch(cfg["stretch"]["targets"])
+    keys = (stretch_in.exposure_keyword, stretch_out.exposure_keyword)
+    load = dict(align_target=data["align_target"], exposure_keyword=keys)
+    train_pairs = load_pairs(manifest, data["train_split"], data["inputs"], data["targets"], **load)
+    has_val = data["val_split"] in set(manifest.table["split"])
+    val_pairs = (
+        load_pairs(manifest, data["val_split"], data["inputs"], data["targets"], **load)
+        if has_val
+        else None
+    )
+    fit_stretch(stretch_in, train_pairs, "inputs")
+    fit_stretch(stretch_out, train_pairs, "targets")
+
+    common = dict(input_stretch=stretch_in, target_stretch=stretch_out,
+                  crop_size=data["crop_size"], fill_value=data["fill_value"], seed=cfg["seed"])  # fmt: skip
+    train_set = PairedDataset(train_pairs, crop="random", augment=data["augment"],
+                              crops_per_image=data["crops_per_image"], **common)  # fmt: skip
+    val_set = PairedDataset(val_pairs, crop="center", **common) if val_pairs else None
+
+    first = train_pairs[0]
+    in_bands, out_bands = list(first.inputs.bands), list(first.target.bands)
+    L.seed_everything(cfg["seed"], workers=True, verbose=False)
+    system = build_system(cfg["model"], len(in_bands), len(out_bands))
+    meta = {
+        "recipe": cfg,
+        "input_bands": in_bands,
+        "target_bands": out_bands,
+        "input_units": list(first.input_units),
+        "target_units": list(first.target_units),
+        "stretches": {"inputs": stretch_in.to_dict(), "targets": stretch_out.to_dict()},
+        "scale": 1,
+        "stride": int(getattr(system.generator, "stride", 1)),
+        "fill_value": data["fill_value"],
+    }
+
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / "config.yaml").write_text(dump_recipe(cfg))
+    steps = system.steps_per_batch
+    ckpt_dir = workdir / "checkpoints"
+    callbacks = [
+        MetadataCallback(meta),
+        EpochSeedCallback(),
+        L.pytorch.callbacks.ModelCheckpoint(
+            dirpath=ckpt_dir,
+            filename="step{step:07d}",
+            auto_insert_metric_name=False,
+            every_n_train_steps=tcfg["checkpoint_every"] * steps,
+            save_last=True,
+            save_top_k=1 if val_set is not None else 0,
+            monitor="val/l1" if val_set is not None else None,
+        ),
+    ]
+    trainer = L.Trainer(
+        max_steps=tcfg["max_batches"] * steps,
+        max_epochs=-1,
+        val_check_interval=tcfg["val_every"] if val_set else None,
+        check_val_every_n_epoch=None if val_set else 1,
+        limit_val_batches=1.0 if val_set else 0,
+        num_sanity_val_steps=0,
+        log_every_n_steps=tcfg["log_every"],
+        accelerator=tcfg["accelerator"],
+        devices=tcfg["devices"],
+        strategy=tcfg["strategy"],
+        precision=tcfg["precision"],
+        deterministic=tcfg["deterministic"],
+        enable_progress_bar=tcfg["progress_bar"],
+        enable_model_summary=False,
+        logger=L.pytorch.loggers.CSVLogger(workdir, name="logs", version=""),
+        callbacks=callbacks,
+        default_root_dir=workdir,
+    )
+    datamodule = PairedDataModule(
+        train_set, val_set, batch_size=data["batch_size"], num_workers=data["num_workers"],
+        seed=cfg["seed"],
+    )  # fmt: skip
+    torch.set_float32_matmul_precision("high")
+    trainer.fit(system, datamodule=datamodule)
+    metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
+    return TrainResult(workdir, ckpt_dir / "last.ckpt", metrics)
