@@ -124,7 +124,9 @@ def apply_overrides(recipe: dict, overrides: list[str]) -> dict:
             child = node.get(part)
             if child is None:
                 if i == 0 and part not in TOP_LEVEL:
-                    raise InputError(f"--set {key}: unknown section {part!r}; known: {sorted(TOP_LEVEL)}")
+                    raise InputError(
+                        f"--set {key}: unknown section {part!r}; known: {sorted(TOP_LEVEL)}"
+                    )
                 child = node[part] = {}
             if not isinstance(child, dict):
                 raise InputError(f"--set {key}: {'.'.join(parts[: i + 1])} is not a section")
@@ -164,7 +166,9 @@ def resolve_recipe(recipe: dict) -> dict:
 
     unknown = set(recipe) - TOP_LEVEL
     if unknown:
-        raise InputError(f"{sorted(unknown)[0]}: unknown section; known: {', '.join(sorted(TOP_LEVEL))}")
+        raise InputError(
+            f"{sorted(unknown)[0]}: unknown section; known: {', '.join(sorted(TOP_LEVEL))}"
+        )
     resolved: dict[str, Any] = {}
     seed = recipe.get("seed", 0)
     check_type(seed, int, "seed")

@@ -74,7 +74,9 @@ class ResnetGenerator(nn.Module):
         layers += [ResidualBlock(ch, norm=norm, dropout=dropout) for _ in range(n_blocks)]
         for _ in range(n_downsampling):
             layers += [
-                nn.ConvTranspose2d(ch, ch // 2, 3, stride=2, padding=1, output_padding=1, bias=bias),
+                nn.ConvTranspose2d(
+                    ch, ch // 2, 3, stride=2, padding=1, output_padding=1, bias=bias
+                ),
                 norm_layer(norm, ch // 2),
                 nn.ReLU(),
             ]

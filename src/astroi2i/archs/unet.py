@@ -39,9 +39,9 @@ class UNetGenerator(nn.Module):
     ``depth=8, base_channels=64`` is pix2pix's ``unet_256`` (54.4 M parameters for 3→3 bands),
     ``depth=7`` its ``unet_128``. Inputs must have H and W divisible by :attr:`stride` = 2^depth
     (translate pads automatically). Dropout (pix2pix's noise source) acts in the three decoder
-    levels below the innermost one in
-    ``unet_256`` (levels 4 … depth−2, so small U-Nets have none). The output is linear by default: stretched astronomical data
-    are not confined to [−1, 1], so ``final_activation="tanh"`` is opt-in.
+    levels below the innermost one in ``unet_256`` (levels 4 … depth−2, so small U-Nets have
+    none). The output is linear by default: stretched astronomical data are not confined to
+    [−1, 1], so ``final_activation="tanh"`` is opt-in.
     """
 
     def __init__(
@@ -70,7 +70,9 @@ class UNetGenerator(nn.Module):
                 layers.append(nn.LeakyReLU(0.2))
             use_norm = 0 < i < depth - 1  # no norm on the first level and at the bottleneck
             layers.append(
-                nn.Conv2d(prev, width, 4, stride=2, padding=1, bias=not (use_norm and norm == "batch"))
+                nn.Conv2d(
+                    prev, width, 4, stride=2, padding=1, bias=not (use_norm and norm == "batch")
+                )
             )
             if use_norm:
                 layers.append(norm_layer(norm, width))
@@ -84,7 +86,9 @@ class UNetGenerator(nn.Module):
             self.up.append(_Up(in_ch, widths[i - 1], mode=upsample, norm=norm, dropout=drop))
         out_layers: list[nn.Module] = [nn.ReLU()]
         if upsample == "transpose":
-            out_layers.append(nn.ConvTranspose2d(widths[0] * 2, out_channels, 4, stride=2, padding=1))
+            out_layers.append(
+                nn.ConvTranspose2d(widths[0] * 2, out_channels, 4, stride=2, padding=1)
+            )
         else:
             out_layers += [
                 nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False),

@@ -19,9 +19,15 @@ log = logging.getLogger("astroi2i")
 
 
 def _add_quickstart(sub) -> None:
-    p = sub.add_parser("quickstart", help="simulate a survey pair, train, translate, evaluate, report")
-    p.add_argument("--workdir", default="astroi2i-quickstart", help="output folder (default: %(default)s)")
-    p.add_argument("--max-batches", type=int, default=None, help="training batches (default: recipe's)")
+    p = sub.add_parser(
+        "quickstart", help="simulate a survey pair, train, translate, evaluate, report"
+    )
+    p.add_argument(
+        "--workdir", default="astroi2i-quickstart", help="output folder (default: %(default)s)"
+    )
+    p.add_argument(
+        "--max-batches", type=int, default=None, help="training batches (default: recipe's)"
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--overwrite", action="store_true", help="reuse a non-empty work folder")
 
@@ -29,8 +35,15 @@ def _add_quickstart(sub) -> None:
 def _add_train(sub) -> None:
     p = sub.add_parser("train", help="train a recipe (YAML path or packaged name)")
     p.add_argument("recipe", help="recipe YAML, or a packaged name such as pix2pix_multiinput")
-    p.add_argument("--set", dest="overrides", nargs="+", action="extend", default=[],
-                   metavar="KEY=VALUE", help="override recipe keys, e.g. trainer.max_batches=100")  # fmt: skip
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        nargs="+",
+        action="extend",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override recipe keys, e.g. trainer.max_batches=100",
+    )
     p.add_argument("--workdir", default=None, help="run folder (default: runs/NAME-TIME)")
     p.add_argument("--overwrite", action="store_true", help="reuse a non-empty run folder")
     p.add_argument("--print-config", action="store_true", help="print the resolved recipe and stop")
@@ -39,11 +52,15 @@ def _add_train(sub) -> None:
 def _add_translate(sub) -> None:
     p = sub.add_parser("translate", help="apply a trained model to FITS files")
     p.add_argument("checkpoint")
-    p.add_argument("inputs", nargs="+", help="input FITS file(s) (path[:HDU]) in the model's band order")
+    p.add_argument(
+        "inputs", nargs="+", help="input FITS file(s) (path[:HDU]) in the model's band order"
+    )
     p.add_argument("-o", "--output", required=True, help="output FITS file")
     p.add_argument("--tile", type=int, default=None, help="tile edge in pixels (default: recipe's)")
     p.add_argument("--overlap", type=int, default=None, help="tile overlap in pixels")
-    p.add_argument("--align", action="store_true", help="reproject inputs onto the first input's grid")
+    p.add_argument(
+        "--align", action="store_true", help="reproject inputs onto the first input's grid"
+    )
     p.add_argument("--reference", default=None, help="FITS file whose grid --align uses instead")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 … (default: cuda if present)")
     p.add_argument("--overwrite", action="store_true")
@@ -80,12 +97,19 @@ def _run_quickstart(args) -> int:
     from astroi2i.workflows.evaluate import format_table
     from astroi2i.workflows.quickstart import quickstart
 
-    result = quickstart(args.workdir, max_batches=args.max_batches, overwrite=args.overwrite,
-                        seed=args.seed, progress_bar=not args.quiet)  # fmt: skip
+    result = quickstart(
+        args.workdir,
+        max_batches=args.max_batches,
+        overwrite=args.overwrite,
+        seed=args.seed,
+        progress_bar=not args.quiet,
+    )
     print(format_table(result.summary))
     verdict = "better" if result.psnr_gain_db > 0 else "NOT better"
-    print(f"\npix2pix vs identity baseline on held-out stamps (physical units): "
-          f"PSNR {result.psnr_gain_db:+.2f} dB, SSIM {result.ssim_gain:+.3f} ({verdict})")  # fmt: skip
+    print(
+        f"\npix2pix vs identity baseline on held-out stamps (physical units): "
+        f"PSNR {result.psnr_gain_db:+.2f} dB, SSIM {result.ssim_gain:+.3f} ({verdict})"
+    )
     print(f"checkpoint: {result.checkpoint}")
     print(f"report:     {result.report / 'report.md'} (panels: {result.report / 'panels.png'})")
     return 0
@@ -100,8 +124,9 @@ def _run_train(args) -> int:
         return 0
     from astroi2i.workflows.train import train
 
-    result = train(args.recipe, overrides=args.overrides, workdir=args.workdir,
-                   overwrite=args.overwrite)  # fmt: skip
+    result = train(
+        args.recipe, overrides=args.overrides, workdir=args.workdir, overwrite=args.overwrite
+    )
     for key, value in sorted(result.metrics.items()):
         print(f"{key}: {value:.5g}")
     print(f"checkpoint: {result.checkpoint}")
@@ -111,10 +136,19 @@ def _run_train(args) -> int:
 def _run_translate(args) -> int:
     from astroi2i.workflows.translate import translate
 
-    command = "astroi2i " + shlex.join(sys.argv[1:]) if sys.argv else None
-    out = translate(args.checkpoint, args.inputs, args.output, tile=args.tile, overlap=args.overlap,
-                    align=args.align, reference=args.reference, overwrite=args.overwrite,
-                    device=args.device, command=command)  # fmt: skip
+    command = "astroi2i " + shlex.join(args.argv)
+    out = translate(
+        args.checkpoint,
+        args.inputs,
+        args.output,
+        tile=args.tile,
+        overlap=args.overlap,
+        align=args.align,
+        reference=args.reference,
+        overwrite=args.overwrite,
+        device=args.device,
+        command=command,
+    )
     print(f"wrote {out}")
     return 0
 
@@ -122,8 +156,13 @@ def _run_translate(args) -> int:
 def _run_evaluate(args) -> int:
     from astroi2i.workflows.evaluate import evaluate, format_table
 
-    table = evaluate(args.prediction, args.target, checkpoint=args.checkpoint,
-                     report=args.report, overwrite=args.overwrite)  # fmt: skip
+    table = evaluate(
+        args.prediction,
+        args.target,
+        checkpoint=args.checkpoint,
+        report=args.report,
+        overwrite=args.overwrite,
+    )
     print(format_table(table))
     if args.report:
         print(f"\nwrote {args.report}/metrics.ecsv and metrics.json")
@@ -147,8 +186,11 @@ COMMANDS = {
 
 
 def _configure_logging(quiet: bool) -> None:
-    logging.basicConfig(level=logging.WARNING if quiet else logging.INFO,
-                        format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)  # fmt: skip
+    logging.basicConfig(
+        level=logging.WARNING if quiet else logging.INFO,
+        format="%(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
     for name in ("lightning", "lightning.pytorch", "lightning.fabric", "pytorch_lightning"):
         logging.getLogger(name).setLevel(logging.WARNING)
     logging.captureWarnings(True)
@@ -160,7 +202,9 @@ def _configure_logging(quiet: bool) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = parser.parse_args(argv)
+    args.argv = argv  # for provenance: the exact command that made an output
     _configure_logging(args.quiet)
     from astroi2i.errors import InputError
 

@@ -18,8 +18,16 @@ from astroi2i.io.manifest import Manifest
 from astroi2i.sky.geometry import crop_to_grid, same_grid
 from astroi2i.sky.image import SkyImage, stack_bands, unit_to_string
 
-__all__ = ["Sample", "Pair", "load_pairs", "PairedDataset", "band_exposures", "apply_stretch",
-           "fit_stretch", "band_units"]
+__all__ = [
+    "Sample",
+    "Pair",
+    "load_pairs",
+    "PairedDataset",
+    "band_exposures",
+    "apply_stretch",
+    "fit_stretch",
+    "band_units",
+]
 
 
 class Sample(TypedDict, total=False):
@@ -62,8 +70,12 @@ def band_exposures(images: list[SkyImage], keyword: str | None) -> np.ndarray:
 
 
 def band_units(images: list[SkyImage]) -> tuple[str, ...]:
-    """One unit string per band, from each file's BUNIT."""
-    return tuple(unit_to_string(image.unit) for image in images for _ in image.bands)
+    """One unit string per band, as each file's BUNIT spells it."""
+    return tuple(
+        str(image.header.get("BUNIT", "")).strip() or unit_to_string(image.unit)
+        for image in images
+        for _ in image.bands
+    )
 
 
 def _read_columns(manifest: Manifest, row, columns, where: str) -> list[SkyImage]:
@@ -115,7 +127,9 @@ def load_pairs(
                 try:
                     y = crop_to_grid(y, x.wcs, x.shape, mode=align_target)
                 except ValueError as exc:
-                    raise InputError(f"{where}: target cannot be cut onto the input grid: {exc}")
+                    raise InputError(
+                        f"{where}: target cannot be cut onto the input grid: {exc}"
+                    ) from None
             elif not same_grid(x, y):
                 raise InputError(
                     f"{where}: inputs and target are not on the same grid "
@@ -145,8 +159,10 @@ def fit_stretch(stretch: Stretch, pairs: list[Pair], side: str) -> Stretch:
     if stretch.exposure_keyword is not None:
         for p, e in zip(pairs, exposures):
             if not np.all(np.isfinite(e)):
-                raise InputError(f"sample {p.key}: header keyword {stretch.exposure_keyword} "
-                                 f"is missing in the {side}")  # fmt: skip
+                raise InputError(
+                    f"sample {p.key}: header keyword {stretch.exposure_keyword} "
+                    f"is missing in the {side}"
+                )
     if isinstance(stretch, ChainStretch):
         return stretch.fit(images, exposures=exposures)
     return stretch.fit(images)
@@ -213,8 +229,10 @@ class PairedDataset(torch.utils.data.Dataset):
                 y = np.where(np.isfinite(y), y, fill_value).astype(np.float32)
             x = np.where(np.isfinite(x), x, fill_value).astype(np.float32)
             if crop_size is not None and min(x.shape[-2:]) < crop_size:
-                raise InputError(f"sample {p.key}: image {x.shape[-2:]} is smaller than the "
-                                 f"crop size {crop_size}")  # fmt: skip
+                raise InputError(
+                    f"sample {p.key}: image {x.shape[-2:]} is smaller than the "
+                    f"crop size {crop_size}"
+                )
             self._x.append(x)
             self._y.append(y)
             self._mask.append(mask)

@@ -302,9 +302,7 @@ class HistEqStretch(Stretch):
     dx/dy. :meth:`roundtrip_bound` returns that worst case per band for float32 data.
     """
 
-    def __init__(
-        self, *, n_levels: int = 4096, knots: list[list[float]] | None = None
-    ) -> None:
+    def __init__(self, *, n_levels: int = 4096, knots: list[list[float]] | None = None) -> None:
         if n_levels < 2:
             raise ValueError(f"n_levels must be ≥ 2, got {n_levels}")
         self.n_levels = int(n_levels)
@@ -418,8 +416,9 @@ class ChainStretch(Stretch):
         for s in self.stretches:
             s.fit(images)
             if exposures is None:
-                images = [s._forward(im, None) if s.exposure_keyword is None else im
-                          for im in images]  # fmt: skip
+                images = [
+                    s._forward(im, None) if s.exposure_keyword is None else im for im in images
+                ]
             else:
                 images = [s._forward(im, e) for im, e in zip(images, exposures)]
         return self

@@ -18,17 +18,32 @@ from astropy.wcs import WCS, FITSFixedWarning
 from astroi2i.errors import InputError
 from astroi2i.sky.image import SkyImage, stack_bands, unit_to_string
 
-__all__ = ["read_image", "read_images", "write_image", "image_hdus", "require_valid_pixels"]
+__all__ = [
+    "read_image",
+    "read_images",
+    "write_image",
+    "image_hdus",
+    "require_valid_pixels",
+    "OBSERVATION_KEYS",
+    "OBSERVATION_CONTEXT_KEYS",
+]
 
 log = logging.getLogger(__name__)
+
+#: Where and when an observation was made: true of the data and of any prediction made from it
+#: (helioprojective WCS needs the observer position).
+OBSERVATION_CONTEXT_KEYS = (
+    "OBJECT", "DATE-OBS", "DATE_OBS", "DATE-END", "MJD-OBS",
+    "DSUN_OBS", "HGLN_OBS", "HGLT_OBS", "CRLN_OBS", "CRLT_OBS", "RSUN_REF", "RSUN_OBS",
+    "OBSGEO-X", "OBSGEO-Y", "OBSGEO-Z",
+)  # fmt: skip
 
 #: Observation keywords carried from an input header into a written file. Everything else
 #: (in particular stale CD/PC/SIP/distortion keys) is rebuilt from the WCS or dropped.
 OBSERVATION_KEYS = (
-    "TELESCOP", "INSTRUME", "DETECTOR", "FILTER", "OBJECT", "OBSERVER", "SURVEY",
-    "DATE-OBS", "DATE_OBS", "DATE-END", "MJD-OBS", "EXPTIME", "XPOSURE", "EXPOSURE",
-    "WAVELNTH", "WAVEUNIT", "DSUN_OBS", "HGLN_OBS", "HGLT_OBS", "CRLN_OBS", "CRLT_OBS",
-    "RSUN_REF", "RSUN_OBS", "OBSGEO-X", "OBSGEO-Y", "OBSGEO-Z",
+    "TELESCOP", "INSTRUME", "DETECTOR", "FILTER", "OBSERVER", "SURVEY",
+    "EXPTIME", "XPOSURE", "EXPOSURE", "WAVELNTH", "WAVEUNIT",
+    *OBSERVATION_CONTEXT_KEYS,
 )  # fmt: skip
 
 
@@ -70,9 +85,13 @@ def _select_hdu(hdul: fits.HDUList, hdu, source) -> int:
     try:
         index = hdul.index_of(int(hdu) if str(hdu).lstrip("-").isdigit() else hdu)
     except (KeyError, IndexError):
-        raise _fail(source, f"has no HDU {hdu!r} (image HDUs: {_describe(hdul, candidates)})")
+        raise _fail(
+            source, f"has no HDU {hdu!r} (image HDUs: {_describe(hdul, candidates)})"
+        ) from None
     if index not in candidates:
-        raise _fail(source, f"HDU {hdu!r} is not an image (image HDUs: {_describe(hdul, candidates)})")
+        raise _fail(
+            source, f"HDU {hdu!r} is not an image (image HDUs: {_describe(hdul, candidates)})"
+        )
     return index
 
 
@@ -204,7 +223,9 @@ def read_image(source, hdu=None, bands=None) -> SkyImage:
             raise
         except (OSError, ValueError, TypeError, IndexError) as exc:
             if "reshape" in str(exc) or "truncated" in str(exc).lower():
-                raise _fail(path, "FITS file is truncated (data shorter than the header says)")
+                raise _fail(
+                    path, "FITS file is truncated (data shorter than the header says)"
+                ) from None
             raise _fail(path, f"not a readable FITS file ({exc})") from None
     for w in caught:
         if "truncated" in str(w.message).lower():
@@ -237,6 +258,9 @@ def _fresh_header(image: SkyImage, provenance) -> fits.Header:
             warnings.simplefilter("ignore", FITSFixedWarning)
             header.update(image.wcs.to_header(relax=True))
     unit = unit_to_string(image.unit)
+    original = str(image.header.get("BUNIT", "")).strip()
+    if original and original != unit and _parse_unit(original, "header") == image.unit:
+        unit = original  # the same unit: keep the spelling the data came with
     if unit:
         header["BUNIT"] = (unit, "physical unit of the pixel values")
     for key in OBSERVATION_KEYS:

@@ -38,7 +38,9 @@ class _PixelLoss(nn.Module):
     ) -> torch.Tensor:
         """``weight`` × mean error over valid pixels (``mask`` True = invalid)."""
         if pred.shape != target.shape:
-            raise ValueError(f"prediction {tuple(pred.shape)} and target {tuple(target.shape)} differ")
+            raise ValueError(
+                f"prediction {tuple(pred.shape)} and target {tuple(target.shape)} differ"
+            )
         return self.weight * masked_mean(self._elementwise(pred, target), mask)
 
 

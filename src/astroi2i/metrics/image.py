@@ -41,7 +41,11 @@ def psnr(pred, target, invalid=None, *, data_range_: float | None = None) -> flo
 def mae(pred, target, invalid=None) -> float:
     """Mean absolute error over valid pixels."""
     ok = _valid(pred, target, invalid)
-    return float(np.mean(np.abs(pred[ok].astype(np.float64) - target[ok]))) if ok.any() else float("nan")
+    return (
+        float(np.mean(np.abs(pred[ok].astype(np.float64) - target[ok])))
+        if ok.any()
+        else float("nan")
+    )
 
 
 def flux_ratio(pred, target, invalid=None) -> float:

@@ -37,7 +37,9 @@ class SurveySpec:
     band_depth: dict[str, float] = field(default_factory=dict)
 
 
-SHALLOW = SurveySpec("shallow", psf_fwhm=3.2, noise_sigma=0.12, telescope="SIM-SHALLOW", exptime=54.0)
+SHALLOW = SurveySpec(
+    "shallow", psf_fwhm=3.2, noise_sigma=0.12, telescope="SIM-SHALLOW", exptime=54.0
+)
 DEEP = SurveySpec("deep", psf_fwhm=1.6, noise_sigma=0.02, telescope="SIM-DEEP", exptime=600.0)
 
 
@@ -53,7 +55,11 @@ def _field_wcs(shape: tuple[int, int], ra: float, dec: float, scale_arcsec: floa
 
 
 def render_truth(
-    shape: tuple[int, int], bands: tuple[str, ...], rng: np.random.Generator, *, density: float = 1.5e-3
+    shape: tuple[int, int],
+    bands: tuple[str, ...],
+    rng: np.random.Generator,
+    *,
+    density: float = 1.5e-3,
 ) -> tuple[np.ndarray, list[tuple[float, float, float]]]:
     """Noise-free, PSF-free sky (C, H, W) in nanomaggies per pixel, and the star list
     (x, y, r-band flux). About ``density`` galaxies per pixel."""
@@ -70,7 +76,9 @@ def render_truth(
         ellip = rng.uniform(0.0, 0.7)
         theta = rng.uniform(0, np.pi)
         x0, y0 = rng.uniform(-5, w + 5), rng.uniform(-5, h + 5)
-        profile = Sersic2D(amplitude=1.0, r_eff=r_eff, n=n, x_0=x0, y_0=y0, ellip=ellip, theta=theta)
+        profile = Sersic2D(
+            amplitude=1.0, r_eff=r_eff, n=n, x_0=x0, y_0=y0, ellip=ellip, theta=theta
+        )
         img = profile(x, y)
         total = img.sum()
         if total <= 0:
@@ -114,10 +122,14 @@ def _write(data, wcs, band, spec: SurveySpec, path: Path, seed: int) -> None:
     write_image(
         image,
         path,
-        provenance={"simulated": f"astroi2i survey-pair, seed {seed}", "survey": spec.name,
-                    "psf_fwhm_px": spec.psf_fwhm, "noise_sigma": spec.noise_sigma},
+        provenance={
+            "simulated": f"astroi2i survey-pair, seed {seed}",
+            "survey": spec.name,
+            "psf_fwhm_px": spec.psf_fwhm,
+            "noise_sigma": spec.noise_sigma,
+        },
         overwrite=True,
-    )  # fmt: skip
+    )
 
 
 def simulate_survey_pair(

@@ -115,7 +115,11 @@ class Pix2Pix(L.LightningModule):
         for scheduler in self.lr_schedulers() or []:
             scheduler.step()
         self.log_dict(
-            {"train/loss_d": loss_d, "train/loss_g_gan": loss_g_gan, "train/loss_g_pixel": loss_g_pix},
+            {
+                "train/loss_d": loss_d,
+                "train/loss_g_gan": loss_g_gan,
+                "train/loss_g_pixel": loss_g_pix,
+            },
             prog_bar=True,
             batch_size=x.shape[0],
         )

@@ -36,9 +36,7 @@ def validate_model(model: Any) -> dict:
             f"allowed: system, {', '.join(components)}"
         )
     channel_keys = {k: tuple(v) for k, v in cls.network_channels(1, 1).items()}
-    resolved = {
-        "system": systems.validate(system_spec, "model.system", provided=tuple(components))
-    }
+    resolved = {"system": systems.validate(system_spec, "model.system", provided=tuple(components))}
     for name, kind in components.items():
         if name not in model:
             raise InputError(f"model.{name}: {system_spec['type']} needs this component")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import pickle
 import platform
+import zipfile
 from importlib import metadata
 from pathlib import Path
 
@@ -61,9 +62,13 @@ def read_checkpoint(path) -> dict:
         raise FileNotFoundError(f"{path}: checkpoint not found")
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else "unsafe content"
-        raise InputError(f"{path}: refused to load: not a plain-weights checkpoint ({first})") from None
+    except pickle.UnpicklingError:
+        if not zipfile.is_zipfile(path):
+            raise InputError(f"{path}: not a readable checkpoint (not a PyTorch file)") from None
+        raise InputError(
+            f"{path}: refused to load: it holds objects other than tensors and plain containers, "
+            "and unpickling them could run code"
+        ) from None
     except (RuntimeError, EOFError, OSError, ValueError) as exc:
         raise InputError(f"{path}: not a readable checkpoint ({exc})") from None
     if not isinstance(ckpt, dict) or META_KEY not in ckpt.get("hyper_parameters", {}):

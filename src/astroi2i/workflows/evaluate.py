@@ -80,7 +80,7 @@ def evaluate(pred, target, *, checkpoint=None, report=None, overwrite: bool = Fa
         loaded.append((p_path, t_path, p, t))
     stretch, label = _stretch_for(checkpoint, [t for *_, t in loaded])
     rows = []
-    for p_path, t_path, p, t in loaded:
+    for p_path, _, p, t in loaded:
         invalid = p.band_mask | t.band_mask
         ps, ts = stretch.forward(p.data), stretch.forward(t.data)
         for c, band in enumerate(t.bands):
@@ -92,8 +92,13 @@ def evaluate(pred, target, *, checkpoint=None, report=None, overwrite: bool = Fa
     if report is not None:
         report.mkdir(parents=True, exist_ok=True)
         table.write(report / "metrics.ecsv", format="ascii.ecsv", overwrite=True)
-        clean = [{k: (None if isinstance(v, float) and not math.isfinite(v) else v)
-                  for k, v in r.items()} for r in rows]  # fmt: skip
+        clean = [
+            {
+                k: (None if isinstance(v, float) and not math.isfinite(v) else v)
+                for k, v in r.items()
+            }
+            for r in rows
+        ]
         (report / "metrics.json").write_text(json.dumps(clean, indent=1))
     return table
 

@@ -46,9 +46,11 @@ def inspect_file(path) -> str:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             with fits.open(path) as hdul:
-                listing = [f"{i:>3}  {h.name:<16} {type(h).__name__:<14} "
-                           f"{'×'.join(map(str, h.shape)) if getattr(h, 'shape', None) else '-'}"
-                           for i, h in enumerate(hdul)]  # fmt: skip
+                listing = [
+                    f"{i:>3}  {h.name:<16} {type(h).__name__:<14} "
+                    f"{'×'.join(map(str, h.shape)) if getattr(h, 'shape', None) else '-'}"
+                    for i, h in enumerate(hdul)
+                ]
                 images = image_hdus(hdul)
     except OSError as exc:
         raise InputError(f"{path}: not a readable FITS file ({exc})") from None

@@ -60,12 +60,17 @@ def quickstart(
         raise InputError(f"{workdir}: exists and is not empty; pass --overwrite or --workdir")
     log.info("1/4 simulating a shallow/deep survey pair in %s", workdir / "data")
     manifest_path = simulate_survey_pair(workdir / "data", seed=seed)
-    overrides = [f"data.manifest={manifest_path}", f"seed={seed}",
-                 f"trainer.progress_bar={str(progress_bar).lower()}"]  # fmt: skip
+    overrides = [
+        f"data.manifest={manifest_path}",
+        f"seed={seed}",
+        f"trainer.progress_bar={str(progress_bar).lower()}",
+    ]
     if max_batches is not None:
         overrides.append(f"trainer.max_batches={max_batches}")
     log.info("2/4 training pix2pix_quickstart")
-    result = train("pix2pix_quickstart", overrides=overrides, workdir=workdir / "run", overwrite=True)
+    result = train(
+        "pix2pix_quickstart", overrides=overrides, workdir=workdir / "run", overwrite=True
+    )
 
     log.info("3/4 translating the held-out test stamps")
     manifest = read_manifest(manifest_path)
@@ -74,14 +79,20 @@ def quickstart(
         key = str(row["id"])
         inputs = [manifest.cell(row, c)[0] for c in ("shallow_g", "shallow_r")]
         target_path = manifest.cell(row, "deep_r")[0]
-        pred_path = translate(result.checkpoint, inputs, workdir / "predictions" / f"{key}.fits",
-                              overwrite=True, command="astroi2i quickstart")  # fmt: skip
+        pred_path = translate(
+            result.checkpoint,
+            inputs,
+            workdir / "predictions" / f"{key}.fits",
+            overwrite=True,
+            command="astroi2i quickstart",
+        )
         shallow_r = read_image(inputs[1])
         base_path = write_image(
-            shallow_r.replace(bands=("deep_r",)), workdir / "baseline" / f"{key}.fits",
+            shallow_r.replace(bands=("deep_r",)),
+            workdir / "baseline" / f"{key}.fits",
             provenance={"baseline": "identity: the shallow r image as the prediction"},
             overwrite=True,
-        )  # fmt: skip
+        )
         for method, path in (("pix2pix", pred_path), ("identity", base_path)):
             t = evaluate(path, target_path, checkpoint=result.checkpoint)
             t["method"] = method
@@ -89,22 +100,28 @@ def quickstart(
         if len(panels) < 3:
             pred = read_image(pred_path).data[0]
             target = read_image(target_path).data[0]
-            panels.append({"label": key, "input": shallow_r.data[0], "prediction": pred,
-                           "target": target})  # fmt: skip
+            panels.append(
+                {"label": key, "input": shallow_r.data[0], "prediction": pred, "target": target}
+            )
 
     log.info("4/4 writing the report")
     table = vstack(tables)
     report = workdir / "report"
     report.mkdir(parents=True, exist_ok=True)
     table.write(report / "metrics.ecsv", format="ascii.ecsv", overwrite=True)
-    summary = vstack([
-        _with_method(summarize(table[table["method"] == m]), m) for m in ("pix2pix", "identity")
-    ])  # fmt: skip
+    summary = vstack(
+        [_with_method(summarize(table[table["method"] == m]), m) for m in ("pix2pix", "identity")]
+    )
     summary.write(report / "summary.ecsv", format="ascii.ecsv", overwrite=True)
-    gain = _mean_by(table, "pix2pix", "physical", "psnr") - _mean_by(table, "identity", "physical", "psnr")
-    ssim_gain = _mean_by(table, "pix2pix", "physical", "ssim") - _mean_by(table, "identity", "physical", "ssim")
-    panel_figure(panels, report / "panels.png",
-                 title="shallow r (input) → pix2pix → deep r (target)")  # fmt: skip
+    gain = _mean_by(table, "pix2pix", "physical", "psnr") - _mean_by(
+        table, "identity", "physical", "psnr"
+    )
+    ssim_gain = _mean_by(table, "pix2pix", "physical", "ssim") - _mean_by(
+        table, "identity", "physical", "ssim"
+    )
+    panel_figure(
+        panels, report / "panels.png", title="shallow r (input) → pix2pix → deep r (target)"
+    )
     (report / "report.md").write_text(
         "# astroi2i quickstart report\n\n"
         "Shallow, blurry survey (g + r; PSF FWHM 3.2 px, σ 0.12 nmgy) → deep, sharp survey "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import warnings
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -79,10 +80,20 @@ def train(
     fit_stretch(stretch_in, train_pairs, "inputs")
     fit_stretch(stretch_out, train_pairs, "targets")
 
-    common = dict(input_stretch=stretch_in, target_stretch=stretch_out,
-                  crop_size=data["crop_size"], fill_value=data["fill_value"], seed=cfg["seed"])  # fmt: skip
-    train_set = PairedDataset(train_pairs, crop="random", augment=data["augment"],
-                              crops_per_image=data["crops_per_image"], **common)  # fmt: skip
+    common = dict(
+        input_stretch=stretch_in,
+        target_stretch=stretch_out,
+        crop_size=data["crop_size"],
+        fill_value=data["fill_value"],
+        seed=cfg["seed"],
+    )
+    train_set = PairedDataset(
+        train_pairs,
+        crop="random",
+        augment=data["augment"],
+        crops_per_image=data["crops_per_image"],
+        **common,
+    )
     val_set = PairedDataset(val_pairs, crop="center", **common) if val_pairs else None
 
     first = train_pairs[0]
@@ -138,10 +149,17 @@ def train(
         default_root_dir=workdir,
     )
     datamodule = PairedDataModule(
-        train_set, val_set, batch_size=data["batch_size"], num_workers=data["num_workers"],
+        train_set,
+        val_set,
+        batch_size=data["batch_size"],
+        num_workers=data["num_workers"],
         seed=cfg["seed"],
-    )  # fmt: skip
+    )
     torch.set_float32_matmul_precision("high")
-    trainer.fit(system, datamodule=datamodule)
+    with warnings.catch_warnings():
+        # Lightning warns that manual-optimisation checkpoints hold the state *after* the
+        # optimizer step: that is exactly the consistent (weights, optimizer) pair we want
+        warnings.filterwarnings("ignore", message="Using ModelCheckpoint with manual optimization")
+        trainer.fit(system, datamodule=datamodule)
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
     return TrainResult(workdir, ckpt_dir / "last.ckpt", metrics)

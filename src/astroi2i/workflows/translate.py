@@ -11,7 +11,12 @@ import numpy as np
 from astropy.io import fits
 
 from astroi2i.errors import InputError
-from astroi2i.io.fits import read_image, require_valid_pixels, write_image
+from astroi2i.io.fits import (
+    OBSERVATION_CONTEXT_KEYS,
+    read_image,
+    require_valid_pixels,
+    write_image,
+)
 from astroi2i.sky.geometry import reproject_image, same_grid
 from astroi2i.sky.image import SkyImage, stack_bands
 
@@ -19,10 +24,9 @@ __all__ = ["translate", "reprojection_method", "CARRIED_KEYS"]
 
 log = logging.getLogger(__name__)
 
-#: input header keys that stay true for a prediction of another survey (time, target,
-#: observer position for solar WCS); instrument and filter keys do not
-CARRIED_KEYS = ("OBJECT", "DATE-OBS", "DATE_OBS", "MJD-OBS", "DSUN_OBS", "HGLN_OBS",
-                "HGLT_OBS", "CRLN_OBS", "CRLT_OBS", "RSUN_REF", "RSUN_OBS")  # fmt: skip
+#: input header keys that stay true for a prediction of another survey (time, target, observer
+#: position); instrument, filter and exposure keys do not
+CARRIED_KEYS = OBSERVATION_CONTEXT_KEYS
 
 
 def reprojection_method(unit) -> str:

@@ -1,0 +1,70 @@
+import pytest
+import torch
+
+from astroi2i.archs import (
+    ARCHS,
+    PatchDiscriminator,
+    PixelDiscriminator,
+    ResnetGenerator,
+    UNetGenerator,
+)
+from astroi2i.archs.discriminators import patch_receptive_field
+
+
+def _grad_flows(model, x):
+    model(x).square().mean().backward()
+    grads = [p.grad for p in model.parameters() if p.requires_grad]
+    assert grads and all(g is not None and torch.isfinite(g).all() for g in grads)
+    assert any(g.abs().sum() > 0 for g in grads)
+
+
+@pytest.mark.parametrize("norm", ["batch", "instance", "none"])
+@pytest.mark.parametrize("upsample", ["transpose", "bilinear"])
+def test_unet_shapes_and_gradients(norm, upsample):
+    g = UNetGenerator(3, 2, depth=4, base_channels=4, norm=norm, upsample=upsample)
+    x = torch.randn(2, 3, 32, 48)
+    assert g(x).shape == (2, 2, 32, 48) and g.stride == 16
+    _grad_flows(g, x)
+
+
+def test_unet_classic_sizes_and_stride_error():
+    n = sum(p.numel() for p in UNetGenerator(3, 3).parameters())
+    assert round(n / 1e6, 1) == 54.4  # pix2pix unet_256
+    with pytest.raises(ValueError, match="needs multiples of 8"):
+        UNetGenerator(1, 1, depth=3, base_channels=2)(torch.zeros(1, 1, 20, 16))
+
+
+def test_unet_dropout_levels_follow_pix2pix():
+    g = UNetGenerator(3, 3, depth=8)
+    has_dropout = [any(isinstance(m, torch.nn.Dropout) for m in up.modules()) for up in g.up]
+    assert has_dropout == [False, True, True, True, False, False, False]
+
+
+@pytest.mark.parametrize("n_blocks", [6, 9])
+def test_resnet_generator(n_blocks):
+    g = ResnetGenerator(2, 1, n_blocks=n_blocks, base_channels=4)
+    x = torch.randn(1, 2, 32, 32)
+    assert g(x).shape == (1, 1, 32, 32)
+    _grad_flows(g, x)
+
+
+def test_discriminators():
+    assert patch_receptive_field(3) == 70
+    d = PatchDiscriminator(4, base_channels=4, n_layers=3)
+    assert d(torch.randn(1, 4, 64, 64)).shape == (1, 1, 6, 6)
+    assert sum(p.numel() for p in PatchDiscriminator(6).parameters()) == 2_768_705
+    _grad_flows(d, torch.randn(2, 4, 64, 64))
+    p = PixelDiscriminator(4, base_channels=4)
+    assert p(torch.randn(1, 4, 9, 7)).shape == (1, 1, 9, 7)
+    _grad_flows(p, torch.randn(2, 4, 8, 8))
+
+
+def test_registry_lists_names():
+    assert ARCHS.names() == [
+        "PatchDiscriminator",
+        "PixelDiscriminator",
+        "ResnetGenerator",
+        "UNetGenerator",
+    ]
+    with pytest.raises(ValueError, match="unknown architecture 'Foo'; known: PatchDiscriminator"):
+        ARCHS.get("Foo")

@@ -1,0 +1,134 @@
+import numpy as np
+import pytest
+import torch
+
+from astroi2i.data.augment import dihedral
+from astroi2i.data.datamodule import PairedDataModule
+from astroi2i.data.datasets import PairedDataset, fit_stretch, load_pairs
+from astroi2i.data.stretches import IdentityStretch, LinearStretch
+from astroi2i.errors import InputError
+from astroi2i.io import read_manifest, write_manifest
+from tests.conftest import make_wcs, write_fits
+
+
+@pytest.fixture
+def paired(tmp_path, rng):
+    """Two rows; inputs: a 2-channel cube + a single band; target: a copy of the single band."""
+    rows = []
+    wcs = make_wcs("tan", (24, 24))
+    for i in range(2):
+        cube = rng.normal(size=(2, 24, 24)).astype("f4")
+        band = rng.normal(size=(24, 24)).astype("f4")
+        band[3, 4] = np.nan
+        write_fits(tmp_path / f"cube{i}.fits", cube, wcs)
+        write_fits(tmp_path / f"band{i}.fits", band, wcs)
+        write_fits(tmp_path / f"target{i}.fits", band, wcs)
+        rows.append(
+            {
+                "split": "train",
+                "id": f"s{i}",
+                "ab": f"cube{i}.fits",
+                "c": f"band{i}.fits",
+                "t": f"target{i}.fits",
+            }
+        )
+    return read_manifest(write_manifest(rows, tmp_path / "m.csv"))
+
+
+def test_dihedral_group_is_complete():
+    a = np.arange(9).reshape(3, 3)
+    seen = {dihedral(a, k).tobytes() for k in range(8)}
+    assert len(seen) == 8
+
+
+def test_multi_file_any_channel_inputs_and_mask(paired):
+    pairs = load_pairs(paired, "train", ["ab", "c"], ["t"])
+    assert pairs[0].inputs.data.shape == (3, 24, 24)
+    assert pairs[0].inputs.bands == ("ab_0", "ab_1", "c") or pairs[0].inputs.n_bands == 3
+    ds = PairedDataset(
+        pairs,
+        input_stretch=IdentityStretch(),
+        target_stretch=IdentityStretch(),
+        crop_size=None,
+        fill_value=-7.0,
+    )
+    s = ds[0]
+    assert s["inputs"].shape == (3, 24, 24) and s["target"].shape == (1, 24, 24)
+    assert s["mask"].dtype == torch.bool and s["mask"][3, 4] and s["mask"].sum() == 1
+    assert s["inputs"][2, 3, 4] == -7.0 and s["target"][0, 3, 4] == -7.0
+    assert s["key"] == "s0"
+
+
+def test_crop_and_augmentation_identical_on_inputs_target_and_mask(paired):
+    pairs = load_pairs(paired, "train", ["c"], ["t"])
+    ds = PairedDataset(
+        pairs,
+        input_stretch=IdentityStretch(),
+        target_stretch=IdentityStretch(),
+        crop_size=12,
+        augment=True,
+        crops_per_image=20,
+    )
+    assert len(ds) == 40
+    positions = set()
+    for i in range(len(ds)):
+        s = ds[i]
+        assert s["inputs"].shape == (1, 12, 12)
+        torch.testing.assert_close(s["inputs"], s["target"])  # target is a copy of the input
+        filled = s["inputs"][0] == 0.0
+        assert torch.equal(s["mask"], filled & s["mask"]) and torch.equal(
+            s["mask"].any(), filled.any()
+        )
+        positions.add(s["inputs"].numpy().tobytes())
+    assert len(positions) > 20  # crops and orientations vary
+    again = ds[5]["inputs"]
+    torch.testing.assert_close(again, ds[5]["inputs"])  # deterministic per (seed, epoch, index)
+    ds.set_epoch(1)
+    assert not torch.equal(again, ds[5]["inputs"])
+
+
+def test_stretch_is_fitted_on_the_dataset(paired):
+    pairs = load_pairs(paired, "train", ["c"], ["t"])
+    s = fit_stretch(LinearStretch(), pairs, "inputs")
+    all_values = np.concatenate([p.inputs.data.ravel() for p in pairs])
+    assert s.vmin[0] == pytest.approx(np.nanmin(all_values))
+
+
+def test_data_module_batches(paired):
+    pairs = load_pairs(paired, "train", ["ab", "c"], ["t"])
+    ds = PairedDataset(
+        pairs,
+        input_stretch=IdentityStretch(),
+        target_stretch=IdentityStretch(),
+        crop_size=16,
+        crops_per_image=3,
+    )
+    batch = next(iter(PairedDataModule(ds, batch_size=4).train_dataloader()))
+    assert batch["inputs"].shape == (4, 3, 16, 16) and batch["mask"].shape == (4, 16, 16)
+
+
+def test_manifest_errors(paired, tmp_path):
+    with pytest.raises(InputError, match="no column 'zz'"):
+        load_pairs(paired, "train", ["zz"], ["t"])
+    with pytest.raises(InputError, match="no rows with split == 'val'"):
+        load_pairs(paired, "val", ["c"], ["t"])
+    (tmp_path / "bad.csv").write_text("id,path\n1,a.fits\n")
+    with pytest.raises(InputError, match="bad.csv: manifest needs columns \\['split'\\]"):
+        read_manifest(tmp_path / "bad.csv")
+
+
+def test_target_on_another_grid_is_refused_or_cut(tmp_path, rng):
+    wcs = make_wcs("tan", (24, 24))
+    big = wcs.deepcopy()
+    big.wcs.crpix = wcs.wcs.crpix + 1
+    write_fits(tmp_path / "x.fits", rng.normal(size=(24, 24)), wcs)
+    write_fits(tmp_path / "y.fits", rng.normal(size=(25, 25)), big)
+    m = read_manifest(
+        write_manifest(
+            [{"split": "train", "id": "a", "x": "x.fits", "y": "y.fits"}], tmp_path / "m.csv"
+        )
+    )
+    with pytest.raises(InputError, match="row id=a: inputs and target are not on the same grid"):
+        load_pairs(m, "train", ["x"], ["y"])
+    pairs = load_pairs(m, "train", ["x"], ["y"], align_target="crpix")
+    assert pairs[0].target.shape == (24, 24)

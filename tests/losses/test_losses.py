@@ -1,0 +1,44 @@
+import math
+
+import pytest
+import torch
+
+from astroi2i.losses import GANLoss, MaskedL1Loss, MaskedMSELoss
+
+
+def test_pixel_losses_zero_on_identical_and_hand_computed():
+    a = torch.zeros(1, 1, 2, 2)
+    assert MaskedL1Loss()(a, a) == 0 and MaskedMSELoss()(a, a) == 0
+    b = torch.tensor([[[[1.0, -3.0], [0.0, 0.0]]]])
+    assert MaskedL1Loss(weight=100.0)(b, a) == pytest.approx(100 * 4 / 4)
+    assert MaskedMSELoss(weight=2.0)(b, a) == pytest.approx(2 * 10 / 4)
+
+
+def test_mask_excludes_invalid_pixels():
+    pred = torch.tensor([[[[1.0, 100.0], [1.0, 1.0]]]])
+    target = torch.zeros_like(pred)
+    mask = torch.tensor([[[False, True], [False, False]]])  # (N, H, W), True = invalid
+    assert MaskedL1Loss(weight=1.0)(pred, target, mask) == pytest.approx(1.0)
+    all_bad = torch.ones(1, 2, 2, dtype=torch.bool)
+    assert MaskedL1Loss(weight=1.0)(pred, target, all_bad) == 0.0
+    pred.requires_grad_(True)
+    MaskedL1Loss(weight=1.0)(pred, target, mask).backward()
+    assert pred.grad[0, 0, 0, 1] == 0 and pred.grad[0, 0, 0, 0] > 0
+
+
+def test_gan_losses_hand_computed():
+    zero = torch.zeros(1, 1, 3, 3)
+    vanilla = GANLoss(mode="vanilla")
+    assert vanilla.generator(zero) == pytest.approx(math.log(2))
+    assert vanilla.discriminator(zero, zero) == pytest.approx(math.log(2))
+    ls = GANLoss(mode="lsgan", weight=2.0)
+    assert ls.generator(zero) == pytest.approx(2.0)
+    assert ls.discriminator(torch.ones(1, 1, 2, 2), zero) == 0
+    hinge = GANLoss(mode="hinge")
+    assert hinge.discriminator(torch.full((1, 1, 2, 2), 2.0), torch.full((1, 1, 2, 2), -2.0)) == 0
+    assert hinge.generator(torch.full((1, 1, 2, 2), 3.0)) == -3.0
+
+
+def test_shape_mismatch_is_an_error():
+    with pytest.raises(ValueError, match="differ"):
+        MaskedL1Loss()(torch.zeros(1, 1, 2, 2), torch.zeros(1, 1, 3, 3))

@@ -1,0 +1,53 @@
+import pytest
+
+from astroi2i.config import apply_overrides, load_recipe, packaged_recipes, resolve_recipe
+from astroi2i.errors import InputError
+
+
+@pytest.mark.parametrize("name", sorted(packaged_recipes()))
+def test_packaged_recipes_resolve(name):
+    recipe = resolve_recipe(load_recipe(name))
+    assert recipe["model"]["system"]["type"] == "Pix2Pix"
+    assert recipe["trainer"]["max_batches"] > 0
+    # every default is filled in: the resolved recipe says everything
+    assert "final_activation" in recipe["model"]["generator"]
+    assert "crops_per_image" in recipe["data"]
+
+
+def test_overrides_are_typed_and_checked():
+    base = load_recipe("pix2pix_quickstart")
+    r = resolve_recipe(
+        apply_overrides(
+            base, ["model.generator.depth=4", "data.batch_size=2", "stretch.inputs.softening=0.3"]
+        )
+    )
+    assert r["model"]["generator"]["depth"] == 4 and r["data"]["batch_size"] == 2
+    assert r["stretch"]["inputs"]["softening"] == 0.3
+    cases = {
+        "model.generator.depht=4": "model.generator.depht: unknown key for UNetGenerator",
+        "model.generator.depth=four": "model.generator.depth: expected int, got 'four'",
+        "data.batch_size=2.5": "data.batch_size: expected int",
+        "trainer.max_batchs=3": "trainer.max_batchs: unknown key",
+        "data.align_target=diagonal": "data.align_target: expected",
+        "model.generator.type=Nope": "unknown architecture 'Nope'",
+        "optimizer.lr=1": "unknown section 'optimizer'",
+        "model.generator.in_channels=3": "model.generator.in_channels: unknown key",
+        "stretch.inputs.type=ChainStretch": "stretch.inputs.softening: unknown key for Chain",
+        "stretch.targets={type: ChainStretch}": "stretch.targets: ChainStretch needs the key",
+        "nonsense": "expected key=value",
+    }
+    for override, message in cases.items():
+        with pytest.raises(InputError, match=message.replace("(", r"\(")):
+            resolve_recipe(apply_overrides(base, [override]))
+
+
+def test_missing_component_and_bad_recipe(tmp_path):
+    base = load_recipe("pix2pix_quickstart")
+    del base["model"]["discriminator"]
+    with pytest.raises(InputError, match="model.discriminator: Pix2Pix needs this component"):
+        resolve_recipe(base)
+    (tmp_path / "r.yaml").write_text("data: [1, 2\n")
+    with pytest.raises(InputError, match="r.yaml: not valid YAML"):
+        load_recipe(str(tmp_path / "r.yaml"))
+    with pytest.raises(InputError, match="no such recipe file or packaged recipe"):
+        load_recipe("does_not_exist")
