@@ -79,3 +79,64 @@ def test_checkpoint_round_trip_reproduces_the_generator(tiny_checkpoint):
         np.testing.assert_array_equal(generator(x).numpy(), generator(x).numpy())  # eval mode
     assert (tiny_checkpoint.workdir / "config.yaml").is_file()
     assert (tiny_checkpoint.workdir / "logs" / "metrics.csv").is_file()
+
+
+def _fit(system, batches, max_steps):
+    import lightning as L
+
+    trainer = L.Trainer(max_steps=max_steps, logger=False, enable_checkpointing=False,
+                        enable_progress_bar=False, enable_model_summary=False,
+                        limit_val_batches=0)  # fmt: skip
+    loader = torch.utils.data.DataLoader(batches, batch_size=None)
+    trainer.fit(system, train_dataloaders=loader)
+    return trainer
+
+
+def _batch(bad=False):
+    x = torch.randn(2, 2, 32, 32)
+    if bad:
+        x[0, 0, 5, 5] = float("nan")  # a NaN the mask does not cover
+    return {"inputs": x, "target": torch.randn(2, 1, 32, 32),
+            "mask": torch.zeros(2, 32, 32, dtype=torch.bool)}  # fmt: skip
+
+
+def test_nan_batch_is_skipped_and_weights_stay_finite():
+    import lightning as L
+
+    torch.manual_seed(0)
+    system = _tiny_system()
+    snapshots = {}
+
+    class Snap(L.Callback):
+        def on_train_batch_start(self, trainer, module, batch, idx):
+            snapshots[("start", idx)] = {k: v.clone() for k, v in module.state_dict().items()}
+
+        def on_train_batch_end(self, trainer, module, outputs, batch, idx):
+            snapshots[("end", idx)] = {k: v.clone() for k, v in module.state_dict().items()}
+
+    import lightning as L  # noqa: F811
+
+    trainer = L.Trainer(max_steps=6, logger=False, enable_checkpointing=False,
+                        enable_progress_bar=False, enable_model_summary=False,
+                        limit_val_batches=0, callbacks=[Snap()])  # fmt: skip
+    batches = [_batch(), _batch(bad=True), _batch(), _batch()]
+    trainer.fit(system, train_dataloaders=torch.utils.data.DataLoader(batches, batch_size=None))
+    assert system.guard.skipped == 2  # D and G steps of the NaN batch
+    before, after = snapshots[("start", 1)], snapshots[("end", 1)]
+    weights = [k for k in before if before[k].is_floating_point() and "running" not in k]
+    assert all(torch.equal(before[k], after[k]) for k in weights)
+    assert all(
+        torch.isfinite(v).all() for v in system.state_dict().values() if v.is_floating_point()
+    )
+    assert trainer.global_step == 6  # skipped steps are not counted: 3 good batches × 2
+
+
+def test_consecutive_nan_batches_stop_the_run():
+    import pytest
+
+    from astroi2i.errors import TrainingDiverged
+
+    system = _tiny_system()
+    system.guard.max_consecutive = 3
+    with pytest.raises(TrainingDiverged, match="3 consecutive optimizer steps"):
+        _fit(system, [_batch(bad=True)] * 5, max_steps=10)

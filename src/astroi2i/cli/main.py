@@ -18,9 +18,24 @@ __all__ = ["main", "build_parser"]
 log = logging.getLogger("astroi2i")
 
 
+def _common() -> argparse.ArgumentParser:
+    """Options every subcommand takes (so ``astroi2i quickstart -q`` works too)."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="only warnings and errors",
+    )
+    return common
+
+
 def _add_quickstart(sub) -> None:
     p = sub.add_parser(
-        "quickstart", help="simulate a survey pair, train, translate, evaluate, report"
+        "quickstart",
+        parents=[_common()],
+        help="simulate a survey pair, train, translate, evaluate, report",
     )
     p.add_argument(
         "--workdir", default="astroi2i-quickstart", help="output folder (default: %(default)s)"
@@ -33,7 +48,9 @@ def _add_quickstart(sub) -> None:
 
 
 def _add_train(sub) -> None:
-    p = sub.add_parser("train", help="train a recipe (YAML path or packaged name)")
+    p = sub.add_parser(
+        "train", parents=[_common()], help="train a recipe (YAML path or packaged name)"
+    )
     p.add_argument("recipe", help="recipe YAML, or a packaged name such as pix2pix_multiinput")
     p.add_argument(
         "--set",
@@ -46,11 +63,17 @@ def _add_train(sub) -> None:
     )
     p.add_argument("--workdir", default=None, help="run folder (default: runs/NAME-TIME)")
     p.add_argument("--overwrite", action="store_true", help="reuse a non-empty run folder")
+    p.add_argument(
+        "--resume",
+        default=None,
+        metavar="last|CKPT",
+        help="continue a run: 'last' (with --workdir) or a checkpoint path",
+    )
     p.add_argument("--print-config", action="store_true", help="print the resolved recipe and stop")
 
 
 def _add_translate(sub) -> None:
-    p = sub.add_parser("translate", help="apply a trained model to FITS files")
+    p = sub.add_parser("translate", parents=[_common()], help="apply a trained model to FITS files")
     p.add_argument("checkpoint")
     p.add_argument(
         "inputs", nargs="+", help="input FITS file(s) (path[:HDU]) in the model's band order"
@@ -67,7 +90,11 @@ def _add_translate(sub) -> None:
 
 
 def _add_evaluate(sub) -> None:
-    p = sub.add_parser("evaluate", help="PSNR/SSIM/MAE/flux ratio per band, physical and stretched")
+    p = sub.add_parser(
+        "evaluate",
+        parents=[_common()],
+        help="PSNR/SSIM/MAE/flux ratio per band, physical and stretched",
+    )
     p.add_argument("prediction", help="FITS file or folder")
     p.add_argument("target", help="FITS file or folder (files matched by name)")
     p.add_argument("--checkpoint", default=None, help="use this checkpoint's target stretch")
@@ -76,7 +103,11 @@ def _add_evaluate(sub) -> None:
 
 
 def _add_inspect(sub) -> None:
-    p = sub.add_parser("inspect", help="HDUs, shape, bands, unit, WCS, NaN fraction, statistics")
+    p = sub.add_parser(
+        "inspect",
+        parents=[_common()],
+        help="HDUs, shape, bands, unit, WCS, NaN fraction, statistics",
+    )
     p.add_argument("file")
 
 
@@ -125,7 +156,11 @@ def _run_train(args) -> int:
     from astroi2i.workflows.train import train
 
     result = train(
-        args.recipe, overrides=args.overrides, workdir=args.workdir, overwrite=args.overwrite
+        args.recipe,
+        overrides=args.overrides,
+        workdir=args.workdir,
+        overwrite=args.overwrite,
+        resume=args.resume,
     )
     for key, value in sorted(result.metrics.items()):
         print(f"{key}: {value:.5g}")
@@ -206,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     args.argv = argv  # for provenance: the exact command that made an output
     _configure_logging(args.quiet)
-    from astroi2i.errors import InputError
+    from astroi2i.errors import InputError, TrainingDiverged
 
     try:
         return COMMANDS[args.command](args)
@@ -214,6 +249,9 @@ def main(argv: list[str] | None = None) -> int:
         message = " ".join(str(exc).split())  # one line
         print(f"astroi2i {args.command}: error: {message}", file=sys.stderr)
         return 2
+    except TrainingDiverged as exc:
+        print(f"astroi2i {args.command}: stopped: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("astroi2i: interrupted", file=sys.stderr)
         return 130

@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from astroi2i.losses.gan import GANLoss
+from astroi2i.systems.guard import NonFiniteGuard
 from astroi2i.systems.registry import SYSTEMS
 
 __all__ = ["Pix2Pix"]
@@ -43,6 +44,9 @@ class Pix2Pix(L.LightningModule):
     lr_schedule : {"constant", "linear"}
         ``linear`` holds the rate until ``decay_start`` batches, then decays it to 0 at the
         trainer's ``max_steps``.
+    max_nonfinite_steps : int
+        An optimizer step whose loss or gradients are not finite is skipped (and counted in
+        ``train/skipped_steps``); this many in a row stop the run.
     """
 
     #: the recipe keys under ``model`` this system needs, and the registry each is built from
@@ -75,9 +79,11 @@ class Pix2Pix(L.LightningModule):
         beta2: float = 0.999,
         lr_schedule: Literal["constant", "linear"] = "constant",
         decay_start: int = 0,
+        max_nonfinite_steps: int = 10,
     ) -> None:
         super().__init__()
         self.automatic_optimization = False
+        self.guard = NonFiniteGuard(max_nonfinite_steps)
         self.generator, self.discriminator = generator, discriminator
         self.gan_loss, self.pixel_loss = gan_loss, pixel_loss
         self.save_hyperparameters(ignore=["generator", "discriminator", "gan_loss", "pixel_loss"])
@@ -87,6 +93,13 @@ class Pix2Pix(L.LightningModule):
         return self.generator(inputs)
 
     def training_step(self, batch, batch_idx: int) -> None:
+        with self.guard.protect_buffers(self):
+            stepped = self._gan_step(batch)
+        if stepped:  # a skipped (non-finite) batch does not advance the schedule
+            for scheduler in self.lr_schedulers() or []:
+                scheduler.step()
+
+    def _gan_step(self, batch) -> bool:
         x, y, mask = batch["inputs"], batch["target"], batch["mask"]
         opt_g, opt_d = self.optimizers()
         fake = self.generator(x)
@@ -97,9 +110,7 @@ class Pix2Pix(L.LightningModule):
             self.discriminator(torch.cat([x, y], 1)),
             self.discriminator(torch.cat([x, fake.detach()], 1)),
         )
-        opt_d.zero_grad(set_to_none=True)
-        self.manual_backward(loss_d)
-        opt_d.step()
+        self.guard.step(self, opt_d, loss_d, "discriminator")
         self.untoggle_optimizer(opt_d)
 
         # 2. generator: fool D and stay close to the target on valid pixels
@@ -107,22 +118,20 @@ class Pix2Pix(L.LightningModule):
         loss_g_gan = self.gan_loss.generator(self.discriminator(torch.cat([x, fake], 1)))
         loss_g_pix = self.pixel_loss(fake, y, mask)
         loss_g = loss_g_gan + loss_g_pix
-        opt_g.zero_grad(set_to_none=True)
-        self.manual_backward(loss_g)
-        opt_g.step()
+        stepped = self.guard.step(self, opt_g, loss_g, "generator")
         self.untoggle_optimizer(opt_g)
 
-        for scheduler in self.lr_schedulers() or []:
-            scheduler.step()
         self.log_dict(
             {
                 "train/loss_d": loss_d,
                 "train/loss_g_gan": loss_g_gan,
                 "train/loss_g_pixel": loss_g_pix,
+                "train/skipped_steps": float(self.guard.skipped),
             },
             prog_bar=True,
             batch_size=x.shape[0],
         )
+        return stepped
 
     def validation_step(self, batch, batch_idx: int) -> None:
         fake = self.generator(batch["inputs"])

@@ -4,6 +4,7 @@ nothing else, and how it is read back without executing code from the file."""
 from __future__ import annotations
 
 import hashlib
+import os
 import pickle
 import platform
 import zipfile
@@ -12,10 +13,19 @@ from pathlib import Path
 
 import lightning as L
 import torch
+from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 
 from astroi2i.errors import InputError
 
-__all__ = ["MetadataCallback", "load_checkpoint", "file_sha256", "package_versions", "META_KEY"]
+__all__ = [
+    "MetadataCallback",
+    "AtomicCheckpointIO",
+    "read_checkpoint",
+    "load_checkpoint",
+    "file_sha256",
+    "package_versions",
+    "META_KEY",
+]
 
 #: key under the checkpoint's ``hyper_parameters`` that holds astroi2i's metadata
 META_KEY = "astroi2i"
@@ -52,6 +62,34 @@ class MetadataCallback(L.Callback):
 
     def on_save_checkpoint(self, trainer, pl_module, checkpoint: dict) -> None:
         checkpoint.setdefault("hyper_parameters", {})[META_KEY] = self.meta
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Lightning checkpoint I/O that never leaves a half-written file: the checkpoint goes to a
+    temporary file in the same folder, is flushed to disk, then renamed over the target (an
+    atomic operation on POSIX). It also refuses to write non-finite weights."""
+
+    def save_checkpoint(self, checkpoint: dict, path, storage_options=None) -> None:
+        if storage_options is not None:
+            raise TypeError("AtomicCheckpointIO takes no storage_options")
+        bad = [
+            k
+            for k, v in checkpoint.get("state_dict", {}).items()
+            if torch.is_tensor(v) and v.is_floating_point() and not torch.isfinite(v).all()
+        ]
+        if bad:
+            raise RuntimeError(f"refusing to write {path}: non-finite weights in {bad[:3]}")
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        try:
+            with open(tmp, "wb") as f:
+                torch.save(checkpoint, f)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
 
 
 def read_checkpoint(path) -> dict:

@@ -29,9 +29,60 @@ def prepare_recipe(recipe: str | dict, overrides=()) -> dict:
     return resolve_recipe(apply_overrides(raw, list(overrides)))
 
 
+#: what a run writes into its work folder (and what --overwrite replaces)
+RUN_OUTPUTS = ("config.yaml", "checkpoints", "logs")
+
+
 def _check_workdir(workdir: Path, overwrite: bool) -> None:
     if workdir.exists() and any(workdir.iterdir()) and not overwrite:
-        raise InputError(f"{workdir}: work folder exists and is not empty; pass --overwrite")
+        raise InputError(
+            f"{workdir}: work folder exists and is not empty; pass --overwrite, or --resume last"
+        )
+
+
+def _clear_run_outputs(workdir: Path) -> None:
+    """Remove a previous run's outputs (only those), so no stale checkpoint survives an
+    --overwrite (Lightning would otherwise write last-v1.ckpt beside an old last.ckpt)."""
+    import shutil
+
+    for name in RUN_OUTPUTS:
+        path = workdir / name
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
+
+
+def _differences(a, b, prefix="") -> list[str]:
+    if isinstance(a, dict) and isinstance(b, dict):
+        out = []
+        for key in sorted(set(a) | set(b)):
+            out += _differences(a.get(key), b.get(key), f"{prefix}{key}.")
+        return out
+    return [] if a == b else [prefix.rstrip(".")]
+
+
+def _resume_checkpoint(resume: str, workdir: Path | None, cfg: dict) -> tuple[Path, dict]:
+    """The checkpoint to resume and its metadata; the recipe must match the checkpoint's except
+    for ``trainer.max_batches`` (so a finished run can be extended)."""
+    from astroi2i.workflows.checkpoint import META_KEY, read_checkpoint
+
+    if resume == "last":
+        if workdir is None:
+            raise InputError("--resume last needs --workdir (the run folder to continue)")
+        path = workdir / "checkpoints" / "last.ckpt"
+    else:
+        path = Path(resume)
+    meta = read_checkpoint(path)["hyper_parameters"][META_KEY]
+    stored = {**meta["recipe"], "trainer": {**meta["recipe"]["trainer"], "max_batches": None}}
+    given = {**cfg, "trainer": {**cfg["trainer"], "max_batches": None}}
+    changed = _differences(stored, given)
+    if changed:
+        raise InputError(
+            f"{path}: the recipe differs from the checkpoint's at {', '.join(changed[:5])}; "
+            "a resumed run must use the same recipe (only trainer.max_batches may change)"
+        )
+    return path, meta
 
 
 def train(
@@ -40,30 +91,41 @@ def train(
     overrides=(),
     workdir: str | Path | None = None,
     overwrite: bool = False,
+    resume: str | None = None,
 ) -> TrainResult:
     """Train the recipe's system. Everything is validated before the work folder is touched.
 
     The work folder receives ``config.yaml`` (the resolved recipe), ``checkpoints/`` (``last``
     and the best by validation L1, each carrying recipe, stretches, bands and versions) and
     ``logs/`` (CSV metrics).
+
+    ``resume="last"`` (or a checkpoint path) continues a run from its last checkpoint: model,
+    optimizers, schedulers, step counters, data position and RNG states are restored, so in
+    deterministic mode the result equals an uninterrupted run bit for bit.
     """
     import lightning as L
     import torch
 
-    from astroi2i.data.datamodule import EpochSeedCallback, PairedDataModule
+    from astroi2i.data.datamodule import PairedDataModule, TrainingStateCallback
     from astroi2i.data.datasets import PairedDataset, fit_stretch, load_pairs
     from astroi2i.data.stretches import build_stretch
     from astroi2i.io.manifest import read_manifest
     from astroi2i.workflows.build import build_system
-    from astroi2i.workflows.checkpoint import MetadataCallback
+    from astroi2i.workflows.checkpoint import AtomicCheckpointIO, MetadataCallback
 
     cfg = prepare_recipe(recipe, overrides)
     data, tcfg = cfg["data"], cfg["trainer"]
     if not data["manifest"]:
         raise InputError("data.manifest: no manifest given (--set data.manifest=PATH)")
     name = Path(recipe).stem if isinstance(recipe, str | Path) else "run"
-    workdir = Path(workdir or Path("runs") / f"{name}-{datetime.now():%Y%m%d-%H%M%S}")
-    _check_workdir(workdir, overwrite)
+    if resume is not None:
+        workdir = Path(workdir) if workdir is not None else None
+        ckpt_path, resumed = _resume_checkpoint(resume, workdir, cfg)
+        workdir = workdir or ckpt_path.parent.parent
+    else:
+        ckpt_path, resumed = None, None
+        workdir = Path(workdir or Path("runs") / f"{name}-{datetime.now():%Y%m%d-%H%M%S}")
+        _check_workdir(workdir, overwrite)
 
     manifest = read_manifest(data["manifest"])
     stretch_in = build_stretch(cfg["stretch"]["inputs"])
@@ -77,8 +139,12 @@ def train(
         if has_val
         else None
     )
-    fit_stretch(stretch_in, train_pairs, "inputs")
-    fit_stretch(stretch_out, train_pairs, "targets")
+    if resumed is not None:  # the fitted stretches travel with the run
+        stretch_in = build_stretch(resumed["stretches"]["inputs"])
+        stretch_out = build_stretch(resumed["stretches"]["targets"])
+    else:
+        fit_stretch(stretch_in, train_pairs, "inputs")
+        fit_stretch(stretch_out, train_pairs, "targets")
 
     common = dict(
         input_stretch=stretch_in,
@@ -112,13 +178,15 @@ def train(
         "fill_value": data["fill_value"],
     }
 
+    if resumed is None:
+        _clear_run_outputs(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "config.yaml").write_text(dump_recipe(cfg))
     steps = system.steps_per_batch
     ckpt_dir = workdir / "checkpoints"
     callbacks = [
         MetadataCallback(meta),
-        EpochSeedCallback(),
+        TrainingStateCallback(),
         L.pytorch.callbacks.ModelCheckpoint(
             dirpath=ckpt_dir,
             filename="step{step:07d}",
@@ -147,6 +215,8 @@ def train(
         logger=L.pytorch.loggers.CSVLogger(workdir, name="logs", version=""),
         callbacks=callbacks,
         default_root_dir=workdir,
+        plugins=[AtomicCheckpointIO()],
+        use_distributed_sampler=False,  # the ResumableLoader shards by rank itself
     )
     datamodule = PairedDataModule(
         train_set,
@@ -160,6 +230,6 @@ def train(
         # Lightning warns that manual-optimisation checkpoints hold the state *after* the
         # optimizer step: that is exactly the consistent (weights, optimizer) pair we want
         warnings.filterwarnings("ignore", message="Using ModelCheckpoint with manual optimization")
-        trainer.fit(system, datamodule=datamodule)
+        trainer.fit(system, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
     return TrainResult(workdir, ckpt_dir / "last.ckpt", metrics)

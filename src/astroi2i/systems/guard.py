@@ -1,0 +1,67 @@
+"""The non-finite guard: an optimizer step is taken only when the loss and every gradient are
+finite. Skipped steps are counted; too many in a row stop the run with a clear message."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+
+import torch
+
+from astroi2i.errors import TrainingDiverged
+
+__all__ = ["NonFiniteGuard"]
+
+
+class NonFiniteGuard:
+    """Per-system state for :meth:`step`.
+
+    Parameters
+    ----------
+    max_consecutive : int
+        Stop (``TrainingDiverged``) after this many consecutive skipped steps.
+    """
+
+    def __init__(self, max_consecutive: int = 10) -> None:
+        self.max_consecutive = max_consecutive
+        self.skipped = 0
+        self.consecutive = 0
+
+    @contextmanager
+    def protect_buffers(self, module: torch.nn.Module):
+        """Restore the module's floating-point buffers (BatchNorm running statistics) if the
+        wrapped training step left any of them non-finite: a NaN batch updates them in the
+        forward pass, before any optimizer step could be skipped."""
+        saved = {n: b.detach().clone() for n, b in module.named_buffers() if b.is_floating_point()}
+        yield
+        buffers = dict(module.named_buffers())
+        if any(not torch.isfinite(buffers[n]).all() for n in saved):
+            with torch.no_grad():
+                for name, value in saved.items():
+                    buffers[name].copy_(value)
+
+    def step(self, module, optimizer, loss: torch.Tensor, name: str) -> bool:
+        """Backward ``loss`` through ``module`` (a LightningModule), then step ``optimizer`` if
+        the loss and all its parameters' gradients are finite on every process. Returns whether
+        the step was taken."""
+        optimizer.zero_grad(set_to_none=True)
+        module.manual_backward(loss)
+        params = [p for group in optimizer.param_groups for p in group["params"]]
+        finite = bool(torch.isfinite(loss.detach()).all()) and all(
+            p.grad is None or bool(torch.isfinite(p.grad).all()) for p in params
+        )
+        # every DDP rank must take the same decision, or their weights drift apart
+        finite = module.trainer.strategy.reduce_boolean_decision(finite, all=True)
+        if finite:
+            optimizer.step()
+            self.consecutive = 0
+            return True
+        optimizer.zero_grad(set_to_none=True)
+        self.skipped += 1
+        self.consecutive += 1
+        if self.consecutive >= self.max_consecutive:
+            raise TrainingDiverged(
+                f"{self.consecutive} consecutive optimizer steps had a non-finite loss or gradient "
+                f"(last: {name}, global step {module.global_step}); stopping. Check the input data "
+                "for NaN/Inf the mask does not cover, or lower the learning rate"
+            )
+        return False

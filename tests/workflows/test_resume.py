@@ -1,0 +1,82 @@
+"""Exact resume: a run killed with SIGKILL at a random moment and resumed ends with the same
+weights, bit for bit, as a run that was never interrupted."""
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from astroi2i.errors import InputError
+from astroi2i.workflows.checkpoint import read_checkpoint
+from astroi2i.workflows.train import train
+from tests.conftest import TINY_MODEL
+
+MAX_BATCHES = 40
+
+
+def _command(manifest, workdir, *extra):
+    sets = [f"data.manifest={manifest}", *TINY_MODEL, f"trainer.max_batches={MAX_BATCHES}",
+            "trainer.checkpoint_every=1", "trainer.val_every=5", "trainer.deterministic=true",
+            "model.generator.dropout=0.5", "model.generator.depth=5"]  # fmt: skip
+    return [sys.executable, "-m", "astroi2i", "-q", "train", "pix2pix_quickstart",
+            "--workdir", str(workdir), *extra, "--set", *sets]  # fmt: skip
+
+
+def _weights(workdir):
+    return read_checkpoint(workdir / "checkpoints" / "last.ckpt")["state_dict"]
+
+
+def _step(workdir):
+    return torch.load(workdir / "checkpoints" / "last.ckpt", weights_only=True)["global_step"]
+
+
+def test_sigkill_then_resume_is_bit_identical(survey_pair, tmp_path):
+    reference = tmp_path / "reference"
+    subprocess.run(_command(survey_pair, reference), check=True, capture_output=True)
+    assert _step(reference) == 2 * MAX_BATCHES
+
+    rng = random.Random(os.getpid())
+    for attempt in range(4):
+        killed = tmp_path / f"killed{attempt}"
+        proc = subprocess.Popen(_command(survey_pair, killed), stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)  # fmt: skip
+        last = killed / "checkpoints" / "last.ckpt"
+        while not last.exists() and proc.poll() is None:
+            time.sleep(0.02)
+        time.sleep(rng.uniform(0.0, 0.4) / (attempt + 1))
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+            break
+    else:
+        pytest.fail("training always finished before it could be killed")
+    assert proc.returncode == -signal.SIGKILL
+    stopped_at = _step(killed)
+    assert 0 < stopped_at < 2 * MAX_BATCHES
+
+    result = subprocess.run(_command(survey_pair, killed, "--resume", "last"), capture_output=True,
+                            text=True)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert _step(killed) == 2 * MAX_BATCHES
+    expected, got = _weights(reference), _weights(killed)
+    assert expected.keys() == got.keys()
+    different = [k for k in expected if not torch.equal(expected[k], got[k])]
+    assert not different, f"resumed from step {stopped_at}: {different[:5]} differ"
+
+
+def test_resume_refuses_a_changed_recipe_and_a_corrupt_checkpoint(tiny_checkpoint, survey_pair):
+    workdir = tiny_checkpoint.workdir
+    overrides = [f"data.manifest={survey_pair}", *TINY_MODEL, "model.generator.depth=4"]
+    with pytest.raises(InputError, match="recipe differs from the checkpoint's at model.generator"):
+        train("pix2pix_quickstart", overrides=overrides, workdir=workdir, resume="last")
+    corrupt = workdir / "corrupt.ckpt"
+    corrupt.write_bytes(tiny_checkpoint.checkpoint.read_bytes()[:1000])
+    with pytest.raises(InputError, match="corrupt.ckpt: not a readable checkpoint"):
+        train("pix2pix_quickstart", overrides=overrides, resume=str(corrupt))
+    with pytest.raises(InputError, match="--resume last needs --workdir"):
+        train("pix2pix_quickstart", overrides=overrides, resume="last")
