@@ -102,6 +102,16 @@ def _add_evaluate(sub) -> None:
     p.add_argument("--overwrite", action="store_true")
 
 
+def _add_export(sub) -> None:
+    p = sub.add_parser(
+        "export", parents=[_common()], help="export a checkpoint as ONNX or safetensors + JSON"
+    )
+    p.add_argument("checkpoint")
+    p.add_argument("--format", required=True, choices=["onnx", "safetensors"])
+    p.add_argument("-o", "--output", default=None, help="default: the checkpoint's name")
+    p.add_argument("--overwrite", action="store_true")
+
+
 def _add_inspect(sub) -> None:
     p = sub.add_parser(
         "inspect",
@@ -119,7 +129,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"astroi2i {__version__}")
     parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_add_quickstart, _add_train, _add_translate, _add_evaluate, _add_inspect):
+    for add in (
+        _add_quickstart,
+        _add_train,
+        _add_translate,
+        _add_evaluate,
+        _add_export,
+        _add_inspect,
+    ):
         add(sub)
     return parser
 
@@ -204,6 +221,19 @@ def _run_evaluate(args) -> int:
     return 0
 
 
+def _run_export(args) -> int:
+    from astroi2i.workflows.export import export
+
+    path, report = export(args.checkpoint, args.format, args.output, overwrite=args.overwrite)
+    print(f"wrote {path} and {report['sidecar']}")
+    if "max_abs_diff_vs_torch" in report:
+        print(
+            f"onnxruntime vs PyTorch on a random input: max |diff| = "
+            f"{report['max_abs_diff_vs_torch']:.2e}"
+        )
+    return 0
+
+
 def _run_inspect(args) -> int:
     from astroi2i.workflows.inspect import inspect_file
 
@@ -216,6 +246,7 @@ COMMANDS = {
     "train": _run_train,
     "translate": _run_translate,
     "evaluate": _run_evaluate,
+    "export": _run_export,
     "inspect": _run_inspect,
 }
 

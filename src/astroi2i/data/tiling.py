@@ -6,6 +6,12 @@ Blending: on each side that has a neighbouring tile, a tile's weight is 0 over t
 then ramps linearly to 1 at ``overlap − margin``. Sides on the image border keep weight 1. So a
 model whose receptive-field radius is ≤ margin gives exactly the whole-image result, and any
 model gets seamless output.
+
+Two properties of a network decide how close tiled output comes to whole-image output: its
+receptive field (covered by the overlap) and its locality. BatchNorm in eval mode is local;
+InstanceNorm normalises by each tile's own statistics, so such a network gives tile-dependent
+results by design (measured: 65% of pixels within 1% for a 1024² image, against 100% with
+BatchNorm). Prefer ``norm: batch`` or ``none`` for models meant for large mosaics.
 """
 
 from __future__ import annotations
@@ -15,17 +21,27 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-__all__ = ["tile_starts", "tile_window", "pad_to_multiple", "predict_tiled"]
+__all__ = [
+    "tile_starts",
+    "tile_window",
+    "pad_to_multiple",
+    "predict_tiled",
+    "predict_streaming",
+]
 
 
-def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
+def tile_starts(length: int, tile: int, overlap: int, align: int = 1) -> list[int]:
     """Start offsets of tiles of ``tile`` pixels covering ``length`` with at least ``overlap``
-    shared pixels between neighbours. The last tile ends exactly at ``length``."""
+    shared pixels between neighbours. The step is a multiple of ``align`` where possible (a
+    U-Net is shift-equivariant only for shifts by its stride). The last tile ends exactly at
+    ``length``."""
     if tile >= length:
         return [0]
     step = tile - overlap
     if step <= 0:
         raise ValueError(f"overlap {overlap} must be smaller than the tile {tile}")
+    if step >= align:
+        step -= step % align
     starts = list(range(0, length - tile, step))
     starts.append(length - tile)
     return starts
@@ -68,7 +84,85 @@ def pad_to_multiple(array: np.ndarray, multiple: int) -> tuple[np.ndarray, tuple
     return np.pad(array, pad, mode=mode), (h, w)
 
 
+def _padded_extent(length: int, tile: int, stride: int) -> tuple[int, int]:
+    """(extent, tile) along one axis: an axis longer than the tile is covered by whole tiles
+    without padding; a shorter one is padded up to the stride and covered by one tile."""
+    if length > tile:
+        return length, tile
+    extent = -(-length // stride) * stride
+    return extent, extent
+
+
 @torch.no_grad()
+def predict_streaming(
+    model: Callable[[torch.Tensor], torch.Tensor],
+    read_rows: Callable[[int, int], np.ndarray],
+    write_rows: Callable[[int, np.ndarray], None],
+    shape: tuple[int, int],
+    *,
+    tile: int = 256,
+    overlap: int = 32,
+    stride: int = 1,
+    scale: int = 1,
+    device: torch.device | str = "cpu",
+    dtype: torch.dtype = torch.float32,
+) -> None:
+    """Tiled inference over an image that is read and written by rows.
+
+    Tiles are run one row of tiles at a time; output rows that no later tile touches are
+    blended, handed to ``write_rows`` and forgotten. Peak memory is one strip of input
+    (C × tile × W) and two of output, whatever the image height.
+
+    Parameters
+    ----------
+    model : callable
+        (1, C, h, w) → (1, C_out, h·scale, w·scale); h and w are multiples of ``stride``.
+    read_rows : callable
+        ``read_rows(y0, y1)`` → float32 (C, y1 − y0, W): network-ready input rows.
+    write_rows : callable
+        ``write_rows(y0, block)`` receives output rows starting at output row ``y0 · scale``,
+        block (C_out, n · scale, W · scale), in increasing order, each row exactly once.
+    shape : (H, W)
+        Input size in pixels.
+    tile, overlap, stride, scale : int
+        As in :func:`predict_tiled`.
+    """
+    height, width = shape
+    tile = int(np.ceil(tile / stride) * stride)
+    ext_h, th = _padded_extent(height, tile, stride)
+    ext_w, tw = _padded_extent(width, tile, stride)
+    ys, xs = tile_starts(ext_h, th, overlap, stride), tile_starts(ext_w, tw, overlap, stride)
+    s = scale
+    acc = weight = None
+    base = done = 0  # input row held in acc[:, 0]; input rows already written
+    for iy, y0 in enumerate(ys):
+        strip = read_rows(y0, min(y0 + th, height))
+        if strip.shape[-2] < th or strip.shape[-1] < tw:  # only for axes shorter than a tile
+            strip, _ = pad_to_multiple(strip, stride)
+        for ix, x0 in enumerate(xs):
+            chunk = torch.from_numpy(np.ascontiguousarray(strip[:, :, x0 : x0 + tw]))
+            pred = model(chunk[None].to(device=device, dtype=dtype))[0].float().cpu().numpy()
+            if acc is None:
+                acc = np.zeros((pred.shape[0], 2 * th * s, ext_w * s), np.float32)
+                weight = np.zeros((2 * th * s, ext_w * s), np.float32)
+            win = tile_window(pred.shape[-2:], overlap * s, (iy > 0, iy < len(ys) - 1,
+                                                            ix > 0, ix < len(xs) - 1))  # fmt: skip
+            rows = slice((y0 - base) * s, (y0 - base + th) * s)
+            cols = slice(x0 * s, (x0 + tw) * s)
+            acc[:, rows, cols] += pred * win
+            weight[rows, cols] += win
+        nxt = ys[iy + 1] if iy + 1 < len(ys) else ext_h
+        end = min(nxt, height)
+        if end > done:
+            a, b = (done - base) * s, (end - base) * s
+            write_rows(done, acc[:, a:b, : width * s] / weight[a:b, : width * s])
+            done = end
+        shift = (nxt - base) * s  # drop finished rows, keep the pending ones at the top
+        acc[:, :-shift], acc[:, -shift:] = acc[:, shift:], 0.0
+        weight[:-shift], weight[-shift:] = weight[shift:], 0.0
+        base = nxt
+
+
 def predict_tiled(
     model: Callable[[torch.Tensor], torch.Tensor],
     image: np.ndarray,
@@ -80,7 +174,7 @@ def predict_tiled(
     device: torch.device | str = "cpu",
     dtype: torch.dtype = torch.float32,
 ) -> np.ndarray:
-    """Apply ``model`` to a (C, H, W) float32 array of any size.
+    """Apply ``model`` to a (C, H, W) float32 array of any size, tile by tile.
 
     Parameters
     ----------
@@ -99,24 +193,17 @@ def predict_tiled(
     """
     if image.ndim != 3:
         raise ValueError(f"predict_tiled expects (C, H, W), got shape {image.shape}")
-    padded, (h, w) = pad_to_multiple(image, stride)
-    ph, pw = padded.shape[-2:]
-    tile = int(np.ceil(tile / stride) * stride)
-    th, tw = min(tile, ph), min(tile, pw)
-    ys, xs = tile_starts(ph, th, overlap), tile_starts(pw, tw, overlap)
-    out = None
-    weight = np.zeros((ph * scale, pw * scale), np.float32)
-    for iy, y0 in enumerate(ys):
-        for ix, x0 in enumerate(xs):
-            chunk = torch.from_numpy(np.ascontiguousarray(padded[:, y0 : y0 + th, x0 : x0 + tw]))
-            pred = model(chunk[None].to(device=device, dtype=dtype))[0]
-            pred = pred.float().cpu().numpy()
-            if out is None:
-                out = np.zeros((pred.shape[0], ph * scale, pw * scale), np.float32)
-            sides = (iy > 0, iy < len(ys) - 1, ix > 0, ix < len(xs) - 1)
-            win = tile_window(pred.shape[-2:], overlap * scale, sides)
-            sl = (slice(y0 * scale, (y0 + th) * scale), slice(x0 * scale, (x0 + tw) * scale))
-            out[(slice(None), *sl)] += pred * win
-            weight[sl] += win
-    out /= weight
-    return out[:, : h * scale, : w * scale]
+    blocks: list[np.ndarray] = []
+    predict_streaming(
+        model,
+        lambda y0, y1: image[:, y0:y1],
+        lambda y0, block: blocks.append(block.copy()),
+        image.shape[-2:],
+        tile=tile,
+        overlap=overlap,
+        stride=stride,
+        scale=scale,
+        device=device,
+        dtype=dtype,
+    )
+    return np.concatenate(blocks, axis=1)

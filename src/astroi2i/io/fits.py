@@ -251,7 +251,9 @@ def require_valid_pixels(image: SkyImage, source) -> None:
             raise _fail(source, f"band {band!r} has no valid pixel (all NaN, BLANK or masked)")
 
 
-def _fresh_header(image: SkyImage, provenance) -> fits.Header:
+def fresh_header(image: SkyImage, provenance) -> fits.Header:
+    """The header :func:`write_image` writes for ``image`` (its data are not used): WCS, BUNIT,
+    whitelisted observation keys, band names, ORIGIN/DATE and HISTORY provenance."""
     header = fits.Header()
     if image.wcs is not None:
         with warnings.catch_warnings():
@@ -311,7 +313,7 @@ def write_image(
         raise FileExistsError(f"{path}: exists; pass overwrite=True (--overwrite) to replace it")
     data = image.data.copy()
     data[image.band_mask] = np.nan
-    header = _fresh_header(image, provenance)
+    header = fresh_header(image, provenance)
     primary = fits.PrimaryHDU(data[0] if image.n_bands == 1 else data, header=header)
     hdus = [primary]
     if mask_extension:

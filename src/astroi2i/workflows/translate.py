@@ -1,22 +1,24 @@
 """``astroi2i translate``: FITS in → checkpoint's stretches → tiled network → inverse stretch →
-FITS out on the input grid, with the NaN footprint restored and provenance written."""
+FITS out on the input grid, with the NaN footprint restored and provenance written.
+
+Inputs are read and the output written strip by strip (see
+:func:`astroi2i.data.tiling.predict_streaming`), so memory is bounded by the tile size and the
+image width, not by the image. ``--align`` is the exception: reprojection needs whole images.
+"""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from contextlib import ExitStack
 from pathlib import Path
 
 import numpy as np
 from astropy.io import fits
 
 from astroi2i.errors import InputError
-from astroi2i.io.fits import (
-    OBSERVATION_CONTEXT_KEYS,
-    read_image,
-    require_valid_pixels,
-    write_image,
-)
+from astroi2i.io.fits import OBSERVATION_CONTEXT_KEYS, read_image, require_valid_pixels
+from astroi2i.io.stream import FitsRowWriter, ImageSource
 from astroi2i.sky.geometry import reproject_image, same_grid
 from astroi2i.sky.image import SkyImage, stack_bands
 
@@ -44,38 +46,67 @@ def reprojection_method(unit) -> str:
     return "adaptive"
 
 
-def _read_inputs(
-    paths: Sequence, meta: dict, align: bool, reference, exposure_keyword: str | None
-) -> tuple[SkyImage, np.ndarray | None]:
-    from astroi2i.data.datasets import band_exposures
-
-    images = [read_image(p) for p in paths]
-    for path, image in zip(paths, images):
-        require_valid_pixels(image, path)
-    n = sum(im.n_bands for im in images)
+def _check_band_count(n: int, paths: Sequence, meta: dict) -> None:
     expected = meta["input_bands"]
     if n != len(expected):
         raise InputError(
             f"{', '.join(map(str, paths))}: {n} input band(s) given, the model expects "
             f"{len(expected)} ({', '.join(expected)}) in that order"
         )
+
+
+def _aligned_rows(paths: Sequence, meta: dict, reference, exposure_keyword):
+    """--align: read everything, reproject what is off the reference grid (in memory)."""
+    from astroi2i.data.datasets import band_exposures
+
+    images = [read_image(p) for p in paths]
+    for path, image in zip(paths, images):
+        require_valid_pixels(image, path)
+    _check_band_count(sum(im.n_bands for im in images), paths, meta)
     ref = read_image(reference) if reference is not None else images[0]
     aligned = []
     for path, image in zip(paths, images):
         if same_grid(image, ref):
             aligned.append(image)
-        elif align:
-            method = reprojection_method(image.unit)
-            log.info("reprojecting %s onto the reference grid (%s)", path, method)
-            aligned.append(reproject_image(image, ref.wcs, ref.shape, method=method))
-        else:
-            raise InputError(
-                f"{path}: not on the grid of {paths[0] if reference is None else reference} "
-                "(shape or WCS differ); pass --align to reproject it"
-            )
-    stacked = stack_bands(aligned)
+            continue
+        method = reprojection_method(image.unit)
+        log.info("reprojecting %s onto the reference grid (%s)", path, method)
+        aligned.append(reproject_image(image, ref.wcs, ref.shape, method=method))
+    data = stack_bands(aligned).data
     exposure = band_exposures(images, exposure_keyword) if exposure_keyword else None
-    return stacked.replace(bands=tuple(expected), header=images[0].header), exposure
+    first = ref.replace(header=images[0].header)
+    return (lambda y0, y1: data[:, y0:y1]), first, exposure, ref.shape
+
+
+def _streamed_rows(paths: Sequence, meta: dict, stack: ExitStack, exposure_keyword):
+    """Open every input for row access and check that they share one grid and have data."""
+    from astroi2i.data.datasets import band_exposures
+
+    sources = [stack.enter_context(ImageSource(p)) for p in paths]
+    _check_band_count(sum(s.n_bands for s in sources), paths, meta)
+    for path, source in zip(paths[1:], sources[1:]):
+        if not same_grid(source, sources[0]):
+            raise InputError(
+                f"{path}: not on the grid of {paths[0]} (shape or WCS differ); "
+                "pass --align to reproject it"
+            )
+    height = sources[0].shape[0]
+    for path, source in zip(paths, sources):  # a cheap pass: no band may be empty
+        seen = np.zeros(source.n_bands, bool)
+        for y0 in range(0, height, 512):
+            seen |= np.isfinite(source.read_rows(y0, min(y0 + 512, height))).any(axis=(1, 2))
+            if seen.all():
+                break
+        if not seen.all():
+            band = source.bands[int(np.argmin(seen))]
+            raise InputError(f"{path}: band {band!r} has no valid pixel (all NaN, BLANK or masked)")
+    metas = [s.metadata() for s in sources]
+    exposure = band_exposures(metas, exposure_keyword) if exposure_keyword else None
+
+    def rows(y0: int, y1: int) -> np.ndarray:
+        return np.concatenate([s.read_rows(y0, y1) for s in sources], axis=0)
+
+    return rows, metas[0], exposure, sources[0].shape
 
 
 def translate(
@@ -96,7 +127,8 @@ def translate(
     Parameters
     ----------
     checkpoint : path
-        A checkpoint written by ``train``; it alone defines bands, stretches and network.
+        A checkpoint written by ``train`` (or an ONNX/safetensors export with its JSON
+        sidecar); it alone defines bands, stretches and network.
     inputs : sequence of paths (``path[:HDU]``)
         The input bands in the model's order; several files or one cube.
     output : path
@@ -113,60 +145,80 @@ def translate(
 
     from astroi2i.data.datasets import apply_stretch
     from astroi2i.data.stretches import build_stretch
-    from astroi2i.data.tiling import predict_tiled
-    from astroi2i.workflows.checkpoint import load_checkpoint
+    from astroi2i.data.tiling import predict_streaming
+    from astroi2i.workflows.export import load_model
 
     output = Path(output)
     if output.exists() and not overwrite:
         raise FileExistsError(f"{output}: exists; pass --overwrite to replace it")
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    model, meta = load_checkpoint(checkpoint, device=device)
+    model, meta = load_model(checkpoint, device=device)
+    if meta["scale"] != 1:
+        raise InputError(f"{checkpoint}: models that change the pixel scale are not supported yet")
     stretch_in = build_stretch(meta["stretches"]["inputs"])
     stretch_out = build_stretch(meta["stretches"]["targets"])
-    image, exposure = _read_inputs(inputs, meta, align, reference, stretch_in.exposure_keyword)
-    x = apply_stretch(stretch_in, image.data, exposure, str(inputs[0]))
-    invalid = image.pixel_mask | ~np.isfinite(x).all(axis=0)
-    x = np.where(np.isfinite(x), x, meta["fill_value"]).astype(np.float32)
-
+    key = stretch_in.exposure_keyword
+    fill = meta["fill_value"]
     inference = meta["recipe"]["inference"]
-    y = predict_tiled(
-        model,
-        x,
-        tile=tile or inference["tile"],
-        overlap=inference["overlap"] if overlap is None else overlap,
-        stride=meta["stride"],
-        scale=meta["scale"],
-        device=device,
-    )
-    out_exposure = None
-    if stretch_out.exposure_keyword is not None:
-        out_exposure = np.repeat(np.nanmean(exposure), y.shape[0]) if exposure is not None else None
-    y = stretch_out.inverse(y, exposure=out_exposure)
-    y[:, invalid] = np.nan
 
-    units = set(meta["target_units"])
-    header = fits.Header()
-    for key in CARRIED_KEYS:
-        if key in image.header:
-            header[key] = image.header[key]
-    result = SkyImage(
-        y.astype(np.float32),
-        image.wcs,
-        units.pop() if len(units) == 1 else "",
-        np.broadcast_to(invalid, y.shape).copy(),
-        tuple(meta["target_bands"]),
-        header,
-    )
-    provenance = {
-        "task": "translate",
-        "checkpoint": Path(meta["path"]).name,
-        "checkpoint_sha256": meta["sha256"],
-        "model": f"{meta['recipe']['model']['system']['type']} / "
-        f"{meta['recipe']['model']['generator']['type']}",
-        "inputs": ", ".join(Path(str(p)).name for p in inputs),
-        "input_bands": ", ".join(meta["input_bands"]),
-        "stretch_out": meta["stretches"]["targets"]["type"] + " (inverted)",
-    }
-    if command:
-        provenance["command"] = command
-    return write_image(result, output, provenance=provenance, overwrite=overwrite)
+    with ExitStack() as stack:
+        if align:
+            rows, first, exposure, (height, width) = _aligned_rows(inputs, meta, reference, key)
+        else:
+            rows, first, exposure, (height, width) = _streamed_rows(inputs, meta, stack, key)
+        out_exposure = None
+        if stretch_out.exposure_keyword is not None and exposure is not None:
+            out_exposure = np.repeat(np.nanmean(exposure), len(meta["target_bands"]))
+
+        def network_rows(y0: int, y1: int) -> np.ndarray:
+            x = apply_stretch(stretch_in, rows(y0, y1), exposure, str(inputs[0]))
+            return np.where(np.isfinite(x), x, fill).astype(np.float32)
+
+        def write_rows(y0: int, block: np.ndarray) -> None:
+            y = stretch_out.inverse(block, exposure=out_exposure)
+            invalid = ~np.isfinite(rows(y0, y0 + block.shape[1])).all(axis=0)
+            y[:, invalid] = np.nan
+            writer.write_rows(y0, y)
+
+        header = fits.Header()
+        for name in CARRIED_KEYS:
+            if name in first.header:
+                header[name] = first.header[name]
+        units = set(meta["target_units"])
+        out_meta = SkyImage(
+            np.zeros((len(meta["target_bands"]), 1, 1), np.float32),
+            None,
+            units.pop() if len(units) == 1 else "",
+            bands=tuple(meta["target_bands"]),
+            header=header,
+        ).replace(wcs=first.wcs)
+        provenance = {
+            "task": "translate",
+            "checkpoint": Path(meta["path"]).name,
+            "checkpoint_sha256": meta["sha256"],
+            "model": f"{meta['recipe']['model']['system']['type']} / "
+            f"{meta['recipe']['model']['generator']['type']}",
+            "inputs": ", ".join(Path(str(p)).name for p in inputs),
+            "input_bands": ", ".join(meta["input_bands"]),
+            "stretch_out": meta["stretches"]["targets"]["type"] + " (inverted)",
+        }
+        if command:
+            provenance["command"] = command
+        shape = (len(meta["target_bands"]), height, width)
+        writer = FitsRowWriter(output, out_meta, shape, provenance=provenance, overwrite=overwrite)
+        try:
+            predict_streaming(
+                model,
+                network_rows,
+                write_rows,
+                (height, width),
+                tile=tile or inference["tile"],
+                overlap=inference["overlap"] if overlap is None else overlap,
+                stride=meta["stride"],
+                scale=meta["scale"],
+                device=device,
+            )
+        except BaseException:
+            writer.abort()
+            raise
+        return writer.close()

@@ -1,0 +1,156 @@
+"""Row-wise FITS access for images larger than memory: :class:`ImageSource` reads any rows of an
+image HDU (tile-compressed too) without loading the rest, and :class:`FitsRowWriter` writes a
+float32 image row block by row block into a file that appears only when it is complete."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+from astropy.io import fits
+
+from astroi2i.errors import InputError
+from astroi2i.io.fits import (
+    _band_names,
+    _celestial_wcs,
+    _parse_unit,
+    _select_hdu,
+    fresh_header,
+)
+from astroi2i.sky.image import SkyImage
+
+__all__ = ["ImageSource", "FitsRowWriter"]
+
+
+class ImageSource:
+    """An image HDU opened for reading by rows.
+
+    Attributes ``shape`` (H, W), ``n_bands``, ``wcs``, ``unit``, ``bands`` and ``header`` are
+    those :func:`~astroi2i.io.read_image` would give; :meth:`read_rows` returns float32 rows with
+    BZERO/BSCALE applied and NaN/BLANK as NaN. Use as a context manager (it holds the file open).
+    """
+
+    def __init__(self, source, hdu=None, bands=None) -> None:
+        path = Path(source)
+        if hdu is None and not path.exists():
+            head, sep, tail = str(source).rpartition(":")
+            if sep and head and tail and Path(head).exists():
+                path, hdu = Path(head), tail
+        if not path.exists():
+            raise FileNotFoundError(f"{path}: no such file")
+        self.path = path
+        self._hdul = None
+        try:
+            self._open(path, hdu, bands)
+        except BaseException:
+            if self._hdul is not None:
+                self._hdul.close()
+            raise
+
+    def _open(self, path: Path, hdu, bands) -> None:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                # memmap=False: sections are then read by seeking, and scaled integers work
+                self._hdul = fits.open(path, memmap=False)
+                self._hdu = self._hdul[_select_hdu(self._hdul, hdu, path)]
+                self.header = self._hdu.header.copy()
+                self.wcs = _celestial_wcs(self.header, self._hdul, path)
+            except InputError:
+                raise
+            except (OSError, ValueError, TypeError, IndexError) as exc:
+                raise InputError(f"{path}: not a readable FITS file ({exc})") from None
+        if any("truncated" in str(w.message).lower() for w in caught):
+            raise InputError(f"{path}: FITS file is truncated (data shorter than the header says)")
+        shape = tuple(self._hdu.shape)
+        self._lead = 0
+        while len(shape) - self._lead > 3 and shape[self._lead] == 1:
+            self._lead += 1
+        core = shape[self._lead :]
+        if len(core) not in (2, 3):
+            raise InputError(f"{path}: image has {len(core)} non-degenerate axes; 2 or 3 supported")
+        self._cube = len(core) == 3
+        self.n_bands = core[0] if self._cube else 1
+        self.shape = (core[-2], core[-1])
+        self.unit = _parse_unit(str(self.header.get("BUNIT", "")), path)
+        self.bands = _band_names(self.header, self.n_bands, path, bands)
+        blank = self.header.get("BLANK")
+        self._blank = blank if self.header.get("BITPIX", -32) > 0 and "BSCALE" not in self.header \
+            and "BZERO" not in self.header else None  # fmt: skip
+
+    def read_rows(self, y0: int, y1: int) -> np.ndarray:
+        """Rows ``y0:y1`` (0-based) of every band: float32 (C, y1 − y0, W), NaN where invalid."""
+        index = (0,) * self._lead + ((slice(None),) if self._cube else ()) + (slice(y0, y1),)
+        try:
+            raw = np.asarray(self._hdu.section[index])
+        except (OSError, ValueError, TypeError) as exc:
+            raise InputError(f"{self.path}: rows {y0}:{y1} could not be read ({exc})") from None
+        data = raw.astype(np.float32)
+        if self._blank is not None and np.issubdtype(raw.dtype, np.integer):
+            data[raw == self._blank] = np.nan
+        return data if self._cube else data[None]
+
+    def metadata(self) -> SkyImage:
+        """A 1×1-pixel SkyImage carrying this source's WCS, unit, bands and header."""
+        return SkyImage(np.zeros((self.n_bands, 1, 1), np.float32), None, self.unit,
+                        bands=self.bands, header=self.header).replace(wcs=self.wcs)  # fmt: skip
+
+    def close(self) -> None:
+        self._hdul.close()
+
+    def __enter__(self) -> ImageSource:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class FitsRowWriter:
+    """Writes a float32 (C, H, W) primary image block by block (in any row order).
+
+    The header is :func:`~astroi2i.io.fits.fresh_header` of ``meta`` (a SkyImage whose data are
+    ignored). Data go into a temporary file through a memory map, so memory stays bounded;
+    :meth:`close` verifies the header and renames the file into place, :meth:`abort` removes it.
+    """
+
+    def __init__(self, path, meta: SkyImage, shape: tuple[int, int, int], *, provenance=None,
+                 overwrite: bool = False) -> None:  # fmt: skip
+        self.path = Path(path)
+        if self.path.exists() and not overwrite:
+            raise FileExistsError(f"{self.path}: exists; pass overwrite=True (--overwrite)")
+        c, h, w = shape
+        header = fits.Header()
+        header["SIMPLE"] = True
+        header["BITPIX"] = -32
+        header["NAXIS"] = 2 if c == 1 else 3
+        header["NAXIS1"], header["NAXIS2"] = w, h
+        if c > 1:
+            header["NAXIS3"] = c
+        header["EXTEND"] = True
+        header.extend(fresh_header(meta, provenance), unique=True)
+        fits.PrimaryHDU(header=header).verify("exception")
+        head = header.tostring().encode("ascii")
+        size = c * h * w * 4
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        with open(self._tmp, "wb") as f:
+            f.write(head)
+            f.truncate(len(head) + size + (-size) % 2880)
+        self._data = np.memmap(self._tmp, dtype=">f4", mode="r+", offset=len(head), shape=shape)
+
+    def write_rows(self, y0: int, block: np.ndarray) -> None:
+        """Write ``block`` (C, h, W) at rows ``y0:y0 + h``."""
+        self._data[:, y0 : y0 + block.shape[1]] = block
+
+    def close(self) -> Path:
+        self._data.flush()
+        del self._data
+        os.replace(self._tmp, self.path)
+        return self.path
+
+    def abort(self) -> None:
+        if hasattr(self, "_data"):
+            del self._data
+        self._tmp.unlink(missing_ok=True)
