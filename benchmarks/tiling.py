@@ -111,7 +111,8 @@ def main() -> None:
         for n in args.sizes:
             image, out = tmp / f"in{n}.fits", tmp / f"out{n}.fits"
             write_image(image, n)
-            starts = tile_starts(n, args.tile, args.overlap, info["stride"])
+            align = info["stride"] if info["stride"] * 8 <= args.tile else 1
+            starts = tile_starts(n, args.tile, args.overlap, align)
             tiles = len(starts) ** 2
             cmd = [sys.executable, "-c", CHILD, str(tmp / "model.ckpt"), str(image), str(out),
                    str(args.tile), str(args.overlap)]  # fmt: skip

@@ -141,6 +141,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _tame_lightning() -> None:
+    """Lightning sets its loggers to INFO with handlers of its own when imported; route them
+    through ours instead (no doubled lines) and keep only its warnings."""
+    import lightning  # noqa: F401 - the import is what installs Lightning's handlers
+
+    for name in ("lightning", "lightning.pytorch", "lightning.fabric", "pytorch_lightning"):
+        logger = logging.getLogger(name)
+        logger.handlers.clear()
+        logger.setLevel(logging.WARNING)
+        logger.propagate = True
+
+
 def _run_quickstart(args) -> int:
     from astroi2i.workflows.evaluate import format_table
     from astroi2i.workflows.quickstart import quickstart
@@ -172,6 +184,7 @@ def _run_train(args) -> int:
         return 0
     from astroi2i.workflows.train import train
 
+    _tame_lightning()
     result = train(
         args.recipe,
         overrides=args.overrides,

@@ -12,6 +12,30 @@ from astroi2i.errors import TrainingDiverged
 __all__ = ["NonFiniteGuard"]
 
 
+def _average_gradients(params: list[torch.Tensor]) -> None:
+    """Average gradients over processes (a no-op in a single process).
+
+    DDP's reducer synchronises only the first backward after each forward of the wrapped
+    module, but a GAN step has two (D, then G): without this the generators of different ranks
+    drift apart. Averaging gradients that DDP already averaged leaves them identical on every
+    rank, which is what matters.
+    """
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() < 2:
+        return
+    grads = [p.grad for p in params if p.grad is not None]
+    if not grads:
+        return
+    flat = torch.cat([g.reshape(-1) for g in grads])
+    dist.all_reduce(flat)
+    flat /= dist.get_world_size()
+    offset = 0
+    for g in grads:
+        g.copy_(flat[offset : offset + g.numel()].view_as(g))
+        offset += g.numel()
+
+
 class NonFiniteGuard:
     """Per-system state for :meth:`step`.
 
@@ -46,6 +70,7 @@ class NonFiniteGuard:
         optimizer.zero_grad(set_to_none=True)
         module.manual_backward(loss)
         params = [p for group in optimizer.param_groups for p in group["params"]]
+        _average_gradients(params)
         finite = bool(torch.isfinite(loss.detach()).all()) and all(
             p.grad is None or bool(torch.isfinite(p.grad).all()) for p in params
         )

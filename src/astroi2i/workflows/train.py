@@ -85,6 +85,25 @@ def _resume_checkpoint(resume: str, workdir: Path | None, cfg: dict) -> tuple[Pa
     return path, meta
 
 
+def _is_rank_zero() -> bool:
+    """False in the extra processes of a multi-process run (Lightning's launcher, torchrun or
+    SLURM set the rank in the environment)."""
+    from lightning.pytorch.utilities import rank_zero_only
+
+    return getattr(rank_zero_only, "rank", 0) == 0
+
+
+def _strategy(name: str):
+    """Lightning strategy; DDP gets unused-parameter detection, which GAN steps need (each
+    optimizer step leaves the other network's parameters without gradients)."""
+    if name in ("ddp", "ddp_spawn"):
+        from lightning.pytorch.strategies import DDPStrategy
+
+        return DDPStrategy(find_unused_parameters=True,
+                           start_method="spawn" if name == "ddp_spawn" else "popen")  # fmt: skip
+    return name
+
+
 def train(
     recipe: str | dict,
     *,
@@ -106,7 +125,11 @@ def train(
     import lightning as L
     import torch
 
-    from astroi2i.data.datamodule import PairedDataModule, TrainingStateCallback
+    from astroi2i.data.datamodule import (
+        PairedDataModule,
+        ReplicaCheckCallback,
+        TrainingStateCallback,
+    )
     from astroi2i.data.datasets import PairedDataset, fit_stretch, load_pairs
     from astroi2i.data.stretches import build_stretch
     from astroi2i.io.manifest import read_manifest
@@ -125,7 +148,8 @@ def train(
     else:
         ckpt_path, resumed = None, None
         workdir = Path(workdir or Path("runs") / f"{name}-{datetime.now():%Y%m%d-%H%M%S}")
-        _check_workdir(workdir, overwrite)
+        if _is_rank_zero():  # other ranks start inside the folder rank 0 just prepared
+            _check_workdir(workdir, overwrite)
 
     manifest = read_manifest(data["manifest"])
     stretch_in = build_stretch(cfg["stretch"]["inputs"])
@@ -178,15 +202,17 @@ def train(
         "fill_value": data["fill_value"],
     }
 
-    if resumed is None:
-        _clear_run_outputs(workdir)
-    workdir.mkdir(parents=True, exist_ok=True)
-    (workdir / "config.yaml").write_text(dump_recipe(cfg))
+    if _is_rank_zero():
+        if resumed is None:
+            _clear_run_outputs(workdir)
+        workdir.mkdir(parents=True, exist_ok=True)
+        (workdir / "config.yaml").write_text(dump_recipe(cfg))
     steps = system.steps_per_batch
     ckpt_dir = workdir / "checkpoints"
     callbacks = [
         MetadataCallback(meta),
         TrainingStateCallback(),
+        ReplicaCheckCallback(workdir / "replica_check.json"),
         L.pytorch.callbacks.ModelCheckpoint(
             dirpath=ckpt_dir,
             filename="step{step:07d}",
@@ -207,7 +233,7 @@ def train(
         log_every_n_steps=tcfg["log_every"],
         accelerator=tcfg["accelerator"],
         devices=tcfg["devices"],
-        strategy=tcfg["strategy"],
+        strategy=_strategy(tcfg["strategy"]),
         precision=tcfg["precision"],
         deterministic=tcfg["deterministic"],
         enable_progress_bar=tcfg["progress_bar"],
