@@ -62,6 +62,8 @@ class TrainerConfig:
     precision: str = "32-true"
     deterministic: bool = False
     progress_bar: bool = True
+    loggers: list[str] = field(default_factory=lambda: ["csv", "tensorboard"])
+    panels: bool = True
 
 
 @dataclass

@@ -77,8 +77,12 @@ def test_checkpoint_round_trip_reproduces_the_generator(tiny_checkpoint):
     x = torch.randn(1, 2, 32, 32)
     with torch.no_grad():
         np.testing.assert_array_equal(generator(x).numpy(), generator(x).numpy())  # eval mode
-    assert (tiny_checkpoint.workdir / "config.yaml").is_file()
-    assert (tiny_checkpoint.workdir / "logs" / "metrics.csv").is_file()
+    workdir = tiny_checkpoint.workdir
+    assert (workdir / "config.yaml").is_file()
+    metrics = (workdir / "logs" / "metrics.csv").read_text().splitlines()
+    assert "val/l1" in metrics[0] and len(metrics) > 1
+    assert list((workdir / "tensorboard").glob("events.out.tfevents.*"))
+    assert list((workdir / "panels").glob("val_batch*.png"))
 
 
 def _fit(system, batches, max_steps):

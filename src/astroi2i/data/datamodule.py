@@ -191,33 +191,3 @@ def _plain(state: dict) -> dict:
                     int(has_gauss), float(gauss))  # fmt: skip
     out["python"] = (int(version), list(internal), gauss_next)
     return out
-
-
-class ReplicaCheckCallback(L.Callback):
-    """After training with several processes, compare a SHA-256 of every rank's parameters and
-    write them to ``path`` (rank 0); differing replicas are an error, not a silent drift.
-    (BatchNorm running statistics are per-rank by DDP's design and synchronised from rank 0 at
-    each forward, so they are not part of the comparison.)"""
-
-    def __init__(self, path) -> None:
-        self.path = path
-
-    def on_train_end(self, trainer, pl_module) -> None:
-        import hashlib
-        import json
-
-        import torch.distributed as dist
-
-        if trainer.world_size < 2 or not dist.is_initialized():
-            return
-        digest = hashlib.sha256()
-        for name, tensor in sorted(pl_module.named_parameters()):
-            digest.update(name.encode())
-            digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-        hashes: list[str | None] = [None] * trainer.world_size
-        dist.all_gather_object(hashes, digest.hexdigest())
-        if trainer.global_rank == 0:
-            with open(self.path, "w") as f:
-                json.dump({"parameters_sha256_by_rank": hashes}, f, indent=1)
-        if len(set(hashes)) != 1:
-            raise RuntimeError(f"replicas ended with different weights: {hashes}")

@@ -47,6 +47,9 @@ class Pix2Pix(L.LightningModule):
     max_nonfinite_steps : int
         An optimizer step whose loss or gradients are not finite is skipped (and counted in
         ``train/skipped_steps``); this many in a row stop the run.
+    channels_last : bool
+        Run convolutions in the channels-last memory layout (often faster with oneDNN on CPU
+        and with tensor cores on GPU; the numbers are the same up to float rounding).
     """
 
     #: the recipe keys under ``model`` this system needs, and the registry each is built from
@@ -80,6 +83,7 @@ class Pix2Pix(L.LightningModule):
         lr_schedule: Literal["constant", "linear"] = "constant",
         decay_start: int = 0,
         max_nonfinite_steps: int = 10,
+        channels_last: bool = False,
     ) -> None:
         super().__init__()
         self.automatic_optimization = False
@@ -99,8 +103,16 @@ class Pix2Pix(L.LightningModule):
             for scheduler in self.lr_schedulers() or []:
                 scheduler.step()
 
+    def on_fit_start(self) -> None:
+        if self.hparams.channels_last:
+            self.generator.to(memory_format=torch.channels_last)
+            self.discriminator.to(memory_format=torch.channels_last)
+
     def _gan_step(self, batch) -> bool:
         x, y, mask = batch["inputs"], batch["target"], batch["mask"]
+        if self.hparams.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+            y = y.contiguous(memory_format=torch.channels_last)
         opt_g, opt_d = self.optimizers()
         fake = self.generator(x)
 

@@ -128,12 +128,13 @@ def load_checkpoint(path, *, device: str | torch.device = "cpu"):
 
     ckpt = read_checkpoint(path)
     meta = dict(ckpt["hyper_parameters"][META_KEY])
-    generator = build_generator(
-        meta["recipe"]["model"], len(meta["input_bands"]), len(meta["target_bands"])
-    )
+    with torch.device("meta"):  # no random initialisation of weights about to be replaced
+        generator = build_generator(
+            meta["recipe"]["model"], len(meta["input_bands"]), len(meta["target_bands"])
+        )
     prefix = "generator."
     state = {k[len(prefix) :]: v for k, v in ckpt["state_dict"].items() if k.startswith(prefix)}
-    generator.load_state_dict(state)
+    generator.load_state_dict(state, assign=True)
     generator.eval().to(device)
     meta["sha256"] = file_sha256(path)
     meta["path"] = str(path)

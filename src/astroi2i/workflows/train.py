@@ -30,7 +30,7 @@ def prepare_recipe(recipe: str | dict, overrides=()) -> dict:
 
 
 #: what a run writes into its work folder (and what --overwrite replaces)
-RUN_OUTPUTS = ("config.yaml", "checkpoints", "logs")
+RUN_OUTPUTS = ("config.yaml", "checkpoints", "logs", "tensorboard", "panels", "replica_check.json")
 
 
 def _check_workdir(workdir: Path, overwrite: bool) -> None:
@@ -125,15 +125,17 @@ def train(
     import lightning as L
     import torch
 
-    from astroi2i.data.datamodule import (
-        PairedDataModule,
-        ReplicaCheckCallback,
-        TrainingStateCallback,
-    )
+    from astroi2i.data.datamodule import PairedDataModule, TrainingStateCallback
     from astroi2i.data.datasets import PairedDataset, fit_stretch, load_pairs
     from astroi2i.data.stretches import build_stretch
     from astroi2i.io.manifest import read_manifest
     from astroi2i.workflows.build import build_system
+    from astroi2i.workflows.callbacks import (
+        ReplicaCheckCallback,
+        RunProgressBar,
+        ValidationPanels,
+        build_loggers,
+    )
     from astroi2i.workflows.checkpoint import AtomicCheckpointIO, MetadataCallback
 
     cfg = prepare_recipe(recipe, overrides)
@@ -223,6 +225,10 @@ def train(
             monitor="val/l1" if val_set is not None else None,
         ),
     ]
+    if tcfg["progress_bar"]:
+        callbacks.append(RunProgressBar(tcfg["max_batches"], steps))
+    if tcfg["panels"] and val_set is not None:
+        callbacks.append(ValidationPanels(workdir / "panels"))
     trainer = L.Trainer(
         max_steps=tcfg["max_batches"] * steps,
         max_epochs=-1,
@@ -238,7 +244,7 @@ def train(
         deterministic=tcfg["deterministic"],
         enable_progress_bar=tcfg["progress_bar"],
         enable_model_summary=False,
-        logger=L.pytorch.loggers.CSVLogger(workdir, name="logs", version=""),
+        logger=build_loggers(tcfg["loggers"], workdir, name),
         callbacks=callbacks,
         default_root_dir=workdir,
         plugins=[AtomicCheckpointIO()],
