@@ -20,11 +20,29 @@ MAX_BATCHES = 40
 
 
 def _command(manifest, workdir, *extra):
-    sets = [f"data.manifest={manifest}", *TINY_MODEL, f"trainer.max_batches={MAX_BATCHES}",
-            "trainer.checkpoint_every=1", "trainer.val_every=5", "trainer.deterministic=true",
-            "model.generator.dropout=0.5", "model.generator.depth=5"]  # fmt: skip
-    return [sys.executable, "-m", "astroi2i", "-q", "train", "pix2pix_quickstart",
-            "--workdir", str(workdir), *extra, "--set", *sets]  # fmt: skip
+    sets = [
+        f"data.manifest={manifest}",
+        *TINY_MODEL,
+        f"trainer.max_batches={MAX_BATCHES}",
+        "trainer.checkpoint_every=1",
+        "trainer.val_every=5",
+        "trainer.deterministic=true",
+        "model.generator.dropout=0.5",
+        "model.generator.depth=5",
+    ]
+    return [
+        sys.executable,
+        "-m",
+        "astroi2i",
+        "-q",
+        "train",
+        "pix2pix_quickstart",
+        "--workdir",
+        str(workdir),
+        *extra,
+        "--set",
+        *sets,
+    ]
 
 
 def _weights(workdir):
@@ -43,8 +61,9 @@ def test_sigkill_then_resume_is_bit_identical(survey_pair, tmp_path):
     rng = random.Random(os.getpid())
     for attempt in range(4):
         killed = tmp_path / f"killed{attempt}"
-        proc = subprocess.Popen(_command(survey_pair, killed), stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL)  # fmt: skip
+        proc = subprocess.Popen(
+            _command(survey_pair, killed), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         last = killed / "checkpoints" / "last.ckpt"
         while not last.exists() and proc.poll() is None:
             time.sleep(0.02)
@@ -59,8 +78,9 @@ def test_sigkill_then_resume_is_bit_identical(survey_pair, tmp_path):
     stopped_at = _step(killed)
     assert 0 < stopped_at < 2 * MAX_BATCHES
 
-    result = subprocess.run(_command(survey_pair, killed, "--resume", "last"), capture_output=True,
-                            text=True)  # fmt: skip
+    result = subprocess.run(
+        _command(survey_pair, killed, "--resume", "last"), capture_output=True, text=True
+    )
     assert result.returncode == 0, result.stderr
     assert _step(killed) == 2 * MAX_BATCHES
     expected, got = _weights(reference), _weights(killed)
@@ -80,3 +100,20 @@ def test_resume_refuses_a_changed_recipe_and_a_corrupt_checkpoint(tiny_checkpoin
         train("pix2pix_quickstart", overrides=overrides, resume=str(corrupt))
     with pytest.raises(InputError, match="--resume last needs --workdir"):
         train("pix2pix_quickstart", overrides=overrides, resume="last")
+
+
+def test_bf16_mixed_precision_trains_on_cpu(survey_pair, tmp_path):
+    result = train(
+        "pix2pix_quickstart",
+        overrides=[
+            f"data.manifest={survey_pair}",
+            *TINY_MODEL,
+            "trainer.max_batches=2",
+            "trainer.precision=bf16-mixed",
+            "trainer.loggers=[csv]",
+        ],
+        workdir=tmp_path / "bf16",
+    )
+    state = read_checkpoint(result.checkpoint)["state_dict"]
+    assert all(v.dtype == torch.float32 for k, v in state.items() if k.endswith("weight"))
+    assert all(torch.isfinite(v).all() for v in state.values() if v.is_floating_point())

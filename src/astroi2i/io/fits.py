@@ -171,6 +171,20 @@ def _from_hdu(hdu, hdul, source, bands) -> SkyImage:
     return SkyImage(data, wcs, unit, mask, names, header)
 
 
+def resolve_path(source, hdu=None) -> tuple[Path, object]:
+    """(path, hdu) from ``path`` or ``path:HDU``; raises for a missing file or a folder."""
+    path = Path(source)
+    if hdu is None and not path.exists():
+        head, sep, tail = str(source).rpartition(":")
+        if sep and head and tail and Path(head).exists():
+            path, hdu = Path(head), tail
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such file")
+    if path.is_dir():
+        raise _fail(path, "is a folder, not a FITS file")
+    return path, hdu
+
+
 def read_image(source, hdu=None, bands=None) -> SkyImage:
     """Read an image HDU into a :class:`~astroi2i.sky.SkyImage`.
 
@@ -204,15 +218,7 @@ def read_image(source, hdu=None, bands=None) -> SkyImage:
         return _from_hdu(source[index], source, "HDUList", bands)
     if isinstance(source, fits.PrimaryHDU | fits.ImageHDU | fits.CompImageHDU):
         return _from_hdu(source, None, source.name or "HDU", bands)
-    path = Path(source)
-    if hdu is None and not path.exists():
-        head, sep, tail = str(source).rpartition(":")
-        if sep and head and tail and Path(head).exists():
-            path, hdu = Path(head), tail
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: no such file")
-    if path.is_dir():
-        raise _fail(path, "is a folder, not a FITS file")
+    path, hdu = resolve_path(source, hdu)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:

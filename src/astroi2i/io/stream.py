@@ -18,6 +18,7 @@ from astroi2i.io.fits import (
     _parse_unit,
     _select_hdu,
     fresh_header,
+    resolve_path,
 )
 from astroi2i.sky.image import SkyImage
 
@@ -33,13 +34,7 @@ class ImageSource:
     """
 
     def __init__(self, source, hdu=None, bands=None) -> None:
-        path = Path(source)
-        if hdu is None and not path.exists():
-            head, sep, tail = str(source).rpartition(":")
-            if sep and head and tail and Path(head).exists():
-                path, hdu = Path(head), tail
-        if not path.exists():
-            raise FileNotFoundError(f"{path}: no such file")
+        path, hdu = resolve_path(source, hdu)
         self.path = path
         self._hdul = None
         try:
