@@ -62,7 +62,9 @@ class TrainerConfig:
     precision: str = "32-true"
     deterministic: bool = False
     progress_bar: bool = True
-    loggers: list[str] = field(default_factory=lambda: ["csv", "tensorboard"])
+    loggers: list[Literal["csv", "tensorboard", "wandb", "mlflow"]] = field(
+        default_factory=lambda: ["csv", "tensorboard"]
+    )
     panels: bool = True
 
 

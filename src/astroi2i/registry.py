@@ -47,6 +47,16 @@ def _type_ok(value: Any, hint: Any) -> bool:
 
 
 def _hint_text(hint: Any) -> str:
+    """A reader's description of a type hint: ``'csv' or 'tensorboard'``, ``a list of int``."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin is typing.Literal:
+        return " or ".join(repr(a) for a in args)
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_hint_text(a) for a in args)
+    if origin in (list, tuple, typing.Sequence) and args:
+        return f"a list of ({_hint_text(args[0])})"
+    if hint is type(None):
+        return "null"
     return getattr(hint, "__name__", None) or str(hint).replace("typing.", "")
 
 

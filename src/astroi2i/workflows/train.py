@@ -123,7 +123,6 @@ def train(
     deterministic mode the result equals an uninterrupted run bit for bit.
     """
     import lightning as L
-    import torch
 
     from astroi2i.data.datamodule import PairedDataModule, TrainingStateCallback
     from astroi2i.data.datasets import PairedDataset, fit_stretch, load_pairs
@@ -204,6 +203,7 @@ def train(
         "fill_value": data["fill_value"],
     }
 
+    loggers = build_loggers(tcfg["loggers"], workdir, name)  # fails early if a package is missing
     if _is_rank_zero():
         if resumed is None:
             _clear_run_outputs(workdir)
@@ -244,7 +244,7 @@ def train(
         deterministic=tcfg["deterministic"],
         enable_progress_bar=tcfg["progress_bar"],
         enable_model_summary=False,
-        logger=build_loggers(tcfg["loggers"], workdir, name),
+        logger=loggers,
         callbacks=callbacks,
         default_root_dir=workdir,
         plugins=[AtomicCheckpointIO()],
@@ -257,7 +257,6 @@ def train(
         num_workers=data["num_workers"],
         seed=cfg["seed"],
     )
-    torch.set_float32_matmul_precision("high")
     with warnings.catch_warnings():
         # Lightning warns that manual-optimisation checkpoints hold the state *after* the
         # optimizer step: that is exactly the consistent (weights, optimizer) pair we want
