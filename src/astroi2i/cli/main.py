@@ -102,6 +102,61 @@ def _add_evaluate(sub) -> None:
     p.add_argument("--overwrite", action="store_true")
 
 
+def _add_prepare(sub) -> None:
+    p = sub.add_parser(
+        "prepare",
+        parents=[_common()],
+        help="align surveys onto one grid, cut stamps, split by sky region, write a manifest",
+    )
+    p.add_argument("fields", help="CSV: a 'field' column and one column per band (paths)")
+    p.add_argument("--out", required=True, help="output folder (stamps and manifest.csv)")
+    p.add_argument("--reference", default=None, help="band whose grid the others join")
+    p.add_argument("--stamp", type=int, default=128, help="stamp edge in pixels (128)")
+    p.add_argument("--step", type=int, default=None, help="stamp spacing (default: --stamp)")
+    p.add_argument("--max-invalid", type=float, default=0.05, help="drop stamps above this")
+    p.add_argument("--split", default="train=0.8,val=0.1,test=0.1", help="fractions by name")
+    p.add_argument("--region-deg", type=float, default=None, help="sky cell size for splits")
+    p.add_argument(
+        "--method",
+        nargs="+",
+        action="extend",
+        default=[],
+        metavar="BAND=METHOD",
+        help="resampling per band: interp, adaptive (flux-conserving) or exact",
+    )
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--overwrite", action="store_true")
+
+
+def _add_fetch(sub) -> None:
+    p = sub.add_parser(
+        "fetch", parents=[_common()], help="HiPS cutouts (hips2fits) of N surveys per target"
+    )
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--targets", help="CSV: name[, ra, dec (deg)][, fov_arcmin]")
+    src.add_argument(
+        "--ngc",
+        nargs="*",
+        metavar="NAME",
+        help="OpenNGC objects (pyongc, offline); no names: the NGC catalogue",
+    )
+    p.add_argument(
+        "--survey",
+        nargs="+",
+        action="extend",
+        required=True,
+        metavar="NAME=HIPS_ID",
+        help="e.g. dss2=CDS/P/DSS2/red 2mass_k=CDS/P/2MASS/K sdss_r=CDS/P/SDSS9/r",
+    )
+    p.add_argument("--out", required=True, help="output folder (cutouts/ and manifest.csv)")
+    p.add_argument("--pixels", type=int, default=256, help="cutout edge in pixels (256)")
+    p.add_argument("--limit", type=int, default=None, help="at most this many targets")
+    p.add_argument("--server", default=None, help="hips2fits URL (default: the CDS service)")
+    p.add_argument("--timeout", type=float, default=60.0, help="seconds per request")
+    p.add_argument("--retries", type=int, default=3)
+    p.add_argument("--rate", type=float, default=2.0, help="requests per second at most")
+
+
 def _add_export(sub) -> None:
     p = sub.add_parser(
         "export", parents=[_common()], help="export a checkpoint as ONNX or safetensors + JSON"
@@ -134,6 +189,8 @@ def build_parser() -> argparse.ArgumentParser:
         _add_train,
         _add_translate,
         _add_evaluate,
+        _add_prepare,
+        _add_fetch,
         _add_export,
         _add_inspect,
     ):
@@ -234,6 +291,64 @@ def _run_evaluate(args) -> int:
     return 0
 
 
+def _run_prepare(args) -> int:
+    from astroi2i.errors import InputError
+    from astroi2i.workflows.prepare import parse_fractions, prepare
+
+    methods = {}
+    for item in args.method:
+        band, sep, method = item.partition("=")
+        if not sep:
+            raise InputError(f"--method {item!r}: expected BAND=METHOD")
+        methods[band] = method
+    result = prepare(
+        args.fields,
+        args.out,
+        reference=args.reference,
+        stamp=args.stamp,
+        step=args.step,
+        max_invalid=args.max_invalid,
+        fractions=parse_fractions(args.split),
+        region_deg=args.region_deg,
+        methods=methods,
+        seed=args.seed,
+        overwrite=args.overwrite,
+    )
+    counts = ", ".join(f"{k} {v}" for k, v in result.stamps.items())
+    print(
+        f"stamps: {counts}; dropped {result.dropped_invalid} (invalid pixels), "
+        f"{result.dropped_overlap} (overlap across splits)"
+    )
+    for band, used in sorted(result.methods.items()):
+        print(f"resampled {band}: {', '.join(sorted(used))}")
+    print(f"manifest: {result.manifest}")
+    return 0
+
+
+def _run_fetch(args) -> int:
+    from astroi2i.sources.hips import HipsClient, ngc_targets, read_targets
+    from astroi2i.workflows.fetch import fetch, parse_surveys
+
+    surveys = parse_surveys(args.survey)
+    if args.targets:
+        targets = read_targets(args.targets)[: args.limit]
+    else:
+        targets = ngc_targets(args.ngc or None, limit=args.limit)
+    client = HipsClient(
+        server=args.server, timeout=args.timeout, retries=args.retries, rate=args.rate
+    )
+    result = fetch(targets, surveys, args.out, pixels=args.pixels, client=client)
+    print(
+        f"targets: {len(targets)}, complete: {result.complete}; cutouts downloaded "
+        f"{result.downloaded}, from cache {result.cached}; failed targets: {len(result.failed)}"
+    )
+    for name, reason in result.failed.items():
+        print(f"  failed {name}: {reason}")
+    if result.complete:
+        print(f"manifest: {result.manifest}")
+    return 0 if result.complete else 1
+
+
 def _run_export(args) -> int:
     from astroi2i.workflows.export import export
 
@@ -259,6 +374,8 @@ COMMANDS = {
     "train": _run_train,
     "translate": _run_translate,
     "evaluate": _run_evaluate,
+    "prepare": _run_prepare,
+    "fetch": _run_fetch,
     "export": _run_export,
     "inspect": _run_inspect,
 }

@@ -10,7 +10,15 @@ from astropy.wcs import WCS
 
 from astroi2i.sky.image import SkyImage
 
-__all__ = ["same_grid", "pixel_offset", "crop_to_grid", "cutout", "reproject_image"]
+__all__ = [
+    "same_grid",
+    "pixel_offset",
+    "crop_to_grid",
+    "cutout",
+    "reproject_image",
+    "reprojection_method",
+    "is_surface_brightness",
+]
 
 
 def _probe_pixels(shape: tuple[int, int]) -> np.ndarray:
@@ -165,3 +173,24 @@ def reproject_image(
         mask[c] = (footprint <= 0) | ~np.isfinite(out)
     data[mask] = np.nan
     return image.replace(data=data, mask=mask, wcs=wcs.deepcopy())
+
+
+def is_surface_brightness(unit) -> bool:
+    """True for units per solid angle (MJy/sr, nmgy/arcsec², mag/arcsec²…): values that do not
+    change when pixels are resampled. Counts, DN and fluxes per pixel are not."""
+    import astropy.units as u
+
+    if not isinstance(unit, u.UnitBase):
+        return False
+    try:
+        decomposed = unit.decompose()
+    except (AttributeError, u.UnitsError):
+        return False
+    powers = dict(zip(decomposed.bases, decomposed.powers))
+    return powers.get(u.rad, 0) < 0 or powers.get(u.sr, 0) < 0
+
+
+def reprojection_method(unit) -> str:
+    """``"interp"`` (bilinear) for surface-brightness units, ``"adaptive"`` with flux
+    conservation for per-pixel quantities (counts, DN, flux per pixel, or no unit)."""
+    return "interp" if is_surface_brightness(unit) else "adaptive"

@@ -61,6 +61,7 @@ def evaluate(pred, target, *, checkpoint=None, report=None, overwrite: bool = Fa
     Each row is one (file, band, space): ``space="physical"`` is computed on the pixel values in
     BUNIT; the stretched space is the checkpoint's target stretch (``checkpoint=``) or, without
     one, an asinh stretch fitted on the targets. PSNR uses the target's valid range as peak.
+    The flux ratio is given in physical units only (NaN in the stretched rows).
     Pixels invalid in either image are ignored. With ``report`` a folder receives
     ``metrics.ecsv`` and ``metrics.json``.
     """
@@ -86,6 +87,8 @@ def evaluate(pred, target, *, checkpoint=None, report=None, overwrite: bool = Fa
         for c, band in enumerate(t.bands):
             for space, a, b in (("physical", p.data, t.data), (label, ps, ts)):
                 m = band_metrics(a[c], b[c], invalid[c])
+                if space != "physical":
+                    m["flux_ratio"] = float("nan")  # sums of stretched values mean nothing
                 rows.append({"file": p_path.name, "band": band, "space": space, **m})
     table = Table(rows=rows)
     table.meta["comment"] = "PSNR peak = max-min of the valid target pixels of each band"
@@ -110,7 +113,9 @@ def summarize(table: Table) -> Table:
     for key, group in zip(groups.groups.keys, groups.groups):
         row = {"band": key["band"], "space": key["space"], "n_files": len(group)}
         for col in ("psnr", "ssim", "mae", "flux_ratio"):
-            row[col] = float(np.nanmean(np.asarray(group[col], float)))
+            values = np.asarray(group[col], float)
+            finite = values[np.isfinite(values)]
+            row[col] = float(finite.mean()) if finite.size else float("nan")
         out.append(row)
     return Table(rows=out)
 

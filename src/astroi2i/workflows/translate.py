@@ -19,31 +19,16 @@ from astropy.io import fits
 from astroi2i.errors import InputError
 from astroi2i.io.fits import OBSERVATION_CONTEXT_KEYS, read_image, require_valid_pixels
 from astroi2i.io.stream import FitsRowWriter, ImageSource
-from astroi2i.sky.geometry import reproject_image, same_grid
+from astroi2i.sky.geometry import reproject_image, reprojection_method, same_grid
 from astroi2i.sky.image import SkyImage, stack_bands
 
-__all__ = ["translate", "reprojection_method", "CARRIED_KEYS"]
+__all__ = ["translate", "CARRIED_KEYS"]
 
 log = logging.getLogger(__name__)
 
 #: input header keys that stay true for a prediction of another survey (time, target, observer
 #: position); instrument, filter and exposure keys do not
 CARRIED_KEYS = OBSERVATION_CONTEXT_KEYS
-
-
-def reprojection_method(unit) -> str:
-    """``interp`` for surface brightness (unit per solid angle), ``adaptive`` with flux
-    conservation for per-pixel quantities (counts, DN, flux per pixel)."""
-    import astropy.units as u
-
-    if isinstance(unit, u.UnitBase):
-        try:
-            powers = dict(zip(unit.decompose().bases, unit.decompose().powers))
-        except (AttributeError, u.UnitsError):
-            powers = {}
-        if powers.get(u.rad, 0) < 0 or "/sr" in str(unit) or "arcsec2" in unit.to_string():
-            return "interp"
-    return "adaptive"
 
 
 def _check_band_count(n: int, paths: Sequence, meta: dict) -> None:
