@@ -157,6 +157,46 @@ def _add_fetch(sub) -> None:
     p.add_argument("--rate", type=float, default=2.0, help="requests per second at most")
 
 
+def _add_ablation(sub) -> None:
+    p = sub.add_parser(
+        "ablation", parents=[_common()], help="train a recipe with several input sets, compare"
+    )
+    p.add_argument("recipe")
+    p.add_argument(
+        "--inputs",
+        nargs="+",
+        required=True,
+        metavar="BANDS",
+        help='comma-separated input columns per variant, e.g. "dss2" "dss2,2mass"',
+    )
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        nargs="+",
+        action="extend",
+        default=[],
+        metavar="KEY=VALUE",
+        help="overrides shared by every variant",
+    )
+    p.add_argument("--workdir", default="ablation")
+    p.add_argument("--split", default="test", help="manifest split to score on (test)")
+    p.add_argument("--overwrite", action="store_true")
+
+
+def _add_import_panels(sub) -> None:
+    p = sub.add_parser(
+        "import-panels",
+        parents=[_common()],
+        help="split side-by-side survey panels (pix2pix-style PNG/FITS) into FITS + manifest",
+    )
+    p.add_argument("images", nargs="+", help="PNG, JPEG or FITS files, K panels side by side")
+    p.add_argument("--names", required=True, help="panel names left to right, e.g. dss2,2mass,sdss")
+    p.add_argument("--out", required=True)
+    p.add_argument("--split", default="train=0.8,val=0.1,test=0.1")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--overwrite", action="store_true")
+
+
 def _add_export(sub) -> None:
     p = sub.add_parser(
         "export", parents=[_common()], help="export a checkpoint as ONNX or safetensors + JSON"
@@ -191,6 +231,8 @@ def build_parser() -> argparse.ArgumentParser:
         _add_evaluate,
         _add_prepare,
         _add_fetch,
+        _add_ablation,
+        _add_import_panels,
         _add_export,
         _add_inspect,
     ):
@@ -349,6 +391,46 @@ def _run_fetch(args) -> int:
     return 0 if result.complete else 1
 
 
+def _run_ablation(args) -> int:
+    from astroi2i.workflows.ablation import ablation
+    from astroi2i.workflows.evaluate import format_table
+
+    _tame_lightning()
+    variants = [[b.strip() for b in v.split(",") if b.strip()] for v in args.inputs]
+    _, summary = ablation(
+        args.recipe,
+        variants,
+        overrides=args.overrides,
+        workdir=args.workdir,
+        split=args.split,
+        overwrite=args.overwrite,
+    )
+    print(format_table(summary))
+    print(
+        f"\nphysical = BUNIT of the target; stretched = each checkpoint's target stretch; "
+        f"point_flux_err = median |Δf|/f in apertures on sources found in the target\n"
+        f"tables: {args.workdir}/ablation.ecsv, {args.workdir}/ablation_rows.ecsv"
+    )
+    return 0
+
+
+def _run_import_panels(args) -> int:
+    from astroi2i.workflows.legacy import import_panels
+    from astroi2i.workflows.prepare import parse_fractions
+
+    names = [n.strip() for n in args.names.split(",") if n.strip()]
+    manifest = import_panels(
+        args.images,
+        names,
+        args.out,
+        fractions=parse_fractions(args.split),
+        seed=args.seed,
+        overwrite=args.overwrite,
+    )
+    print(f"manifest: {manifest}")
+    return 0
+
+
 def _run_export(args) -> int:
     from astroi2i.workflows.export import export
 
@@ -376,6 +458,8 @@ COMMANDS = {
     "evaluate": _run_evaluate,
     "prepare": _run_prepare,
     "fetch": _run_fetch,
+    "ablation": _run_ablation,
+    "import-panels": _run_import_panels,
     "export": _run_export,
     "inspect": _run_inspect,
 }
