@@ -1,0 +1,227 @@
+"""The ``astroi2i`` argument parser: one sub-parser per workflow."""
+
+from __future__ import annotations
+
+import argparse
+
+from astroi2i import __version__
+
+__all__ = ["build_parser"]
+
+
+def _add_overrides(p: argparse.ArgumentParser, help_text: str) -> None:
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        nargs="+",
+        action="extend",
+        default=[],
+        metavar="KEY=VALUE",
+        help=help_text,
+    )
+
+
+def _common() -> argparse.ArgumentParser:
+    """Options every subcommand takes (so ``astroi2i quickstart -q`` works too)."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="only warnings and errors",
+    )
+    return common
+
+
+def _add_quickstart(sub) -> None:
+    p = sub.add_parser(
+        "quickstart",
+        parents=[_common()],
+        help="simulate a survey pair, train, translate, evaluate, report",
+    )
+    p.add_argument(
+        "--workdir", default="astroi2i-quickstart", help="output folder (default: %(default)s)"
+    )
+    p.add_argument(
+        "--max-batches", type=int, default=None, help="training batches (default: recipe's)"
+    )
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--overwrite", action="store_true", help="reuse a non-empty work folder")
+
+
+def _add_train(sub) -> None:
+    p = sub.add_parser(
+        "train", parents=[_common()], help="train a recipe (YAML path or packaged name)"
+    )
+    p.add_argument("recipe", help="recipe YAML, or a packaged name such as pix2pix_multiinput")
+    _add_overrides(p, "override recipe keys, e.g. trainer.max_batches=100")
+    p.add_argument("--workdir", default=None, help="run folder (default: runs/NAME-TIME)")
+    p.add_argument("--overwrite", action="store_true", help="reuse a non-empty run folder")
+    p.add_argument(
+        "--resume",
+        default=None,
+        metavar="last|CKPT",
+        help="continue a run: 'last' (with --workdir) or a checkpoint path",
+    )
+    p.add_argument("--print-config", action="store_true", help="print the resolved recipe and stop")
+
+
+def _add_translate(sub) -> None:
+    p = sub.add_parser("translate", parents=[_common()], help="apply a trained model to FITS files")
+    p.add_argument("checkpoint")
+    p.add_argument(
+        "inputs", nargs="+", help="input FITS file(s) (path[:HDU]) in the model's band order"
+    )
+    p.add_argument("-o", "--output", required=True, help="output FITS file")
+    p.add_argument("--tile", type=int, default=None, help="tile edge in pixels (default: recipe's)")
+    p.add_argument("--overlap", type=int, default=None, help="tile overlap in pixels")
+    p.add_argument(
+        "--align", action="store_true", help="reproject inputs onto the first input's grid"
+    )
+    p.add_argument("--reference", default=None, help="FITS file whose grid --align uses instead")
+    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 … (default: cuda if present)")
+    p.add_argument("--overwrite", action="store_true")
+
+
+def _add_evaluate(sub) -> None:
+    p = sub.add_parser(
+        "evaluate",
+        parents=[_common()],
+        help="PSNR/SSIM/MAE/flux ratio per band, physical and stretched",
+    )
+    p.add_argument("prediction", help="FITS file or folder")
+    p.add_argument("target", help="FITS file or folder (files matched by name)")
+    p.add_argument("--checkpoint", default=None, help="use this checkpoint's target stretch")
+    p.add_argument("--report", default=None, help="folder for metrics.ecsv and metrics.json")
+    p.add_argument("--overwrite", action="store_true")
+
+
+def _add_prepare(sub) -> None:
+    p = sub.add_parser(
+        "prepare",
+        parents=[_common()],
+        help="align surveys onto one grid, cut stamps, split by sky region, write a manifest",
+    )
+    p.add_argument("fields", help="CSV: a 'field' column and one column per band (paths)")
+    p.add_argument("--out", required=True, help="output folder (stamps and manifest.csv)")
+    p.add_argument("--reference", default=None, help="band whose grid the others join")
+    p.add_argument("--stamp", type=int, default=128, help="stamp edge in pixels (128)")
+    p.add_argument("--step", type=int, default=None, help="stamp spacing (default: --stamp)")
+    p.add_argument("--max-invalid", type=float, default=0.05, help="drop stamps above this")
+    p.add_argument("--split", default="train=0.8,val=0.1,test=0.1", help="fractions by name")
+    p.add_argument("--region-deg", type=float, default=None, help="sky cell size for splits")
+    p.add_argument(
+        "--method",
+        nargs="+",
+        action="extend",
+        default=[],
+        metavar="BAND=METHOD",
+        help="resampling per band: interp, adaptive (flux-conserving) or exact",
+    )
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--overwrite", action="store_true")
+
+
+def _add_fetch(sub) -> None:
+    p = sub.add_parser(
+        "fetch", parents=[_common()], help="HiPS cutouts (hips2fits) of N surveys per target"
+    )
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--targets", help="CSV: name[, ra, dec (deg)][, fov_arcmin]")
+    src.add_argument(
+        "--ngc",
+        nargs="*",
+        metavar="NAME",
+        help="OpenNGC objects (pyongc, offline); no names: the NGC catalogue",
+    )
+    p.add_argument(
+        "--survey",
+        nargs="+",
+        action="extend",
+        required=True,
+        metavar="NAME=HIPS_ID",
+        help="e.g. dss2=CDS/P/DSS2/red 2mass_k=CDS/P/2MASS/K sdss_r=CDS/P/SDSS9/r",
+    )
+    p.add_argument("--out", required=True, help="output folder (cutouts/ and manifest.csv)")
+    p.add_argument("--pixels", type=int, default=256, help="cutout edge in pixels (256)")
+    p.add_argument("--limit", type=int, default=None, help="at most this many targets")
+    p.add_argument("--server", default=None, help="hips2fits URL (default: the CDS service)")
+    p.add_argument("--timeout", type=float, default=60.0, help="seconds per request")
+    p.add_argument("--retries", type=int, default=3)
+    p.add_argument("--rate", type=float, default=2.0, help="requests per second at most")
+
+
+def _add_ablation(sub) -> None:
+    p = sub.add_parser(
+        "ablation", parents=[_common()], help="train a recipe with several input sets, compare"
+    )
+    p.add_argument("recipe")
+    p.add_argument(
+        "--inputs",
+        nargs="+",
+        required=True,
+        metavar="BANDS",
+        help='comma-separated input columns per variant, e.g. "dss2" "dss2,2mass"',
+    )
+    _add_overrides(p, "overrides shared by every variant")
+    p.add_argument("--workdir", default="ablation")
+    p.add_argument("--split", default="test", help="manifest split to score on (test)")
+    p.add_argument("--overwrite", action="store_true")
+
+
+def _add_import_panels(sub) -> None:
+    p = sub.add_parser(
+        "import-panels",
+        parents=[_common()],
+        help="split side-by-side survey panels (pix2pix-style PNG/FITS) into FITS + manifest",
+    )
+    p.add_argument("images", nargs="+", help="PNG, JPEG or FITS files, K panels side by side")
+    p.add_argument("--names", required=True, help="panel names left to right, e.g. dss2,2mass,sdss")
+    p.add_argument("--out", required=True)
+    p.add_argument("--split", default="train=0.8,val=0.1,test=0.1")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--overwrite", action="store_true")
+
+
+def _add_export(sub) -> None:
+    p = sub.add_parser(
+        "export", parents=[_common()], help="export a checkpoint as ONNX or safetensors + JSON"
+    )
+    p.add_argument("checkpoint")
+    p.add_argument("--format", required=True, choices=["onnx", "safetensors"])
+    p.add_argument("-o", "--output", default=None, help="default: the checkpoint's name")
+    p.add_argument("--overwrite", action="store_true")
+
+
+def _add_inspect(sub) -> None:
+    p = sub.add_parser(
+        "inspect",
+        parents=[_common()],
+        help="HDUs, shape, bands, unit, WCS, NaN fraction, statistics",
+    )
+    p.add_argument("file")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="astroi2i",
+        description="Train and apply image-to-image models on astronomical FITS data.",
+    )
+    parser.add_argument("--version", action="version", version=f"astroi2i {__version__}")
+    parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add in (
+        _add_quickstart,
+        _add_train,
+        _add_translate,
+        _add_evaluate,
+        _add_prepare,
+        _add_fetch,
+        _add_ablation,
+        _add_import_panels,
+        _add_export,
+        _add_inspect,
+    ):
+        add(sub)
+    return parser
