@@ -22,11 +22,12 @@ def _tame_lightning() -> None:
     through ours instead (no doubled lines) and keep only its warnings."""
     import lightning  # noqa: F401 - the import is what installs Lightning's handlers
 
-    for name in ("lightning", "lightning.pytorch", "lightning.fabric", "pytorch_lightning"):
-        logger = logging.getLogger(name)
-        logger.handlers.clear()
-        logger.setLevel(logging.WARNING)
-        logger.propagate = True
+    for name in list(logging.root.manager.loggerDict):
+        if name.split(".")[0] in ("lightning", "pytorch_lightning", "lightning_fabric"):
+            logger = logging.getLogger(name)
+            logger.handlers.clear()
+            logger.setLevel(logging.NOTSET if "." in name else logging.WARNING)
+            logger.propagate = True
 
 
 def _run_quickstart(args) -> int:
