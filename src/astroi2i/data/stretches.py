@@ -27,7 +27,6 @@ __all__ = [
     "ExposureStretch",
     "ChainStretch",
     "build_stretch",
-    "stretch_from_dict",
 ]
 
 STRETCHES = Registry("stretch")
@@ -440,6 +439,3 @@ class ChainStretch(Stretch):
 def build_stretch(spec: dict) -> Stretch:
     """Build a stretch from ``{type: Name, **params}`` (a recipe entry or a stored dict)."""
     return STRETCHES.build(spec, "stretch")
-
-
-stretch_from_dict = build_stretch

@@ -323,7 +323,9 @@ def write_image(
     primary = fits.PrimaryHDU(data[0] if image.n_bands == 1 else data, header=header)
     hdus = [primary]
     if mask_extension:
-        hdus.append(fits.ImageHDU(image.band_mask.astype(np.uint8), name="MASK"))
+        # a 0/1 flag image (BITPIX 8, the FITS convention for masks), not pixel values
+        flags = np.asarray(image.band_mask, dtype=np.uint8)
+        hdus.append(fits.ImageHDU(flags[0] if image.mask.ndim == 2 else flags, name="MASK"))
     hdul = fits.HDUList(hdus)
     hdul.verify("exception")
     path.parent.mkdir(parents=True, exist_ok=True)
