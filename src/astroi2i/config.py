@@ -44,6 +44,7 @@ class DataConfig:
     augment: bool = True
     fill_value: float = 0.0
     align_target: Literal["none", "wcs", "crpix"] = "none"
+    scale: int = 1
     batch_size: int = 8
     num_workers: int = 0
 

@@ -6,6 +6,8 @@ from astroi2i.archs import (
     PatchDiscriminator,
     PixelDiscriminator,
     ResnetGenerator,
+    SRGANDiscriminator,
+    SRResNetGenerator,
     UNetGenerator,
 )
 from astroi2i.archs.discriminators import patch_receptive_field
@@ -64,7 +66,29 @@ def test_registry_lists_names():
         "PatchDiscriminator",
         "PixelDiscriminator",
         "ResnetGenerator",
+        "SRGANDiscriminator",
+        "SRResNetGenerator",
         "UNetGenerator",
     ]
     with pytest.raises(ValueError, match="unknown architecture 'Foo'; known: PatchDiscriminator"):
         ARCHS.get("Foo")
+
+
+@pytest.mark.parametrize("scale", [2, 4])
+@pytest.mark.parametrize("upsample", ["bilinear", "pixelshuffle"])
+def test_srresnet_scales_and_gradients(scale, upsample):
+    g = SRResNetGenerator(3, 3, scale=scale, n_blocks=2, base_channels=8, upsample=upsample)
+    x = torch.randn(2, 3, 12, 10)
+    assert g(x).shape == (2, 3, 12 * scale, 10 * scale) and g.scale == scale
+    _grad_flows(g, x)
+    with pytest.raises(ValueError, match="scale must be 2, 4 or 8"):
+        SRResNetGenerator(1, 1, scale=3)
+
+
+def test_srgan_discriminator_any_size_and_features():
+    d = SRGANDiscriminator(3, base_channels=4)
+    for size in (32, 48):
+        assert d(torch.randn(2, 3, size, size)).shape == (2, 1)
+    feats = d.features(torch.randn(1, 3, 32, 32))
+    assert len(feats) == 8 and feats[-1].shape == (1, 32, 2, 2)
+    _grad_flows(d, torch.randn(2, 3, 32, 32))

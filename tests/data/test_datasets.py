@@ -132,3 +132,36 @@ def test_target_on_another_grid_is_refused_or_cut(tmp_path, rng):
         load_pairs(m, "train", ["x"], ["y"])
     pairs = load_pairs(m, "train", ["x"], ["y"], align_target="crpix")
     assert pairs[0].target.shape == (24, 24)
+
+
+def test_super_resolution_pairs_crop_the_same_sky(tmp_path, rng):
+    from astroi2i.sky import rescale_wcs
+
+    lr_wcs = make_wcs("tan", (20, 24))
+    lr = rng.normal(size=(20, 24)).astype("f4")
+    lr[5, 6] = np.nan
+    write_fits(tmp_path / "lr.fits", lr, lr_wcs)
+    write_fits(
+        tmp_path / "hr.fits", np.kron(np.nan_to_num(lr), np.ones((2, 2))), rescale_wcs(lr_wcs, 2)
+    )
+    write_fits(tmp_path / "bad.fits", np.zeros((40, 48)), lr_wcs)  # right shape, wrong grid
+    rows = [{"split": "train", "id": "a", "lr": "lr.fits", "hr": "hr.fits", "bad": "bad.fits"}]
+    m = read_manifest(write_manifest(rows, tmp_path / "m.csv"))
+    pairs = load_pairs(m, "train", ["lr"], ["hr"], scale=2)
+    ds = PairedDataset(
+        pairs,
+        input_stretch=IdentityStretch(),
+        target_stretch=IdentityStretch(),
+        crop_size=8,
+        augment=True,
+        crops_per_image=10,
+        scale=2,
+    )
+    for i in range(10):
+        s = ds[i]
+        assert s["inputs"].shape == (1, 8, 8) and s["target"].shape == (1, 16, 16)
+        assert s["mask"].shape == (16, 16)
+        expected = np.kron(s["inputs"][0].numpy(), np.ones((2, 2)))
+        np.testing.assert_allclose(s["target"][0].numpy(), expected)  # same sky, same turn
+    with pytest.raises(InputError, match="not on the input grid made 2× finer"):
+        load_pairs(m, "train", ["lr"], ["bad"], scale=2)

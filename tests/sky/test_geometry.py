@@ -74,3 +74,23 @@ def test_reproject_identity_and_flux_conservation(rng):
     outside = img.wcs.deepcopy()
     outside.wcs.crval = [img.wcs.wcs.crval[0] + 1.0, img.wcs.wcs.crval[1]]
     assert reproject_image(img, outside, (10, 10)).mask.all()
+
+
+@pytest.mark.parametrize("kind", ["tan", "car", "sip"])
+@pytest.mark.parametrize("factor", [2, 4])
+def test_rescaled_wcs_keeps_every_pixel_centre_on_the_sky(kind, factor):
+    from astroi2i.sky import rescale_wcs
+
+    wcs = make_wcs(kind, (30, 40))
+    fine = rescale_wcs(wcs, factor)
+    y, x = np.mgrid[0 : 30 * factor : 3, 0 : 40 * factor : 5].astype(float)
+    ra, dec = fine.pixel_to_world_values(x, y)
+    x_old, y_old = wcs.world_to_pixel_values(ra, dec)
+    # where the old grid says these positions are, in new-pixel units
+    err = np.hypot(x_old - ((x + 0.5) / factor - 0.5), y_old - ((y + 0.5) / factor - 0.5))
+    assert np.max(err) * factor <= 0.01
+    np.testing.assert_allclose(
+        fine.proj_plane_pixel_scales()[0].value * factor,
+        wcs.proj_plane_pixel_scales()[0].value,
+        rtol=1e-12,
+    )

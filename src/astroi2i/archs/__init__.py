@@ -3,6 +3,7 @@
 from astroi2i.archs.discriminators import PatchDiscriminator, PixelDiscriminator
 from astroi2i.archs.registry import ARCHS
 from astroi2i.archs.resnet import ResnetGenerator
+from astroi2i.archs.srresnet import SRGANDiscriminator, SRResNetGenerator
 from astroi2i.archs.unet import UNetGenerator
 
 __all__ = [
@@ -11,4 +12,6 @@ __all__ = [
     "ResnetGenerator",
     "PatchDiscriminator",
     "PixelDiscriminator",
+    "SRResNetGenerator",
+    "SRGANDiscriminator",
 ]

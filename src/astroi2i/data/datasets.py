@@ -5,6 +5,7 @@ any channel count) and target band columns, stretches them with fitted stretches
 from __future__ import annotations
 
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import TypedDict
 
 import numpy as np
@@ -15,7 +16,7 @@ from astroi2i.data.stretches import Stretch
 from astroi2i.errors import InputError
 from astroi2i.io.fits import read_image, require_valid_pixels
 from astroi2i.io.manifest import Manifest
-from astroi2i.sky.geometry import crop_to_grid, same_grid
+from astroi2i.sky.geometry import crop_to_grid, rescale_wcs, same_grid
 from astroi2i.sky.image import SkyImage, stack_bands, unit_to_string
 
 __all__ = [
@@ -104,10 +105,13 @@ def load_pairs(
     *,
     align_target: str = "none",
     exposure_keyword: tuple[str | None, str | None] = (None, None),
+    scale: int = 1,
 ) -> list[Pair]:
     """Read the rows of one split. Inputs must share a grid; the target must share it too, or
     be cut onto it by whole pixels (``align_target="wcs"`` or ``"crpix"``, the STIX 257→256
-    case). Raises InputError naming the manifest row for every mismatch."""
+    case). With ``scale`` > 1 (super-resolution) the target must lie on the input grid made
+    ``scale`` times finer (:func:`~astroi2i.sky.geometry.rescale_wcs`). Raises InputError
+    naming the manifest row for every mismatch."""
     manifest.require_columns(list(inputs) + list(targets or []))
     rows = manifest.rows(split)
     if len(rows) == 0:
@@ -130,6 +134,16 @@ def load_pairs(
                     raise InputError(
                         f"{where}: target cannot be cut onto the input grid: {exc}"
                     ) from None
+            elif scale > 1:
+                fine = SimpleNamespace(
+                    shape=(x.shape[0] * scale, x.shape[1] * scale),
+                    wcs=None if x.wcs is None else rescale_wcs(x.wcs, scale),
+                )
+                if not same_grid(y, fine):
+                    raise InputError(
+                        f"{where}: target is not on the input grid made {scale}× finer "
+                        f"({y.shape} vs {fine.shape}); cut matching LR/HR regions first"
+                    )
             elif not same_grid(x, y):
                 raise InputError(
                     f"{where}: inputs and target are not on the same grid "
@@ -175,6 +189,13 @@ def apply_stretch(stretch: Stretch, data: np.ndarray, exposure, where: str) -> n
     return stretch.forward(data, exposure=exposure)
 
 
+def _upsample(mask: np.ndarray, scale: int) -> np.ndarray:
+    """A (H, W) mask on the grid ``scale`` times finer (each pixel becomes scale² pixels)."""
+    if scale == 1:
+        return mask
+    return np.repeat(np.repeat(mask, scale, axis=0), scale, axis=1)
+
+
 class PairedDataset(torch.utils.data.Dataset):
     """Stretched, cropped and augmented samples from :class:`Pair` s held in memory.
 
@@ -198,6 +219,9 @@ class PairedDataset(torch.utils.data.Dataset):
         them.
     seed : int
         Base of the per-sample random stream; see :meth:`__getitem__`.
+    scale : int
+        Target pixels per input pixel (super-resolution): the target crop is ``scale`` ×
+        the input crop over the same sky, and ``mask`` is on the target grid.
     """
 
     def __init__(
@@ -212,8 +236,10 @@ class PairedDataset(torch.utils.data.Dataset):
         augment: bool = False,
         fill_value: float = 0.0,
         seed: int = 0,
+        scale: int = 1,
     ) -> None:
         self.keys = [p.key for p in pairs]
+        self.scale = int(scale)
         self.crop_size, self.crop, self.augment = crop_size, crop, augment
         self.crops_per_image = max(1, int(crops_per_image))
         self.seed = seed
@@ -221,7 +247,7 @@ class PairedDataset(torch.utils.data.Dataset):
         self._x, self._y, self._mask = [], [], []
         for p in pairs:
             x = apply_stretch(input_stretch, p.inputs.data, p.input_exposure, p.key)
-            mask = p.inputs.pixel_mask | ~np.isfinite(x).all(axis=0)
+            mask = _upsample(p.inputs.pixel_mask | ~np.isfinite(x).all(axis=0), self.scale)
             y = None
             if p.target is not None and target_stretch is not None:
                 y = apply_stretch(target_stretch, p.target.data, p.target_exposure, p.key)
@@ -251,10 +277,12 @@ class PairedDataset(torch.utils.data.Dataset):
         image = index % len(self._x)
         x, y, mask = self._x[image], self._y[image], self._mask[image]
         if self.crop_size is not None:
-            y0, x0 = crop_origin(x.shape[-2:], self.crop_size, self.crop, rng)
-            sl = (slice(y0, y0 + self.crop_size), slice(x0, x0 + self.crop_size))
-            x, mask = x[(slice(None), *sl)], mask[sl]
-            y = None if y is None else y[(slice(None), *sl)]
+            s, size = self.scale, self.crop_size
+            y0, x0 = crop_origin(x.shape[-2:], size, self.crop, rng)
+            x = x[:, y0 : y0 + size, x0 : x0 + size]
+            fine = (slice(y0 * s, (y0 + size) * s), slice(x0 * s, (x0 + size) * s))
+            mask = mask[fine]  # on the target grid: the same sky as the input crop
+            y = None if y is None else y[(slice(None), *fine)]
         if self.augment:
             k = int(rng.integers(0, N_DIHEDRAL))
             x, mask = dihedral(x, k), dihedral(mask, k)

@@ -5,6 +5,7 @@ from astroi2i.sky.geometry import (
     cutout,
     pixel_offset,
     reproject_image,
+    rescale_wcs,
     same_grid,
 )
 from astroi2i.sky.image import SkyImage, stack_bands
@@ -17,4 +18,5 @@ __all__ = [
     "crop_to_grid",
     "cutout",
     "reproject_image",
+    "rescale_wcs",
 ]

@@ -18,6 +18,7 @@ __all__ = [
     "reproject_image",
     "reprojection_method",
     "is_surface_brightness",
+    "rescale_wcs",
 ]
 
 
@@ -194,3 +195,36 @@ def reprojection_method(unit) -> str:
     """``"interp"`` (bilinear) for surface-brightness units, ``"adaptive"`` with flux
     conservation for per-pixel quantities (counts, DN, flux per pixel, or no unit)."""
     return "interp" if is_surface_brightness(unit) else "adaptive"
+
+
+def rescale_wcs(wcs: WCS, factor: int) -> WCS:
+    """The WCS of the same sky on a grid ``factor`` times finer (super-resolution output).
+
+    New pixel x' covers old pixel x = (x' + 0.5)/factor − 0.5 (0-based centres), so
+    CRPIX' = factor·(CRPIX − 0.5) + 0.5, the pixel scale (CDELT, or CD) is divided by
+    ``factor``, and SIP coefficients A_pq, B_pq (and the inverse AP, BP) are multiplied by
+    factor^(1 − p − q). Every output pixel centre lands where the old WCS puts that position.
+    """
+    if factor < 1 or int(factor) != factor:
+        raise ValueError(f"factor must be a positive integer, got {factor}")
+    f = int(factor)
+    out = wcs.deepcopy()
+    out.wcs.crpix = f * (np.asarray(wcs.wcs.crpix) - 0.5) + 0.5
+    if wcs.wcs.has_cd():
+        out.wcs.cd = np.asarray(wcs.wcs.cd) / f
+    else:
+        out.wcs.cdelt = np.asarray(wcs.wcs.cdelt) / f
+    if wcs.sip is not None:
+        from astropy.wcs import Sip
+
+        def scaled(coeffs):
+            if coeffs is None:
+                return None
+            p, q = np.indices(coeffs.shape)
+            return coeffs * float(f) ** (1 - p - q)
+
+        sip = wcs.sip
+        out.sip = Sip(scaled(sip.a), scaled(sip.b), scaled(sip.ap), scaled(sip.bp), out.wcs.crpix)
+    if wcs.pixel_shape is not None:
+        out.pixel_shape = tuple(n * f for n in wcs.pixel_shape)
+    return out

@@ -156,7 +156,7 @@ def train(
     stretch_in = build_stretch(cfg["stretch"]["inputs"])
     stretch_out = build_stretch(cfg["stretch"]["targets"])
     keys = (stretch_in.exposure_keyword, stretch_out.exposure_keyword)
-    load = dict(align_target=data["align_target"], exposure_keyword=keys)
+    load = dict(align_target=data["align_target"], exposure_keyword=keys, scale=data["scale"])
     train_pairs = load_pairs(manifest, data["train_split"], data["inputs"], data["targets"], **load)
     has_val = data["val_split"] in set(manifest.table["split"])
     val_pairs = (
@@ -177,6 +177,7 @@ def train(
         crop_size=data["crop_size"],
         fill_value=data["fill_value"],
         seed=cfg["seed"],
+        scale=data["scale"],
     )
     train_set = PairedDataset(
         train_pairs,
@@ -191,6 +192,12 @@ def train(
     in_bands, out_bands = list(first.inputs.bands), list(first.target.bands)
     L.seed_everything(cfg["seed"], workers=True, verbose=False)
     system = build_system(cfg["model"], len(in_bands), len(out_bands))
+    generator_scale = int(getattr(system.generator, "scale", 1))
+    if generator_scale != data["scale"]:
+        raise InputError(
+            f"data.scale is {data['scale']}, but model.generator "
+            f"({cfg['model']['generator']['type']}) enlarges images {generator_scale}×"
+        )
     meta = {
         "recipe": cfg,
         "input_bands": in_bands,
@@ -198,7 +205,7 @@ def train(
         "input_units": list(first.input_units),
         "target_units": list(first.target_units),
         "stretches": {"inputs": stretch_in.to_dict(), "targets": stretch_out.to_dict()},
-        "scale": 1,
+        "scale": data["scale"],
         "stride": int(getattr(system.generator, "stride", 1)),
         "fill_value": data["fill_value"],
     }

@@ -19,7 +19,12 @@ from astropy.io import fits
 from astroi2i.errors import InputError
 from astroi2i.io.fits import OBSERVATION_CONTEXT_KEYS, read_image, require_valid_pixels
 from astroi2i.io.stream import FitsRowWriter, ImageSource
-from astroi2i.sky.geometry import reproject_image, reprojection_method, same_grid
+from astroi2i.sky.geometry import (
+    reproject_image,
+    reprojection_method,
+    rescale_wcs,
+    same_grid,
+)
 from astroi2i.sky.image import SkyImage, stack_bands
 
 __all__ = ["translate", "CARRIED_KEYS"]
@@ -138,8 +143,7 @@ def translate(
         raise FileExistsError(f"{output}: exists; pass --overwrite to replace it")
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     model, meta = load_model(checkpoint, device=device)
-    if meta["scale"] != 1:
-        raise InputError(f"{checkpoint}: models that change the pixel scale are not supported yet")
+    scale = int(meta["scale"])
     stretch_in = build_stretch(meta["stretches"]["inputs"])
     stretch_out = build_stretch(meta["stretches"]["targets"])
     key = stretch_in.exposure_keyword
@@ -161,9 +165,11 @@ def translate(
 
         def write_rows(y0: int, block: np.ndarray) -> None:
             y = stretch_out.inverse(block, exposure=out_exposure)
-            invalid = ~np.isfinite(rows(y0, y0 + block.shape[1])).all(axis=0)
+            invalid = ~np.isfinite(rows(y0, y0 + block.shape[1] // scale)).all(axis=0)
+            if scale > 1:  # an invalid input pixel invalidates the scale² pixels it becomes
+                invalid = np.repeat(np.repeat(invalid, scale, axis=0), scale, axis=1)
             y[:, invalid] = np.nan
-            writer.write_rows(y0, y)
+            writer.write_rows(y0 * scale, y)
 
         header = fits.Header()
         for name in CARRIED_KEYS:
@@ -176,7 +182,9 @@ def translate(
             units.pop() if len(units) == 1 else "",
             bands=tuple(meta["target_bands"]),
             header=header,
-        ).replace(wcs=first.wcs)
+        ).replace(
+            wcs=first.wcs if scale == 1 or first.wcs is None else rescale_wcs(first.wcs, scale)
+        )
         provenance = {
             "task": "translate",
             "checkpoint": Path(meta["path"]).name,
@@ -189,7 +197,7 @@ def translate(
         }
         if command:
             provenance["command"] = command
-        shape = (len(meta["target_bands"]), height, width)
+        shape = (len(meta["target_bands"]), height * scale, width * scale)
         writer = FitsRowWriter(output, out_meta, shape, provenance=provenance, overwrite=overwrite)
         try:
             predict_streaming(
@@ -200,7 +208,7 @@ def translate(
                 tile=tile or inference["tile"],
                 overlap=inference["overlap"] if overlap is None else overlap,
                 stride=meta["stride"],
-                scale=meta["scale"],
+                scale=scale,
                 device=device,
             )
         except BaseException:
