@@ -6,11 +6,20 @@ from astroi2i.errors import InputError
 
 @pytest.mark.parametrize("name", sorted(packaged_recipes()))
 def test_packaged_recipes_resolve(name):
+    from astroi2i.archs import ARCHS
+    from astroi2i.registry import signature_defaults
+    from astroi2i.systems import SYSTEMS
+
     recipe = resolve_recipe(load_recipe(name))
-    assert recipe["model"]["system"]["type"] == "Pix2Pix"
+    assert recipe["model"]["system"]["type"] in SYSTEMS.names()
     assert recipe["trainer"]["max_batches"] > 0
     # every default is filled in: the resolved recipe says everything
-    assert "final_activation" in recipe["model"]["generator"]
+    generator = recipe["model"]["generator"]
+    expected = set(signature_defaults(ARCHS.get(generator["type"]))) - {
+        "in_channels",
+        "out_channels",
+    }
+    assert expected <= set(generator)
     assert "crops_per_image" in recipe["data"]
 
 

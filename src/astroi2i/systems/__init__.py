@@ -2,5 +2,6 @@
 
 from astroi2i.systems.pix2pix import Pix2Pix
 from astroi2i.systems.registry import SYSTEMS
+from astroi2i.systems.srgan import SRGAN
 
-__all__ = ["SYSTEMS", "Pix2Pix"]
+__all__ = ["SYSTEMS", "Pix2Pix", "SRGAN"]

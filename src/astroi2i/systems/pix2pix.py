@@ -96,6 +96,10 @@ class Pix2Pix(L.LightningModule):
         self.gan_loss, self.pixel_loss = gan_loss, pixel_loss
         self.save_hyperparameters(ignore=["generator", "discriminator", "gan_loss", "pixel_loss"])
 
+    def optimizer_steps(self, batches: int) -> int:
+        """Optimizer steps (Lightning's global_step) in ``batches`` training batches."""
+        return self.steps_per_batch * batches
+
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
         """Inference: the generator's prediction in stretched target units."""
         return self.generator(inputs)

@@ -66,13 +66,13 @@ class RunProgressBar(TQDMProgressBar):
         bar = self.train_progress_bar
         if bar.total != self.total:
             bar.reset(total=self.total)
-            bar.n = trainer.global_step // self.steps_per_batch
+            bar.n = trainer.fit_loop.total_batch_idx
             bar.refresh()
         bar.set_description("training")
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         bar = self.train_progress_bar
-        bar.n = trainer.global_step // self.steps_per_batch
+        bar.n = trainer.fit_loop.total_batch_idx + 1  # batches, whatever the optimizer steps
         bar.set_postfix(self.get_metrics(trainer, pl_module), refresh=False)
         bar.refresh()
 

@@ -237,7 +237,7 @@ def train(
     if tcfg["panels"] and val_set is not None:
         callbacks.append(ValidationPanels(workdir / "panels"))
     trainer = L.Trainer(
-        max_steps=tcfg["max_batches"] * steps,
+        max_steps=system.optimizer_steps(tcfg["max_batches"]),
         max_epochs=-1,
         val_check_interval=tcfg["val_every"] if val_set else None,
         check_val_every_n_epoch=None if val_set else 1,
@@ -269,5 +269,8 @@ def train(
         # optimizer step: that is exactly the consistent (weights, optimizer) pair we want
         warnings.filterwarnings("ignore", message="Using ModelCheckpoint with manual optimization")
         trainer.fit(system, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
+        # last.ckpt must hold the final weights even when the run did not end on a
+        # checkpoint step (Lightning saves "last" only together with a periodic checkpoint)
+        trainer.save_checkpoint(ckpt_dir / "last.ckpt")
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
     return TrainResult(workdir, ckpt_dir / "last.ckpt", metrics)

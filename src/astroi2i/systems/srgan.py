@@ -1,0 +1,165 @@
+"""SRGAN (Ledig et al. 2017) for super-resolution between surveys: an optional pixel-loss
+pretraining stage (SRResNet), then the GAN stage with content + adversarial + pixel losses.
+
+Content loss: VGG19 features from a user-given weights file; without one, discriminator
+feature matching (needs no ImageNet weights) — the choice is logged when training starts.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import lightning as L
+import torch
+from torch import nn
+
+from astroi2i.losses.gan import GANLoss
+from astroi2i.losses.perceptual import perceptual_term
+from astroi2i.systems.guard import NonFiniteGuard
+from astroi2i.systems.pix2pix import _adam
+from astroi2i.systems.registry import SYSTEMS
+
+__all__ = ["SRGAN"]
+
+log = logging.getLogger(__name__)
+
+
+@SYSTEMS.register
+class SRGAN(L.LightningModule):
+    """Per batch: in the first ``pretrain_batches``, one generator step on the pixel loss;
+    afterwards a D step (HR real vs generated) then a G step on
+    ``content_weight`` · content + adversarial (``gan_loss.weight``) + pixel loss.
+
+    Parameters
+    ----------
+    generator : nn.Module
+        LR (N, C_in, h, w) → HR (N, C_out, h·s, w·s), e.g. SRResNetGenerator.
+    discriminator : nn.Module
+        Unconditional, on HR images; needs ``features(x)`` for the fallback content loss.
+    vgg_weights : str, optional
+        Path of VGG19 weights (torchvision key names; ``.pth`` read with weights_only, or
+        ``.safetensors``). Without it the content loss matches discriminator features.
+    content_layers : list of int
+        VGG19 ``features`` indices for the content loss (35 = relu5_4, Ledig's VGG54).
+    """
+
+    components = {
+        "generator": "arch",
+        "discriminator": "arch",
+        "gan_loss": "loss",
+        "pixel_loss": "loss",
+    }
+    steps_per_batch = 2
+
+    @staticmethod
+    def network_channels(in_channels: int, out_channels: int) -> dict[str, dict[str, int]]:
+        return {
+            "generator": {"in_channels": in_channels, "out_channels": out_channels},
+            "discriminator": {"in_channels": out_channels},
+        }
+
+    def __init__(
+        self,
+        generator: nn.Module,
+        discriminator: nn.Module,
+        gan_loss: GANLoss,
+        pixel_loss: nn.Module,
+        *,
+        lr: float = 1e-4,
+        beta1: float = 0.9,
+        beta2: float = 0.999,
+        pretrain_batches: int = 0,
+        content_weight: float = 1.0,
+        content_layers: list[int] = (35,),
+        vgg_weights: str | None = None,
+        max_nonfinite_steps: int = 10,
+        fused_adam: bool = True,
+    ) -> None:
+        super().__init__()
+        self.automatic_optimization = False
+        self.generator, self.discriminator = generator, discriminator
+        self.gan_loss, self.pixel_loss = gan_loss, pixel_loss
+        self.guard = NonFiniteGuard(max_nonfinite_steps)
+        self.vgg = None
+        if vgg_weights:
+            from astroi2i.archs.vgg import VGG19Features
+
+            self.vgg = VGG19Features(list(content_layers), weights=vgg_weights)
+        self.save_hyperparameters(ignore=["generator", "discriminator", "gan_loss", "pixel_loss"])
+
+    def optimizer_steps(self, batches: int) -> int:
+        """Optimizer steps (Lightning's global_step) in ``batches`` training batches."""
+        pre = min(self.hparams.pretrain_batches, batches)
+        return pre + 2 * (batches - pre)
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        return self.generator(inputs)
+
+    def _content(self, fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+        if self.vgg is not None:
+            return perceptual_term(self.vgg(fake), [f.detach() for f in self.vgg(real)])
+        real_features = [f.detach() for f in self.discriminator.features(real)]
+        return perceptual_term(self.discriminator.features(fake), real_features)
+
+    def training_step(self, batch, batch_idx: int) -> None:
+        with self.guard.protect_buffers(self):
+            self._step(batch)
+
+    def _step(self, batch) -> None:
+        x, y, mask = batch["inputs"], batch["target"], batch["mask"]
+        opt_g, opt_d = self.optimizers()
+        fake = self.generator(x)
+        pixel = self.pixel_loss(fake, y, mask)
+        if self.trainer.fit_loop.total_batch_idx < self.hparams.pretrain_batches:
+            self.guard.step(self, opt_g, pixel, "generator (pretraining)")
+            self.log("train/loss_g_pixel", pixel, prog_bar=True, batch_size=x.shape[0])
+            return
+        self.toggle_optimizer(opt_d)
+        loss_d = self.gan_loss.discriminator(
+            self.discriminator(y), self.discriminator(fake.detach())
+        )
+        self.guard.step(self, opt_d, loss_d, "discriminator")
+        self.untoggle_optimizer(opt_d)
+
+        self.toggle_optimizer(opt_g)
+        adversarial = self.gan_loss.generator(self.discriminator(fake))
+        content = self._content(fake, y)
+        loss_g = self.hparams.content_weight * content + adversarial + pixel
+        self.guard.step(self, opt_g, loss_g, "generator")
+        self.untoggle_optimizer(opt_g)
+        self.log_dict(
+            {
+                "train/loss_d": loss_d,
+                "train/loss_g_content": content,
+                "train/loss_g_gan": adversarial,
+                "train/loss_g_pixel": pixel,
+                "train/skipped_steps": float(self.guard.skipped),
+            },
+            prog_bar=True,
+            batch_size=x.shape[0],
+        )
+
+    def validation_step(self, batch, batch_idx: int) -> None:
+        fake = self.generator(batch["inputs"])
+        l1 = (fake - batch["target"]).abs()
+        valid = (~batch["mask"]).unsqueeze(1).expand_as(l1).to(l1.dtype)
+        value = (l1 * valid).sum() / valid.sum().clamp_min(1.0)
+        self.log("val/l1", value, prog_bar=True, batch_size=fake.shape[0], sync_dist=True)
+
+    def predict_step(self, batch, batch_idx: int) -> torch.Tensor:
+        return self.generator(batch["inputs"])
+
+    def configure_optimizers(self):
+        return [
+            _adam(self.generator.parameters(), self.hparams),
+            _adam(self.discriminator.parameters(), self.hparams),
+        ]
+
+    def on_fit_start(self) -> None:
+        if self.vgg is None:
+            log.info(
+                "no VGG19 weights file (model.system.vgg_weights): the content loss uses "
+                "discriminator feature matching, which needs no ImageNet weights"
+            )
+        else:
+            log.info("content loss: VGG19 features %s", list(self.hparams.content_layers))
