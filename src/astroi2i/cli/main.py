@@ -92,6 +92,11 @@ def _run_translate(args) -> int:
         command=command,
     )
     print(f"wrote {out}")
+    if args.conserve_flux:
+        from astroi2i.workflows.translate import total_flux_ratio
+
+        ratios = total_flux_ratio(out, args.inputs)
+        print("total flux, output / input: " + ", ".join(f"{r:.4f}" for r in ratios))
     return 0
 
 
@@ -104,6 +109,8 @@ def _run_evaluate(args) -> int:
         checkpoint=args.checkpoint,
         report=args.report,
         overwrite=args.overwrite,
+        bicubic_from=args.bicubic_from,
+        seed_softening=args.seed_softening,
     )
     print(format_table(table))
     if args.report:
@@ -209,6 +216,35 @@ def _run_import_panels(args) -> int:
     return 0
 
 
+def _run_simulate(args) -> int:
+    from astroi2i.io.fits import read_image
+    from astroi2i.sources.degrade import Degradation
+    from astroi2i.workflows.prepare import parse_fractions
+    from astroi2i.workflows.simulate import simulate_pairs
+
+    kernel = read_image(args.psf_file).data[0] if args.psf_file else None
+    degradation = Degradation(
+        factor=args.factor,
+        psf_in_fwhm=args.psf_in,
+        psf_out_fwhm=args.psf_out,
+        moffat_beta=args.moffat_beta,
+        psf_kernel=kernel,
+        sky=args.sky,
+        gain=args.gain,
+        read_noise=args.read_noise,
+    )
+    manifest = simulate_pairs(
+        args.images,
+        args.out,
+        degradation,
+        fractions=parse_fractions(args.split),
+        seed=args.seed,
+        overwrite=args.overwrite,
+    )
+    print(f"manifest: {manifest}")
+    return 0
+
+
 def _run_export(args) -> int:
     from astroi2i.workflows.export import export
 
@@ -238,6 +274,7 @@ COMMANDS = {
     "fetch": _run_fetch,
     "ablation": _run_ablation,
     "import-panels": _run_import_panels,
+    "simulate": _run_simulate,
     "export": _run_export,
     "inspect": _run_inspect,
 }

@@ -81,6 +81,11 @@ def _add_translate(sub) -> None:
     )
     p.add_argument("--reference", default=None, help="FITS file whose grid --align uses instead")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 … (default: cuda if present)")
+    p.add_argument(
+        "--conserve-flux",
+        action="store_true",
+        help="report Σ output / Σ input per band (per-pixel flux units: ≈ 1)",
+    )
     p.add_argument("--overwrite", action="store_true")
 
 
@@ -93,6 +98,19 @@ def _add_evaluate(sub) -> None:
     p.add_argument("prediction", help="FITS file or folder")
     p.add_argument("target", help="FITS file or folder (files matched by name)")
     p.add_argument("--checkpoint", default=None, help="use this checkpoint's target stretch")
+    p.add_argument(
+        "--bicubic-from",
+        default=None,
+        metavar="LR",
+        help="low-resolution file/folder: add the bicubic baseline (super-resolution)",
+    )
+    p.add_argument(
+        "--seed-softening",
+        type=float,
+        default=None,
+        metavar="S",
+        help="add PSNR the SRGAN seed's way: asinh(x/S), per-image min-max",
+    )
     p.add_argument("--report", default=None, help="folder for metrics.ecsv and metrics.json")
     p.add_argument("--overwrite", action="store_true")
 
@@ -184,6 +202,29 @@ def _add_import_panels(sub) -> None:
     p.add_argument("--overwrite", action="store_true")
 
 
+def _add_simulate(sub) -> None:
+    p = sub.add_parser("simulate", parents=[_common()], help="make training data by simulation")
+    kinds = p.add_subparsers(dest="kind", required=True, metavar="KIND")
+    s = kinds.add_parser(
+        "survey-pair",
+        parents=[_common()],
+        help="LR/HR pairs: PSF matching, flux-conserving rebinning, sky/Poisson/read noise",
+    )
+    s.add_argument("images", nargs="+", help="sharp (high-resolution) FITS images")
+    s.add_argument("--out", required=True)
+    s.add_argument("--factor", type=int, default=2, help="rebinning factor (2)")
+    s.add_argument("--psf-in", type=float, default=0.0, help="input PSF FWHM, input pixels")
+    s.add_argument("--psf-out", type=float, default=2.0, help="output PSF FWHM, input pixels")
+    s.add_argument("--moffat-beta", type=float, default=None, help="Moffat output PSF (β)")
+    s.add_argument("--psf-file", default=None, help="a PSF FITS image used as the kernel")
+    s.add_argument("--sky", type=float, default=0.0, help="sky per output pixel (data units)")
+    s.add_argument("--gain", type=float, default=0.0, help="e- per data unit (0: no Poisson)")
+    s.add_argument("--read-noise", type=float, default=0.0, help="σ per output pixel")
+    s.add_argument("--split", default="train=0.8,val=0.1,test=0.1")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--overwrite", action="store_true")
+
+
 def _add_export(sub) -> None:
     p = sub.add_parser(
         "export", parents=[_common()], help="export a checkpoint as ONNX or safetensors + JSON"
@@ -217,6 +258,7 @@ def build_parser() -> argparse.ArgumentParser:
         _add_translate,
         _add_evaluate,
         _add_prepare,
+        _add_simulate,
         _add_fetch,
         _add_ablation,
         _add_import_panels,

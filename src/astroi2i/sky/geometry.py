@@ -181,7 +181,12 @@ def is_surface_brightness(unit) -> bool:
     change when pixels are resampled. Counts, DN and fluxes per pixel are not."""
     import astropy.units as u
 
-    if not isinstance(unit, u.UnitBase):
+    if isinstance(unit, str):
+        try:
+            unit = u.Unit(unit, parse_strict="silent")
+        except (ValueError, TypeError):
+            return False
+    if not isinstance(unit, u.UnitBase) or isinstance(unit, u.UnrecognizedUnit):
         return False
     try:
         decomposed = unit.decompose()
@@ -197,17 +202,18 @@ def reprojection_method(unit) -> str:
     return "interp" if is_surface_brightness(unit) else "adaptive"
 
 
-def rescale_wcs(wcs: WCS, factor: int) -> WCS:
-    """The WCS of the same sky on a grid ``factor`` times finer (super-resolution output).
+def rescale_wcs(wcs: WCS, factor: float) -> WCS:
+    """The WCS of the same sky on a grid ``factor`` times finer (``factor`` > 1, the
+    super-resolution output) or coarser (``factor`` = 1/f < 1, block-binning by f).
 
     New pixel x' covers old pixel x = (x' + 0.5)/factor − 0.5 (0-based centres), so
     CRPIX' = factor·(CRPIX − 0.5) + 0.5, the pixel scale (CDELT, or CD) is divided by
     ``factor``, and SIP coefficients A_pq, B_pq (and the inverse AP, BP) are multiplied by
-    factor^(1 − p − q). Every output pixel centre lands where the old WCS puts that position.
+    factor^(1 − p − q). Every new pixel centre lands where the old WCS puts that position.
     """
-    if factor < 1 or int(factor) != factor:
-        raise ValueError(f"factor must be a positive integer, got {factor}")
-    f = int(factor)
+    if not factor > 0:
+        raise ValueError(f"factor must be positive, got {factor}")
+    f = float(factor)
     out = wcs.deepcopy()
     out.wcs.crpix = f * (np.asarray(wcs.wcs.crpix) - 0.5) + 0.5
     if wcs.wcs.has_cd():
@@ -221,10 +227,10 @@ def rescale_wcs(wcs: WCS, factor: int) -> WCS:
             if coeffs is None:
                 return None
             p, q = np.indices(coeffs.shape)
-            return coeffs * float(f) ** (1 - p - q)
+            return coeffs * f ** (1 - p - q)
 
         sip = wcs.sip
         out.sip = Sip(scaled(sip.a), scaled(sip.b), scaled(sip.ap), scaled(sip.bp), out.wcs.crpix)
     if wcs.pixel_shape is not None:
-        out.pixel_shape = tuple(n * f for n in wcs.pixel_shape)
+        out.pixel_shape = tuple(int(round(n * f)) for n in wcs.pixel_shape)
     return out

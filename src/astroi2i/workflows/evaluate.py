@@ -15,7 +15,14 @@ from astroi2i.io.fits import read_image
 from astroi2i.metrics.image import band_metrics
 from astroi2i.sky.geometry import same_grid
 
-__all__ = ["evaluate", "match_files", "format_table", "summarize"]
+__all__ = [
+    "evaluate",
+    "match_files",
+    "format_table",
+    "summarize",
+    "bicubic_baseline",
+    "seed_stretch",
+]
 
 FITS_SUFFIXES = (".fits", ".fit", ".fts", ".fits.gz", ".fit.gz", ".fits.fz")
 
@@ -55,7 +62,47 @@ def _stretch_for(checkpoint, targets) -> tuple[object, str]:
     return stretch, "stretched (asinh, softening 3σ fitted on the targets)"
 
 
-def evaluate(pred, target, *, checkpoint=None, report=None, overwrite: bool = False) -> Table:
+def bicubic_baseline(low, target_shape: tuple[int, int]):
+    """The low-resolution image resampled onto a grid f× finer by cubic-spline interpolation
+    (scipy.ndimage.zoom, order 3); per-pixel flux units are divided by f² so the total flux is
+    kept, surface brightness is not. Returns (C, H, W) data and the (C, H, W) invalid mask."""
+    from scipy import ndimage
+
+    from astroi2i.sky.geometry import is_surface_brightness
+
+    fy, fx = target_shape[0] / low.shape[0], target_shape[1] / low.shape[1]
+    if fy != fx or fy != int(fy) or fy < 1:
+        raise InputError(f"target {target_shape} is not an integer multiple of {low.shape}")
+    f = int(fy)
+    data = np.empty((low.n_bands, *target_shape), np.float32)
+    for c in range(low.n_bands):
+        band = np.where(low.band_mask[c], 0.0, low.data[c]).astype(float)
+        data[c] = ndimage.zoom(band, f, order=3, mode="nearest", grid_mode=True)
+    if not is_surface_brightness(low.unit):
+        data /= f * f
+    mask = np.repeat(np.repeat(low.band_mask, f, axis=1), f, axis=2)
+    return data, mask
+
+
+def seed_stretch(data: np.ndarray, softening: float) -> np.ndarray:
+    """The SRGAN seed's evaluation space: asinh(x / softening), then min-max to [0, 1] *per
+    image*. Not invertible and not comparable across images; offered only to set numbers
+    beside the published ones."""
+    y = np.arcsinh(np.asarray(data, float) / softening)
+    lo, hi = np.nanmin(y, axis=(-2, -1), keepdims=True), np.nanmax(y, axis=(-2, -1), keepdims=True)
+    return (y - lo) / np.where(hi > lo, hi - lo, 1.0)
+
+
+def evaluate(
+    pred,
+    target,
+    *,
+    checkpoint=None,
+    report=None,
+    overwrite: bool = False,
+    bicubic_from=None,
+    seed_softening: float | None = None,
+) -> Table:
     """Score predictions against targets.
 
     Each row is one (file, band, space): ``space="physical"`` is computed on the pixel values in
@@ -64,6 +111,10 @@ def evaluate(pred, target, *, checkpoint=None, report=None, overwrite: bool = Fa
     The flux ratio is given in physical units only (NaN in the stretched rows).
     Pixels invalid in either image are ignored. With ``report`` a folder receives
     ``metrics.ecsv`` and ``metrics.json``.
+
+    ``bicubic_from`` (a low-resolution file or folder matched by name) adds the bicubic
+    baseline as rows with ``method="bicubic"``. ``seed_softening`` adds rows in the SRGAN
+    seed's space (asinh + per-image min-max, :func:`seed_stretch`).
     """
     pairs = match_files(pred, target)
     if report is not None:
@@ -71,6 +122,13 @@ def evaluate(pred, target, *, checkpoint=None, report=None, overwrite: bool = Fa
         for name in ("metrics.ecsv", "metrics.json"):
             if (report / name).exists() and not overwrite:
                 raise FileExistsError(f"{report / name}: exists; pass --overwrite to replace it")
+    lows = {}
+    if bicubic_from is not None:
+        for p_path, lr_path in match_files(pred, bicubic_from):
+            lows[p_path] = read_image(lr_path)
+        missing = [p for p, _ in pairs if p not in lows]
+        if missing:
+            raise InputError(f"{bicubic_from}: no low-resolution file for {missing[0].name}")
     loaded = []
     for p_path, t_path in pairs:
         p, t = read_image(p_path), read_image(t_path)
@@ -82,14 +140,35 @@ def evaluate(pred, target, *, checkpoint=None, report=None, overwrite: bool = Fa
     stretch, label = _stretch_for(checkpoint, [t for *_, t in loaded])
     rows = []
     for p_path, _, p, t in loaded:
-        invalid = p.band_mask | t.band_mask
-        ps, ts = stretch.forward(p.data), stretch.forward(t.data)
-        for c, band in enumerate(t.bands):
-            for space, a, b in (("physical", p.data, t.data), (label, ps, ts)):
-                m = band_metrics(a[c], b[c], invalid[c])
-                if space != "physical":
-                    m["flux_ratio"] = float("nan")  # sums of stretched values mean nothing
-                rows.append({"file": p_path.name, "band": band, "space": space, **m})
+        candidates = [("prediction", p.data, p.band_mask)]
+        if p_path in lows:
+            candidates.append(("bicubic", *bicubic_baseline(lows[p_path], t.shape)))
+        for method, data, mask in candidates:
+            invalid = mask | t.band_mask
+            spaces = [
+                ("physical", data, t.data),
+                (label, stretch.forward(data), stretch.forward(t.data)),
+            ]
+            if seed_softening is not None:
+                spaces.append(
+                    (
+                        f"seed (asinh(x/{seed_softening:g}), per-image min-max)",
+                        seed_stretch(data, seed_softening),
+                        seed_stretch(t.data, seed_softening),
+                    )
+                )
+            for c, band in enumerate(t.bands):
+                for space, a, b in spaces:
+                    m = band_metrics(a[c], b[c], invalid[c])
+                    if space == label or space.startswith("seed"):
+                        m["flux_ratio"] = float("nan")  # sums of stretched values mean nothing
+                    if space.startswith("seed"):  # the seed's PSNR peak is the [0, 1] range
+                        from astroi2i.metrics.image import psnr
+
+                        m["psnr"] = psnr(a[c], b[c], invalid[c], data_range_=1.0)
+                    rows.append(
+                        {"file": p_path.name, "method": method, "band": band, "space": space, **m}
+                    )
     table = Table(rows=rows)
     table.meta["comment"] = "PSNR peak = max-min of the valid target pixels of each band"
     if report is not None:
@@ -107,11 +186,13 @@ def evaluate(pred, target, *, checkpoint=None, report=None, overwrite: bool = Fa
 
 
 def summarize(table: Table) -> Table:
-    """Mean of each metric per (band, space) over files."""
-    groups = table.group_by(["band", "space"])
+    """Mean of each metric per (method, band, space) over files."""
+    keys = [k for k in ("method", "band", "space") if k in table.colnames]
+    groups = table.group_by(keys)
     out = []
     for key, group in zip(groups.groups.keys, groups.groups):
-        row = {"band": key["band"], "space": key["space"], "n_files": len(group)}
+        row = {k: key[k] for k in keys}
+        row["n_files"] = len(group)
         for col in ("psnr", "ssim", "mae", "flux_ratio"):
             values = np.asarray(group[col], float)
             finite = values[np.isfinite(values)]

@@ -109,9 +109,7 @@ def quickstart(
     report = workdir / "report"
     report.mkdir(parents=True, exist_ok=True)
     table.write(report / "metrics.ecsv", format="ascii.ecsv", overwrite=True)
-    summary = vstack(
-        [_with_method(summarize(table[table["method"] == m]), m) for m in ("pix2pix", "identity")]
-    )
+    summary = summarize(table)
     summary.write(report / "summary.ecsv", format="ascii.ecsv", overwrite=True)
     gain = _mean_by(table, "pix2pix", "physical", "psnr") - _mean_by(
         table, "identity", "physical", "psnr"
@@ -134,8 +132,3 @@ def quickstart(
         f"Checkpoint: `{result.checkpoint}`; predictions in `{workdir / 'predictions'}`.\n"
     )
     return QuickstartResult(workdir, result.checkpoint, report, summary, gain, ssim_gain)
-
-
-def _with_method(table: Table, method: str) -> Table:
-    table.add_column([method] * len(table), name="method", index=0)
-    return table
