@@ -5,12 +5,11 @@ from __future__ import annotations
 
 from typing import Literal
 
-import lightning as L
 import torch
 from torch import nn
 
 from astroi2i.losses.gan import GANLoss
-from astroi2i.systems.guard import NonFiniteGuard
+from astroi2i.systems.base import GANSystem
 from astroi2i.systems.registry import SYSTEMS
 
 __all__ = ["Pix2Pix"]
@@ -28,7 +27,7 @@ def _linear_decay(start: int, total: int):
 
 
 @SYSTEMS.register
-class Pix2Pix(L.LightningModule):
+class Pix2Pix(GANSystem):
     """D step, then G step, per batch (manual optimisation).
 
     Parameters
@@ -55,16 +54,6 @@ class Pix2Pix(L.LightningModule):
         and with tensor cores on GPU; the numbers are the same up to float rounding).
     """
 
-    #: the recipe keys under ``model`` this system needs, and the registry each is built from
-    components = {
-        "generator": "arch",
-        "discriminator": "arch",
-        "gan_loss": "loss",
-        "pixel_loss": "loss",
-    }
-    #: optimizer steps per training batch (Lightning's global_step counts each)
-    steps_per_batch = 2
-
     @staticmethod
     def network_channels(in_channels: int, out_channels: int) -> dict[str, dict[str, int]]:
         """Channel arguments the builder passes to each network (conditional D sees both)."""
@@ -89,20 +78,8 @@ class Pix2Pix(L.LightningModule):
         channels_last: bool = False,
         fused_adam: bool = True,
     ) -> None:
-        super().__init__()
-        self.automatic_optimization = False
-        self.guard = NonFiniteGuard(max_nonfinite_steps)
-        self.generator, self.discriminator = generator, discriminator
-        self.gan_loss, self.pixel_loss = gan_loss, pixel_loss
+        super().__init__(generator, discriminator, gan_loss, pixel_loss, max_nonfinite_steps)
         self.save_hyperparameters(ignore=["generator", "discriminator", "gan_loss", "pixel_loss"])
-
-    def optimizer_steps(self, batches: int) -> int:
-        """Optimizer steps (Lightning's global_step) in ``batches`` training batches."""
-        return self.steps_per_batch * batches
-
-    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
-        """Inference: the generator's prediction in stretched target units."""
-        return self.generator(inputs)
 
     def training_step(self, batch, batch_idx: int) -> None:
         with self.guard.protect_buffers(self):
@@ -158,13 +135,9 @@ class Pix2Pix(L.LightningModule):
         l1 = self.pixel_loss(fake, batch["target"], batch["mask"]) / self.pixel_loss.weight
         self.log("val/l1", l1, prog_bar=True, batch_size=fake.shape[0], sync_dist=True)
 
-    def predict_step(self, batch, batch_idx: int) -> torch.Tensor:
-        return self.generator(batch["inputs"])
-
     def configure_optimizers(self):
         hp = self.hparams
-        opt_g = _adam(self.generator.parameters(), hp)
-        opt_d = _adam(self.discriminator.parameters(), hp)
+        opt_g, opt_d = self._adams()
         if hp.lr_schedule == "constant":
             return [opt_g, opt_d]
         total = int(self.trainer.max_steps) if self.trainer.max_steps > 0 else 0
@@ -172,14 +145,3 @@ class Pix2Pix(L.LightningModule):
         factor = _linear_decay(hp.decay_start, total // self.steps_per_batch)
         schedulers = [torch.optim.lr_scheduler.LambdaLR(o, factor) for o in (opt_g, opt_d)]
         return [opt_g, opt_d], schedulers
-
-
-def _adam(params, hp) -> torch.optim.Adam:
-    params = list(params)
-    kwargs = dict(lr=hp.lr, betas=(hp.beta1, hp.beta2))
-    if hp.fused_adam:
-        try:
-            return torch.optim.Adam(params, fused=True, **kwargs)
-        except (RuntimeError, TypeError):  # device or build without the fused kernel
-            pass
-    return torch.optim.Adam(params, **kwargs)

@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import logging
 
-import lightning as L
 import torch
 from torch import nn
 
 from astroi2i.losses.gan import GANLoss
 from astroi2i.losses.perceptual import perceptual_term
-from astroi2i.systems.guard import NonFiniteGuard
-from astroi2i.systems.pix2pix import _adam
+from astroi2i.systems.base import GANSystem
 from astroi2i.systems.registry import SYSTEMS
 
 __all__ = ["SRGAN"]
@@ -25,7 +23,7 @@ log = logging.getLogger(__name__)
 
 
 @SYSTEMS.register
-class SRGAN(L.LightningModule):
+class SRGAN(GANSystem):
     """Per batch: in the first ``pretrain_batches``, one generator step on the pixel loss;
     afterwards a D step (HR real vs generated) then a G step on
     ``content_weight`` · content + adversarial (``gan_loss.weight``) + pixel loss.
@@ -42,14 +40,6 @@ class SRGAN(L.LightningModule):
     content_layers : list of int
         VGG19 ``features`` indices for the content loss (35 = relu5_4, Ledig's VGG54).
     """
-
-    components = {
-        "generator": "arch",
-        "discriminator": "arch",
-        "gan_loss": "loss",
-        "pixel_loss": "loss",
-    }
-    steps_per_batch = 2
 
     @staticmethod
     def network_channels(in_channels: int, out_channels: int) -> dict[str, dict[str, int]]:
@@ -75,11 +65,7 @@ class SRGAN(L.LightningModule):
         max_nonfinite_steps: int = 10,
         fused_adam: bool = True,
     ) -> None:
-        super().__init__()
-        self.automatic_optimization = False
-        self.generator, self.discriminator = generator, discriminator
-        self.gan_loss, self.pixel_loss = gan_loss, pixel_loss
-        self.guard = NonFiniteGuard(max_nonfinite_steps)
+        super().__init__(generator, discriminator, gan_loss, pixel_loss, max_nonfinite_steps)
         self.vgg = None
         if vgg_weights:
             from astroi2i.archs.vgg import VGG19Features
@@ -91,9 +77,6 @@ class SRGAN(L.LightningModule):
         """Optimizer steps (Lightning's global_step) in ``batches`` training batches."""
         pre = min(self.hparams.pretrain_batches, batches)
         return pre + 2 * (batches - pre)
-
-    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
-        return self.generator(inputs)
 
     def _content(self, fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
         if self.vgg is not None:
@@ -146,14 +129,8 @@ class SRGAN(L.LightningModule):
         value = (l1 * valid).sum() / valid.sum().clamp_min(1.0)
         self.log("val/l1", value, prog_bar=True, batch_size=fake.shape[0], sync_dist=True)
 
-    def predict_step(self, batch, batch_idx: int) -> torch.Tensor:
-        return self.generator(batch["inputs"])
-
     def configure_optimizers(self):
-        return [
-            _adam(self.generator.parameters(), self.hparams),
-            _adam(self.discriminator.parameters(), self.hparams),
-        ]
+        return self._adams()
 
     def on_fit_start(self) -> None:
         if self.vgg is None:
