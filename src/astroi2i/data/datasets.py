@@ -79,7 +79,7 @@ def band_units(images: list[SkyImage]) -> tuple[str, ...]:
     )
 
 
-def _read_columns(manifest: Manifest, row, columns, where: str) -> list[SkyImage]:
+def _read_columns(manifest: Manifest, row, columns) -> list[SkyImage]:
     images = []
     for column in columns:
         path, hdu = manifest.cell(row, column)
@@ -119,11 +119,11 @@ def load_pairs(
     pairs = []
     for row in rows:
         where = f"{manifest.source} row id={row['id']}"
-        in_images = _read_columns(manifest, row, inputs, where)
+        in_images = _read_columns(manifest, row, inputs)
         x = _stack(in_images, where)
         y, t_images = None, None
         if targets:
-            t_images = _read_columns(manifest, row, targets, where)
+            t_images = _read_columns(manifest, row, targets)
             y = _stack(t_images, where)
             if align_target != "none":
                 if x.wcs is None or y.wcs is None:

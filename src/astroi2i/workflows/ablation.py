@@ -11,6 +11,7 @@ import numpy as np
 from astropy.table import Table
 
 from astroi2i.errors import InputError
+from astroi2i.io.folders import require_empty_folder
 
 __all__ = ["ablation"]
 
@@ -60,8 +61,7 @@ def ablation(
     if len(rows_split) == 0:
         raise InputError(f"{manifest.source}: no rows with split == {split!r} to score on")
     workdir = Path(workdir)
-    if workdir.exists() and any(workdir.iterdir()) and not overwrite:
-        raise InputError(f"{workdir}: exists and is not empty; pass --overwrite")
+    require_empty_folder(workdir, overwrite=overwrite)
 
     rows = []
     for bands in variants:

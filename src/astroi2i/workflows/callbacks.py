@@ -58,9 +58,9 @@ class RunProgressBar(TQDMProgressBar):
     ETA of the run (Lightning's default bar restarts every epoch, which for small data sets is
     every few batches)."""
 
-    def __init__(self, total: int, steps_per_batch: int) -> None:
+    def __init__(self, total: int) -> None:
         super().__init__()
-        self.total, self.steps_per_batch = total, steps_per_batch
+        self.total = total
 
     def on_train_epoch_start(self, trainer, *_) -> None:
         bar = self.train_progress_bar
@@ -104,7 +104,7 @@ class ValidationPanels(L.Callback):
             for i in range(len(pred))
         ]
         self.folder.mkdir(parents=True, exist_ok=True)
-        batches = trainer.global_step // getattr(pl_module, "steps_per_batch", 1)
+        batches = trainer.fit_loop.total_batch_idx + 1  # batches, whatever the optimizer steps
         path = panel_figure(
             rows,
             self.folder / f"val_batch{batches:07d}.png",

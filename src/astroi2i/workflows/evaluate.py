@@ -12,7 +12,7 @@ from astropy.table import Table
 
 from astroi2i.errors import InputError
 from astroi2i.io.fits import read_image
-from astroi2i.metrics.image import band_metrics
+from astroi2i.metrics.image import band_metrics, psnr
 from astroi2i.sky.geometry import same_grid
 
 __all__ = [
@@ -163,8 +163,6 @@ def evaluate(
                     if space == label or space.startswith("seed"):
                         m["flux_ratio"] = float("nan")  # sums of stretched values mean nothing
                     if space.startswith("seed"):  # the seed's PSNR peak is the [0, 1] range
-                        from astroi2i.metrics.image import psnr
-
                         m["psnr"] = psnr(a[c], b[c], invalid[c], data_range_=1.0)
                     rows.append(
                         {"file": p_path.name, "method": method, "band": band, "space": space, **m}

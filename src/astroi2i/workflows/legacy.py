@@ -16,6 +16,7 @@ import numpy as np
 
 from astroi2i.errors import InputError
 from astroi2i.io.fits import read_image, write_image
+from astroi2i.io.folders import require_empty_folder
 from astroi2i.io.manifest import write_manifest
 from astroi2i.sky.image import SkyImage
 from astroi2i.sky.regions import assign_splits
@@ -58,8 +59,7 @@ def import_panels(
     out = Path(out)
     if len(names) < 2:
         raise InputError("--names: give one name per panel (at least two)")
-    if out.exists() and any(out.iterdir()) and not overwrite:
-        raise InputError(f"{out}: exists and is not empty; pass --overwrite")
+    require_empty_folder(out, overwrite=overwrite)
     paths = [Path(p) for p in images]
     for path in paths:
         if not path.is_file():

@@ -18,6 +18,7 @@ from astropy.wcs.utils import proj_plane_pixel_scales
 
 from astroi2i.errors import InputError
 from astroi2i.io.fits import read_image, write_image
+from astroi2i.io.folders import require_empty_folder
 from astroi2i.io.manifest import parse_cell, write_manifest
 from astroi2i.sky.geometry import cutout, reproject_image, reprojection_method, same_grid
 from astroi2i.sky.regions import assign_splits, sky_cells
@@ -144,8 +145,7 @@ def prepare(
     unknown = set(methods) - set(bands)
     if unknown:
         raise InputError(f"--method: {sorted(unknown)} are not band columns ({bands})")
-    if out.exists() and any(out.iterdir()) and not overwrite:
-        raise InputError(f"{out}: exists and is not empty; pass --overwrite")
+    require_empty_folder(out, overwrite=overwrite)
     step = step or stamp
     base = fields_csv.parent
     result = PrepareResult(out / "manifest.csv")

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from astropy.table import Table, vstack
 
-from astroi2i.errors import InputError
+from astroi2i.io.folders import require_empty_folder
 
 __all__ = ["quickstart", "QuickstartResult"]
 
@@ -56,8 +56,7 @@ def quickstart(
     from astroi2i.workflows.translate import translate
 
     workdir = Path(workdir)
-    if workdir.exists() and any(workdir.iterdir()) and not overwrite:
-        raise InputError(f"{workdir}: exists and is not empty; pass --overwrite or --workdir")
+    require_empty_folder(workdir, overwrite=overwrite, hint="pass --overwrite or --workdir")
     log.info("1/4 simulating a shallow/deep survey pair in %s", workdir / "data")
     manifest_path = simulate_survey_pair(workdir / "data", seed=seed)
     overrides = [

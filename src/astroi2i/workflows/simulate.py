@@ -7,6 +7,7 @@ from pathlib import Path
 
 from astroi2i.errors import InputError
 from astroi2i.io.fits import read_image, write_image
+from astroi2i.io.folders import require_empty_folder
 from astroi2i.io.manifest import write_manifest
 from astroi2i.sky.regions import assign_splits
 from astroi2i.sources.degrade import Degradation, degrade
@@ -27,8 +28,7 @@ def simulate_pairs(
     manifest with columns split, id, lr, hr. Splits are dealt per input file (seeded), so
     every image is entirely in one split."""
     out = Path(out)
-    if out.exists() and any(out.iterdir()) and not overwrite:
-        raise InputError(f"{out}: exists and is not empty; pass --overwrite")
+    require_empty_folder(out, overwrite=overwrite)
     if degradation.factor < 1:
         raise InputError(f"--factor must be ≥ 1, got {degradation.factor}")
     paths = [Path(str(p)) for p in images]

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from astroi2i.config import apply_overrides, dump_recipe, load_recipe, resolve_recipe
 from astroi2i.errors import InputError
+from astroi2i.io.folders import require_empty_folder
 
 __all__ = ["train", "TrainResult", "prepare_recipe"]
 
@@ -31,13 +32,6 @@ def prepare_recipe(recipe: str | dict, overrides=()) -> dict:
 
 #: what a run writes into its work folder (and what --overwrite replaces)
 RUN_OUTPUTS = ("config.yaml", "checkpoints", "logs", "tensorboard", "panels", "replica_check.json")
-
-
-def _check_workdir(workdir: Path, overwrite: bool) -> None:
-    if workdir.exists() and any(workdir.iterdir()) and not overwrite:
-        raise InputError(
-            f"{workdir}: work folder exists and is not empty; pass --overwrite, or --resume last"
-        )
 
 
 def _clear_run_outputs(workdir: Path) -> None:
@@ -99,8 +93,9 @@ def _strategy(name: str):
     if name in ("ddp", "ddp_spawn"):
         from lightning.pytorch.strategies import DDPStrategy
 
-        return DDPStrategy(find_unused_parameters=True,
-                           start_method="spawn" if name == "ddp_spawn" else "popen")  # fmt: skip
+        return DDPStrategy(
+            find_unused_parameters=True, start_method="spawn" if name == "ddp_spawn" else "popen"
+        )
     return name
 
 
@@ -150,7 +145,12 @@ def train(
         ckpt_path, resumed = None, None
         workdir = Path(workdir or Path("runs") / f"{name}-{datetime.now():%Y%m%d-%H%M%S}")
         if _is_rank_zero():  # other ranks start inside the folder rank 0 just prepared
-            _check_workdir(workdir, overwrite)
+            require_empty_folder(
+                workdir,
+                overwrite=overwrite,
+                what="work folder ",
+                hint="pass --overwrite, or --resume last",
+            )
 
     manifest = read_manifest(data["manifest"])
     stretch_in = build_stretch(cfg["stretch"]["inputs"])
@@ -233,7 +233,7 @@ def train(
         ),
     ]
     if tcfg["progress_bar"]:
-        callbacks.append(RunProgressBar(tcfg["max_batches"], steps))
+        callbacks.append(RunProgressBar(tcfg["max_batches"]))
     if tcfg["panels"] and val_set is not None:
         callbacks.append(ValidationPanels(workdir / "panels"))
     trainer = L.Trainer(

@@ -159,13 +159,25 @@ def translate(
         if stretch_out.exposure_keyword is not None and exposure is not None:
             out_exposure = np.repeat(np.nanmean(exposure), len(meta["target_bands"]))
 
+        # the invalid mask of the strip last read: the rows written next always lie inside it,
+        # so the inputs are read once (the fallback read covers any other access pattern)
+        last = {"y0": 0, "invalid": np.zeros((0, 0), bool)}
+
         def network_rows(y0: int, y1: int) -> np.ndarray:
-            x = apply_stretch(stretch_in, rows(y0, y1), exposure, str(inputs[0]))
+            raw = rows(y0, y1)
+            last["y0"], last["invalid"] = y0, ~np.isfinite(raw).all(axis=0)
+            x = apply_stretch(stretch_in, raw, exposure, str(inputs[0]))
             return np.where(np.isfinite(x), x, fill).astype(np.float32)
+
+        def invalid_rows(y0: int, y1: int) -> np.ndarray:
+            start, invalid = last["y0"], last["invalid"]
+            if start <= y0 and y1 <= start + invalid.shape[0]:
+                return invalid[y0 - start : y1 - start]
+            return ~np.isfinite(rows(y0, y1)).all(axis=0)
 
         def write_rows(y0: int, block: np.ndarray) -> None:
             y = stretch_out.inverse(block, exposure=out_exposure)
-            invalid = ~np.isfinite(rows(y0, y0 + block.shape[1] // scale)).all(axis=0)
+            invalid = invalid_rows(y0, y0 + block.shape[1] // scale)
             if scale > 1:  # an invalid input pixel invalidates the scale² pixels it becomes
                 invalid = np.repeat(np.repeat(invalid, scale, axis=0), scale, axis=1)
             y[:, invalid] = np.nan

@@ -1,0 +1,20 @@
+"""Output folders: one rule for every workflow that writes a folder of results."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from astroi2i.errors import InputError
+
+__all__ = ["require_empty_folder"]
+
+
+def require_empty_folder(
+    path, *, overwrite: bool, what: str = "", hint: str = "pass --overwrite"
+) -> Path:
+    """Refuse a non-empty output folder unless ``overwrite``: never mix a new result with an
+    old one. Raises InputError ``"<path>: <what>exists and is not empty; <hint>"``."""
+    path = Path(path)
+    if path.exists() and any(path.iterdir()) and not overwrite:
+        raise InputError(f"{path}: {what}exists and is not empty; {hint}")
+    return path
