@@ -38,6 +38,7 @@ def test_overrides_are_typed_and_checked():
         "data.batch_size=2.5": "data.batch_size: expected int",
         "trainer.max_batchs=3": "trainer.max_batchs: unknown key",
         "data.align_target=diagonal": "data.align_target: expected",
+        "data.augment=rot90": "data.augment: expected bool or 'dihedral' or 'rot180'",
         "model.generator.type=Nope": "unknown architecture 'Nope'",
         "optimizer.lr=1": "unknown section 'optimizer'",
         "model.generator.in_channels=3": "model.generator.in_channels: unknown key",

@@ -41,8 +41,15 @@ class DataConfig:
     val_split: str = "val"
     crop_size: int | None = 64
     crops_per_image: int = 1
-    augment: bool = True
+    #: true/"dihedral": 90° turns and flips; "rot180": the half turn only (an instrument whose
+    #: PSF is point-symmetric but not rotation-invariant, e.g. STIX); false: none
+    augment: bool | Literal["dihedral", "rot180"] = True
     fill_value: float = 0.0
+    #: inpainting: random missing blocks cut from each sample, e.g. {block: 32, max_blocks: 4,
+    #: max_size: 3} (32n×32n squares on the 32-pixel grid); the sample's ``hole`` marks them
+    holes: dict | None = None
+    #: mark grid-aligned blocks of this size that are exactly 0 as missing data (0: off)
+    zero_blocks: int = 0
     align_target: Literal["none", "wcs", "crpix"] = "none"
     scale: int = 1
     batch_size: int = 8

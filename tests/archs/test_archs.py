@@ -63,6 +63,8 @@ def test_discriminators():
 
 def test_registry_lists_names():
     assert ARCHS.names() == [
+        "MultiLayerPConvUNet",
+        "PConvUNet",
         "PatchDiscriminator",
         "PixelDiscriminator",
         "ResnetGenerator",
@@ -70,7 +72,9 @@ def test_registry_lists_names():
         "SRResNetGenerator",
         "UNetGenerator",
     ]
-    with pytest.raises(ValueError, match="unknown architecture 'Foo'; known: PatchDiscriminator"):
+    with pytest.raises(
+        ValueError, match="unknown architecture 'Foo'; known: MultiLayerPConvUNet, PConvUNet"
+    ):
         ARCHS.get("Foo")
 
 
@@ -92,3 +96,52 @@ def test_srgan_discriminator_any_size_and_features():
     feats = d.features(torch.randn(1, 3, 32, 32))
     assert len(feats) == 8 and feats[-1].shape == (1, 32, 2, 2)
     _grad_flows(d, torch.randn(2, 3, 32, 32))
+
+
+def test_pconv_unet_fills_the_hole_and_keeps_gradients():
+    from astroi2i.archs import PConvUNet
+
+    torch.manual_seed(0)
+    net = PConvUNet(2, 1, depth=3, base_channels=4, max_channels=8)
+    x = torch.randn(2, 2, 32, 32)
+    mask = torch.ones(2, 1, 32, 32)
+    mask[:, :, 8:24, 8:24] = 0  # a 16×16 missing block
+    out, mask_out, levels = net(x, mask, return_masks=True)
+    assert out.shape == (2, 1, 32, 32) and torch.isfinite(out).all()
+    assert mask_out.shape == (2, 1, 32, 32) and mask_out.all()  # the hole is filled
+    # the hole shrinks level by level: 16 px block → 8×8 grid of 16² cells, kernels 7, 5, 5
+    assert [lv.shape[-1] for lv in levels] == [16, 8, 4]
+    assert levels[0][0, 0].sum() < 16 * 16 and levels[-1].all()
+    out.mean().backward()
+    assert all(p.grad is not None for p in net.parameters() if p.requires_grad)
+    # the masked pixels' values do not reach the output
+    y = x.clone()
+    y[:, :, 8:24, 8:24] = 1e3
+    torch.testing.assert_close(net.eval()(x, mask)[0], net(y, mask)[0])
+    with pytest.raises(ValueError, match="multiples of 8"):
+        net(torch.randn(1, 2, 30, 32), None)
+
+
+def test_multilayer_pconv_masks_teacher_forcing_and_composite():
+    from astroi2i.archs import MultiLayerPConvUNet
+
+    torch.manual_seed(0)
+    net = MultiLayerPConvUNet(1, 1, n_layers=3, grow=4, depth=3, base_channels=4).eval()
+    valid = torch.ones(1, 1, 32, 32)
+    valid[:, :, 8:24, 8:24] = 0
+    masks = net.masks(valid)
+    assert len(masks) == 4 and masks[-1].all()
+    # M1 is M0 grown by 4 px: the hole shrinks from 16² to 8²
+    assert (1 - masks[1]).sum() == 8 * 8 and (1 - masks[2]).sum() == 0
+    x = torch.randn(1, 1, 32, 32)
+    stages = net.stages(x * valid, valid)
+    assert len(stages) == 3 and all(p.shape == x.shape for p, _, _ in stages)
+    forced = net.stages(x * valid, valid, target=torch.zeros_like(x))
+    torch.testing.assert_close(forced[0][0], stages[0][0])  # layer 1 sees the same input
+    assert not torch.allclose(forced[1][0], stages[1][0])  # later layers start from the truth
+    holed = torch.where(valid.bool(), x, torch.nan)
+    out = net(holed)
+    assert torch.isfinite(out).all()
+    torch.testing.assert_close(out[valid.bool()], x[valid.bool()], rtol=0, atol=0)
+    with pytest.raises(ValueError, match="in_channels == out_channels"):
+        MultiLayerPConvUNet(2, 1)

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from astroi2i.data.augment import dihedral
+from astroi2i.data.augment import augmentation_group, dihedral
 from astroi2i.data.datamodule import PairedDataModule
 from astroi2i.data.datasets import PairedDataset, fit_stretch, load_pairs
 from astroi2i.data.stretches import IdentityStretch, LinearStretch
@@ -39,6 +39,19 @@ def test_dihedral_group_is_complete():
     a = np.arange(9).reshape(3, 3)
     seen = {dihedral(a, k).tobytes() for k in range(8)}
     assert len(seen) == 8
+
+
+def test_rot180_augmentation_draws_only_the_half_turn(paired):
+    assert augmentation_group(True) == tuple(range(8)) == augmentation_group("dihedral")
+    assert augmentation_group("rot180") == (0, 2) and augmentation_group(False) == (0,)
+    with pytest.raises(ValueError, match="rot180"):
+        augmentation_group("rot90")
+    pairs = load_pairs(paired, "train", ["c"], ["t"])
+    kwargs = dict(input_stretch=IdentityStretch(), target_stretch=IdentityStretch())
+    plain = PairedDataset(pairs, crop_size=None, **kwargs)[0]["inputs"].numpy()
+    ds = PairedDataset(pairs, crop_size=None, augment="rot180", crops_per_image=16, **kwargs)
+    seen = {ds[i]["inputs"].numpy().tobytes() for i in range(0, 32, 2)}  # all from image 0
+    assert seen == {plain.tobytes(), np.ascontiguousarray(plain[:, ::-1, ::-1]).tobytes()}
 
 
 def test_multi_file_any_channel_inputs_and_mask(paired):
@@ -165,3 +178,28 @@ def test_super_resolution_pairs_crop_the_same_sky(tmp_path, rng):
         np.testing.assert_allclose(s["target"][0].numpy(), expected)  # same sky, same turn
     with pytest.raises(InputError, match="not on the input grid made 2× finer"):
         load_pairs(m, "train", ["lr"], ["bad"], scale=2)
+
+
+def test_inpainting_holes_and_zero_blocks(tmp_path, rng):
+    wcs = make_wcs("tan", (64, 64))
+    image = rng.uniform(1, 2, size=(64, 64)).astype("f4")
+    image[32:48, 0:16] = 0.0  # a lost 16² telemetry block
+    image[0:3, 60:64] = np.nan
+    write_fits(tmp_path / "a.fits", image, wcs)
+    rows = [{"split": "train", "id": "a", "img": "a.fits"}]
+    manifest = read_manifest(write_manifest(rows, tmp_path / "m.csv"))
+    pairs = load_pairs(manifest, "train", ["img"], ["img"], zero_blocks=16)
+    assert pairs[0].inputs.pixel_mask[32:48, 0:16].all()
+    assert pairs[0].inputs.pixel_mask.sum() == 16 * 16 + 12
+    holes = {"block": 16, "max_blocks": 3, "max_size": 1}
+    ds = PairedDataset(pairs, input_stretch=IdentityStretch(), target_stretch=IdentityStretch(),
+                       crop_size=None, holes=holes, crops_per_image=8)  # fmt: skip
+    for i in range(8):
+        s = ds[i]
+        hole, mask = s["hole"], s["mask"]
+        assert hole.any() and not (hole & mask).any()  # invalid pixels stay in mask only
+        assert (s["inputs"][0][hole] == 0).all()
+        assert torch.equal(s["inputs"][0][~hole & ~mask], s["target"][0][~hole & ~mask])
+    assert not torch.equal(ds[0]["hole"], ds[1]["hole"])  # drawn per sample
+    with pytest.raises(InputError, match="data.holes.size"):
+        PairedDataset(pairs, input_stretch=IdentityStretch(), holes={"size": 2})

@@ -42,3 +42,34 @@ def test_gan_losses_hand_computed():
 def test_shape_mismatch_is_an_error():
     with pytest.raises(ValueError, match="differ"):
         MaskedL1Loss()(torch.zeros(1, 1, 2, 2), torch.zeros(1, 1, 3, 3))
+
+
+def test_corkit_loss_regions_weights_and_zero_on_truth():
+    from astroi2i.losses import CorKitLoss
+
+    torch.manual_seed(0)
+    target = torch.rand(1, 1, 32, 32)
+    prev = torch.ones(1, 1, 32, 32)
+    prev[:, :, 8:24, 8:24] = 0  # hole 16² seen by the layer
+    cur = torch.ones_like(prev)
+    cur[:, :, 12:20, 12:20] = 0  # the layer is responsible for the 16² − 8² ring
+    scored = torch.ones_like(prev)
+    loss = CorKitLoss(alphas=[1, 1, 1, 1, 1])
+    total, terms = loss([(target.clone(), prev, cur)], target, scored)
+    assert total.item() == 0.0
+    pred = target.clone()
+    pred[:, :, 12:20, 12:20] += 0.5  # wrong only in the innermost 8² (not in the ring)
+    only_pixels = CorKitLoss(alphas=[2, 3, 0, 0, 0])
+    total, terms = only_pixels([(pred, prev, cur)], target, scored)
+    assert terms["inner"].item() == pytest.approx(0.5 * 64 / 256)  # mean over the 16² hole
+    assert terms["diff"].item() == pytest.approx(0.0)
+    assert total.item() == pytest.approx(2 * 0.5 * 64 / 256)
+    # pixels without truth are never scored
+    unscored = scored.clone()
+    unscored[:, :, 12:20, 12:20] = 0
+    total, terms = only_pixels([(pred, prev, cur)], target, unscored)
+    assert total.item() == 0.0
+    total, terms = loss([(pred, prev, cur)], target, scored)
+    assert terms["perceptual"].item() > 0 and terms["style"].item() > 0
+    with pytest.raises(ValueError, match="5 weights"):
+        CorKitLoss(alphas=[1, 2])

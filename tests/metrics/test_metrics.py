@@ -30,3 +30,18 @@ def test_ssim_drops_with_noise_and_flux_ratio(rng):
     noisy = target + rng.normal(0, 1, target.shape)
     assert ssim(noisy, target) < 0.9 < ssim(target + 1e-3, target)
     assert flux_ratio(2 * target, target) == pytest.approx(2.0)
+
+
+def test_source_flux_ratio_ignores_the_background():
+    from astroi2i.metrics.image import source_flux_ratio
+
+    target = np.zeros((16, 16))
+    target[6:9, 6:9] = 10.0
+    target[0, :] = -5.0  # a negative residual background: the total is 90 − 80 = 10
+    pred = target.copy()
+    pred[6:9, 6:9] = 12.0
+    assert source_flux_ratio(pred, target) == pytest.approx(1.2)
+    assert source_flux_ratio(pred, target, level=0.5) == pytest.approx(1.2)
+    mask = np.zeros_like(target, bool)
+    mask[6:9, 6:9] = True
+    assert np.isnan(source_flux_ratio(pred, target, mask))  # nothing positive left

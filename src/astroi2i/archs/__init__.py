@@ -1,6 +1,7 @@
 """Networks (pure torch, no astropy). Each is registered by class name in :data:`ARCHS`."""
 
 from astroi2i.archs.discriminators import PatchDiscriminator, PixelDiscriminator
+from astroi2i.archs.pconv_unet import MultiLayerPConvUNet, PConvUNet
 from astroi2i.archs.registry import ARCHS
 from astroi2i.archs.resnet import ResnetGenerator
 from astroi2i.archs.srresnet import SRGANDiscriminator, SRResNetGenerator
@@ -14,4 +15,6 @@ __all__ = [
     "PixelDiscriminator",
     "SRResNetGenerator",
     "SRGANDiscriminator",
+    "PConvUNet",
+    "MultiLayerPConvUNet",
 ]

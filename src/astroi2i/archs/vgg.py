@@ -93,11 +93,8 @@ class VGG19Features(nn.Module):
             self.features.load_state_dict({k: state[k] for k in own})
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1))
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1))
+        # frozen; train/eval mode makes no difference (no BatchNorm or dropout in VGG19)
         self.requires_grad_(False)
-        self.eval()
-
-    def train(self, mode: bool = True) -> VGG19Features:
-        return super().train(False)  # always frozen and in eval mode
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         if x.shape[1] != 3:

@@ -90,6 +90,7 @@ def _run_translate(args) -> int:
         overwrite=args.overwrite,
         device=args.device,
         command=command,
+        mask=args.mask,
     )
     print(f"wrote {out}")
     if args.conserve_flux:
@@ -111,6 +112,7 @@ def _run_evaluate(args) -> int:
         overwrite=args.overwrite,
         bicubic_from=args.bicubic_from,
         seed_softening=args.seed_softening,
+        mask=args.mask,
     )
     print(format_table(table))
     if args.report:
@@ -217,6 +219,27 @@ def _run_import_panels(args) -> int:
 
 
 def _run_simulate(args) -> int:
+    if args.kind == "stix":
+        return _run_simulate_stix(args)
+    if args.kind == "coronagraph":
+        from astroi2i.workflows.prepare import parse_fractions
+        from astroi2i.workflows.simulate import simulate_coronagraph
+
+        manifest = simulate_coronagraph(
+            args.out, args.n, size=args.size, seed=args.seed,
+            fractions=parse_fractions(args.split), overwrite=args.overwrite,
+        )  # fmt: skip
+        print(f"manifest: {manifest}")
+        return 0
+    if args.kind == "holes":
+        from astroi2i.workflows.simulate import simulate_holes
+
+        out = simulate_holes(
+            args.images, args.out, block=args.block, max_blocks=args.max_blocks,
+            max_size=args.max_size, zeros=args.zeros, seed=args.seed, overwrite=args.overwrite,
+        )  # fmt: skip
+        print(f"wrote {out}/damaged, {out}/holes and {out}/truth")
+        return 0
     from astroi2i.io.fits import read_image
     from astroi2i.sources.degrade import Degradation
     from astroi2i.workflows.prepare import parse_fractions
@@ -242,6 +265,53 @@ def _run_simulate(args) -> int:
         overwrite=args.overwrite,
     )
     print(f"manifest: {manifest}")
+    return 0
+
+
+def _run_simulate_stix(args) -> int:
+    from astroi2i.sources.stix import StixImaging
+    from astroi2i.workflows.prepare import parse_fractions
+    from astroi2i.workflows.simulate import simulate_stix
+
+    imaging = StixImaging(
+        map_size=args.map_size,
+        pixel_size=args.pixel_size,
+        clean_size=args.clean_size,
+        clean_beam_fwhm=args.clean_beam,
+        gain=args.gain,
+        niter=args.niter,
+    )
+    manifest = simulate_stix(
+        args.out,
+        args.n,
+        seed=args.seed,
+        imaging=imaging,
+        exposure=args.exposure,
+        flux_range=tuple(args.flux),
+        background=args.background,
+        fractions=parse_fractions(args.split),
+        workers=args.workers,
+        overwrite=args.overwrite,
+    )
+    print(f"manifest: {manifest}")
+    return 0
+
+
+def _run_evaluate_split(args) -> int:
+    from astroi2i.workflows.evaluate import format_table
+    from astroi2i.workflows.split_eval import evaluate_split
+
+    _, summary = evaluate_split(
+        args.checkpoint,
+        args.manifest,
+        args.out,
+        split=args.split,
+        group_by=args.group_by,
+        compare=tuple(args.compare),
+        overwrite=args.overwrite,
+    )
+    print(format_table(summary))
+    print(f"per-sample metrics, summary and predictions in {args.out}")
     return 0
 
 
@@ -275,6 +345,7 @@ COMMANDS = {
     "ablation": _run_ablation,
     "import-panels": _run_import_panels,
     "simulate": _run_simulate,
+    "evaluate-split": _run_evaluate_split,
     "export": _run_export,
     "inspect": _run_inspect,
 }

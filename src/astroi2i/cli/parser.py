@@ -69,12 +69,15 @@ def _add_train(sub) -> None:
 
 def _add_translate(sub) -> None:
     p = sub.add_parser("translate", parents=[_common()], help="apply a trained model to FITS files")
-    p.add_argument("checkpoint")
+    p.add_argument("checkpoint", help="checkpoint, export, or packaged model name (stix-bp2clean)")
     p.add_argument(
         "inputs", nargs="+", help="input FITS file(s) (path[:HDU]) in the model's band order"
     )
     p.add_argument("-o", "--output", required=True, help="output FITS file")
     p.add_argument("--tile", type=int, default=None, help="tile edge in pixels (default: recipe's)")
+    p.add_argument(
+        "--mask", default=None, help="inpainting models: FITS mask of extra pixels to fill (≠0)"
+    )
     p.add_argument("--overlap", type=int, default=None, help="tile overlap in pixels")
     p.add_argument(
         "--align", action="store_true", help="reproject inputs onto the first input's grid"
@@ -110,6 +113,13 @@ def _add_evaluate(sub) -> None:
         default=None,
         metavar="S",
         help="add PSNR the SRGAN seed's way: asinh(x/S), per-image min-max",
+    )
+    p.add_argument(
+        "--mask",
+        default=None,
+        metavar="MASK",
+        help="inpainting: FITS mask (≠0 = hole) or folder matched by name; score only the hole, "
+        "next to biharmonic and border-mean fills",
     )
     p.add_argument("--report", default=None, help="folder for metrics.ecsv and metrics.json")
     p.add_argument("--overwrite", action="store_true")
@@ -223,6 +233,78 @@ def _add_simulate(sub) -> None:
     s.add_argument("--split", default="train=0.8,val=0.1,test=0.1")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--overwrite", action="store_true")
+    t = kinds.add_parser(
+        "stix",
+        parents=[_common()],
+        help="STIX back-projection/CLEAN pairs of random flares (xrayvision, real uv coverage)",
+    )
+    t.add_argument("--out", required=True)
+    t.add_argument("--n", type=int, required=True, help="number of observations")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--map-size", type=int, default=256, help="BP map size, pixels (256)")
+    t.add_argument("--pixel-size", type=float, default=1.0, help="arcsec per pixel (1)")
+    t.add_argument("--clean-size", type=int, default=None, help="CLEAN map size (map size + 1)")
+    t.add_argument("--clean-beam", type=float, default=20.0, help="clean beam FWHM, arcsec (20)")
+    t.add_argument("--niter", type=int, default=200, help="CLEAN iterations at most (200)")
+    t.add_argument("--gain", type=float, default=0.1, help="CLEAN loop gain (0.1)")
+    t.add_argument("--exposure", type=float, default=60.0, help="integration time, s (60)")
+    t.add_argument(
+        "--flux",
+        type=float,
+        nargs=2,
+        default=(5.0, 300.0),
+        metavar=("MIN", "MAX"),
+        help="total count-rate range, ct/(cm² keV s), log-uniform (5 300)",
+    )
+    t.add_argument("--background", type=float, default=0.0, help="background rate (0)")
+    t.add_argument("--split", default="train=0.8,val=0.1,test=0.1")
+    t.add_argument("--workers", type=int, default=1, help="processes (1)")
+    t.add_argument("--overwrite", action="store_true")
+    c = kinds.add_parser(
+        "coronagraph",
+        parents=[_common()],
+        help="synthetic LASCO C3-like scenes (occulter, pylon, corona, streamers, CMEs, stars)",
+    )
+    c.add_argument("--out", required=True)
+    c.add_argument("--n", type=int, required=True)
+    c.add_argument("--size", type=int, default=256)
+    c.add_argument("--split", default="train=0.8,val=0.1,test=0.1")
+    c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--overwrite", action="store_true")
+    h = kinds.add_parser(
+        "holes",
+        parents=[_common()],
+        help="cut random 32n×32n blocks out of images (damaged, holes and truth FITS)",
+    )
+    h.add_argument("images", nargs="+")
+    h.add_argument("--out", required=True)
+    h.add_argument("--block", type=int, default=32)
+    h.add_argument("--max-blocks", type=int, default=4)
+    h.add_argument("--max-size", type=int, default=3, help="largest block, in units of --block")
+    h.add_argument("--zeros", action="store_true", help="exact zeros instead of NaN")
+    h.add_argument("--seed", type=int, default=0)
+    h.add_argument("--overwrite", action="store_true")
+
+
+def _add_evaluate_split(sub) -> None:
+    p = sub.add_parser(
+        "evaluate-split",
+        parents=[_common()],
+        help="score a model on a manifest split next to baselines, per group",
+    )
+    p.add_argument("checkpoint", help="trained checkpoint (or export)")
+    p.add_argument("--manifest", required=True)
+    p.add_argument("--split", default="test")
+    p.add_argument("--group-by", default=None, metavar="COLUMN", help="manifest column to group by")
+    p.add_argument(
+        "--compare",
+        nargs="*",
+        default=[],
+        metavar="COLUMN",
+        help="manifest columns scored as further methods (e.g. clean against truth_beam)",
+    )
+    p.add_argument("--out", required=True, help="report folder (predictions, metrics, summary)")
+    p.add_argument("--overwrite", action="store_true")
 
 
 def _add_export(sub) -> None:
@@ -262,6 +344,7 @@ def build_parser() -> argparse.ArgumentParser:
         _add_fetch,
         _add_ablation,
         _add_import_panels,
+        _add_evaluate_split,
         _add_export,
         _add_inspect,
     ):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["dihedral", "crop_origin", "N_DIHEDRAL"]
+__all__ = ["dihedral", "crop_origin", "N_DIHEDRAL", "augmentation_group"]
 
 N_DIHEDRAL = 8
 
@@ -16,6 +16,19 @@ def dihedral(array: np.ndarray, k: int) -> np.ndarray:
         raise ValueError(f"dihedral element must be 0..7, got {k}")
     out = np.rot90(array, k % 4, axes=(-2, -1))
     return out[..., ::-1] if k >= 4 else out
+
+
+def augmentation_group(augment: bool | str) -> tuple[int, ...]:
+    """The dihedral elements an ``augment`` setting draws from: ``True``/``"dihedral"`` all 8,
+    ``"rot180"`` the identity and the half turn (valid when the instrument's PSF is only
+    point-symmetric, like a Fourier imager's), ``False`` the identity."""
+    if augment is True or augment == "dihedral":
+        return tuple(range(N_DIHEDRAL))
+    if augment == "rot180":
+        return (0, 2)
+    if augment is False or augment is None:
+        return (0,)
+    raise ValueError(f"unknown augment setting {augment!r}; known: true, false, dihedral, rot180")
 
 
 def crop_origin(

@@ -11,7 +11,7 @@ from typing import TypedDict
 import numpy as np
 import torch
 
-from astroi2i.data.augment import N_DIHEDRAL, crop_origin, dihedral
+from astroi2i.data.augment import augmentation_group, crop_origin, dihedral
 from astroi2i.data.stretches import Stretch
 from astroi2i.errors import InputError
 from astroi2i.io.fits import read_image, require_valid_pixels
@@ -35,13 +35,15 @@ class Sample(TypedDict, total=False):
     """What a dataset yields. Tensors only; the WCS stays in the manifest.
 
     inputs (C_in, H, W) float32; target (C_out, H', W') float32 (absent in predict mode);
-    mask (H, W) bool, True where any input or target pixel is invalid; key: the manifest id.
+    mask (H, W) bool, True where any input or target pixel is invalid; key: the manifest id;
+    hole (H, W) bool, inpainting only: True where valid pixels were removed from ``inputs``.
     """
 
     inputs: torch.Tensor
     target: torch.Tensor
     mask: torch.Tensor
     key: str
+    hole: torch.Tensor
 
 
 @dataclass(frozen=True)
@@ -97,6 +99,18 @@ def _stack(images: list[SkyImage], where: str) -> SkyImage:
         raise InputError(f"{where}: {exc}") from None
 
 
+def _without_zero_blocks(image: SkyImage, block: int) -> SkyImage:
+    if block <= 0:
+        return image
+    from astroi2i.sources.masks import zero_blocks
+
+    missing = zero_blocks(image.data, block=block)
+    if not missing.any():
+        return image
+    mask = image.mask | (missing if image.mask.ndim == 2 else missing[None])
+    return image.replace(mask=mask)
+
+
 def load_pairs(
     manifest: Manifest,
     split: str | None,
@@ -106,12 +120,14 @@ def load_pairs(
     align_target: str = "none",
     exposure_keyword: tuple[str | None, str | None] = (None, None),
     scale: int = 1,
+    zero_blocks: int = 0,
 ) -> list[Pair]:
     """Read the rows of one split. Inputs must share a grid; the target must share it too, or
     be cut onto it by whole pixels (``align_target="wcs"`` or ``"crpix"``, the STIX 257→256
     case). With ``scale`` > 1 (super-resolution) the target must lie on the input grid made
     ``scale`` times finer (:func:`~astroi2i.sky.geometry.rescale_wcs`). Raises InputError
-    naming the manifest row for every mismatch."""
+    naming the manifest row for every mismatch. ``zero_blocks`` > 0 marks grid-aligned blocks
+    of exact zeros (lost telemetry) as invalid in inputs and targets."""
     manifest.require_columns(list(inputs) + list(targets or []))
     rows = manifest.rows(split)
     if len(rows) == 0:
@@ -120,11 +136,11 @@ def load_pairs(
     for row in rows:
         where = f"{manifest.source} row id={row['id']}"
         in_images = _read_columns(manifest, row, inputs)
-        x = _stack(in_images, where)
+        x = _without_zero_blocks(_stack(in_images, where), zero_blocks)
         y, t_images = None, None
         if targets:
             t_images = _read_columns(manifest, row, targets)
-            y = _stack(t_images, where)
+            y = _without_zero_blocks(_stack(t_images, where), zero_blocks)
             if align_target != "none":
                 if x.wcs is None or y.wcs is None:
                     raise InputError(f"{where}: align_target={align_target!r} needs WCS")
@@ -212,8 +228,9 @@ class PairedDataset(torch.utils.data.Dataset):
         Random crops for training, centred crops for validation.
     crops_per_image : int
         Samples drawn from each image per epoch (an epoch is len(pairs) × this).
-    augment : bool
-        Random dihedral-8 (rotations by 90° and flips), identical on inputs, target and mask.
+    augment : bool or str
+        Random dihedral-8 (rotations by 90° and flips; ``True``), the half turn only
+        (``"rot180"``) or none; identical on inputs, target and mask.
     fill_value : float
         Value put into invalid pixels, in stretched units. The mask tells the losses to ignore
         them.
@@ -222,6 +239,11 @@ class PairedDataset(torch.utils.data.Dataset):
     scale : int
         Target pixels per input pixel (super-resolution): the target crop is ``scale`` ×
         the input crop over the same sky, and ``mask`` is on the target grid.
+    holes : dict, optional
+        Inpainting: keyword arguments of :func:`astroi2i.sources.masks.random_blocks`; each
+        sample gets random missing blocks (drawn from its own random stream), filled with
+        ``fill_value`` in ``inputs`` and marked in ``hole`` (True = removed; pixels already
+        invalid stay in ``mask`` only).
     """
 
     def __init__(
@@ -233,14 +255,25 @@ class PairedDataset(torch.utils.data.Dataset):
         crop_size: int | None = None,
         crop: str = "random",
         crops_per_image: int = 1,
-        augment: bool = False,
+        augment: bool | str = False,
         fill_value: float = 0.0,
         seed: int = 0,
         scale: int = 1,
+        holes: dict | None = None,
     ) -> None:
         self.keys = [p.key for p in pairs]
+        self.holes = None if holes is None else dict(holes)
+        self.fill_value = fill_value
+        if self.holes is not None:
+            allowed = {"block", "max_blocks", "max_size"}
+            unknown = set(self.holes) - allowed
+            if unknown:
+                raise InputError(
+                    f"data.holes.{sorted(unknown)[0]}: unknown key; allowed: {sorted(allowed)}"
+                )
         self.scale = int(scale)
-        self.crop_size, self.crop, self.augment = crop_size, crop, augment
+        self.crop_size, self.crop = crop_size, crop
+        self.group = augmentation_group(augment)
         self.crops_per_image = max(1, int(crops_per_image))
         self.seed = seed
         self.epoch = 0
@@ -283,15 +316,19 @@ class PairedDataset(torch.utils.data.Dataset):
             fine = (slice(y0 * s, (y0 + size) * s), slice(x0 * s, (x0 + size) * s))
             mask = mask[fine]  # on the target grid: the same sky as the input crop
             y = None if y is None else y[(slice(None), *fine)]
-        if self.augment:
-            k = int(rng.integers(0, N_DIHEDRAL))
+        if len(self.group) > 1:
+            k = self.group[int(rng.integers(0, len(self.group)))]
             x, mask = dihedral(x, k), dihedral(mask, k)
             y = None if y is None else dihedral(y, k)
-        sample: Sample = {
-            "inputs": torch.from_numpy(np.ascontiguousarray(x)),
-            "mask": torch.from_numpy(np.ascontiguousarray(mask)),
-            "key": self.keys[image],
-        }
+        sample: Sample = {"key": self.keys[image]}
+        if self.holes is not None:
+            from astroi2i.sources.masks import random_blocks
+
+            hole = random_blocks(mask.shape, rng, **self.holes) & ~mask
+            x = np.where(hole, np.float32(self.fill_value), x)
+            sample["hole"] = torch.from_numpy(hole)
+        sample["inputs"] = torch.from_numpy(np.ascontiguousarray(x))
+        sample["mask"] = torch.from_numpy(np.ascontiguousarray(mask))
         if y is not None:
             sample["target"] = torch.from_numpy(np.ascontiguousarray(y))
         return sample

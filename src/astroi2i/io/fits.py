@@ -42,7 +42,7 @@ OBSERVATION_CONTEXT_KEYS = (
 #: (in particular stale CD/PC/SIP/distortion keys) is rebuilt from the WCS or dropped.
 OBSERVATION_KEYS = (
     "TELESCOP", "INSTRUME", "DETECTOR", "FILTER", "OBSERVER", "SURVEY",
-    "EXPTIME", "XPOSURE", "EXPOSURE", "WAVELNTH", "WAVEUNIT",
+    "EXPTIME", "XPOSURE", "EXPOSURE", "WAVELNTH", "WAVEUNIT", "OBSRVTRY", "ENERGY_L", "ENERGY_H",
     *OBSERVATION_CONTEXT_KEYS,
 )  # fmt: skip
 
@@ -52,10 +52,13 @@ def _fail(source, problem: str) -> InputError:
 
 
 def image_hdus(hdul: fits.HDUList) -> list[int]:
-    """Indices of the HDUs that hold an image of at least two dimensions."""
+    """Indices of the HDUs that hold an image of at least two dimensions (a ``MASK`` flag
+    extension next to another image, as astroi2i writes, is not one of them)."""
     found = []
     for i, hdu in enumerate(hdul):
         if hdu.name in ("WCSDVARR", "D2IMARR"):  # distortion look-up tables belong to the WCS
+            continue
+        if hdu.name == "MASK" and i > 0:  # flags of the image before it, not a data image
             continue
         if isinstance(hdu, fits.PrimaryHDU | fits.ImageHDU | fits.CompImageHDU):
             if hdu.header.get("NAXIS", 0) >= 2 or isinstance(hdu, fits.CompImageHDU):
@@ -290,8 +293,35 @@ def fresh_header(image: SkyImage, provenance) -> fits.Header:
     else:
         items = [str(p) for p in (provenance or ())]
     for item in items:
-        header.add_history(item)
+        header.add_history(_ascii(item))
     return header
+
+
+_ASCII = str.maketrans(
+    {
+        "²": "^2",
+        "³": "^3",
+        "×": "x",
+        "″": '"',
+        "′": "'",
+        "→": "->",
+        "≤": "<=",
+        "≥": ">=",
+        "σ": "sigma",
+        "⊗": "(x)",
+        "–": "-",
+        "—": "-",
+        "·": "*",
+    }
+)
+
+
+def _ascii(text: str) -> str:
+    """FITS cards hold printable ASCII only: common symbols are spelled out, accents dropped."""
+    import unicodedata
+
+    text = unicodedata.normalize("NFKD", str(text).translate(_ASCII))
+    return "".join(c for c in text if 32 <= ord(c) < 127)
 
 
 def write_image(

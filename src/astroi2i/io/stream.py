@@ -108,10 +108,12 @@ class FitsRowWriter:
     The header is :func:`~astroi2i.io.fits.fresh_header` of ``meta`` (a SkyImage whose data are
     ignored). Data go into a temporary file through a memory map, so memory stays bounded;
     :meth:`close` verifies the header and renames the file into place, :meth:`abort` removes it.
+    With ``mask_extension`` a second HDU, ``MASK`` (uint8 H×W, 1 = flagged), is written by
+    :meth:`write_mask_rows` (e.g. the pixels an inpainting model filled).
     """
 
     def __init__(self, path, meta: SkyImage, shape: tuple[int, int, int], *, provenance=None,
-                 overwrite: bool = False) -> None:  # fmt: skip
+                 overwrite: bool = False, mask_extension: bool = False) -> None:  # fmt: skip
         self.path = Path(path)
         if self.path.exists() and not overwrite:
             raise FileExistsError(f"{self.path}: exists; pass overwrite=True (--overwrite)")
@@ -130,22 +132,46 @@ class FitsRowWriter:
         size = c * h * w * 4
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        end = len(head) + size + (-size) % 2880
+        total, self._mask = end, None
+        if mask_extension:
+            ext = fits.ImageHDU(np.zeros((1, 1), np.uint8), name="MASK").header
+            ext["NAXIS1"], ext["NAXIS2"] = w, h
+            ext["COMMENT"] = "1 = pixel filled by the model (not measured)"
+            ext_head = ext.tostring().encode("ascii")
+            total = end + len(ext_head) + h * w + (-(h * w)) % 2880
         with open(self._tmp, "wb") as f:
             f.write(head)
-            f.truncate(len(head) + size + (-size) % 2880)
+            if mask_extension:
+                f.seek(end)
+                f.write(ext_head)
+            f.truncate(total)
         self._data = np.memmap(self._tmp, dtype=">f4", mode="r+", offset=len(head), shape=shape)
+        if mask_extension:
+            self._mask = np.memmap(
+                self._tmp, dtype=np.uint8, mode="r+", offset=end + len(ext_head), shape=(h, w)
+            )
 
     def write_rows(self, y0: int, block: np.ndarray) -> None:
         """Write ``block`` (C, h, W) at rows ``y0:y0 + h``."""
         self._data[:, y0 : y0 + block.shape[1]] = block
 
+    def write_mask_rows(self, y0: int, block: np.ndarray) -> None:
+        """Write a (h, W) boolean block of the MASK extension at rows ``y0:y0 + h``."""
+        self._mask[y0 : y0 + block.shape[0]] = block.astype(np.uint8)
+
     def close(self) -> Path:
         self._data.flush()
         del self._data
+        if self._mask is not None:
+            self._mask.flush()
+            del self._mask
         os.replace(self._tmp, self.path)
         return self.path
 
     def abort(self) -> None:
         if hasattr(self, "_data"):
             del self._data
+        if getattr(self, "_mask", None) is not None:
+            del self._mask
         self._tmp.unlink(missing_ok=True)

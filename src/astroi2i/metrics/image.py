@@ -10,7 +10,15 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-__all__ = ["psnr", "ssim", "mae", "flux_ratio", "band_metrics", "data_range"]
+__all__ = [
+    "psnr",
+    "ssim",
+    "mae",
+    "flux_ratio",
+    "source_flux_ratio",
+    "band_metrics",
+    "data_range",
+]
 
 
 def _valid(pred: np.ndarray, target: np.ndarray, invalid: np.ndarray | None) -> np.ndarray:
@@ -53,6 +61,18 @@ def flux_ratio(pred, target, invalid=None) -> float:
     ok = _valid(pred, target, invalid)
     total = float(np.sum(target[ok], dtype=np.float64))
     return float(np.sum(pred[ok], dtype=np.float64) / total) if total != 0 else float("nan")
+
+
+def source_flux_ratio(pred, target, invalid=None, *, level: float = 0.1) -> float:
+    """Σ pred / Σ target over the source region: valid pixels where the target is at least
+    ``level`` × its peak. Unlike the total-flux ratio it ignores the background, where a
+    residual map (CLEAN's) can sum to nearly zero or below."""
+    ok = _valid(pred, target, invalid)
+    if not ok.any():
+        return float("nan")
+    region = ok & (target >= level * target[ok].max())
+    total = float(np.sum(target[region], dtype=np.float64))
+    return float(np.sum(pred[region], dtype=np.float64) / total) if total > 0 else float("nan")
 
 
 def ssim(pred, target, invalid=None, *, data_range_: float | None = None) -> float:

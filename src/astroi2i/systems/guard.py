@@ -73,10 +73,13 @@ class NonFiniteGuard:
                 for name, value in saved.items():
                     buffers[name].copy_(value)
 
-    def step(self, module, optimizer, loss: torch.Tensor, name: str) -> bool:
+    def step(
+        self, module, optimizer, loss: torch.Tensor, name: str, *, clip: float | None = None
+    ) -> bool:
         """Backward ``loss`` through ``module`` (a LightningModule), then step ``optimizer`` if
-        the loss and all its parameters' gradients are finite on every process. Returns whether
-        the step was taken."""
+        the loss and all its parameters' gradients are finite on every process, after clipping
+        the gradients' global L2 norm to ``clip`` when given. Returns whether the step was
+        taken."""
         optimizer.zero_grad(set_to_none=True)
         module.manual_backward(loss)
         params = [p for group in optimizer.param_groups for p in group["params"]]
@@ -85,6 +88,8 @@ class NonFiniteGuard:
         # every DDP rank must take the same decision, or their weights drift apart
         finite = module.trainer.strategy.reduce_boolean_decision(finite, all=True)
         if finite:
+            if clip is not None:
+                torch.nn.utils.clip_grad_norm_([p for p in params if p.grad is not None], clip)
             optimizer.step()
             self.consecutive = 0
             return True

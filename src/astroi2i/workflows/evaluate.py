@@ -102,6 +102,7 @@ def evaluate(
     overwrite: bool = False,
     bicubic_from=None,
     seed_softening: float | None = None,
+    mask=None,
 ) -> Table:
     """Score predictions against targets.
 
@@ -115,6 +116,10 @@ def evaluate(
     ``bicubic_from`` (a low-resolution file or folder matched by name) adds the bicubic
     baseline as rows with ``method="bicubic"``. ``seed_softening`` adds rows in the SRGAN
     seed's space (asinh + per-image min-max, :func:`seed_stretch`).
+
+    ``mask`` (inpainting: a FITS mask, non-zero = hole, or a folder of masks matched by name)
+    scores only the hole, with the biharmonic and border-mean fills of the target-with-hole
+    as the methods ``biharmonic`` and ``border_mean`` (:mod:`astroi2i.metrics.inpainting`).
     """
     pairs = match_files(pred, target)
     if report is not None:
@@ -138,6 +143,9 @@ def evaluate(
             raise InputError(f"{p_path}: not on the grid of {t_path}")
         loaded.append((p_path, t_path, p, t))
     stretch, label = _stretch_for(checkpoint, [t for *_, t in loaded])
+    if mask is not None:
+        rows = _hole_rows(loaded, mask, stretch, label)
+        return _finish(Table(rows=rows), rows, report, "PSNR peak = valid target range; hole only")
     rows = []
     for p_path, _, p, t in loaded:
         candidates = [("prediction", p.data, p.band_mask)]
@@ -167,8 +175,52 @@ def evaluate(
                     rows.append(
                         {"file": p_path.name, "method": method, "band": band, "space": space, **m}
                     )
-    table = Table(rows=rows)
-    table.meta["comment"] = "PSNR peak = max-min of the valid target pixels of each band"
+    return _finish(
+        Table(rows=rows),
+        rows,
+        report,
+        "PSNR peak = max-min of the valid target pixels of each band",
+    )
+
+
+def _hole_rows(loaded, mask, stretch, label) -> list[dict]:
+    from astroi2i.metrics.inpainting import biharmonic_fill, border_mean_fill, hole_metrics
+    from astroi2i.sources.masks import read_mask
+
+    mask = Path(mask)
+    if not mask.exists():
+        raise FileNotFoundError(f"{mask}: no such mask file or folder")
+    masks = _fits_files(mask) if mask.is_dir() else {}
+    rows = []
+    for p_path, _, p, t in loaded:
+        m_path = masks.get(p_path.name) if mask.is_dir() else mask
+        if m_path is None:
+            raise InputError(f"{mask}: no mask for {p_path.name}")
+        hole = read_mask(m_path, t.shape) & ~t.pixel_mask
+        if not hole.any():
+            raise InputError(f"{m_path}: the mask marks no valid target pixel")
+        missing = hole | t.pixel_mask
+        methods = {"prediction": p.data}
+        methods["biharmonic"] = np.stack([biharmonic_fill(b, missing) for b in t.data])
+        methods["border_mean"] = np.stack([border_mean_fill(b, missing) for b in t.data])
+        t_stretched = stretch.forward(t.data)
+        for method, data in methods.items():
+            for space, a, b in (
+                ("physical", data, t.data),
+                (label, stretch.forward(data), t_stretched),
+            ):
+                for c, band in enumerate(t.bands):
+                    m = hole_metrics(a[c], b[c], hole)
+                    if space != "physical":
+                        m["flux_ratio"] = float("nan")
+                    rows.append(
+                        {"file": p_path.name, "method": method, "band": band, "space": space, **m}
+                    )
+    return rows
+
+
+def _finish(table: Table, rows: list[dict], report, comment: str) -> Table:
+    table.meta["comment"] = comment
     if report is not None:
         report.mkdir(parents=True, exist_ok=True)
         table.write(report / "metrics.ecsv", format="ascii.ecsv", overwrite=True)

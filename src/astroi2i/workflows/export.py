@@ -16,15 +16,34 @@ import torch
 
 from astroi2i.errors import InputError
 
-__all__ = ["export", "load_model", "sidecar_path", "FORMATS"]
+__all__ = ["export", "load_model", "sidecar_path", "FORMATS", "packaged_models", "resolve_model"]
 
 log = logging.getLogger(__name__)
 
 FORMATS = {"onnx": ".onnx", "safetensors": ".safetensors"}
 SIDECAR_KEYS = (
     "format", "recipe", "input_bands", "target_bands", "input_units", "target_units",
-    "stretches", "scale", "stride", "fill_value", "versions",
+    "stretches", "scale", "stride", "fill_value", "fills_invalid", "versions",
 )  # fmt: skip
+
+
+MODEL_DIR = Path(__file__).resolve().parent.parent / "models"
+
+
+def packaged_models() -> dict[str, Path]:
+    """Models shipped inside the package (safetensors + JSON sidecar + model card), by name."""
+    return {p.stem: p for p in sorted(MODEL_DIR.glob("*.safetensors"))}
+
+
+def resolve_model(name_or_path) -> Path:
+    """A checkpoint/export path, or the name of a packaged model (e.g. ``stix-bp2clean``)."""
+    path = Path(name_or_path)
+    if path.exists():
+        return path
+    models = packaged_models()
+    if str(name_or_path) in models:
+        return models[str(name_or_path)]
+    return path  # the loaders report the missing file
 
 
 def sidecar_path(path) -> Path:
@@ -112,11 +131,12 @@ class _OnnxModel:
 
 def load_model(path, *, device: str | torch.device = "cpu"):
     """(model, meta) from a ``.ckpt`` checkpoint, a ``.safetensors`` or an ``.onnx`` export (the
-    last two with their ``.json`` sidecar). The model maps stretched inputs to stretched
-    targets; ONNX models run on onnxruntime (CPU, or CUDA where its provider is present)."""
+    last two with their ``.json`` sidecar), or a packaged model's name. The model maps
+    stretched inputs to stretched targets; ONNX models run on onnxruntime (CPU, or CUDA where
+    its provider is present)."""
     from astroi2i.workflows.checkpoint import file_sha256, load_checkpoint
 
-    path = Path(path)
+    path = resolve_model(path)
     if path.suffix not in FORMATS.values():
         return load_checkpoint(path, device=device)
     if not path.is_file():

@@ -1,9 +1,16 @@
-"""``astroi2i simulate survey-pair``: LR/HR training pairs from sharp FITS images through the
-physical degradation simulator (:mod:`astroi2i.sources.degrade`), with a manifest."""
+"""``astroi2i simulate``: training data with a manifest.
+
+``survey-pair``: LR/HR pairs from sharp FITS images through the physical degradation simulator
+(:mod:`astroi2i.sources.degrade`). ``stix``: STIX back-projection/CLEAN pairs from random flares
+observed through xrayvision (:mod:`astroi2i.sources.stix`). ``coronagraph`` and ``holes``:
+inpainting training scenes and test images with missing blocks."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
+
+import numpy as np
 
 from astroi2i.errors import InputError
 from astroi2i.io.fits import read_image, write_image
@@ -12,7 +19,14 @@ from astroi2i.io.manifest import write_manifest
 from astroi2i.sky.regions import assign_splits
 from astroi2i.sources.degrade import Degradation, degrade
 
-__all__ = ["simulate_pairs"]
+__all__ = [
+    "simulate_pairs",
+    "simulate_stix",
+    "stix_maps",
+    "stix_header",
+    "simulate_coronagraph",
+    "simulate_holes",
+]
 
 
 def simulate_pairs(
@@ -57,3 +71,297 @@ def simulate_pairs(
             row[column] = str(path.relative_to(out))
         rows.append(row)
     return write_manifest(rows, out / "manifest.csv", overwrite=True)
+
+
+# --- STIX -------------------------------------------------------------------------------------
+
+_BEAMS: dict = {}  # one dirty beam per (imaging, coverage) in each worker process
+
+
+def _stix_wcs(n: int, imaging, center: tuple[float, float]):
+    """Helioprojective TAN grid: pixel centre k (0-based) at (k − (n_bp−1)/2)·px from
+    ``center``, so the BP (n_bp) and the one-pixel-larger CLEAN grid share CRPIX."""
+    from astropy.wcs import WCS
+
+    w = WCS(naxis=2)
+    w.wcs.ctype = ["HPLN-TAN", "HPLT-TAN"]
+    w.wcs.cunit = ["arcsec", "arcsec"]
+    w.wcs.cdelt = [imaging.pixel_size, imaging.pixel_size]
+    w.wcs.crpix = [(imaging.map_size + 1) / 2, (imaging.map_size + 1) / 2]
+    w.wcs.crval = list(center)
+    w.wcs.dateobs = "2000-01-01T00:00:00"  # replaced per sample through DATE-OBS
+    return w
+
+
+def stix_header(vis, exposure: float, date_obs: str, dsun_m: float | None = None) -> dict:
+    """Observation keywords of one simulated (or real) STIX map (the observer distance only
+    where known)."""
+    lo, hi = vis.energy_range or (4.0, 10.0)
+    header = {
+        "TELESCOP": "SOLO/STIX",
+        "INSTRUME": "STIX",
+        "OBSRVTRY": "Solar Orbiter",
+        "EXPTIME": float(exposure),
+        "DATE-OBS": date_obs,
+        "ENERGY_L": float(lo),
+        "ENERGY_H": float(hi),
+        "RSUN_REF": 695700000.0,
+    }
+    if dsun_m is not None:
+        header.update(DSUN_OBS=float(dsun_m), HGLN_OBS=0.0, HGLT_OBS=0.0)
+    return header
+
+
+def stix_maps(vis, imaging, *, exposure: float, header: dict, beam=None, truth=None):
+    """BP, CLEAN (and, with ``truth``, the truth and truth ⊗ clean beam) as SkyImages with a
+    helioprojective WCS, fluence units and identical CRPIX; the CLEAN grid is
+    ``imaging.clean_shape`` pixels."""
+    from astropy.io import fits
+
+    from astroi2i.sky.image import SkyImage
+    from astroi2i.sources import stix
+
+    hdr = fits.Header()
+    for key, value in header.items():
+        hdr[key] = value
+    bp = stix.back_projection(vis, imaging) * exposure
+    cln, _, _ = stix.clean_map(vis, imaging, beam=beam)
+    cln = cln * exposure
+    per_beam, per_area = "ct / (cm2 keV)", "ct / (arcsec2 cm2 keV)"
+
+    def sky(data, n, unit, band):
+        wcs = _stix_wcs(n, imaging, vis.center)
+        wcs.wcs.dateobs = header["DATE-OBS"]
+        return SkyImage(
+            np.asarray(data, np.float32)[None], wcs, unit, bands=(band,), header=hdr.copy()
+        )
+
+    out = {
+        "bp": sky(bp, imaging.map_size, per_beam, "bp"),
+        "clean": sky(cln, imaging.clean_shape, per_area, "clean"),
+    }
+    if truth is not None:
+        area = imaging.pixel_size**2
+        out["truth"] = sky(truth * exposure / area, imaging.map_size, per_area, "truth")
+        beamed = stix.truth_with_beam(truth, imaging) * exposure
+        out["truth_beam"] = sky(beamed, imaging.map_size, per_area, "truth_beam")
+    return out
+
+
+def _stix_sample(task: dict) -> dict:
+    """One simulated STIX observation, written as four FITS files (runs in a worker)."""
+    from astroi2i.sources import stix
+
+    imaging, coverage, settings = task["imaging"], task["coverage"], task["settings"]
+    rng = np.random.default_rng([settings["seed"], task["index"]])
+    flare = stix.random_flare(
+        rng, task["n_sources"], flux_range=settings["flux_range"], max_offset=settings["offset"]
+    )
+    truth = stix.render_sources(flare, imaging.map_size, imaging.pixel_size)
+    vis = stix.observe(
+        truth,
+        coverage,
+        pixel_size=imaging.pixel_size,
+        exposure=settings["exposure"],
+        rng=rng,
+        background=settings["background"],
+    )
+    # a flare somewhere on the disk, seen from Solar Orbiter at 0.3–1 AU, in 2021–2024
+    r, phi = 800.0 * np.sqrt(rng.uniform()), rng.uniform(0, 2 * np.pi)
+    vis = replace(vis, center=(float(r * np.cos(phi)), float(r * np.sin(phi))))
+    day = int(rng.integers(0, 4 * 365))
+    date = (np.datetime64("2021-01-01T00:00:00") + np.timedelta64(day * 86400, "s")).astype(str)
+    header = stix_header(vis, settings["exposure"], date, rng.uniform(0.3, 1.0) * 1.495978707e11)
+    key = (imaging, hash(coverage.u.tobytes() + coverage.v.tobytes()))
+    if key not in _BEAMS:
+        _BEAMS.clear()
+        _BEAMS[key] = stix.dirty_beam(coverage, imaging)
+    maps = stix_maps(
+        vis, imaging, exposure=settings["exposure"], header=header, beam=_BEAMS[key], truth=truth
+    )
+    name, out, split = task["id"], Path(task["out"]), task["split"]
+    provenance = {
+        "task": "simulate stix",
+        "flare": "; ".join(
+            f"{s.kind} x={s.x:.1f} y={s.y:.1f} flux={s.flux:.3g} fwhm={s.fwhm:.1f}"
+            for s in flare.sources
+        )[:600],
+        "imaging": imaging.describe(),
+        "noise": f"Poisson counts, {stix.COUNTS_PER_RATE} ct per rate unit per s, "
+        f"background {settings['background']:g}",
+    }
+    row = {"split": split, "id": name}
+    for column, image in maps.items():
+        path = out / split / f"{name}_{column}.fits"
+        write_image(image, path, provenance=provenance, overwrite=task["overwrite"])
+        row[column] = str(path.relative_to(out))
+    row.update(
+        n_sources=flare.n_sources,
+        multiplicity="single" if flare.n_sources == 1 else "multiple",
+        kinds="+".join(flare.kinds),
+        flux=round(flare.flux, 4),
+    )
+    return row
+
+
+def simulate_stix(
+    out,
+    n: int,
+    *,
+    seed: int = 0,
+    imaging=None,
+    exposure: float = 60.0,
+    flux_range: tuple[float, float] = (5.0, 300.0),
+    background: float = 0.0,
+    max_offset: float = 50.0,
+    fractions: dict[str, float] | None = None,
+    workers: int = 1,
+    overwrite: bool = False,
+) -> Path:
+    """Simulated STIX observations: ``n`` random flares (1–4 sources, balanced by count),
+    visibilities on the real STIX (u, v) coverage shipped with xrayvision with count noise,
+    BP and CLEAN with xrayvision. Writes ``OUT/<split>/<id>_{bp,clean,truth,truth_beam}.fits``
+    and ``OUT/manifest.csv`` (columns split, id, bp, clean, truth, truth_beam, n_sources,
+    multiplicity, kinds, flux). The result depends only on ``seed`` and the settings, not on
+    ``workers``."""
+    from astroi2i.sources import stix
+
+    out = Path(out)
+    require_empty_folder(out, overwrite=overwrite)
+    if n < 1:
+        raise InputError(f"--n must be ≥ 1, got {n}")
+    if exposure <= 0:
+        raise InputError(f"--exposure must be > 0 s, got {exposure}")
+    if not 0 < flux_range[0] <= flux_range[1]:
+        raise InputError(f"--flux range must be 0 < min ≤ max, got {flux_range}")
+    imaging = imaging or stix.StixImaging()
+    try:
+        coverage = stix.real_stix_visibilities()
+    except ImportError as err:
+        raise InputError(
+            "simulate stix needs xrayvision: pip install 'astroi2i[stix]' (PyPI xrayvisim)"
+        ) from err
+    coverage = replace(coverage, center=(0.0, 0.0))
+    counts = np.arange(n) % 4 + 1  # balanced by number of sources
+    np.random.default_rng(seed).shuffle(counts)
+    names = [f"stix{i:05d}" for i in range(n)]
+    splits = assign_splits(names, fractions or {"train": 0.8, "val": 0.1, "test": 0.1}, seed=seed)
+    settings = {
+        "seed": seed,
+        "exposure": float(exposure),
+        "flux_range": tuple(float(f) for f in flux_range),
+        "background": float(background),
+        "offset": float(max_offset),
+    }
+    tasks = [
+        {
+            "index": i,
+            "id": names[i],
+            "split": splits[i],
+            "n_sources": int(counts[i]),
+            "imaging": imaging,
+            "coverage": coverage,
+            "settings": settings,
+            "out": str(out),
+            "overwrite": overwrite,
+        }
+        for i in range(n)
+    ]
+    if workers > 1:
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            rows = list(pool.map(_stix_sample, tasks, chunksize=8))
+    else:
+        rows = [_stix_sample(t) for t in tasks]
+    return write_manifest(rows, out / "manifest.csv", overwrite=True)
+
+
+# --- inpainting -------------------------------------------------------------------------------
+
+
+def simulate_coronagraph(
+    out,
+    n: int,
+    *,
+    size: int = 256,
+    seed: int = 0,
+    fractions: dict[str, float] | None = None,
+    overwrite: bool = False,
+) -> Path:
+    """``n`` synthetic LASCO C3-like scenes (:mod:`astroi2i.sources.coronagraph`) as
+    ``OUT/<split>/<id>.fits`` (DN/s, NaN on the occulter, pylon and outside the field stop, a
+    helioprojective grid) and ``OUT/manifest.csv`` with the column ``image``."""
+    from astropy.io import fits
+    from astropy.wcs import WCS
+
+    from astroi2i.sky.image import SkyImage
+    from astroi2i.sources.coronagraph import coronagraph_scene
+
+    out = Path(out)
+    require_empty_folder(out, overwrite=overwrite)
+    if n < 1 or size < 64:
+        raise InputError(f"--n must be ≥ 1 and --size ≥ 64, got {n} and {size}")
+    names = [f"scene{i:05d}" for i in range(n)]
+    splits = assign_splits(names, fractions or {"train": 0.8, "val": 0.1, "test": 0.1}, seed=seed)
+    arcsec = 30 * 959.63 / (0.47 * size)  # the field stop at 30 R☉
+    rows = []
+    for i, (name, split) in enumerate(zip(names, splits)):
+        image, _ = coronagraph_scene(np.random.default_rng([seed, i]), size)
+        wcs = WCS(naxis=2)
+        wcs.wcs.ctype, wcs.wcs.cunit = ["HPLN-TAN", "HPLT-TAN"], ["arcsec", "arcsec"]
+        wcs.wcs.crpix, wcs.wcs.cdelt = [(size + 1) / 2] * 2, [arcsec, arcsec]
+        header = fits.Header(
+            {"TELESCOP": "SOHO", "INSTRUME": "LASCO", "DETECTOR": "C3 (synthetic)"}
+        )
+        sky = SkyImage(image[None], wcs, "DN / s", bands=("image",), header=header)
+        path = out / split / f"{name}.fits"
+        write_image(sky, path, provenance={"task": "simulate coronagraph"}, overwrite=overwrite)
+        rows.append({"split": split, "id": name, "image": str(path.relative_to(out))})
+    return write_manifest(rows, out / "manifest.csv", overwrite=True)
+
+
+def simulate_holes(
+    images: list,
+    out,
+    *,
+    block: int = 32,
+    max_blocks: int = 4,
+    max_size: int = 3,
+    zeros: bool = False,
+    seed: int = 0,
+    overwrite: bool = False,
+) -> Path:
+    """Cut random 32n×32n blocks (on the 32-pixel grid) out of each image, for scoring
+    inpainting on images kept out of training. Writes ``OUT/damaged/<name>.fits`` (the hole set
+    to NaN, or to exact zeros with ``zeros``, like lost telemetry), ``OUT/holes/<name>.fits``
+    (1 = removed where the image had data: the pixels to score) and ``OUT/truth/<name>.fits``
+    (the image as it was)."""
+    from astroi2i.sources.masks import random_blocks
+
+    out = Path(out)
+    require_empty_folder(out, overwrite=overwrite)
+    loaded = [(Path(str(p)), read_image(p)) for p in images]
+    names = [p.name.split(".")[0] for p, _ in loaded]
+    if len(set(names)) != len(names):
+        raise InputError("input images must have distinct file names")
+    for i, ((path, image), name) in enumerate(zip(loaded, names)):
+        rng = np.random.default_rng([seed, i])
+        blocks = random_blocks(
+            image.shape, rng, block=block, max_blocks=max_blocks, max_size=max_size
+        )
+        hole = blocks & ~image.pixel_mask  # what can be scored
+        damaged = image.data.copy()
+        damaged[:, blocks] = 0.0 if zeros else np.nan  # whole blocks, as telemetry is lost
+        provenance = {"task": "simulate holes", "source": path.name, "block": block}
+        write_image(image, out / "truth" / f"{name}.fits", provenance=provenance)
+        write_image(
+            image.replace(
+                data=damaged, mask=image.mask & ~blocks if zeros else image.mask | blocks
+            ),
+            out / "damaged" / f"{name}.fits",
+            provenance=provenance,
+        )
+        flags = image.replace(data=hole[None].astype(np.float32), mask=np.zeros_like(hole))
+        write_image(flags.replace(unit="", bands=("hole",)), out / "holes" / f"{name}.fits")
+    return out

@@ -156,7 +156,12 @@ def train(
     stretch_in = build_stretch(cfg["stretch"]["inputs"])
     stretch_out = build_stretch(cfg["stretch"]["targets"])
     keys = (stretch_in.exposure_keyword, stretch_out.exposure_keyword)
-    load = dict(align_target=data["align_target"], exposure_keyword=keys, scale=data["scale"])
+    load = dict(
+        align_target=data["align_target"],
+        exposure_keyword=keys,
+        scale=data["scale"],
+        zero_blocks=data["zero_blocks"],
+    )
     train_pairs = load_pairs(manifest, data["train_split"], data["inputs"], data["targets"], **load)
     has_val = data["val_split"] in set(manifest.table["split"])
     val_pairs = (
@@ -178,6 +183,7 @@ def train(
         fill_value=data["fill_value"],
         seed=cfg["seed"],
         scale=data["scale"],
+        holes=data["holes"],
     )
     train_set = PairedDataset(
         train_pairs,
@@ -208,6 +214,7 @@ def train(
         "scale": data["scale"],
         "stride": int(getattr(system.generator, "stride", 1)),
         "fill_value": data["fill_value"],
+        "fills_invalid": bool(getattr(system.generator, "fills_invalid", False)),
     }
 
     loggers = build_loggers(tcfg["loggers"], workdir, name)  # fails early if a package is missing

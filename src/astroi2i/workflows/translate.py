@@ -111,6 +111,7 @@ def translate(
     overwrite: bool = False,
     device: str | None = None,
     command: str | None = None,
+    mask=None,
 ) -> Path:
     """Translate input FITS file(s) with a trained model and write the prediction as FITS.
 
@@ -128,8 +129,14 @@ def translate(
     align : bool
         Reproject inputs that are not on the first input's (or ``reference``'s) grid.
 
+    mask : path, optional
+        Inpainting models: a FITS mask (non-zero = missing) of extra pixels to fill.
+
     Returns the output path. The output is in the target's physical unit (BUNIT), NaN where
-    any input pixel was invalid, on the input grid.
+    any input pixel was invalid, on the input grid. An inpainting model (one that fills
+    invalid pixels) instead fills every missing pixel (NaN, the recipe's zero blocks, ``mask``)
+    and copies every other pixel bit for bit from the input; a ``MASK`` extension (1 = filled)
+    says which is which.
     """
     import torch
 
@@ -149,6 +156,10 @@ def translate(
     key = stretch_in.exposure_keyword
     fill = meta["fill_value"]
     inference = meta["recipe"]["inference"]
+    fills = bool(meta.get("fills_invalid", False))
+    zero_block = int(meta["recipe"]["data"].get("zero_blocks", 0)) if fills else 0
+    if mask is not None and not fills:
+        raise InputError(f"{mask}: --mask is for inpainting models; this model does not fill")
 
     with ExitStack() as stack:
         if align:
@@ -161,23 +172,48 @@ def translate(
 
         # the invalid mask of the strip last read: the rows written next always lie inside it,
         # so the inputs are read once (the fallback read covers any other access pattern)
-        last = {"y0": 0, "invalid": np.zeros((0, 0), bool)}
+        last = {"y0": 0, "invalid": np.zeros((0, 0), bool), "raw": None}
+        user_mask = None
+        if mask is not None:
+            from astroi2i.sources.masks import read_mask
+
+            user_mask = read_mask(mask, (height, width))
+
+        def missing(raw: np.ndarray, y0: int) -> np.ndarray:
+            out = ~np.isfinite(raw).all(axis=0)
+            if zero_block:
+                out |= _zero_blocks_from(raw, y0, zero_block)
+            if user_mask is not None:
+                out |= user_mask[y0 : y0 + raw.shape[1]]
+            return out
 
         def network_rows(y0: int, y1: int) -> np.ndarray:
             raw = rows(y0, y1)
-            last["y0"], last["invalid"] = y0, ~np.isfinite(raw).all(axis=0)
+            last["y0"], last["invalid"] = y0, missing(raw, y0)
+            last["raw"] = raw if fills else None
             x = apply_stretch(stretch_in, raw, exposure, str(inputs[0]))
+            if fills:  # the network sees missing pixels as NaN and fills them
+                return np.where(last["invalid"][None], np.nan, x).astype(np.float32)
             return np.where(np.isfinite(x), x, fill).astype(np.float32)
 
-        def invalid_rows(y0: int, y1: int) -> np.ndarray:
+        def strip(y0: int, y1: int) -> tuple[np.ndarray, np.ndarray | None]:
             start, invalid = last["y0"], last["invalid"]
             if start <= y0 and y1 <= start + invalid.shape[0]:
-                return invalid[y0 - start : y1 - start]
-            return ~np.isfinite(rows(y0, y1)).all(axis=0)
+                raw = last["raw"]
+                return invalid[y0 - start : y1 - start], (
+                    None if raw is None else raw[:, y0 - start : y1 - start]
+                )
+            raw = rows(y0, y1)
+            return missing(raw, y0), raw
 
         def write_rows(y0: int, block: np.ndarray) -> None:
             y = stretch_out.inverse(block, exposure=out_exposure)
-            invalid = invalid_rows(y0, y0 + block.shape[1] // scale)
+            invalid, raw = strip(y0, y0 + block.shape[1] // scale)
+            if fills:  # measured pixels bit for bit from the input; the model only fills
+                y = np.where(invalid[None], y, raw).astype(np.float32)
+                writer.write_rows(y0, y)
+                writer.write_mask_rows(y0, invalid)
+                return
             if scale > 1:  # an invalid input pixel invalidates the scale² pixels it becomes
                 invalid = np.repeat(np.repeat(invalid, scale, axis=0), scale, axis=1)
             y[:, invalid] = np.nan
@@ -210,7 +246,16 @@ def translate(
         if command:
             provenance["command"] = command
         shape = (len(meta["target_bands"]), height * scale, width * scale)
-        writer = FitsRowWriter(output, out_meta, shape, provenance=provenance, overwrite=overwrite)
+        if fills:
+            provenance["filled"] = "pixels missing in the input (MASK extension = 1)"
+        writer = FitsRowWriter(
+            output,
+            out_meta,
+            shape,
+            provenance=provenance,
+            overwrite=overwrite,
+            mask_extension=fills,
+        )
         try:
             predict_streaming(
                 model,
@@ -227,6 +272,18 @@ def translate(
             writer.abort()
             raise
         return writer.close()
+
+
+def _zero_blocks_from(raw: np.ndarray, y0: int, block: int) -> np.ndarray:
+    """Exact-zero blocks on the image's ``block`` grid within rows ``y0 …`` of a strip."""
+    from astroi2i.sources.masks import zero_blocks
+
+    out = np.zeros(raw.shape[1:], bool)
+    start = (-y0) % block
+    usable = (raw.shape[1] - start) // block * block
+    if usable > 0:
+        out[start : start + usable] = zero_blocks(raw[:, start : start + usable], block=block)
+    return out
 
 
 def total_flux_ratio(output, inputs: Sequence, *, rows: int = 512) -> list[float]:

@@ -1,0 +1,86 @@
+"""CorKit's inpainting loss over the layers of a multi-layer partial-convolution network.
+
+For layer l with prediction P_l, previous mask M_{l−1} and own mask M_l (1 = known), on pixels
+where the truth Y exists (``scored``):
+- inner  = mean |P_l − Y| over the hole the layer sees, (1 − M_{l−1});
+- diff   = mean |P_l − Y| over the ring it is responsible for, (M_l − M_{l−1});
+- perceptual = Σ_p mean |Ψ_p(P_l) − Ψ_p(Y)| over each of the two regions (feature-size
+  normalised, :func:`~astroi2i.losses.perceptual.perceptual_term`);
+- style_inner, style_diff = Σ_p ‖G_p(P_l) − G_p(Y)‖₁ / (C_p³ H_p W_p) over each region.
+loss = Σ_l α1·inner + α2·diff + α3·perceptual + α4·style_inner + α5·style_diff.
+Ψ: VGG19 layers 4, 9 and 18 with a user-given weights file; without one, the same VGG19 with
+fixed random weights (seeded by the run), which needs no ImageNet download (logged).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import torch
+from torch import nn
+
+from astroi2i.losses.perceptual import perceptual_term, style_term
+from astroi2i.losses.registry import LOSSES
+
+__all__ = ["CorKitLoss"]
+
+log = logging.getLogger(__name__)
+
+
+def _region_l1(pred, target, region) -> torch.Tensor:
+    weight = region.expand_as(pred)
+    return ((pred - target).abs() * weight).sum() / weight.sum().clamp_min(1.0)
+
+
+@LOSSES.register
+class CorKitLoss(nn.Module):
+    """α = (inner, diff, perceptual, style over the hole, style over the ring). CorKit's
+    pre-training weights are (6, 6, 0.05, 120, 120); fine-tuning (0.2, 0.8, 0.2, 1.2, 1.8)."""
+
+    def __init__(
+        self,
+        *,
+        alphas: list[float] = (6.0, 6.0, 0.05, 120.0, 120.0),
+        vgg_layers: list[int] = (4, 9, 18),
+        vgg_weights: str | None = None,
+    ) -> None:
+        super().__init__()
+        from astroi2i.archs.vgg import VGG19Features
+
+        if len(alphas) != 5:
+            raise ValueError(
+                f"alphas needs 5 weights (inner, diff, perceptual, style ×2): {alphas}"
+            )
+        self.alphas = [float(a) for a in alphas]
+        self.features = VGG19Features(list(vgg_layers), weights=vgg_weights)
+        if vgg_weights is None:
+            log.info(
+                "no VGG19 weights file (model.inpaint_loss.vgg_weights): the perceptual and "
+                "style terms use VGG19 with fixed random weights, which needs no ImageNet weights"
+            )
+
+    def forward(self, stages, target: torch.Tensor, scored: torch.Tensor):
+        """``stages`` from MultiLayerPConvUNet.stages; ``scored`` (N, 1, H, W), 1 where the
+        truth exists. Returns (loss, {term: value summed over layers})."""
+        a1, a2, a3, a4, a5 = self.alphas
+        f_target = [f.detach() for f in self.features(target)]
+        terms = {k: target.new_zeros(()) for k in ("inner", "diff", "perceptual", "style")}
+        total = target.new_zeros(())
+        for pred, prev, cur in stages:
+            inner_region = (1 - prev) * scored
+            diff_region = (cur - prev) * scored
+            inner = _region_l1(pred, target, inner_region)
+            diff = _region_l1(pred, target, diff_region)
+            f_pred = self.features(pred)
+            perceptual = perceptual_term(f_pred, f_target, inner_region) + perceptual_term(
+                f_pred, f_target, diff_region
+            )
+            style_inner = style_term(f_pred, f_target, inner_region)
+            style_diff = style_term(f_pred, f_target, diff_region)
+            total = total + a1 * inner + a2 * diff + a3 * perceptual
+            total = total + a4 * style_inner + a5 * style_diff
+            terms["inner"] = terms["inner"] + inner
+            terms["diff"] = terms["diff"] + diff
+            terms["perceptual"] = terms["perceptual"] + perceptual
+            terms["style"] = terms["style"] + style_inner + style_diff
+        return total, terms

@@ -1,0 +1,118 @@
+"""PConvInpainting: CorKit's two-stage training of a multi-layer partial-convolution U-Net.
+
+Stage ``pretrain``: Adam (lr 2e-4), gradient norm clipped to 0.005, α = (6, 6, 0.05, 120, 120).
+Stage ``finetune``: starts from the pre-trained generator (``init_from``), lr 5e-5, clip 5e-4,
+α = (0.2, 0.8, 0.2, 1.2, 1.8), and freezes the encoders' BatchNorm statistics (Liu et al.).
+
+A batch carries ``inputs`` (the image, holes filled), ``target`` (the full image), ``mask``
+(True = no truth: never scored) and ``hole`` (True = removed for training). The network sees
+the pixels that are neither.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import lightning as L
+import torch
+from torch import nn
+
+from astroi2i.systems.base import adam
+from astroi2i.systems.guard import NonFiniteGuard
+from astroi2i.systems.registry import SYSTEMS
+
+__all__ = ["PConvInpainting"]
+
+log = logging.getLogger(__name__)
+
+
+@SYSTEMS.register
+class PConvInpainting(L.LightningModule):
+    """One generator step per batch on CorKit's loss, with teacher forcing per layer."""
+
+    components = {"generator": "arch", "inpaint_loss": "loss"}
+    steps_per_batch = 1
+
+    @staticmethod
+    def network_channels(in_channels: int, out_channels: int) -> dict[str, dict[str, int]]:
+        return {"generator": {"in_channels": in_channels, "out_channels": out_channels}}
+
+    def __init__(
+        self,
+        generator: nn.Module,
+        inpaint_loss: nn.Module,
+        *,
+        lr: float = 2e-4,
+        beta1: float = 0.9,
+        beta2: float = 0.999,
+        clip: float | None = 0.005,
+        init_from: str | None = None,
+        freeze_encoder_bn: bool = False,
+        max_nonfinite_steps: int = 10,
+        fused_adam: bool = True,
+    ) -> None:
+        super().__init__()
+        if not hasattr(generator, "stages"):
+            raise ValueError(
+                "PConvInpainting needs a generator with stages(), e.g. MultiLayerPConvUNet"
+            )
+        self.automatic_optimization = False
+        self.generator, self.inpaint_loss = generator, inpaint_loss
+        self.guard = NonFiniteGuard(max_nonfinite_steps)
+        if init_from:
+            self._init_from(init_from)
+        self.save_hyperparameters(ignore=["generator", "inpaint_loss"])
+
+    def _init_from(self, path: str) -> None:
+        """The generator weights of a pre-training checkpoint or safetensors export."""
+        from astroi2i.workflows.export import load_model
+
+        source, _ = load_model(path)
+        self.generator.load_state_dict(source.state_dict())
+        log.info("fine-tuning from %s", path)
+
+    def optimizer_steps(self, batches: int) -> int:
+        return batches
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        return self.generator(inputs)
+
+    def predict_step(self, batch, batch_idx: int) -> torch.Tensor:
+        return self.generator(batch["inputs"])
+
+    def on_train_epoch_start(self) -> None:
+        if self.hparams.freeze_encoder_bn:
+            for layer in self.generator.layers:
+                for block in layer.enc:
+                    if isinstance(block.norm, nn.BatchNorm2d):
+                        block.norm.eval()
+
+    @staticmethod
+    def _masks(batch):
+        x, mask = batch["inputs"], batch["mask"]
+        hole = batch.get("hole", torch.zeros_like(mask))
+        valid = (~(mask | hole)).unsqueeze(1).to(x.dtype)
+        scored = (~mask).unsqueeze(1).to(x.dtype)
+        return valid, scored, hole
+
+    def training_step(self, batch, batch_idx: int) -> None:
+        x, y = batch["inputs"], torch.nan_to_num(batch["target"])
+        valid, scored, _ = self._masks(batch)
+        opt = self.optimizers()
+        stages = self.generator.stages(torch.nan_to_num(x) * valid, valid, target=y)
+        loss, terms = self.inpaint_loss(stages, y, scored)
+        self.guard.step(self, opt, loss, "generator", clip=self.hparams.clip)
+        logs = {f"train/loss_{k}": v for k, v in terms.items()}
+        logs |= {"train/loss": loss, "train/skipped_steps": float(self.guard.skipped)}
+        self.log_dict(logs, prog_bar=True, batch_size=x.shape[0])
+
+    def validation_step(self, batch, batch_idx: int) -> None:
+        x, y = batch["inputs"], torch.nan_to_num(batch["target"])
+        valid, scored, hole = self._masks(batch)
+        filled = self.generator(torch.where(valid.bool(), x, torch.nan))
+        region = hole.unsqueeze(1).to(x.dtype) * scored
+        err = ((filled - y).abs() * region).sum() / region.sum().clamp_min(1.0)
+        self.log("val/l1", err, prog_bar=True, batch_size=x.shape[0], sync_dist=True)
+
+    def configure_optimizers(self):
+        return adam(self.generator.parameters(), self.hparams)

@@ -1,0 +1,111 @@
+"""Inpainting end to end: simulate coronagraph → train inpaint_small → fine-tune → simulate holes
+→ translate (fills only the holes) → evaluate --mask against biharmonic and border-mean."""
+
+import numpy as np
+import pytest
+import torch
+from astropy.io import fits
+from astropy.table import Table
+
+from astroi2i.cli.main import main
+from astroi2i.io import read_image
+from tests.cli.test_cli import assert_one_line_error, run
+
+TINY = [
+    "model.generator.depth=3", "model.generator.base_channels=4", "model.generator.grow=4",
+    "data.crop_size=64", "data.batch_size=2", "data.crops_per_image=1",
+    "data.holes={block: 16, max_blocks: 2, max_size: 1}", "data.zero_blocks=16",
+    "trainer.max_batches=2", "trainer.val_every=2", "trainer.checkpoint_every=2",
+    "trainer.progress_bar=false",
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    root = tmp_path_factory.mktemp("inpaint")
+    scenes = root / "scenes"
+    split = "train=0.5,val=0.25,test=0.25"
+    assert main(["simulate", "coronagraph", "--out", str(scenes), "--n", "4", "--size", "64",
+                 "--split", split]) == 0  # fmt: skip
+    work = root / "pre"
+    sets = [f"data.manifest={scenes / 'manifest.csv'}", *TINY]
+    assert main(["train", "inpaint_small", "--workdir", str(work), "--set", *sets]) == 0
+    return scenes, work / "checkpoints" / "last.ckpt", root
+
+
+def test_translate_fills_only_the_holes_and_evaluate_scores_them(trained, tmp_path, capsys):
+    scenes, ckpt, _ = trained
+    test_image = sorted((scenes / "test").glob("*.fits"))[0]
+    holes = tmp_path / "holes"
+    code, _, err = run(capsys, "simulate", "holes", test_image, "--out", holes, "--block", "16",
+                       "--max-size", "1", "--zeros")  # fmt: skip
+    assert code == 0, err
+    damaged = holes / "damaged" / test_image.name
+    truth = read_image(holes / "truth" / test_image.name)
+    hole = fits.getdata(holes / "holes" / test_image.name) > 0
+    assert hole.any()
+    pred_dir = tmp_path / "pred"
+    pred = pred_dir / test_image.name
+    code, _, err = run(capsys, "translate", ckpt, damaged, "-o", pred)
+    assert code == 0, err
+    with fits.open(pred) as hdul:
+        assert [h.name for h in hdul] == ["PRIMARY", "MASK"]
+        filled = hdul["MASK"].data.astype(bool)
+        out = hdul[0].data
+    raw = fits.getdata(damaged)
+    # exact-zero 16² blocks (the recipe's zero_blocks) and NaN are filled, nothing else
+    assert filled[hole].all()
+    assert (np.isnan(raw[filled]) | (raw[filled] == 0)).all()
+    assert np.isfinite(raw[~filled]).all()
+    np.testing.assert_array_equal(out[~filled], raw[~filled])  # bit for bit
+    assert np.isfinite(out[filled]).all()
+    assert not np.array_equal(out[hole], raw[hole])
+    # evaluate --mask: the hole only, next to the classical fills
+    code, out_text, err = run(capsys, "evaluate", pred_dir, holes / "truth", "--mask",
+                              holes / "holes", "--report", tmp_path / "rep")  # fmt: skip
+    assert code == 0, err
+    table = Table.read(tmp_path / "rep" / "metrics.ecsv")
+    assert set(table["method"]) == {"prediction", "biharmonic", "border_mean"}
+    assert (table["n_hole"] == (hole & ~truth.pixel_mask).sum()).all()
+    from astroi2i.metrics.inpainting import hole_metrics
+
+    row = table[(table["method"] == "prediction") & (table["space"] == "physical")][0]
+    direct = hole_metrics(read_image(pred).data[0], truth.data[0], hole & ~truth.pixel_mask)
+    assert row["psnr"] == pytest.approx(direct["psnr"])
+    # a user mask adds pixels to fill
+    user = np.zeros(raw.shape, np.float32)
+    user[40:44, 40:44] = 1
+    fits.PrimaryHDU(user).writeto(tmp_path / "user.fits")
+    code, _, err = run(capsys, "translate", ckpt, damaged, "-o", tmp_path / "u.fits", "--mask",
+                       tmp_path / "user.fits")  # fmt: skip
+    assert code == 0, err
+    assert fits.getdata(tmp_path / "u.fits", "MASK")[40:44, 40:44].all()
+
+
+def test_finetune_starts_from_the_pretrained_generator(trained, tmp_path):
+    from astroi2i.config import apply_overrides, load_recipe, resolve_recipe
+    from astroi2i.workflows.build import build_system
+    from astroi2i.workflows.export import load_model
+
+    _, ckpt, _ = trained
+    overrides = [o for o in TINY if o.startswith("model.")] + [f"model.system.init_from={ckpt}"]
+    recipe = resolve_recipe(apply_overrides(load_recipe("inpaint_lasco_c3_finetune"), overrides))
+    system = build_system(recipe["model"], 1, 1)
+    pretrained, _ = load_model(ckpt)
+    for key, value in pretrained.state_dict().items():
+        torch.testing.assert_close(system.generator.state_dict()[key], value)
+    assert system.hparams.lr == 5e-5 and system.hparams.clip == 5e-4
+    assert system.inpaint_loss.alphas == [0.2, 0.8, 0.2, 1.2, 1.8]
+
+
+def test_mask_is_refused_for_models_that_do_not_fill(tiny_checkpoint, tmp_path, capsys):
+    from tests.conftest import make_wcs, write_fits
+
+    wcs = make_wcs("tan", (32, 32))
+    for name in ("g", "r", "m"):
+        write_fits(tmp_path / f"{name}.fits", np.ones((32, 32)), wcs)
+    code, _, err = run(capsys, "translate", tiny_checkpoint.checkpoint, tmp_path / "g.fits",
+                       tmp_path / "r.fits", "-o", tmp_path / "o.fits", "--mask",
+                       tmp_path / "m.fits")  # fmt: skip
+    assert_one_line_error(code, err, "--mask is for inpainting models")
+    assert not (tmp_path / "o.fits").exists()
