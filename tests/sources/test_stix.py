@@ -130,3 +130,21 @@ def test_truth_with_beam_keeps_flux():
     row = beamed[32]
     half = np.sum(row >= row.max() / 2) * 2.0
     assert half == pytest.approx(np.hypot(8.0, 20.0), abs=2.5)
+
+
+def test_real_flare_maps_center_on_the_flare(coverage):
+    from astroi2i.workflows.simulate import stix_header, stix_maps
+
+    imaging = stix.StixImaging(map_size=64, pixel_size=4.0)
+    header = stix_header(coverage, coverage.exposure, coverage.time_range[0])
+    maps = stix_maps(coverage, imaging, exposure=coverage.exposure, header=header)
+    bp, cln = maps["bp"], maps["clean"]
+    assert bp.shape == (64, 64) and cln.shape == (65, 65)
+    np.testing.assert_array_equal(bp.wcs.wcs.crpix, cln.wcs.wcs.crpix)
+    # the visibilities are phased on the flare: the BP peak is at the map centre, (−1625, −700)″
+    peak = np.unravel_index(np.argmax(bp.data[0]), (64, 64))
+    assert abs(peak[0] - 31.5) <= 1.5 and abs(peak[1] - 31.5) <= 1.5
+    world = bp.wcs.pixel_to_world_values(peak[1], peak[0])
+    assert abs(world[0] * 3600 + 1625) < 8 and abs(world[1] * 3600 + 700) < 8
+    assert header["DATE-OBS"] == "2020-06-07T21:39:00" and header["EXPTIME"] == pytest.approx(229)
+    assert "DSUN_OBS" not in header  # not invented for the real observation

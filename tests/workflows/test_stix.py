@@ -70,18 +70,22 @@ def test_stix_train_translate_evaluate_split(stix_data, tmp_path, capsys):
     report = tmp_path / "report"
     code, out, err = run(
         capsys, "evaluate-split", ckpt, "--manifest", stix_data / "manifest.csv",
-        "--group-by", "multiplicity", "--compare", "truth_beam", "--out", report,
+        "--group-by", "multiplicity", "--compare", "truth_beam", "--out", report, "--range-space",
     )  # fmt: skip
     assert code == 0, err
     from astropy.table import Table
 
     summary = Table.read(report / "summary.ecsv")
     assert {"model", "input", "truth_beam"} <= set(summary["method"])
-    assert {"physical", "stretched"} == set(summary["space"])
+    assert {"physical", "stretched", "range"} == set(summary["space"])
     per_sample = Table.read(report / "metrics.ecsv")
     n_test = len(manifest.rows("test"))
-    assert len(per_sample) == n_test * 3 * 2  # methods × spaces
+    assert len(per_sample) == n_test * 3 * 3  # methods × spaces
     assert np.isfinite(per_sample["psnr"]).all()
+    # the range space is affine in the physical one for each map: the same PSNR
+    phys = per_sample[per_sample["space"] == "physical"]
+    rng_ = per_sample[per_sample["space"] == "range"]
+    np.testing.assert_allclose(rng_["psnr"], phys["psnr"], rtol=1e-5)
     # the model row of one sample equals a direct computation on the written prediction
     from astroi2i.metrics.image import psnr
     from astroi2i.sky.geometry import crop_to_grid
@@ -107,3 +111,22 @@ def test_stix_bad_inputs(stix_data, tmp_path, capsys):
     assert not (tmp_path / "x").exists() or not any((tmp_path / "x").iterdir())
     code, _, err = run(capsys, "simulate", "stix", "--out", stix_data, "--n", "2")
     assert_one_line_error(code, err, str(stix_data))
+
+
+def test_bp2truth_scores_clean_as_a_competitor(stix_data, tmp_path, capsys):
+    """The 257² CLEAN maps are cut onto the 256² grid through the WCS to be compared."""
+    from astropy.table import Table
+
+    work = tmp_path / "truth"
+    sets = [f"data.manifest={stix_data / 'manifest.csv'}", "trainer.max_batches=2", *TINY_MODEL]
+    code, _, err = run(capsys, "train", "stix_bp2truth", "--workdir", work, "--set", *sets)
+    assert code == 0, err
+    code, _, err = run(
+        capsys, "evaluate-split", work / "checkpoints" / "last.ckpt", "--manifest",
+        stix_data / "manifest.csv", "--compare", "clean", "--out", tmp_path / "rep",
+    )  # fmt: skip
+    assert code == 0, err
+    table = Table.read(tmp_path / "rep" / "metrics.ecsv")
+    clean = table[(table["method"] == "clean") & (table["space"] == "physical")]
+    assert len(clean) == len(read_manifest(stix_data / "manifest.csv").rows("test"))
+    assert np.isfinite(clean["psnr"]).all() and (clean["band"] == "truth_beam").all()

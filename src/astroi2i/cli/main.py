@@ -308,6 +308,7 @@ def _run_evaluate_split(args) -> int:
         split=args.split,
         group_by=args.group_by,
         compare=tuple(args.compare),
+        range_space=args.range_space,
         overwrite=args.overwrite,
     )
     print(format_table(summary))

@@ -303,6 +303,11 @@ def _add_evaluate_split(sub) -> None:
         metavar="COLUMN",
         help="manifest columns scored as further methods (e.g. clean against truth_beam)",
     )
+    p.add_argument(
+        "--range-space",
+        action="store_true",
+        help="also score in the exposure + training-range [0, 1] space (published STIX metric)",
+    )
     p.add_argument("--out", required=True, help="report folder (predictions, metrics, summary)")
     p.add_argument("--overwrite", action="store_true")
 

@@ -35,10 +35,13 @@ METRICS = ("psnr", "ssim", "mae", "flux_ratio", "source_flux_ratio")
 
 
 def _on_grid(image, reference, mode: str, where: str):
+    """``image`` on the reference grid: as it is, or cut by whole pixels (the recipe's
+    alignment, else through the WCS)."""
     if same_grid(image, reference):
         return image
-    if mode == "none" or image.wcs is None or reference.wcs is None:
-        raise InputError(f"{where}: not on the input grid and the recipe does not align targets")
+    mode = "wcs" if mode == "none" else mode
+    if image.wcs is None or reference.wcs is None:
+        raise InputError(f"{where}: not on the input grid, and no WCS to cut it onto it")
     try:
         return crop_to_grid(image, reference.wcs, reference.shape, mode=mode)
     except ValueError as exc:
@@ -53,11 +56,17 @@ def evaluate_split(
     split: str = "test",
     group_by: str | None = None,
     compare: tuple[str, ...] = (),
+    range_space: bool = False,
     overwrite: bool = False,
     device: str | None = None,
 ) -> tuple[Table, Table]:
     """Score ``checkpoint`` on the ``split`` rows of ``manifest``; returns (per-sample table,
-    summary table) and writes both as ECSV (plus ``summary.json``) into ``out``."""
+    summary table) and writes both as ECSV (plus ``summary.json``) into ``out``.
+
+    ``range_space`` adds the space ``range``: each image divided by its exposure, then the
+    training set's target range mapped to [0, 1] (the published STIX BP→CLEAN evaluation);
+    it needs a target stretch that ends in a LinearStretch (the range is recovered by
+    inverting the steps after the exposure at 0 and 1)."""
     from astroi2i.data.datasets import load_pairs
     from astroi2i.data.stretches import build_stretch
     from astroi2i.workflows.export import load_model
@@ -83,6 +92,7 @@ def evaluate_split(
         scale=data.get("scale", 1),
     )
     rows_by_id = {str(r["id"]): r for r in table.rows(split)}
+    to_range = _range_space(stretch_out) if range_space else None
     same_bands = len(data["inputs"]) == len(data["targets"]) and data.get("scale", 1) == 1
     records = []
     for pair in pairs:
@@ -108,20 +118,22 @@ def evaluate_split(
             image = _on_grid(read_image(path, hdu=hdu), target, data["align_target"], where)
             methods.append((column, image))
         group = str(row[group_by]) if group_by else "all"
-        t_stretched = stretch_out.forward(target.data, exposure=pair.target_exposure)
+        e = pair.target_exposure
+        spaces = [("stretched", lambda d, e=e: stretch_out.forward(d, exposure=e))]
+        if range_space:
+            spaces.append(("range", lambda d, e=e: to_range(d, e)))
         for method, image in methods:
             if image.shape != target.shape:
                 raise InputError(f"{where}: {method} is {image.shape}, target {target.shape}")
-            p_stretched = stretch_out.forward(image.data, exposure=pair.target_exposure)
             invalid = image.band_mask | target.band_mask
+            pairs_by_space = [("physical", image.data, target.data)]
+            pairs_by_space += [(name, f(image.data), f(target.data)) for name, f in spaces]
             for c, band in enumerate(target.bands):
-                for space, a, b in (
-                    ("physical", image.data[c], target.data[c]),
-                    ("stretched", p_stretched[c], t_stretched[c]),
-                ):
+                for space, a, b in pairs_by_space:
+                    a, b = a[c], b[c]
                     m = band_metrics(a, b, invalid[c])
                     m["source_flux_ratio"] = source_flux_ratio(a, b, invalid[c])
-                    if space == "stretched":  # sums of stretched values mean nothing
+                    if space != "physical":  # sums of stretched values mean nothing
                         m["flux_ratio"] = m["source_flux_ratio"] = float("nan")
                     records.append(
                         {"id": pair.key, "group": group, "method": method, "band": band}
@@ -139,6 +151,27 @@ def evaluate_split(
     ]
     (out / "summary.json").write_text(json.dumps(clean, indent=1))
     return per_sample, summary
+
+
+def _range_space(stretch):
+    """x ↦ (x / exposure − lo) / (hi − lo), with [lo, hi] the training targets' range after the
+    exposure step, recovered from a chain [ExposureStretch, …, LinearStretch]."""
+    from astroi2i.data.stretches import ChainStretch, ExposureStretch, LinearStretch
+
+    steps = stretch.stretches if isinstance(stretch, ChainStretch) else [stretch]
+    if not isinstance(steps[-1], LinearStretch):
+        raise InputError("--range-space needs a target stretch that ends in a LinearStretch")
+    exposure = [s for s in steps if isinstance(s, ExposureStretch)]
+    rest = ChainStretch(steps=[s for s in steps if not isinstance(s, ExposureStretch)])
+    n = len(steps[-1].vmin)
+    lo = rest.inverse(np.zeros((n, 1, 1)))[:, 0, 0]
+    hi = rest.inverse(np.ones((n, 1, 1)))[:, 0, 0]
+
+    def to_range(data, exposure_values):
+        x = exposure[0].forward(data, exposure=exposure_values) if exposure else data
+        return (x - lo[:, None, None]) / (hi - lo)[:, None, None]
+
+    return to_range
 
 
 def _plain(value):
