@@ -139,8 +139,11 @@ def load_pairs(
         x = _without_zero_blocks(_stack(in_images, where), zero_blocks)
         y, t_images = None, None
         if targets:
-            t_images = _read_columns(manifest, row, targets)
-            y = _without_zero_blocks(_stack(t_images, where), zero_blocks)
+            if list(targets) == list(inputs):  # e.g. inpainting: the image is its own target
+                t_images, y = in_images, x
+            else:
+                t_images = _read_columns(manifest, row, targets)
+                y = _without_zero_blocks(_stack(t_images, where), zero_blocks)
             if align_target != "none":
                 if x.wcs is None or y.wcs is None:
                     raise InputError(f"{where}: align_target={align_target!r} needs WCS")

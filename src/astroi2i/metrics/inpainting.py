@@ -37,25 +37,25 @@ def hole_metrics(pred: np.ndarray, target: np.ndarray, hole: np.ndarray) -> dict
     """PSNR, SSIM, MAE and the flux ratio Σpred/Σtarget over the ``hole`` pixels (2-D)."""
     from skimage.metrics import structural_similarity
 
+    from astroi2i.metrics.image import flux_ratio, mae, psnr
+
     ok = hole & np.isfinite(target) & np.isfinite(pred)
     if not ok.any():
         nan = float("nan")
         return {"psnr": nan, "ssim": nan, "mae": nan, "flux_ratio": nan, "n_hole": 0}
     finite = np.isfinite(target)
     peak = float(target[finite].max() - target[finite].min())
-    err = pred[ok].astype(np.float64) - target[ok]
-    mse = float(np.mean(err**2))
     t = np.where(finite, target, 0.0).astype(np.float64)
     p = np.where(np.isfinite(pred), pred, t).astype(np.float64)
     _, smap = structural_similarity(
         t, p, data_range=peak, gaussian_weights=True, sigma=1.5, use_sample_covariance=False,
         full=True,
     )  # fmt: skip
-    total = float(np.sum(target[ok], dtype=np.float64))
+    outside = ~hole
     return {
-        "psnr": float("inf") if mse == 0 else float(10 * np.log10(peak**2 / mse)),
+        "psnr": psnr(pred, target, outside, data_range_=peak),
         "ssim": float(smap[ok].mean()),
-        "mae": float(np.mean(np.abs(err))),
-        "flux_ratio": float(np.sum(pred[ok], dtype=np.float64) / total) if total else float("nan"),
+        "mae": mae(pred, target, outside),
+        "flux_ratio": flux_ratio(pred, target, outside),
         "n_hole": int(ok.sum()),
     }

@@ -36,17 +36,23 @@ def random_blocks(
     return mask
 
 
-def zero_blocks(data: np.ndarray, *, block: int = 32) -> np.ndarray:
+def zero_blocks(data: np.ndarray, *, block: int = 32, row0: int = 0) -> np.ndarray:
     """Grid-aligned ``block``² squares whose pixels are all exactly 0 in every band of a
-    (C, H, W) or (H, W) array: missing telemetry, not dark sky."""
+    (C, H, W) or (H, W) array: missing telemetry, not dark sky. ``row0`` is the image row of
+    the array's first row (a strip of a larger image): the grid is the image's, so only whole
+    blocks inside the strip are found."""
     data = np.asarray(data)
     zero = (data == 0) if data.ndim == 2 else (data == 0).all(axis=0)
     h, w = zero.shape
     mask = np.zeros((h, w), bool)
-    for y0 in range(0, h - block + 1, block):
-        for x0 in range(0, w - block + 1, block):
-            if zero[y0 : y0 + block, x0 : x0 + block].all():
-                mask[y0 : y0 + block, x0 : x0 + block] = True
+    y0 = (-row0) % block  # first grid row inside the strip
+    ny, nx = max(0, (h - y0) // block), w // block
+    if ny and nx:
+        cells = zero[y0 : y0 + ny * block, : nx * block].reshape(ny, block, nx, block)
+        whole = cells.all(axis=(1, 3))
+        mask[y0 : y0 + ny * block, : nx * block] = np.repeat(
+            np.repeat(whole, block, axis=0), block, axis=1
+        )
     return mask
 
 

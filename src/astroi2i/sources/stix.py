@@ -18,11 +18,12 @@ surface brightnesses, ct / (arcsec² cm² keV), so their sum × pixel area is th
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import logging
 import math
 import pickle
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -112,8 +113,6 @@ class StixVisibilities:
         return float((t1 - t0).to_value("s"))
 
     def with_values(self, vis: np.ndarray) -> StixVisibilities:
-        from dataclasses import replace
-
         return replace(self, vis=np.asarray(vis, complex))
 
 
@@ -274,8 +273,6 @@ def random_flare(
         [_loguniform(rng, 0.3, 1.0) for _ in parts]
     )
     weights = weights / weights.sum() * total
-    from dataclasses import replace
-
     sources = tuple(replace(p, flux=float(f)) for p, f in zip(parts, weights))
     return Flare(sources, n_sources, tuple(kinds))
 
@@ -376,8 +373,6 @@ def observe(
     counts = rng.poisson(np.clip(lam, 0, None)).astype(float)
     noisy = ((counts[:, 0] - counts[:, 2]) + 1j * (counts[:, 1] - counts[:, 3])) * 2 / scale
     sigma = np.full(model.shape, math.sqrt(2 * flux / scale))
-    from dataclasses import replace
-
     return replace(coverage, vis=noisy, sigma=sigma)
 
 
@@ -420,12 +415,17 @@ def dirty_beam(vis: StixVisibilities, imaging: StixImaging) -> np.ndarray:
     return np.asarray(getattr(out, "value", out), float)
 
 
+@functools.lru_cache(maxsize=4)
 def _clean_beam(imaging: StixImaging, shape: tuple[int, int]) -> np.ndarray:
+    """The peak-normalised Gaussian clean beam, read-only: built once per imaging set-up and
+    shared by the CLEAN restore and the truth ⊗ beam of every simulated map."""
     from astropy.convolution import Gaussian2DKernel
 
     sd = imaging.clean_beam_fwhm / imaging.pixel_size / 2.3548200450309493
     beam = Gaussian2DKernel(sd, sd, x_size=shape[1], y_size=shape[0]).array
-    return beam / beam.max()
+    beam = beam / beam.max()
+    beam.flags.writeable = False
+    return beam
 
 
 def restore(
@@ -435,7 +435,7 @@ def restore(
     peak-normalised Gaussian clean beam, by FFT."""
     from scipy.signal import fftconvolve
 
-    beam = _clean_beam(imaging, beam_shape)
+    beam = _clean_beam(imaging, tuple(beam_shape))
     area = imaging.pixel_size**2
     return fftconvolve(model, beam / beam.sum(), mode="same") / area + residual / beam.sum() / area
 

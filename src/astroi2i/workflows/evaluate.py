@@ -22,6 +22,7 @@ __all__ = [
     "summarize",
     "bicubic_baseline",
     "seed_stretch",
+    "json_rows",
 ]
 
 FITS_SUFFIXES = (".fits", ".fit", ".fts", ".fits.gz", ".fit.gz", ".fits.fz")
@@ -224,26 +225,41 @@ def _finish(table: Table, rows: list[dict], report, comment: str) -> Table:
     if report is not None:
         report.mkdir(parents=True, exist_ok=True)
         table.write(report / "metrics.ecsv", format="ascii.ecsv", overwrite=True)
-        clean = [
-            {
-                k: (None if isinstance(v, float) and not math.isfinite(v) else v)
-                for k, v in r.items()
-            }
-            for r in rows
-        ]
-        (report / "metrics.json").write_text(json.dumps(clean, indent=1))
+        (report / "metrics.json").write_text(json.dumps(json_rows(rows), indent=1))
     return table
 
 
-def summarize(table: Table) -> Table:
-    """Mean of each metric per (method, band, space) over files."""
-    keys = [k for k in ("method", "band", "space") if k in table.colnames]
+def json_rows(rows) -> list[dict]:
+    """Rows (dicts, or rows of a Table) as plain JSON values: numpy scalars unwrapped, NaN and
+    infinities as null."""
+    out = []
+    for r in rows:
+        items = r.items() if isinstance(r, dict) else zip(r.colnames, r)
+        plain = {k: (v.item() if hasattr(v, "item") else v) for k, v in items}
+        out.append(
+            {
+                k: (None if isinstance(v, float) and not math.isfinite(v) else v)
+                for k, v in plain.items()
+            }
+        )
+    return out
+
+
+def summarize(
+    table: Table,
+    *,
+    metrics: tuple[str, ...] = ("psnr", "ssim", "mae", "flux_ratio"),
+    count: str = "n_files",
+) -> Table:
+    """Mean of each metric (over its finite values) and the row count per (group, method, band,
+    space), using whichever of those columns the table has."""
+    keys = [k for k in ("group", "method", "band", "space") if k in table.colnames]
     groups = table.group_by(keys)
     out = []
     for key, group in zip(groups.groups.keys, groups.groups):
         row = {k: key[k] for k in keys}
-        row["n_files"] = len(group)
-        for col in ("psnr", "ssim", "mae", "flux_ratio"):
+        row[count] = len(group)
+        for col in metrics:
             values = np.asarray(group[col], float)
             finite = values[np.isfinite(values)]
             row[col] = float(finite.mean()) if finite.size else float("nan")

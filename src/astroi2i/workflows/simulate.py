@@ -78,9 +78,10 @@ def simulate_pairs(
 _BEAMS: dict = {}  # one dirty beam per (imaging, coverage) in each worker process
 
 
-def _stix_wcs(n: int, imaging, center: tuple[float, float]):
+def _stix_wcs(imaging, center: tuple[float, float], date_obs: str):
     """Helioprojective TAN grid: pixel centre k (0-based) at (k − (n_bp−1)/2)·px from
-    ``center``, so the BP (n_bp) and the one-pixel-larger CLEAN grid share CRPIX."""
+    ``center``, for the BP (n_bp pixels) and the one-pixel-larger CLEAN grid alike (they share
+    CRPIX)."""
     from astropy.wcs import WCS
 
     w = WCS(naxis=2)
@@ -89,7 +90,7 @@ def _stix_wcs(n: int, imaging, center: tuple[float, float]):
     w.wcs.cdelt = [imaging.pixel_size, imaging.pixel_size]
     w.wcs.crpix = [(imaging.map_size + 1) / 2, (imaging.map_size + 1) / 2]
     w.wcs.crval = list(center)
-    w.wcs.dateobs = "2000-01-01T00:00:00"  # replaced per sample through DATE-OBS
+    w.wcs.dateobs = date_obs
     return w
 
 
@@ -121,30 +122,24 @@ def stix_maps(vis, imaging, *, exposure: float, header: dict, beam=None, truth=N
     from astroi2i.sky.image import SkyImage
     from astroi2i.sources import stix
 
-    hdr = fits.Header()
-    for key, value in header.items():
-        hdr[key] = value
+    hdr = fits.Header(header)
     bp = stix.back_projection(vis, imaging) * exposure
     cln, _, _ = stix.clean_map(vis, imaging, beam=beam)
     cln = cln * exposure
     per_beam, per_area = "ct / (cm2 keV)", "ct / (arcsec2 cm2 keV)"
 
-    def sky(data, n, unit, band):
-        wcs = _stix_wcs(n, imaging, vis.center)
-        wcs.wcs.dateobs = header["DATE-OBS"]
+    def sky(data, unit, band):
+        wcs = _stix_wcs(imaging, vis.center, header["DATE-OBS"])
         return SkyImage(
             np.asarray(data, np.float32)[None], wcs, unit, bands=(band,), header=hdr.copy()
         )
 
-    out = {
-        "bp": sky(bp, imaging.map_size, per_beam, "bp"),
-        "clean": sky(cln, imaging.clean_shape, per_area, "clean"),
-    }
+    out = {"bp": sky(bp, per_beam, "bp"), "clean": sky(cln, per_area, "clean")}
     if truth is not None:
         area = imaging.pixel_size**2
-        out["truth"] = sky(truth * exposure / area, imaging.map_size, per_area, "truth")
+        out["truth"] = sky(truth * exposure / area, per_area, "truth")
         beamed = stix.truth_with_beam(truth, imaging) * exposure
-        out["truth_beam"] = sky(beamed, imaging.map_size, per_area, "truth_beam")
+        out["truth_beam"] = sky(beamed, per_area, "truth_beam")
     return out
 
 

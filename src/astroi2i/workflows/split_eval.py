@@ -16,7 +16,6 @@ physical units.
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +27,7 @@ from astroi2i.io.folders import require_empty_folder
 from astroi2i.io.manifest import read_manifest
 from astroi2i.metrics.image import band_metrics, source_flux_ratio
 from astroi2i.sky.geometry import crop_to_grid, same_grid
+from astroi2i.workflows.evaluate import json_rows, summarize
 
 __all__ = ["evaluate_split", "summarize_groups"]
 
@@ -67,13 +67,17 @@ def evaluate_split(
     training set's target range mapped to [0, 1] (the published STIX BP→CLEAN evaluation);
     it needs a target stretch that ends in a LinearStretch (the range is recovered by
     inverting the steps after the exposure at 0 and 1)."""
+    import torch
+
     from astroi2i.data.datasets import load_pairs
     from astroi2i.data.stretches import build_stretch
     from astroi2i.workflows.export import load_model
     from astroi2i.workflows.translate import translate
 
     out = Path(out)
-    meta = load_model(checkpoint)[1]
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    loaded = load_model(checkpoint, device=device)  # once, for every translate below
+    meta = loaded[1]
     data = meta["recipe"]["data"]
     table = read_manifest(manifest)
     extra = [c for c in (group_by, *compare) if c]
@@ -106,6 +110,7 @@ def evaluate_split(
             out / "predictions" / f"{pair.key}.fits",
             overwrite=overwrite,
             device=device,
+            loaded=loaded,
         )
         target = pair.target
         methods = [("model", read_image(pred_path))]
@@ -145,11 +150,7 @@ def evaluate_split(
     summary = summarize_groups(per_sample)
     per_sample.write(out / "metrics.ecsv", format="ascii.ecsv", overwrite=True)
     summary.write(out / "summary.ecsv", format="ascii.ecsv", overwrite=True)
-    clean = [
-        {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in r.items()}
-        for r in (dict(zip(summary.colnames, map(_plain, row))) for row in summary)
-    ]
-    (out / "summary.json").write_text(json.dumps(clean, indent=1))
+    (out / "summary.json").write_text(json.dumps(json_rows(summary), indent=1))
     return per_sample, summary
 
 
@@ -174,28 +175,21 @@ def _range_space(stretch):
     return to_range
 
 
-def _plain(value):
-    return value.item() if hasattr(value, "item") else value
-
-
 def summarize_groups(table: Table) -> Table:
-    """Means (and the sample count) per (group, method, band, space), with a group ``all``."""
-    rows = []
-    groups = sorted(set(table["group"])) if len(table) else []
+    """Means (and the sample count ``n``) per (group, method, band, space), with a group
+    ``all`` after the others when there are several; rows ordered by space, band, method."""
+    from astropy.table import vstack
+
+    if not len(table):
+        return Table()
+    groups = sorted(set(table["group"]))
+    parts = []
     for group in [*groups, "all"] if len(groups) > 1 else groups:
         part = table if group == "all" else table[table["group"] == group]
-        for key in sorted(
-            {(m, b, s) for m, b, s in zip(part["method"], part["band"], part["space"])},
-            key=lambda k: (k[2], k[1], k[0]),
-        ):
-            sel = part[
-                (part["method"] == key[0]) & (part["band"] == key[1]) & (part["space"] == key[2])
-            ]
-            row = {"group": group, "method": key[0], "band": key[1], "space": key[2]}
-            row["n"] = len(sel)
-            for col in METRICS:
-                values = np.asarray(sel[col], float)
-                finite = values[np.isfinite(values)]
-                row[col] = float(finite.mean()) if finite.size else float("nan")
-            rows.append(row)
-    return Table(rows=rows)
+        if group == "all":
+            part = part.copy()
+            part["group"] = "all"
+        summary = summarize(part, metrics=METRICS, count="n")
+        summary.sort(["space", "band", "method"])
+        parts.append(summary)
+    return vstack(parts)

@@ -112,6 +112,7 @@ def translate(
     device: str | None = None,
     command: str | None = None,
     mask=None,
+    loaded: tuple | None = None,
 ) -> Path:
     """Translate input FITS file(s) with a trained model and write the prediction as FITS.
 
@@ -131,6 +132,9 @@ def translate(
 
     mask : path, optional
         Inpainting models: a FITS mask (non-zero = missing) of extra pixels to fill.
+    loaded : (model, meta), optional
+        What :func:`~astroi2i.workflows.export.load_model` returned for ``checkpoint`` on this
+        ``device``, for callers that translate many files with one model.
 
     Returns the output path. The output is in the target's physical unit (BUNIT), NaN where
     any input pixel was invalid, on the input grid. An inpainting model (one that fills
@@ -149,7 +153,7 @@ def translate(
     if output.exists() and not overwrite:
         raise FileExistsError(f"{output}: exists; pass --overwrite to replace it")
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    model, meta = load_model(checkpoint, device=device)
+    model, meta = loaded if loaded is not None else load_model(checkpoint, device=device)
     scale = int(meta["scale"])
     stretch_in = build_stretch(meta["stretches"]["inputs"])
     stretch_out = build_stretch(meta["stretches"]["targets"])
@@ -173,16 +177,14 @@ def translate(
         # the invalid mask of the strip last read: the rows written next always lie inside it,
         # so the inputs are read once (the fallback read covers any other access pattern)
         last = {"y0": 0, "invalid": np.zeros((0, 0), bool), "raw": None}
-        user_mask = None
-        if mask is not None:
-            from astroi2i.sources.masks import read_mask
+        from astroi2i.sources.masks import read_mask, zero_blocks
 
-            user_mask = read_mask(mask, (height, width))
+        user_mask = None if mask is None else read_mask(mask, (height, width))
 
         def missing(raw: np.ndarray, y0: int) -> np.ndarray:
             out = ~np.isfinite(raw).all(axis=0)
             if zero_block:
-                out |= _zero_blocks_from(raw, y0, zero_block)
+                out |= zero_blocks(raw, block=zero_block, row0=y0)
             if user_mask is not None:
                 out |= user_mask[y0 : y0 + raw.shape[1]]
             return out
@@ -272,18 +274,6 @@ def translate(
             writer.abort()
             raise
         return writer.close()
-
-
-def _zero_blocks_from(raw: np.ndarray, y0: int, block: int) -> np.ndarray:
-    """Exact-zero blocks on the image's ``block`` grid within rows ``y0 …`` of a strip."""
-    from astroi2i.sources.masks import zero_blocks
-
-    out = np.zeros(raw.shape[1:], bool)
-    start = (-y0) % block
-    usable = (raw.shape[1] - start) // block * block
-    if usable > 0:
-        out[start : start + usable] = zero_blocks(raw[:, start : start + usable], block=block)
-    return out
 
 
 def total_flux_ratio(output, inputs: Sequence, *, rows: int = 512) -> list[float]:
