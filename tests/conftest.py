@@ -118,3 +118,36 @@ def tiny_checkpoint(survey_pair, tmp_path_factory):
     workdir = tmp_path_factory.mktemp("tiny_run")
     overrides = [f"data.manifest={survey_pair}", "trainer.max_batches=4", *TINY_MODEL]
     return train("pix2pix_quickstart", overrides=overrides, workdir=workdir, overwrite=True)
+
+
+#: tiny survey pair for two-way tests: 16² A stamps and 34² B stamps over the same sky
+TWOWAY_TINY = [
+    "model.g_ab.base_channels=2",
+    "model.g_ba.base_channels=2",
+    "model.d_a.base_channels=2",
+    "model.d_b.base_channels=2",
+    "model.d_a.n_layers=1",
+    "model.d_b.n_layers=1",
+    "data.batch_size=2",
+    "trainer.val_every=2",
+    "trainer.checkpoint_every=2",
+    "trainer.progress_bar=false",
+    "trainer.loggers=[csv]",
+]
+
+
+@pytest.fixture(scope="session")
+def twoway_pairs(tmp_path_factory):
+    """A two-way manifest (columns sdss, cfht) of tiny GalSim stamps: 4 train pairs, 4
+    unpaired per survey, 1 val and 2 test pairs."""
+    pytest.importorskip("galsim")
+    from dataclasses import replace
+
+    from astroi2i.sources.galaxy_stamps import CFHT, SDSS, simulate_galaxy_pairs
+
+    a = replace(SDSS, size=16, pixel_scale=4 * SDSS.pixel_scale)
+    b = replace(CFHT, size=34, pixel_scale=4 * CFHT.pixel_scale)
+    folder = tmp_path_factory.mktemp("twoway")
+    return simulate_galaxy_pairs(
+        folder, paired={"train": 4, "val": 1, "test": 2}, unpaired=4, seed=5, a=a, b=b
+    )

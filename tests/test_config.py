@@ -14,12 +14,17 @@ def test_packaged_recipes_resolve(name):
     assert recipe["model"]["system"]["type"] in SYSTEMS.names()
     assert recipe["trainer"]["max_batches"] > 0
     # every default is filled in: the resolved recipe says everything
-    generator = recipe["model"]["generator"]
-    expected = set(signature_defaults(ARCHS.get(generator["type"]))) - {
-        "in_channels",
-        "out_channels",
-    }
-    assert expected <= set(generator)
+    networks = [
+        v for k, v in recipe["model"].items() if k != "system" and v["type"] in ARCHS.names()
+    ]
+    assert networks
+    for network in networks:
+        expected = set(signature_defaults(ARCHS.get(network["type"]))) - {
+            "in_channels",
+            "out_channels",
+            "channels",
+        }
+        assert expected <= set(network)
     assert "crops_per_image" in recipe["data"]
 
 

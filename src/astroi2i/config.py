@@ -50,6 +50,9 @@ class DataConfig:
     holes: dict | None = None
     #: mark grid-aligned blocks of this size that are exactly 0 as missing data (0: off)
     zero_blocks: int = 0
+    #: two-way systems: images per batch item from each stream, e.g. {unpaired_a: 1,
+    #: unpaired_b: 1, paired: 1} (the default); inputs = domain A columns, targets = domain B
+    streams: dict[str, int] | None = None
     align_target: Literal["none", "wcs", "crpix"] = "none"
     scale: int = 1
     batch_size: int = 8
@@ -89,8 +92,12 @@ TOP_LEVEL = {"seed", "model", "stretch", *SECTIONS}
 
 
 def packaged_recipes() -> dict[str, Path]:
-    """Recipes shipped with the package, by name (file stem)."""
-    return {p.stem: p for p in sorted(RECIPE_DIR.glob("*.yaml"))}
+    """Recipes shipped with the package, by name: the file stem, with its folder for recipes in
+    a subfolder (``twoway/noise_gan``)."""
+    return {
+        p.relative_to(RECIPE_DIR).with_suffix("").as_posix(): p
+        for p in sorted(RECIPE_DIR.rglob("*.yaml"))
+    }
 
 
 def recipe_path(name_or_path: str) -> Path:

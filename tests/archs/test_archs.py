@@ -63,17 +63,22 @@ def test_discriminators():
 
 def test_registry_lists_names():
     assert ARCHS.names() == [
+        "ConvAutoencoder",
+        "LatentEncoder",
         "MultiLayerPConvUNet",
+        "NoiseEmulator",
         "PConvUNet",
         "PatchDiscriminator",
         "PixelDiscriminator",
+        "RegridResnetGenerator",
         "ResnetGenerator",
         "SRGANDiscriminator",
         "SRResNetGenerator",
+        "ScaleGenerator",
         "UNetGenerator",
     ]
     with pytest.raises(
-        ValueError, match="unknown architecture 'Foo'; known: MultiLayerPConvUNet, PConvUNet"
+        ValueError, match="unknown architecture 'Foo'; known: ConvAutoencoder, LatentEncoder"
     ):
         ARCHS.get("Foo")
 

@@ -5,6 +5,13 @@ from astroi2i.archs.pconv_unet import MultiLayerPConvUNet, PConvUNet
 from astroi2i.archs.registry import ARCHS
 from astroi2i.archs.resnet import ResnetGenerator
 from astroi2i.archs.srresnet import SRGANDiscriminator, SRResNetGenerator
+from astroi2i.archs.twoway import (
+    ConvAutoencoder,
+    LatentEncoder,
+    NoiseEmulator,
+    RegridResnetGenerator,
+    ScaleGenerator,
+)
 from astroi2i.archs.unet import UNetGenerator
 
 __all__ = [
@@ -17,4 +24,9 @@ __all__ = [
     "SRGANDiscriminator",
     "PConvUNet",
     "MultiLayerPConvUNet",
+    "ScaleGenerator",
+    "RegridResnetGenerator",
+    "ConvAutoencoder",
+    "NoiseEmulator",
+    "LatentEncoder",
 ]

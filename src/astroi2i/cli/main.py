@@ -91,6 +91,9 @@ def _run_translate(args) -> int:
         device=args.device,
         command=command,
         mask=args.mask,
+        to=args.to,
+        seed=args.seed,
+        noise=not args.no_noise,
     )
     print(f"wrote {out}")
     if args.conserve_flux:
@@ -178,6 +181,27 @@ def _run_fetch(args) -> int:
     return 0 if result.complete else 1
 
 
+def _run_compare(args) -> int:
+    from astroi2i.workflows.evaluate import format_table
+    from astroi2i.workflows.twoway import compare
+
+    _tame_lightning()
+    _, summary = compare(
+        args.recipes, manifest=args.data, workdir=args.workdir, overrides=args.overrides,
+        split=args.split, seed=args.seed, reuse=args.reuse, overwrite=args.overwrite,
+        band=args.band,
+    )  # fmt: skip
+    print(format_table(summary))
+    print(
+        "\nphysical units of the target survey; PSNR/SSIM/MAE and noise: means over stamps and "
+        "bands; bg_sigma_ratio = σ_pred/σ_target and bg_w1 (in σ_target) on the target's "
+        "background pixels, psd_dex = mean |log10 P_pred/P_target| of the background power "
+        f"spectrum; flux/r50/ell errors: medians, {args.band} band, photutils on the target's "
+        f"segment\ntables: {args.workdir}/compare.ecsv, {args.workdir}/compare_rows.ecsv"
+    )
+    return 0
+
+
 def _run_ablation(args) -> int:
     from astroi2i.workflows.ablation import ablation
     from astroi2i.workflows.evaluate import format_table
@@ -240,6 +264,23 @@ def _run_simulate(args) -> int:
         )  # fmt: skip
         print(f"wrote {out}/damaged, {out}/holes and {out}/truth")
         return 0
+    from astroi2i.errors import InputError
+
+    if args.preset is not None:
+        from astroi2i.workflows.simulate import simulate_galaxy_survey_pair
+
+        if args.images:
+            raise InputError(
+                f"{args.images[0]}: --preset simulates its own galaxies; give no images"
+            )
+        manifest = simulate_galaxy_survey_pair(
+            args.out, preset=args.preset, paired=args.paired, unpaired=args.unpaired,
+            val=args.val, test=args.test, seed=args.seed, overwrite=args.overwrite,
+        )  # fmt: skip
+        print(f"manifest: {manifest}")
+        return 0
+    if not args.images:
+        raise InputError("simulate survey-pair: give sharp FITS images, or --preset")
     from astroi2i.io.fits import read_image
     from astroi2i.sources.degrade import Degradation
     from astroi2i.workflows.prepare import parse_fractions
@@ -344,6 +385,7 @@ COMMANDS = {
     "prepare": _run_prepare,
     "fetch": _run_fetch,
     "ablation": _run_ablation,
+    "compare": _run_compare,
     "import-panels": _run_import_panels,
     "simulate": _run_simulate,
     "evaluate-split": _run_evaluate_split,

@@ -89,6 +89,15 @@ def _add_translate(sub) -> None:
         action="store_true",
         help="report Σ output / Σ input per band (per-pixel flux units: ≈ 1)",
     )
+    p.add_argument(
+        "--to", default=None, metavar="DOMAIN", help="two-way models: the domain to translate into"
+    )
+    p.add_argument("--seed", type=int, default=0, help="two-way models: seed of sampled noise (0)")
+    p.add_argument(
+        "--no-noise",
+        action="store_true",
+        help="two-way models: the deterministic output (no emulated noise, mean latent code)",
+    )
     p.add_argument("--overwrite", action="store_true")
 
 
@@ -180,6 +189,27 @@ def _add_fetch(sub) -> None:
     p.add_argument("--rate", type=float, default=2.0, help="requests per second at most")
 
 
+def _add_compare(sub) -> None:
+    p = sub.add_parser(
+        "compare",
+        parents=[_common()],
+        help="train or load two-way recipes on the same data and seed, score them in one table",
+    )
+    p.add_argument("recipes", nargs="+", help="recipe files or names (configs/twoway/*.yaml)")
+    p.add_argument("--data", required=True, metavar="MANIFEST", help="two-way manifest")
+    _add_overrides(p, "overrides shared by every recipe")
+    p.add_argument("--workdir", default="compare")
+    p.add_argument("--split", default="test", help="manifest split to score on (test)")
+    p.add_argument("--seed", type=int, default=None, help="seed for every recipe (their own)")
+    p.add_argument("--band", default="r", help="band of the galaxy-property measurements (r)")
+    p.add_argument(
+        "--reuse",
+        action="store_true",
+        help="load a method's existing last.ckpt instead of training",
+    )
+    p.add_argument("--overwrite", action="store_true")
+
+
 def _add_ablation(sub) -> None:
     p = sub.add_parser(
         "ablation", parents=[_common()], help="train a recipe with several input sets, compare"
@@ -218,9 +248,21 @@ def _add_simulate(sub) -> None:
     s = kinds.add_parser(
         "survey-pair",
         parents=[_common()],
-        help="LR/HR pairs: PSF matching, flux-conserving rebinning, sky/Poisson/read noise",
+        help="LR/HR pairs: PSF matching, flux-conserving rebinning, sky/Poisson/read noise; "
+        "or, with --preset, galaxy stamps of two surveys (GalSim)",
     )
-    s.add_argument("images", nargs="+", help="sharp (high-resolution) FITS images")
+    s.add_argument("images", nargs="*", help="sharp (high-resolution) FITS images")
+    s.add_argument(
+        "--preset",
+        default=None,
+        choices=["sdss-cfht"],
+        help='simulate galaxy stamps of a survey pair instead (SDSS 64² 0.396"/px ↔ '
+        'CFHT 136² 0.187"/px, five bands, paired and unpaired)',
+    )
+    s.add_argument("--paired", type=int, default=300, help="--preset: paired train galaxies")
+    s.add_argument("--unpaired", type=int, default=300, help="--preset: unpaired, per survey")
+    s.add_argument("--val", type=int, default=20, help="--preset: paired validation galaxies")
+    s.add_argument("--test", type=int, default=60, help="--preset: paired test galaxies")
     s.add_argument("--out", required=True)
     s.add_argument("--factor", type=int, default=2, help="rebinning factor (2)")
     s.add_argument("--psf-in", type=float, default=0.0, help="input PSF FWHM, input pixels")
@@ -348,6 +390,7 @@ def build_parser() -> argparse.ArgumentParser:
         _add_simulate,
         _add_fetch,
         _add_ablation,
+        _add_compare,
         _add_import_panels,
         _add_evaluate_split,
         _add_export,

@@ -94,7 +94,7 @@ class ResumableLoader(torch.utils.data.DataLoader):
         if batches >= len(self):
             epoch, batches = epoch + 1, 0
         self.epoch_sampler.epoch, self.epoch_sampler.skip = epoch, batches * self.batch_size
-        if isinstance(self.dataset, PairedDataset):
+        if hasattr(self.dataset, "set_epoch"):  # PairedDataset, TwoWayDataset
             self.dataset.set_epoch(epoch)
         self.next_epoch = epoch + 1
         self.current = {"epoch": epoch, "batches": batches}

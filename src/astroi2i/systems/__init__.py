@@ -4,5 +4,15 @@ from astroi2i.systems.inpainting import PConvInpainting
 from astroi2i.systems.pix2pix import Pix2Pix
 from astroi2i.systems.registry import SYSTEMS
 from astroi2i.systems.srgan import SRGAN
+from astroi2i.systems.twoway import AugmentedCycleGAN, CycleGAN, OneStepNoiseGAN, TwoWayNoiseGAN
 
-__all__ = ["SYSTEMS", "Pix2Pix", "SRGAN", "PConvInpainting"]
+__all__ = [
+    "SYSTEMS",
+    "Pix2Pix",
+    "SRGAN",
+    "PConvInpainting",
+    "CycleGAN",
+    "AugmentedCycleGAN",
+    "TwoWayNoiseGAN",
+    "OneStepNoiseGAN",
+]

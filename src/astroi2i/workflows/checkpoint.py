@@ -64,6 +64,22 @@ class MetadataCallback(L.Callback):
         checkpoint.setdefault("hyper_parameters", {})[META_KEY] = self.meta
 
 
+class FinalCheckpoint(L.Callback):
+    """Saves ``path`` (``last.ckpt``) after the run's last training batch, from inside the
+    loop: ``last.ckpt`` then holds the final weights even when the run did not end on a
+    checkpoint step, and its loop state is the one periodic checkpoints have. (A checkpoint
+    saved after ``fit`` returns marks the epoch as finished while the data position still
+    points at its end; resuming such a file at an epoch boundary replayed batches in the
+    wrong epoch.)"""
+
+    def __init__(self, path) -> None:
+        self.path = Path(path)
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if trainer.max_steps > 0 and trainer.global_step >= trainer.max_steps:
+            trainer.save_checkpoint(self.path)
+
+
 class AtomicCheckpointIO(TorchCheckpointIO):
     """Lightning checkpoint I/O that never leaves a half-written file: the checkpoint goes to a
     temporary file in the same folder, is flushed to disk, then renamed over the target (an
@@ -128,6 +144,11 @@ def load_checkpoint(path, *, device: str | torch.device = "cpu"):
 
     ckpt = read_checkpoint(path)
     meta = dict(ckpt["hyper_parameters"][META_KEY])
+    if "two_way" in meta:
+        raise InputError(
+            f"{path}: a two-way checkpoint (two generators and their helpers); use "
+            "'astroi2i translate CKPT IN -o OUT --to DOMAIN' or 'astroi2i compare'"
+        )
     with torch.device("meta"):  # no random initialisation of weights about to be replaced
         generator = build_generator(
             meta["recipe"]["model"], len(meta["input_bands"]), len(meta["target_bands"])

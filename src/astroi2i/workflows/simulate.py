@@ -26,7 +26,11 @@ __all__ = [
     "stix_header",
     "simulate_coronagraph",
     "simulate_holes",
+    "simulate_galaxy_survey_pair",
 ]
+
+#: survey pairs ``simulate survey-pair --preset`` knows (domain A, domain B)
+PRESETS = ("sdss-cfht",)
 
 
 def simulate_pairs(
@@ -71,6 +75,43 @@ def simulate_pairs(
             row[column] = str(path.relative_to(out))
         rows.append(row)
     return write_manifest(rows, out / "manifest.csv", overwrite=True)
+
+
+def simulate_galaxy_survey_pair(
+    out,
+    *,
+    preset: str = "sdss-cfht",
+    paired: int = 300,
+    unpaired: int = 300,
+    val: int = 20,
+    test: int = 60,
+    seed: int = 0,
+    overwrite: bool = False,
+) -> Path:
+    """Galaxy stamps seen by two surveys (GalSim; :mod:`astroi2i.sources.galaxy_stamps`):
+    ``paired`` training galaxies seen by both, ``unpaired`` more seen by only one survey (per
+    survey), and ``val``/``test`` paired galaxies. Returns the manifest path (columns split,
+    id, sdss, cfht, kind, r_mag; the other survey's cell of an unpaired row is empty)."""
+    from astroi2i.sources.galaxy_stamps import simulate_galaxy_pairs
+
+    try:
+        import galsim  # noqa: F401
+    except ImportError:
+        raise InputError(
+            "--preset: simulating galaxy stamps needs GalSim: pip install 'astroi2i[sim]'"
+        ) from None
+    if preset not in PRESETS:
+        raise InputError(f"--preset {preset}: unknown; known: {', '.join(PRESETS)}")
+    counts = {"--paired": paired, "--unpaired": unpaired, "--val": val, "--test": test}
+    for flag, n in counts.items():
+        if n < 0:
+            raise InputError(f"{flag}: must be ≥ 0, got {n}")
+    if paired + unpaired == 0:
+        raise InputError("--paired/--unpaired: no training galaxies requested")
+    out = Path(out)
+    require_empty_folder(out, overwrite=overwrite)
+    splits = {k: n for k, n in (("train", paired), ("val", val), ("test", test)) if n}
+    return simulate_galaxy_pairs(out, paired=splits, unpaired=unpaired, seed=seed)
 
 
 # --- STIX -------------------------------------------------------------------------------------

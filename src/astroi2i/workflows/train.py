@@ -99,6 +99,57 @@ def _strategy(name: str):
     return name
 
 
+def _paired_datasets(cfg: dict, manifest, stretch_in, stretch_out, *, fit: bool):
+    """Training and validation :class:`PairedDataset` s of a paired recipe (fitting the
+    stretches on the training split when ``fit``), and the checkpoint metadata on bands and
+    units."""
+    from astroi2i.data.datasets import PairedDataset, fit_stretch, load_pairs
+
+    data = cfg["data"]
+    keys = (stretch_in.exposure_keyword, stretch_out.exposure_keyword)
+    load = dict(
+        align_target=data["align_target"],
+        exposure_keyword=keys,
+        scale=data["scale"],
+        zero_blocks=data["zero_blocks"],
+    )
+    train_pairs = load_pairs(manifest, data["train_split"], data["inputs"], data["targets"], **load)
+    has_val = data["val_split"] in set(manifest.table["split"])
+    val_pairs = (
+        load_pairs(manifest, data["val_split"], data["inputs"], data["targets"], **load)
+        if has_val
+        else None
+    )
+    if fit:
+        fit_stretch(stretch_in, train_pairs, "inputs")
+        fit_stretch(stretch_out, train_pairs, "targets")
+    common = dict(
+        input_stretch=stretch_in,
+        target_stretch=stretch_out,
+        crop_size=data["crop_size"],
+        fill_value=data["fill_value"],
+        seed=cfg["seed"],
+        scale=data["scale"],
+        holes=data["holes"],
+    )
+    train_set = PairedDataset(
+        train_pairs,
+        crop="random",
+        augment=data["augment"],
+        crops_per_image=data["crops_per_image"],
+        **common,
+    )
+    val_set = PairedDataset(val_pairs, crop="center", **common) if val_pairs else None
+    first = train_pairs[0]
+    meta = {
+        "input_bands": list(first.inputs.bands),
+        "target_bands": list(first.target.bands),
+        "input_units": list(first.input_units),
+        "target_units": list(first.target_units),
+    }
+    return train_set, val_set, meta
+
+
 def train(
     recipe: str | dict,
     *,
@@ -120,9 +171,9 @@ def train(
     import lightning as L
 
     from astroi2i.data.datamodule import PairedDataModule, TrainingStateCallback
-    from astroi2i.data.datasets import PairedDataset, fit_stretch, load_pairs
     from astroi2i.data.stretches import build_stretch
     from astroi2i.io.manifest import read_manifest
+    from astroi2i.systems import SYSTEMS
     from astroi2i.workflows.build import build_system
     from astroi2i.workflows.callbacks import (
         ReplicaCheckCallback,
@@ -130,7 +181,11 @@ def train(
         ValidationPanels,
         build_loggers,
     )
-    from astroi2i.workflows.checkpoint import AtomicCheckpointIO, MetadataCallback
+    from astroi2i.workflows.checkpoint import (
+        AtomicCheckpointIO,
+        FinalCheckpoint,
+        MetadataCallback,
+    )
 
     cfg = prepare_recipe(recipe, overrides)
     data, tcfg = cfg["data"], cfg["trainer"]
@@ -155,66 +210,37 @@ def train(
     manifest = read_manifest(data["manifest"])
     stretch_in = build_stretch(cfg["stretch"]["inputs"])
     stretch_out = build_stretch(cfg["stretch"]["targets"])
-    keys = (stretch_in.exposure_keyword, stretch_out.exposure_keyword)
-    load = dict(
-        align_target=data["align_target"],
-        exposure_keyword=keys,
-        scale=data["scale"],
-        zero_blocks=data["zero_blocks"],
-    )
-    train_pairs = load_pairs(manifest, data["train_split"], data["inputs"], data["targets"], **load)
-    has_val = data["val_split"] in set(manifest.table["split"])
-    val_pairs = (
-        load_pairs(manifest, data["val_split"], data["inputs"], data["targets"], **load)
-        if has_val
-        else None
-    )
     if resumed is not None:  # the fitted stretches travel with the run
         stretch_in = build_stretch(resumed["stretches"]["inputs"])
         stretch_out = build_stretch(resumed["stretches"]["targets"])
+    two_way = bool(getattr(SYSTEMS.get(cfg["model"]["system"]["type"]), "two_way", False))
+    if two_way:
+        from astroi2i.data.twoway import twoway_datasets
+
+        train_set, val_set, meta = twoway_datasets(
+            cfg, manifest, stretch_in, stretch_out, fit=resumed is None
+        )
     else:
-        fit_stretch(stretch_in, train_pairs, "inputs")
-        fit_stretch(stretch_out, train_pairs, "targets")
-
-    common = dict(
-        input_stretch=stretch_in,
-        target_stretch=stretch_out,
-        crop_size=data["crop_size"],
-        fill_value=data["fill_value"],
-        seed=cfg["seed"],
-        scale=data["scale"],
-        holes=data["holes"],
-    )
-    train_set = PairedDataset(
-        train_pairs,
-        crop="random",
-        augment=data["augment"],
-        crops_per_image=data["crops_per_image"],
-        **common,
-    )
-    val_set = PairedDataset(val_pairs, crop="center", **common) if val_pairs else None
-
-    first = train_pairs[0]
-    in_bands, out_bands = list(first.inputs.bands), list(first.target.bands)
+        train_set, val_set, meta = _paired_datasets(
+            cfg, manifest, stretch_in, stretch_out, fit=resumed is None
+        )
     L.seed_everything(cfg["seed"], workers=True, verbose=False)
-    system = build_system(cfg["model"], len(in_bands), len(out_bands))
-    generator_scale = int(getattr(system.generator, "scale", 1))
-    if generator_scale != data["scale"]:
+    system = build_system(cfg["model"], len(meta["input_bands"]), len(meta["target_bands"]))
+    generator = getattr(system, "generator", None)
+    if not two_way and int(getattr(generator, "scale", 1)) != data["scale"]:
         raise InputError(
             f"data.scale is {data['scale']}, but model.generator "
-            f"({cfg['model']['generator']['type']}) enlarges images {generator_scale}×"
+            f"({cfg['model']['generator']['type']}) enlarges images "
+            f"{int(getattr(generator, 'scale', 1))}×"
         )
     meta = {
         "recipe": cfg,
-        "input_bands": in_bands,
-        "target_bands": out_bands,
-        "input_units": list(first.input_units),
-        "target_units": list(first.target_units),
+        **meta,
         "stretches": {"inputs": stretch_in.to_dict(), "targets": stretch_out.to_dict()},
         "scale": data["scale"],
-        "stride": int(getattr(system.generator, "stride", 1)),
+        "stride": int(getattr(generator, "stride", 1)),
         "fill_value": data["fill_value"],
-        "fills_invalid": bool(getattr(system.generator, "fills_invalid", False)),
+        "fills_invalid": bool(getattr(generator, "fills_invalid", False)),
     }
 
     loggers = build_loggers(tcfg["loggers"], workdir, name)  # fails early if a package is missing
@@ -228,6 +254,9 @@ def train(
     callbacks = [
         MetadataCallback(meta),
         TrainingStateCallback(),
+        # after TrainingStateCallback (which advances the data position), before Lightning's
+        # own ModelCheckpoint: last.ckpt always holds the final weights
+        FinalCheckpoint(ckpt_dir / "last.ckpt"),
         ReplicaCheckCallback(workdir / "replica_check.json"),
         L.pytorch.callbacks.ModelCheckpoint(
             dirpath=ckpt_dir,
@@ -241,7 +270,7 @@ def train(
     ]
     if tcfg["progress_bar"]:
         callbacks.append(RunProgressBar(tcfg["max_batches"]))
-    if tcfg["panels"] and val_set is not None:
+    if tcfg["panels"] and val_set is not None and not two_way:
         callbacks.append(ValidationPanels(workdir / "panels"))
     trainer = L.Trainer(
         max_steps=system.optimizer_steps(tcfg["max_batches"]),
@@ -275,9 +304,8 @@ def train(
         # Lightning warns that manual-optimisation checkpoints hold the state *after* the
         # optimizer step: that is exactly the consistent (weights, optimizer) pair we want
         warnings.filterwarnings("ignore", message="Using ModelCheckpoint with manual optimization")
+        if resumed is not None:  # a resumed run continues in its own checkpoint folder
+            warnings.filterwarnings("ignore", message="Checkpoint directory .* exists and is not")
         trainer.fit(system, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
-        # last.ckpt must hold the final weights even when the run did not end on a
-        # checkpoint step (Lightning saves "last" only together with a periodic checkpoint)
-        trainer.save_checkpoint(ckpt_dir / "last.ckpt")
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
     return TrainResult(workdir, ckpt_dir / "last.ckpt", metrics)

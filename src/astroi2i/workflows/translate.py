@@ -99,6 +99,17 @@ def _streamed_rows(paths: Sequence, meta: dict, stack: ExitStack, exposure_keywo
     return rows, metas[0], exposure, sources[0].shape
 
 
+def _is_two_way(checkpoint) -> bool:
+    """Whether ``checkpoint`` is a two-way training checkpoint (``.ckpt`` only: exports hold
+    one generator)."""
+    from astroi2i.workflows.checkpoint import META_KEY, read_checkpoint
+
+    path = Path(str(checkpoint))
+    if path.suffix != ".ckpt" or not path.is_file():
+        return False
+    return "two_way" in read_checkpoint(path)["hyper_parameters"][META_KEY]
+
+
 def translate(
     checkpoint,
     inputs: Sequence,
@@ -113,6 +124,9 @@ def translate(
     command: str | None = None,
     mask=None,
     loaded: tuple | None = None,
+    to: str | None = None,
+    seed: int = 0,
+    noise: bool = True,
 ) -> Path:
     """Translate input FITS file(s) with a trained model and write the prediction as FITS.
 
@@ -135,6 +149,9 @@ def translate(
     loaded : (model, meta), optional
         What :func:`~astroi2i.workflows.export.load_model` returned for ``checkpoint`` on this
         ``device``, for callers that translate many files with one model.
+    to, seed, noise
+        Two-way models only (:func:`~astroi2i.workflows.twoway.translate_twoway`): the domain
+        to translate into, the seed of sampled noise/latents, and whether to sample them.
 
     Returns the output path. The output is in the target's physical unit (BUNIT), NaN where
     any input pixel was invalid, on the input grid. An inpainting model (one that fills
@@ -152,6 +169,15 @@ def translate(
     output = Path(output)
     if output.exists() and not overwrite:
         raise FileExistsError(f"{output}: exists; pass --overwrite to replace it")
+    if loaded is None and _is_two_way(checkpoint):
+        from astroi2i.workflows.twoway import translate_twoway
+
+        if to is None:
+            raise InputError(f"{checkpoint}: a two-way model; say which domain with --to")
+        return translate_twoway(checkpoint, inputs, output, to=to, seed=seed, noise=noise,
+                                overwrite=overwrite, device=device, command=command)  # fmt: skip
+    if to is not None:
+        raise InputError(f"--to {to}: only for two-way models; {checkpoint} translates one way")
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     model, meta = loaded if loaded is not None else load_model(checkpoint, device=device)
     scale = int(meta["scale"])

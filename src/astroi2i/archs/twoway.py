@@ -1,0 +1,254 @@
+"""Networks of the two-way survey translators (Lin et al. and its baselines): generators that
+change the grid size between domains (64² SDSS ↔ 136² CFHT), autoencoders, noise emulators and
+the latent encoders of Augmented CycleGAN.
+
+Every generator is called as ``g(x, size, z=None)``: ``size`` is the output (H, W), so one
+network serves any pair of grids whose sizes the data fixes; ``z`` is the latent code of the
+stochastic (Augmented CycleGAN) generators.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from astroi2i.archs.registry import ARCHS
+from astroi2i.archs.resnet import ResidualBlock, ResnetGenerator
+from astroi2i.nn.layers import norm_layer
+
+__all__ = [
+    "ScaleGenerator",
+    "RegridResnetGenerator",
+    "ConvAutoencoder",
+    "NoiseEmulator",
+    "LatentEncoder",
+    "resample",
+]
+
+
+def resample(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Bilinear resampling to ``size`` (antialiased when shrinking, so a 136→64 reduction
+    averages instead of aliasing); the identity when the size already matches."""
+    size = (int(size[0]), int(size[1]))
+    if tuple(x.shape[-2:]) == size:
+        return x
+    shrink = size[0] < x.shape[-2] or size[1] < x.shape[-1]
+    return F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=shrink)
+
+
+def _with_latent(x: torch.Tensor, z: torch.Tensor | None, latent_dim: int) -> torch.Tensor:
+    if latent_dim == 0:
+        return x
+    if z is None:
+        raise ValueError(f"this generator takes a latent code of {latent_dim} values (z)")
+    return torch.cat([x, z[:, :, None, None].expand(-1, -1, *x.shape[-2:])], 1)
+
+
+def _conv_block(cin: int, cout: int, norm: str, stride: int = 1) -> list[nn.Module]:
+    return [
+        nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=norm != "batch"),
+        norm_layer(norm, cout),
+        nn.ReLU(),
+    ]
+
+
+@ARCHS.register
+class ScaleGenerator(nn.Module):
+    """Encoder at the input resolution, residual blocks, then decoding straight onto the output
+    grid (any size: 64² → 136² and back).
+
+    The bottleneck features are resampled (bilinear) to the output size / 2^n_downsampling and
+    brought up by ``n_downsampling`` stages: ``resize`` (bilinear ×2 then a 3×3 convolution,
+    which avoids checkerboards) or ``pixel_shuffle`` (a convolution to 4× the channels and a
+    sub-pixel shuffle, Shi et al. 2016; Lin et al.'s variant (e)). With ``residual``, the input
+    resampled to the output grid is added to the output (needs equal channel counts), so the
+    network learns the difference between the surveys rather than the whole image.
+    ``kernel_size`` is that of the first and last convolutions (CycleGAN: 7; 3 is ~5× cheaper
+    at full resolution).
+
+    ``latent_dim`` > 0 makes it stochastic: z is broadcast over the image and concatenated to
+    the input (Augmented CycleGAN).
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        *,
+        base_channels: int = 32,
+        n_blocks: int = 4,
+        n_downsampling: int = 1,
+        upsampling: Literal["resize", "pixel_shuffle"] = "resize",
+        latent_dim: int = 0,
+        norm: Literal["batch", "instance", "none"] = "instance",
+        residual: bool = True,
+        kernel_size: int = 7,
+    ) -> None:
+        super().__init__()
+        if residual and in_channels != out_channels:
+            raise ValueError(
+                f"residual needs as many input as output channels ({in_channels} ≠ {out_channels})"
+            )
+        self.latent_dim, self.residual = latent_dim, residual
+        self.n_downsampling, self.upsampling = n_downsampling, upsampling
+        ch = base_channels
+        pad = kernel_size // 2
+        enc: list[nn.Module] = [
+            nn.ReflectionPad2d(pad),
+            nn.Conv2d(in_channels + latent_dim, ch, kernel_size, bias=norm != "batch"),
+            norm_layer(norm, ch),
+            nn.ReLU(),
+        ]
+        for _ in range(n_downsampling):
+            enc += _conv_block(ch, ch * 2, norm, stride=2)
+            ch *= 2
+        enc += [ResidualBlock(ch, norm=norm) for _ in range(n_blocks)]
+        self.encoder = nn.Sequential(*enc)
+        self.up = nn.ModuleList()
+        for _ in range(n_downsampling):
+            if upsampling == "pixel_shuffle":
+                stage = [nn.Conv2d(ch, (ch // 2) * 4, 3, padding=1), nn.PixelShuffle(2),
+                         norm_layer(norm, ch // 2), nn.ReLU()]  # fmt: skip
+            else:
+                stage = _conv_block(ch, ch // 2, norm)
+            self.up.append(nn.Sequential(*stage))
+            ch //= 2
+        self.head = nn.Sequential(nn.ReflectionPad2d(pad), nn.Conv2d(ch, out_channels, kernel_size))
+
+    def forward(
+        self, x: torch.Tensor, size: tuple[int, int], z: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        h = self.encoder(_with_latent(x, z, self.latent_dim))
+        f = 2**self.n_downsampling
+        h = resample(h, (max(1, round(size[0] / f)), max(1, round(size[1] / f))))
+        for stage in self.up:
+            if self.upsampling == "resize":
+                h = F.interpolate(h, scale_factor=2, mode="bilinear", align_corners=False)
+            h = stage(h)
+        out = self.head(resample(h, size))
+        return out + resample(x, size) if self.residual else out
+
+
+@ARCHS.register
+class RegridResnetGenerator(nn.Module):
+    """Baseline (g): the classic CycleGAN ResNet generator (6 residual blocks for 128²-class
+    images) on inputs first regridded bilinearly to the output size, so both domains share one
+    grid inside the network."""
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        *,
+        n_blocks: int = 6,
+        base_channels: int = 32,
+        n_downsampling: int = 2,
+        norm: Literal["batch", "instance", "none"] = "instance",
+    ) -> None:
+        super().__init__()
+        self.latent_dim = 0
+        self.net = ResnetGenerator(in_channels, out_channels, n_blocks=n_blocks,
+                                   base_channels=base_channels, n_downsampling=n_downsampling,
+                                   norm=norm)  # fmt: skip
+
+    def forward(
+        self, x: torch.Tensor, size: tuple[int, int], z: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        f = 2**self.net.n_downsampling
+        padded = (-(-int(size[0]) // f) * f, -(-int(size[1]) // f) * f)
+        out = self.net(resample(x, padded))
+        return out[..., : int(size[0]), : int(size[1])]
+
+
+@ARCHS.register
+class ConvAutoencoder(nn.Module):
+    """Lin et al.'s autoencoder: a strided encoder down to a narrow bottleneck and a decoder,
+    with no skip connections, so it cannot pass pixel noise through: A(x) is the noise-free
+    part of x and x − A(x) its noise."""
+
+    def __init__(
+        self,
+        channels: int,
+        *,
+        base_channels: int = 32,
+        depth: int = 2,
+        bottleneck_channels: int = 8,
+        norm: Literal["batch", "instance", "none"] = "instance",
+    ) -> None:
+        super().__init__()
+        layers: list[nn.Module] = _conv_block(channels, base_channels, norm)
+        ch = base_channels
+        for _ in range(depth):
+            layers += _conv_block(ch, ch * 2, norm, stride=2)
+            ch *= 2
+        layers += [nn.Conv2d(ch, bottleneck_channels, 1)]
+        self.encoder = nn.Sequential(*layers)
+        dec: list[nn.Module] = _conv_block(bottleneck_channels, ch, norm)
+        self.decoder_stages = nn.ModuleList()
+        for _ in range(depth):
+            self.decoder_stages.append(nn.Sequential(*_conv_block(ch, ch // 2, norm)))
+            ch //= 2
+        self.decoder_in = nn.Sequential(*dec)
+        self.head = nn.Conv2d(ch, channels, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.decoder_in(self.encoder(x))
+        for stage in self.decoder_stages:
+            h = stage(F.interpolate(h, scale_factor=2, mode="bilinear", align_corners=False))
+        return self.head(resample(h, tuple(x.shape[-2:])))
+
+
+@ARCHS.register
+class NoiseEmulator(nn.Module):
+    """Noise from Gaussian seeds: a small fully convolutional net sees the noise-free image and
+    ``seed_channels`` maps of N(0, 1) seeds and returns a noise image (so the noise may depend
+    on the signal, as photon noise does, and be spatially correlated, as resampled stacks are).
+    """
+
+    def __init__(
+        self,
+        channels: int,
+        *,
+        seed_channels: int = 4,
+        base_channels: int = 16,
+        n_layers: int = 4,
+    ) -> None:
+        super().__init__()
+        self.seed_channels = seed_channels
+        layers: list[nn.Module] = []
+        ch = channels + seed_channels
+        for _ in range(n_layers - 1):
+            layers += [nn.Conv2d(ch, base_channels, 3, padding=1), nn.LeakyReLU(0.2)]
+            ch = base_channels
+        layers.append(nn.Conv2d(ch, channels, 3, padding=1))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, clean: torch.Tensor, seed: torch.Tensor) -> torch.Tensor:
+        return self.net(torch.cat([clean, seed], 1))
+
+
+@ARCHS.register
+class LatentEncoder(nn.Module):
+    """Augmented CycleGAN's E: infers the latent code of a target-domain image from the pair
+    (source resampled to the target grid, target)."""
+
+    def __init__(
+        self, in_channels: int, *, latent_dim: int = 4, base_channels: int = 16, n_layers: int = 3
+    ) -> None:
+        super().__init__()
+        self.latent_dim = latent_dim
+        layers: list[nn.Module] = []
+        ch = in_channels
+        for i in range(n_layers):
+            layers += [nn.Conv2d(ch, base_channels * 2**i, 4, stride=2, padding=1),
+                       nn.LeakyReLU(0.2)]  # fmt: skip
+            ch = base_channels * 2**i
+        self.features = nn.Sequential(*layers)
+        self.fc = nn.Linear(ch, latent_dim)
+
+    def forward(self, source: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        h = self.features(torch.cat([resample(source, tuple(target.shape[-2:])), target], 1))
+        return self.fc(h.mean(dim=(-2, -1)))

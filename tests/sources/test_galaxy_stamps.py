@@ -1,0 +1,53 @@
+"""GalSim galaxy stamps of two surveys: fluxes in each survey's unit, noise from the depth,
+stamps of a pair centred on one sky position."""
+
+import numpy as np
+import pytest
+
+pytest.importorskip("galsim")
+
+from astroi2i.io import read_image, read_manifest  # noqa: E402
+from astroi2i.sources.galaxy_stamps import (  # noqa: E402
+    BANDS,
+    CFHT,
+    SDSS,
+    GalaxyParams,
+    draw_stamp,
+    simulate_galaxy_pairs,
+)
+
+GALAXY = GalaxyParams(r_mag=17.0, bulge_fraction=0.4, bulge_hlr=0.6, disk_hlr=1.5, q=0.6,
+                      beta_deg=30.0, dx=0.0, dy=0.0)  # fmt: skip
+
+
+def test_noise_free_fluxes_match_magnitudes_in_both_units():
+    sdss, cfht = draw_stamp(GALAXY, SDSS, None), draw_stamp(GALAXY, CFHT, None)
+    assert sdss.shape == (5, 64, 64) and cfht.shape == (5, 136, 136)
+    r = BANDS.index("r")
+    assert sdss[r].sum() == pytest.approx(10 ** (-0.4 * (17.0 - 22.5)), rel=0.01)  # nanomaggies
+    # same galaxy, same bands: CFHT ADU (zero point 30) = 10^3 × SDSS nanomaggies
+    np.testing.assert_allclose(cfht.sum(axis=(1, 2)) / sdss.sum(axis=(1, 2)), 10**3, rtol=0.01)
+    # the sharper, finer CFHT image peaks higher per arcsec²
+    assert cfht[r].max() / CFHT.pixel_scale**2 > 1.5 * sdss[r].max() / SDSS.pixel_scale**2 * 1e3
+
+
+def test_noise_follows_the_depth(rng):
+    noisy, clean = draw_stamp(GALAXY, SDSS, rng), draw_stamp(GALAXY, SDSS, None)
+    for c, band in enumerate(BANDS):
+        assert (noisy[c] - clean[c]).std() == pytest.approx(SDSS.noise_sigma(band), rel=0.05)
+    assert CFHT.noise_sigma("r") / 1e3 < SDSS.noise_sigma("r") / 5  # CFHT is deeper
+
+
+def test_simulated_manifest_pairs_and_pools(tmp_path):
+    manifest = read_manifest(
+        simulate_galaxy_pairs(tmp_path, paired={"train": 2, "test": 1}, unpaired=2, seed=3)
+    )
+    kinds = list(manifest.table["kind"])
+    assert kinds.count("paired") == 3 and kinds.count("unpaired_a") == 2
+    row = manifest.rows("test")[0]
+    a, b = read_image(manifest.cell(row, "sdss")[0]), read_image(manifest.cell(row, "cfht")[0])
+    assert a.bands == BANDS and str(a.unit) == "nmgy" and str(b.unit) == "adu"
+    np.testing.assert_allclose(a.wcs.pixel_to_world_values(31.5, 31.5),
+                               b.wcs.pixel_to_world_values(67.5, 67.5), atol=1e-10)  # fmt: skip
+    only_a = manifest.table[manifest.table["kind"] == "unpaired_a"][0]
+    assert np.ma.is_masked(only_a["cfht"]) or str(only_a["cfht"]).strip() in ("", "--")

@@ -1,0 +1,111 @@
+"""Two-way translation end to end through the CLI: simulate an SDSS/CFHT-like survey pair,
+train, translate both ways (WCS, unit, size of the other survey), compare methods in one table;
+bad input fails in one line."""
+
+import numpy as np
+import pytest
+from astropy.table import Table
+
+from astroi2i.cli.main import main
+from astroi2i.io import read_image, read_manifest
+from tests.conftest import TWOWAY_TINY
+
+pytest.importorskip("galsim")
+
+
+def _sets(*more):
+    return [x for s in [*TWOWAY_TINY, "trainer.max_batches=2", *more] for x in ("--set", s)]
+
+
+@pytest.fixture(scope="module")
+def preset_pairs(tmp_path_factory):
+    out = tmp_path_factory.mktemp("preset") / "pairs"
+    code = main(["-q", "simulate", "survey-pair", "--preset", "sdss-cfht", "--out", str(out),
+                 "--paired", "3", "--unpaired", "2", "--val", "1", "--test", "2"])  # fmt: skip
+    assert code == 0
+    return out / "manifest.csv"
+
+
+def test_simulate_train_translate_both_ways(preset_pairs, tmp_path, capsys):
+    manifest = read_manifest(preset_pairs)
+    assert list(manifest.table["kind"]).count("unpaired_b") == 2
+    run = tmp_path / "run"
+    assert main(["-q", "train", "twoway/cyclegan_id", "--workdir", str(run),
+                 "--set", f"data.manifest={preset_pairs}", *_sets()]) == 0  # fmt: skip
+    ckpt = run / "checkpoints" / "last.ckpt"
+    row = manifest.rows("test")[0]
+    sdss, cfht = manifest.cell(row, "sdss")[0], manifest.cell(row, "cfht")[0]
+    out_b, out_a = tmp_path / "to_cfht.fits", tmp_path / "to_sdss.fits"
+    assert main(["-q", "translate", str(ckpt), str(sdss), "-o", str(out_b), "--to", "cfht"]) == 0
+    assert main(["-q", "translate", str(ckpt), str(cfht), "-o", str(out_a), "--to", "sdss"]) == 0
+    pred_b, real_b = read_image(out_b), read_image(cfht)
+    pred_a, real_a = read_image(out_a), read_image(sdss)
+    assert pred_b.data.shape == real_b.data.shape == (5, 136, 136)
+    assert pred_a.data.shape == real_a.data.shape == (5, 64, 64)
+    assert str(pred_b.unit) == "adu" and str(pred_a.unit) == "nmgy" and pred_b.bands == real_b.bands
+    assert np.isfinite(pred_b.data).all() and pred_b.data.dtype == np.float32
+    for pred, real in ((pred_b, real_b), (pred_a, real_a)):  # the other survey's grid exactly
+        np.testing.assert_allclose(pred.wcs.wcs.cdelt, real.wcs.wcs.cdelt, rtol=1e-9)
+        corners = np.array([[0, 0], [pred.data.shape[-1] - 1, pred.data.shape[-2] - 1]], float)
+        np.testing.assert_allclose(pred.wcs.wcs_pix2world(corners, 0),
+                                   real.wcs.wcs_pix2world(corners, 0), atol=1e-10)  # fmt: skip
+    # the same seed gives the same sample; --no-noise is deterministic
+    again = tmp_path / "again.fits"
+    main(["-q", "translate", str(ckpt), str(sdss), "-o", str(again), "--to", "cfht"])
+    np.testing.assert_array_equal(read_image(again).data, pred_b.data)
+    assert main(["-q", "translate", str(ckpt), str(sdss), "-o", str(out_b), "--to", "cfht"]) == 2
+    assert "exists" in capsys.readouterr().err
+
+
+def test_two_way_errors_are_one_line(preset_pairs, tmp_path, capsys):
+    run = tmp_path / "run"
+    main(["-q", "train", "twoway/pix2pix_adapted", "--workdir", str(run),
+          "--set", f"data.manifest={preset_pairs}", *_sets()])  # fmt: skip
+    ckpt, sdss = str(run / "checkpoints" / "last.ckpt"), str(preset_pairs.parent / "test")
+    stamp = sorted((preset_pairs.parent / "test").glob("*_sdss.fits"))[0]
+    capsys.readouterr()
+    cases = [
+        (["translate", ckpt, str(stamp), "-o", str(tmp_path / "x.fits")], "say which domain"),
+        (["translate", ckpt, str(stamp), "-o", str(tmp_path / "x.fits"), "--to", "hst"],
+         "translates to sdss or cfht"),
+        (["train", "twoway/cyclegan_id", "--workdir", str(tmp_path / "r2"),
+          "--set", f"data.manifest={preset_pairs}", "--set", "data.crop_size=32"],
+         "data.crop_size: two-way systems train on whole stamps"),
+        (["export", ckpt, "--format", "safetensors"], "a two-way checkpoint"),
+        (["simulate", "survey-pair", "--preset", "sdss-cfht", "--out", sdss], "not empty"),
+    ]  # fmt: skip
+    for argv, message in cases:
+        assert main(["-q", *argv]) == 2, argv
+        err = capsys.readouterr().err.strip()
+        assert message in err and len(err.splitlines()) == 1, err
+    assert not (tmp_path / "x.fits").exists() and not (tmp_path / "r2").exists()
+
+
+def test_compare_scores_methods_both_ways(preset_pairs, tmp_path, capsys):
+    work = tmp_path / "cmp"
+    code = main(["-q", "compare", "twoway/pix2pix_adapted", "twoway/noise_gan", "--data",
+                 str(preset_pairs), "--workdir", str(work), "--seed", "1", *_sets()])  # fmt: skip
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "bg_sigma_ratio" in printed and "psd_dex" in printed and "sdss→cfht" in printed
+    summary = Table.read(work / "compare.ecsv")
+    assert set(summary["method"]) == {"regrid (no learning)", "pix2pix_adapted", "noise_gan"}
+    assert set(summary["direction"]) == {"sdss→cfht", "cfht→sdss"}
+    assert all(summary["n"] == 2)
+    for col in ("psnr", "ssim", "mae", "bg_sigma_ratio", "psd_dex"):
+        assert np.isfinite(np.asarray(summary[col], float)).all(), col
+    base = summary[summary["method"] == "regrid (no learning)"]
+    # the regridded shallow survey is noisier than the deep one, and the reverse
+    to_cfht = base[base["direction"] == "sdss→cfht"][0]
+    to_sdss = base[base["direction"] == "cfht→sdss"][0]
+    assert to_cfht["bg_sigma_ratio"] > 1.5 and to_sdss["bg_sigma_ratio"] < 0.5
+    assert to_cfht["flux_err"] < 0.1  # regridding keeps the flux (unit conversion included)
+    rows = Table.read(work / "compare_rows.ecsv")
+    assert len(rows) == 3 * 2 * 2  # methods × directions × test pairs
+    # --reuse loads the trained checkpoints: same numbers, no training
+    assert main(["-q", "compare", "twoway/pix2pix_adapted", "--data", str(preset_pairs),
+                 "--workdir", str(work), "--seed", "1", "--reuse", *_sets()]) == 0  # fmt: skip
+    again = Table.read(work / "compare.ecsv")
+    mine = again[again["method"] == "pix2pix_adapted"]
+    first = summary[summary["method"] == "pix2pix_adapted"]
+    np.testing.assert_allclose(np.asarray(mine["psnr"]), np.asarray(first["psnr"]))
