@@ -72,3 +72,30 @@ def test_resample_antialiases_when_shrinking():
     small = resample(checker.float()[None, None], (64, 64))
     assert float(small.std()) < 0.05  # averaged to ~0.5, not aliased into a pattern
     torch.testing.assert_close(float(small.mean()), 0.5, atol=1e-3, rtol=0)
+
+
+def test_residual_filter_starts_as_the_identity_and_learns():
+    g = ScaleGenerator(2, 2, base_channels=4, n_blocks=1, residual_filter=5)
+    torch.nn.init.zeros_(g.head[-1].weight)
+    torch.nn.init.zeros_(g.head[-1].bias)
+    x = torch.randn(1, 2, 16, 16)
+    torch.testing.assert_close(g(x, (34, 34)), resample(x, (34, 34)))
+    # a few steps towards a smoothed, halved target move the skip filter off the identity
+    opt = torch.optim.Adam(g.skip.parameters(), lr=0.05)
+    target = 0.5 * torch.nn.functional.avg_pool2d(resample(x, (34, 34)), 3, 1, 1)
+    first = None
+    for _ in range(30):
+        loss = (g(x, (34, 34)) - target).square().mean()
+        first = float(loss.detach()) if first is None else first
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert float(loss.detach()) < 0.3 * first
+
+
+def test_noise_emulator_starts_silent():
+    ne = NoiseEmulator(3, seed_channels=2, base_channels=4)
+    clean = torch.randn(2, 3, 16, 16)
+    assert torch.equal(ne(clean, torch.randn(2, 2, 16, 16)), torch.zeros_like(clean))
+    ne(clean, torch.randn(2, 2, 16, 16)).sum().backward()
+    assert ne.net[-1].weight.grad.abs().sum() > 0  # and can start learning at once

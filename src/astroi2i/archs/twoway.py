@@ -67,7 +67,10 @@ class ScaleGenerator(nn.Module):
     resampled to the output grid is added to the output (needs equal channel counts), so the
     network learns the difference between the surveys rather than the whole image.
     ``kernel_size`` is that of the first and last convolutions (CycleGAN: 7; 3 is ~5× cheaper
-    at full resolution).
+    at full resolution). ``residual_filter`` > 0 puts a learned per-band filter of that size
+    (and gain) on the skip path, starting as the identity: it can learn, within a few hundred
+    batches, to smooth away the source survey's pixel noise and rescale its flux, which the
+    deep path would otherwise have to cancel pixel by pixel.
 
     ``latent_dim`` > 0 makes it stochastic: z is broadcast over the image and concatenated to
     the input (Augmented CycleGAN).
@@ -86,6 +89,7 @@ class ScaleGenerator(nn.Module):
         norm: Literal["batch", "instance", "none"] = "instance",
         residual: bool = True,
         kernel_size: int = 7,
+        residual_filter: int = 0,
     ) -> None:
         super().__init__()
         if residual and in_channels != out_channels:
@@ -117,6 +121,16 @@ class ScaleGenerator(nn.Module):
             self.up.append(nn.Sequential(*stage))
             ch //= 2
         self.head = nn.Sequential(nn.ReflectionPad2d(pad), nn.Conv2d(ch, out_channels, kernel_size))
+        self.skip = None
+        if residual and residual_filter:
+            # a learned per-band filter and gain on the skip path, starting as the identity
+            k = residual_filter
+            self.skip = nn.Conv2d(in_channels, in_channels, k, padding=k // 2,
+                                  padding_mode="reflect", groups=in_channels)  # fmt: skip
+            with torch.no_grad():
+                self.skip.weight.zero_()
+                self.skip.weight[:, 0, k // 2, k // 2] = 1.0
+                self.skip.bias.zero_()
 
     def forward(
         self, x: torch.Tensor, size: tuple[int, int], z: torch.Tensor | None = None
@@ -129,7 +143,10 @@ class ScaleGenerator(nn.Module):
                 h = F.interpolate(h, scale_factor=2, mode="bilinear", align_corners=False)
             h = stage(h)
         out = self.head(resample(h, size))
-        return out + resample(x, size) if self.residual else out
+        if not self.residual:
+            return out
+        skip = resample(x, size)
+        return out + (self.skip(skip) if self.skip is not None else skip)
 
 
 @ARCHS.register
@@ -223,8 +240,11 @@ class NoiseEmulator(nn.Module):
         for _ in range(n_layers - 1):
             layers += [nn.Conv2d(ch, base_channels, 3, padding=1), nn.LeakyReLU(0.2)]
             ch = base_channels
-        layers.append(nn.Conv2d(ch, channels, 3, padding=1))
-        self.net = nn.Sequential(*layers)
+        last = nn.Conv2d(ch, channels, 3, padding=1)
+        with torch.no_grad():  # start silent: the noise grows as the discriminator asks for it
+            last.weight.zero_()
+            last.bias.zero_()
+        self.net = nn.Sequential(*layers, last)
 
     def forward(self, clean: torch.Tensor, seed: torch.Tensor) -> torch.Tensor:
         return self.net(torch.cat([clean, seed], 1))
