@@ -101,13 +101,20 @@ def _streamed_rows(paths: Sequence, meta: dict, stack: ExitStack, exposure_keywo
 
 def _is_two_way(checkpoint) -> bool:
     """Whether ``checkpoint`` is a two-way training checkpoint (``.ckpt`` only: exports hold
-    one generator)."""
-    from astroi2i.workflows.checkpoint import META_KEY, read_checkpoint
+    one generator). The file is memory-mapped, so no tensor is read; any problem with it is
+    left to the normal loading path to report."""
+    import torch
+
+    from astroi2i.workflows.checkpoint import META_KEY
 
     path = Path(str(checkpoint))
     if path.suffix != ".ckpt" or not path.is_file():
         return False
-    return "two_way" in read_checkpoint(path)["hyper_parameters"][META_KEY]
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        return "two_way" in ckpt["hyper_parameters"][META_KEY]
+    except Exception:  # noqa: BLE001 - read_checkpoint gives the precise error
+        return False
 
 
 def translate(

@@ -270,6 +270,12 @@ def compare(
                 f"{recipe}: not a two-way recipe (system {cfg['model']['system']['type']})"
             )
         plans.append((recipe_path(recipe).stem, recipe, cfg))
+    columns = {(tuple(c["data"]["inputs"]), tuple(c["data"]["targets"])) for *_, c in plans}
+    if len(columns) > 1:
+        raise InputError(
+            "compare: the recipes read different manifest columns (data.inputs/data.targets); "
+            "methods must be scored on the same images"
+        )
     names = [p[0] for p in plans]
     if len(set(names)) != len(names):
         raise InputError("compare: two recipes share a file name (their run folders would collide)")
