@@ -101,3 +101,36 @@ def test_image_pool_mixes_old_fakes_and_round_trips():
     again.load(pool.state(), "cpu")
     assert torch.equal(torch.stack(again.images), torch.stack(pool.images))
     assert torch.equal(ImagePool(0).query(first), first)
+
+
+def test_domains_with_different_band_sets(tmp_path, rng):
+    """Two bands in A (16²), three in B (34²): channel counts come from each domain's data;
+    the generators need ``residual: false`` (a skip needs equal band counts)."""
+    import numpy as np
+
+    from astroi2i.io import write_image, write_manifest
+    from astroi2i.sky.image import SkyImage
+    from tests.conftest import make_wcs
+
+    rows = []
+    for i, kind in enumerate(["pair", "pair", "a", "b", "pair"]):
+        row = {"split": "val" if i == 4 else "train", "id": f"s{i}", "x": "", "y": ""}
+        for col, (bands, size) in (("x", (("g", "r"), 16)), ("y", (("g", "r", "i"), 34))):
+            if kind in ("pair", "a" if col == "x" else "b"):
+                data = rng.normal(0, 1, (len(bands), size, size)).astype(np.float32)
+                image = SkyImage(data, make_wcs("tan", (size, size)), "adu", bands=bands)
+                write_image(image, tmp_path / f"{col}{i}.fits")
+                row[col] = f"{col}{i}.fits"
+        rows.append(row)
+    manifest = write_manifest(rows, tmp_path / "m.csv")
+    sets = [f"data.manifest={manifest}", "data.inputs=[x]", "data.targets=[y]", *TWOWAY_TINY,
+            "model.g_ab.residual=false", "model.g_ba.residual=false", "trainer.max_batches=2",
+            "data.streams={unpaired_a: 1, unpaired_b: 1, paired: 1}"]  # fmt: skip
+    result = train("twoway/cyclegan_id", overrides=sets, workdir=tmp_path / "run")
+    meta = read_checkpoint(result.checkpoint)["hyper_parameters"]["astroi2i"]
+    assert meta["input_bands"] == ["g", "r"] and meta["target_bands"] == ["g", "r", "i"]
+    from astroi2i.workflows.twoway import load_twoway, predict_twoway
+
+    system, meta = load_twoway(result.checkpoint)
+    out = predict_twoway(system, meta, rng.normal(0, 1, (2, 16, 16)).astype(np.float32), "b")
+    assert out.shape == (3, 34, 34) and np.isfinite(out).all()
