@@ -25,6 +25,8 @@ from astroi2i.sky.image import SkyImage
 __all__ = ["DomainRows", "load_domains", "TwoWayDataset", "STREAMS", "stretched", "is_empty"]
 
 STREAMS = ("unpaired_a", "unpaired_b", "paired")
+#: the batch keys each stream fills
+_KEYS = {"unpaired_a": ("a",), "unpaired_b": ("b",), "paired": ("pa", "pb")}
 
 
 def is_empty(value) -> bool:
@@ -96,11 +98,6 @@ def stretched(stretch: Stretch, image: SkyImage, key: str, fill: float):
     x = apply_stretch(stretch, image.data, None, key)
     mask = image.pixel_mask | ~np.isfinite(x).all(axis=0)
     return np.where(np.isfinite(x), x, fill).astype(np.float32), mask
-
-
-def domain_units(rows: DomainRows, side: str) -> list[str]:
-    images = rows.images(side)
-    return list(band_units([images[0]])) if images else []
 
 
 class TwoWayDataset(torch.utils.data.Dataset):
@@ -182,8 +179,7 @@ class TwoWayDataset(torch.utils.data.Dataset):
             for j in range(count):
                 entry = self.pools[name][order[(index * count + j) % len(order)]]
                 k = self.group[int(rng.integers(0, len(self.group)))] if len(self.group) > 1 else 0
-                keys = {"unpaired_a": ("a",), "unpaired_b": ("b",), "paired": ("pa", "pb")}[name]
-                for key, (x, mask) in zip(keys, entry):
+                for key, (x, mask) in zip(_KEYS[name], entry):
                     out.setdefault(key, []).append(dihedral(x, k))
                     out.setdefault(f"{key}_mask", []).append(dihedral(mask, k))
         return {k: torch.from_numpy(np.ascontiguousarray(np.stack(v))) for k, v in out.items()}

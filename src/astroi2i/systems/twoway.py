@@ -152,7 +152,7 @@ class TwoWaySystem(L.LightningModule):
 
     def training_step(self, batch, batch_idx: int) -> None:
         A, mA, B, mB, n_p = _domains(batch)
-        opt_g, opt_d = self.optimizers()[:2]
+        opt_d = self.optimizers()[1]
         with self.guard.protect_buffers(self):
             fake_a, fake_b, terms = self._generator_terms(A, mA, B, mB, n_p)
             loss_g = sum(terms.values())
@@ -366,10 +366,10 @@ class AugmentedCycleGAN(CycleGAN):
         return g(x, size, torch.zeros(x.shape[0], g.latent_dim, device=x.device, dtype=x.dtype))
 
     def translate(self, x, to, size, *, generator=None, noise=True):
+        if not noise:
+            return self._map(x, to, size)
         g = self.g_ab if to == "b" else self.g_ba
-        z = torch.randn((x.shape[0], g.latent_dim), generator=generator)
-        z = z.to(x) if noise else torch.zeros_like(z).to(x)
-        return g(x, size, z)
+        return g(x, size, torch.randn((x.shape[0], g.latent_dim), generator=generator).to(x))
 
 
 @SYSTEMS.register
@@ -430,14 +430,16 @@ class TwoWayNoiseGAN(TwoWaySystem):
         )
 
     def configure_optimizers(self):
-        opt_g, opt_d = super().configure_optimizers()
-        noise = [*self.ae_a.parameters(), *self.ae_b.parameters(),
-                 *self.ne_a.parameters(), *self.ne_b.parameters()]  # fmt: skip
-        return [opt_g, opt_d, adam(noise, self.hparams)]
+        """Generator side, discriminators and, where there is a noise stage, the networks it
+        trains (autoencoders and emulators)."""
+        optimizers = super().configure_optimizers()
+        noise = [p for n in self.frozen_in_translate for p in getattr(self, n).parameters()]
+        return optimizers + [adam(noise, self.hparams)] if noise else optimizers
 
     @property
     def stage(self) -> str:
-        return "noise" if int(self.batches_seen) < self.hparams.noise_batches else "translate"
+        noise_batches = self.hparams.get("noise_batches", 0)
+        return "noise" if int(self.batches_seen) < noise_batches else "translate"
 
     def _generator_optimizer(self):
         return self.optimizers()[2 if self.stage == "noise" else 0]
@@ -525,16 +527,6 @@ class OneStepNoiseGAN(TwoWayNoiseGAN):
         self._setup(dict(g_ab=g_ab, g_ba=g_ba, d_a=d_a, d_b=d_b, ne_a=ne_a, ne_b=ne_b),
                     gan_loss, pool_size, max_nonfinite_steps)  # fmt: skip
         self.save_hyperparameters(ignore=["g_ab", "g_ba", "d_a", "d_b", "ne_a", "ne_b", "gan_loss"])
-
-    def configure_optimizers(self):
-        return TwoWaySystem.configure_optimizers(self)
-
-    @property
-    def stage(self) -> str:
-        return "translate"
-
-    def _generator_optimizer(self):
-        return self.optimizers()[0]
 
     def _clean(self, x, side):
         return x
