@@ -37,6 +37,9 @@ def test_overrides_are_typed_and_checked():
     )
     assert r["model"]["generator"]["depth"] == 4 and r["data"]["batch_size"] == 2
     assert r["stretch"]["inputs"]["softening"] == 0.3
+    # exponent floats without a decimal point are floats (YAML 1.1 would make them strings)
+    lr = resolve_recipe(apply_overrides(base, ["model.system.lr=3e-5"]))["model"]["system"]["lr"]
+    assert lr == 3e-5 and isinstance(lr, float)
     cases = {
         "model.generator.depht=4": "model.generator.depht: unknown key for UNetGenerator",
         "model.generator.depth=four": "model.generator.depth: expected int, got 'four'",

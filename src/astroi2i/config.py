@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import re
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -113,11 +114,27 @@ def recipe_path(name_or_path: str) -> Path:
     )
 
 
+class _RecipeLoader(yaml.SafeLoader):
+    """YAML's safe loader, plus floats written without a decimal point (``3e-5``, ``1E6``),
+    which YAML 1.1 would read as strings: learning rates are written that way."""
+
+
+_RecipeLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?[0-9][0-9_]*[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
+
+
+def _yaml(text: str):
+    return yaml.load(text, Loader=_RecipeLoader)  # noqa: S506 (a SafeLoader subclass)
+
+
 def load_recipe(name_or_path: str) -> dict:
     """Read a recipe YAML (a path or a packaged recipe name) into a plain dict."""
     path = recipe_path(name_or_path)
     try:
-        recipe = yaml.safe_load(path.read_text())
+        recipe = _yaml(path.read_text())
     except yaml.YAMLError as exc:
         raise InputError(f"{path}: not valid YAML ({exc})") from None
     if not isinstance(recipe, dict):
@@ -134,7 +151,7 @@ def apply_overrides(recipe: dict, overrides: list[str]) -> dict:
         if not sep or not key:
             raise InputError(f"--set {item!r}: expected key=value, e.g. trainer.max_batches=100")
         try:
-            value = yaml.safe_load(text) if text else ""
+            value = _yaml(text) if text else ""
         except yaml.YAMLError:
             raise InputError(f"--set {item!r}: value is not valid YAML") from None
         parts = key.split(".")

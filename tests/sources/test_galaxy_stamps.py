@@ -51,3 +51,41 @@ def test_simulated_manifest_pairs_and_pools(tmp_path):
                                b.wcs.pixel_to_world_values(67.5, 67.5), atol=1e-10)  # fmt: skip
     only_a = manifest.table[manifest.table["kind"] == "unpaired_a"][0]
     assert np.ma.is_masked(only_a["cfht"]) or str(only_a["cfht"]).strip() in ("", "--")
+
+
+def test_splus_legacy_fields_share_sky_flux_and_the_x2_grid(tmp_path):
+    from dataclasses import replace
+
+    from astroi2i.sky.geometry import rescale_wcs
+    from astroi2i.sources.galaxy_stamps import LEGACY, SPLUS, random_field
+
+    # a small (32² / 64²) version of the preset: same pixel scales, PSFs, depths and units
+    lr, hr = replace(SPLUS, size=32), replace(LEGACY, size=64)
+    field = random_field(np.random.default_rng(4), 0.5 * 32 * SPLUS.pixel_scale)
+    assert len(field) >= 1 and all(abs(p.dx) < 8.0 for p in field)
+    low, high = draw_stamp(field, lr, None), draw_stamp(field, hr, None)
+    assert low.shape == (3, 32, 32) and high.shape == (3, 64, 64)
+    # both in nanomaggies per pixel: the 2× finer grid holds the same total flux
+    np.testing.assert_allclose(high.sum(axis=(1, 2)), low.sum(axis=(1, 2)), rtol=0.02)
+    assert LEGACY.noise_sigma("r") < SPLUS.noise_sigma("r") / 10  # Legacy is far deeper
+
+    manifest = read_manifest(
+        simulate_galaxy_pairs(
+            tmp_path,
+            paired={"train": 1, "test": 1},
+            unpaired=0,
+            seed=1,
+            a=lr,
+            b=hr,
+            fields=True,
+            preset="splus-legacy",
+        )  # fmt: skip
+    )
+    row = manifest.rows("test")[0]
+    a, b = read_image(manifest.cell(row, "splus")[0]), read_image(manifest.cell(row, "legacy")[0])
+    assert a.bands == ("g", "r", "z") and str(a.unit) == str(b.unit) == "nmgy"
+    # the Legacy grid is the S-PLUS one made 2× finer: every HR pixel centre where
+    # rescale_wcs puts it (the SR output grid equals the real HR grid)
+    ys, xs = np.mgrid[0:64:7, 0:64:7]
+    expected = rescale_wcs(a.wcs, 2).pixel_to_world_values(xs, ys)
+    np.testing.assert_allclose(b.wcs.pixel_to_world_values(xs, ys), expected, atol=1e-10)

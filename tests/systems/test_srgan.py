@@ -51,12 +51,16 @@ def test_srgan_pretrains_then_trains_and_translates(tmp_path, rng, caplog):
                 f"data.manifest={manifest}",
                 *TINY_SR,
                 "model.system.pretrain_batches=2",
+                "model.system.gan_lr=3e-5",
                 "trainer.max_batches=4",
             ],
         )
     assert "discriminator feature matching" in caplog.text  # no VGG weights: the fallback
     ckpt = read_checkpoint(result.checkpoint)
     assert ckpt["global_step"] == 2 + 2 * 2  # 2 pretraining G steps, then 2 × (D + G)
+    # the GAN stage ran at its own learning rate (G and D), pretraining at the recipe's
+    assert [o["param_groups"][0]["lr"] for o in ckpt["optimizer_states"]] == [3e-5, 3e-5]
+    assert ckpt["hyper_parameters"]["lr"] == 2e-4
     meta = ckpt["hyper_parameters"]["astroi2i"]
     assert meta["scale"] == 2 and meta["recipe"]["model"]["system"]["type"] == "SRGAN"
     state = ckpt["state_dict"]
@@ -82,3 +86,32 @@ def test_data_scale_must_match_the_generator(tmp_path, rng):
             overrides=[f"data.manifest={manifest}", *TINY_SR, "model.generator.scale=4"],
         )
     assert not (tmp_path / "run").exists()
+
+
+def test_splus_legacy_preset_trains_and_lands_on_the_legacy_grid(tmp_path):
+    import pytest
+
+    pytest.importorskip("galsim")
+    from astroi2i.cli.main import main
+    from astroi2i.io import read_manifest
+    from astroi2i.sky import same_grid
+
+    pairs = tmp_path / "pairs"
+    assert main(["-q", "simulate", "survey-pair", "--preset", "splus-legacy", "--out", str(pairs),
+                 "--paired", "2", "--val", "1", "--test", "1"]) == 0  # fmt: skip
+    manifest = read_manifest(pairs / "manifest.csv")
+    assert list(manifest.table["kind"]).count("paired") == 4  # no unpaired pools for SR
+    run = tmp_path / "run"
+    assert main(["-q", "train", "srgan_small", "--workdir", str(run), "--set",
+                 f"data.manifest={pairs / 'manifest.csv'}", "data.inputs=[splus]",
+                 "data.targets=[legacy]", *TINY_SR, "model.system.pretrain_batches=2",
+                 "trainer.max_batches=3"]) == 0  # fmt: skip
+    row = manifest.rows("test")[0]
+    lr_path, hr_path = manifest.cell(row, "splus")[0], manifest.cell(row, "legacy")[0]
+    out = tmp_path / "sr.fits"
+    assert main(["-q", "translate", str(run / "checkpoints" / "last.ckpt"), str(lr_path),
+                 "-o", str(out)]) == 0  # fmt: skip
+    sr, hr = read_image(out), read_image(hr_path)
+    assert sr.data.shape == (3, 256, 256) and sr.bands == ("g", "r", "z")
+    assert same_grid(sr, hr) and str(sr.unit) == str(hr.unit) == "nmgy"
+    assert np.isfinite(sr.data).all()

@@ -27,6 +27,7 @@ def _command(manifest, workdir, *extra):
         "trainer.checkpoint_every=1",
         "trainer.val_every=5",
         "trainer.deterministic=true",
+        "trainer.log_every=1",
         "model.generator.dropout=0.5",
         "model.generator.depth=5",
     ]
@@ -87,6 +88,17 @@ def test_sigkill_then_resume_is_bit_identical(survey_pair, tmp_path):
     assert expected.keys() == got.keys()
     different = [k for k in expected if not torch.equal(expected[k], got[k])]
     assert not different, f"resumed from step {stopped_at}: {different[:5]} differ"
+    # the log continues: the rows from before the kill are kept, the resumed run's follow,
+    # none is lost or doubled — the same metrics.csv as the uninterrupted run's
+    expected_log = _metrics(reference)
+    assert len(expected_log) > MAX_BATCHES and _metrics(killed) == expected_log
+
+
+def _metrics(workdir):
+    import csv
+
+    with open(workdir / "logs" / "metrics.csv", newline="") as file:
+        return list(csv.DictReader(file))
 
 
 def test_resume_refuses_a_changed_recipe_and_a_corrupt_checkpoint(tiny_checkpoint, survey_pair):

@@ -47,13 +47,40 @@ def test_degrade_noise_and_invalid_blocks():
     assert values.std() == pytest.approx(np.sqrt(200 + 4), rel=0.25)  # Poisson + read noise
 
 
+def test_depth_ratio_sets_the_output_noise(rng):
+    from astroi2i.sources.degrade import depth_sigma
+
+    # a noise field (σ = 1 per HR pixel) with a few sources; equal PSFs, so no convolution
+    data = rng.normal(0.0, 1.0, (256, 256)).astype(np.float32)
+    data[::64, ::64] += 500.0
+    image = SkyImage(data, make_wcs("tan", (256, 256)), "nanomaggy")
+    d = Degradation(factor=2, psf_in_fwhm=3.0, psf_out_fwhm=3.0, depth_ratio=2.5)
+    assert depth_sigma(1.0, d) == pytest.approx(2 * 10.0)  # binning (×f) then 2.5 mag: ×10
+    low, _ = degrade(image, d, seed=1)
+    values = low.data[0]
+    assert np.std(values[np.abs(values) < 100]) == pytest.approx(20.0, rel=0.05)
+    # Δm = 0 and equal PSFs: binning alone gives the depth (σ·f), next to nothing is added
+    same = degrade(image, Degradation(factor=2, psf_in_fwhm=3.0, psf_out_fwhm=3.0, depth_ratio=0.0))
+    values = same[0].data[0]
+    assert np.std(values[np.abs(values) < 100]) == pytest.approx(2.0, rel=0.05)
+    # surface brightness: means, so the σ asked for is f² smaller
+    assert depth_sigma(1.0, d, surface=True) == pytest.approx(5.0)
+    with pytest.raises(ValueError, match="both PSF FWHMs"):
+        depth_sigma(1.0, Degradation(factor=2, psf_in_fwhm=0.0, depth_ratio=1.0))
+
+
 def test_bicubic_baseline_and_seed_space():
     low = SkyImage(np.full((1, 8, 8), 4.0, np.float32), make_wcs("tan", (8, 8)), "DN")
     data, mask = bicubic_baseline(low, (16, 16))
     np.testing.assert_allclose(data, 1.0, rtol=1e-6)  # flux per pixel / f²
     assert mask.shape == (1, 16, 16) and not mask.any()
-    stretched = seed_stretch(np.arange(16, dtype=float).reshape(1, 4, 4), 3.0)
+    x = np.arange(16, dtype=float).reshape(1, 4, 4)
+    stretched = seed_stretch(x, 3.0)
     assert stretched.min() == 0.0 and stretched.max() == 1.0
+    np.testing.assert_array_equal(seed_stretch(x, 3.0, limits_from=x), stretched)
+    shared = seed_stretch(x, 3.0, limits_from=2 * x)  # the target's limits, not its own
+    assert shared.min() == 0.0
+    assert shared.max() == pytest.approx(np.arcsinh(5.0) / np.arcsinh(10.0), rel=1e-12)
 
 
 def test_simulate_cli_then_evaluate_with_bicubic_and_flux_check(tmp_path, capsys):
@@ -93,7 +120,11 @@ def test_simulate_cli_then_evaluate_with_bicubic_and_flux_check(tmp_path, capsys
     assert np.isfinite(by_method["bicubic"]["psnr"]) and by_method["bicubic"]["flux_ratio"] == (
         pytest.approx(1.0, rel=0.02)
     )
-    assert any(s.startswith("seed (asinh(x/3)") for s in table["space"])
+    seeds = sorted({s for s in table["space"] if s.startswith("seed (asinh(x/3)")})
+    assert seeds == ["seed (asinh(x/3), per-image min-max)", "seed (asinh(x/3), target's min-max)"]
+    for space in seeds:  # the perfect prediction is perfect in both seed spaces
+        row_p = table[(table["space"] == space) & (table["method"] == "prediction")][0]
+        assert row_p["psnr"] == np.inf
     from astroi2i.workflows.translate import total_flux_ratio
 
     assert total_flux_ratio(tmp_path / "pred.fits", [m.cell(row, "lr")[0]]) == [

@@ -296,7 +296,10 @@ def _run_simulate(args) -> int:
         sky=args.sky,
         gain=args.gain,
         read_noise=args.read_noise,
+        depth_ratio=args.depth_ratio,
     )
+    if args.depth_ratio is not None and (args.psf_in <= 0 or args.psf_out <= 0):
+        raise InputError("--depth-ratio: needs --psf-in and --psf-out (FWHMs > 0)")
     manifest = simulate_pairs(
         args.images,
         args.out,

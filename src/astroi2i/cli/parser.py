@@ -255,12 +255,18 @@ def _add_simulate(sub) -> None:
     s.add_argument(
         "--preset",
         default=None,
-        choices=["sdss-cfht"],
-        help='simulate galaxy stamps of a survey pair instead (SDSS 64² 0.396"/px ↔ '
-        'CFHT 136² 0.187"/px, five bands, paired and unpaired)',
+        choices=["sdss-cfht", "splus-legacy"],
+        help="simulate stamps of a survey pair instead (GalSim): sdss-cfht = one galaxy, SDSS "
+        '64² 0.396"/px ↔ CFHT 136² 0.187"/px, ugriz, paired and unpaired; splus-legacy = '
+        'fields, S-PLUS 128² 0.55"/px → Legacy 256² 0.275"/px, grz, for super-resolution',
     )
-    s.add_argument("--paired", type=int, default=300, help="--preset: paired train galaxies")
-    s.add_argument("--unpaired", type=int, default=300, help="--preset: unpaired, per survey")
+    s.add_argument("--paired", type=int, default=300, help="--preset: paired train stamps")
+    s.add_argument(
+        "--unpaired",
+        type=int,
+        default=None,
+        help="--preset: unpaired, per survey (sdss-cfht 300, splus-legacy 0)",
+    )
     s.add_argument("--val", type=int, default=20, help="--preset: paired validation galaxies")
     s.add_argument("--test", type=int, default=60, help="--preset: paired test galaxies")
     s.add_argument("--out", required=True)
@@ -272,6 +278,14 @@ def _add_simulate(sub) -> None:
     s.add_argument("--sky", type=float, default=0.0, help="sky per output pixel (data units)")
     s.add_argument("--gain", type=float, default=0.0, help="e- per data unit (0: no Poisson)")
     s.add_argument("--read-noise", type=float, default=0.0, help="σ per output pixel")
+    s.add_argument(
+        "--depth-ratio",
+        type=float,
+        default=None,
+        metavar="DMAG",
+        help="then add noise until the output's point-source depth is DMAG magnitudes "
+        "shallower than the input's (measured background σ; needs --psf-in, --psf-out)",
+    )
     s.add_argument("--split", default="train=0.8,val=0.1,test=0.1")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--overwrite", action="store_true")

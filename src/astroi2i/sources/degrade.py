@@ -9,7 +9,9 @@ Steps, in this order:
 2. rebin by ``factor``: sums of f×f blocks for per-pixel quantities (flux-conserving), means
    for surface brightness;
 3. add a sky level, Poisson noise (``gain`` electrons per data unit) and Gaussian read noise,
-   then remove the sky again.
+   then remove the sky again;
+4. with ``depth_ratio`` (Δm, magnitudes): add Gaussian noise until the low-resolution image's
+   5σ point-source depth is Δm shallower than the input's (see :func:`depth_sigma`).
 
 The coarse WCS is :func:`~astroi2i.sky.geometry.rescale_wcs` with 1/factor, so the HR grid is
 exactly the LR grid made ``factor`` times finer.
@@ -24,7 +26,7 @@ import numpy as np
 from astroi2i.sky.geometry import is_surface_brightness, rescale_wcs
 from astroi2i.sky.image import SkyImage
 
-__all__ = ["Degradation", "degrade", "FWHM_TO_SIGMA", "SPLUS_LIKE_FROM_LEGACY"]
+__all__ = ["Degradation", "degrade", "depth_sigma", "FWHM_TO_SIGMA", "SPLUS_LIKE_FROM_LEGACY"]
 
 FWHM_TO_SIGMA = 1.0 / (2.0 * np.sqrt(2.0 * np.log(2.0)))
 
@@ -40,6 +42,8 @@ class Degradation:
     factor : integer rebinning factor (output pixel = factor × input pixel).
     sky, gain, read_noise : sky level per output pixel (data units), electrons per data unit
         (0 disables Poisson noise), Gaussian read noise σ per output pixel (data units).
+    depth_ratio : Δm in magnitudes: make the output Δm shallower than the input (point-source
+        depth; needs ``psf_in_fwhm``), by Gaussian noise on top of the above.
     """
 
     factor: int = 2
@@ -50,12 +54,42 @@ class Degradation:
     sky: float = 0.0
     gain: float = 0.0
     read_noise: float = 0.0
+    depth_ratio: float | None = None
 
 
-#: S-PLUS-like (0.55″/px, seeing ~1.3″, shallower) from Legacy-Survey-like (0.262″/px, ~1.1″)
-#: images, in Legacy pixels: factor 2, PSF 1.1″ → 1.4″ (FWHM 4.2 → 5.3 px); noise levels are
-#: survey- and band-specific and must be set from the data (sky, gain, read noise).
-SPLUS_LIKE_FROM_LEGACY = Degradation(factor=2, psf_in_fwhm=4.2, psf_out_fwhm=5.3)
+def depth_sigma(sigma_in: float, d: Degradation, *, surface: bool = False) -> float:
+    """Per-pixel noise σ of the output that puts its 5σ point-source depth ``d.depth_ratio``
+    magnitudes above (shallower than) the input's, whose per-pixel background σ is
+    ``sigma_in``.
+
+    The depth of a Gaussian-PSF image is F = 5 σ_pix √(4π s²) (s: PSF σ in its own pixels;
+    optimal weighting). With s_in = σ(psf_in) and s_out = σ(psf_out)/f, F_out = 10^(0.4Δm) F_in
+    gives σ_out = σ_in · 10^(0.4Δm) · f · FWHM_in / FWHM_out for per-pixel flux units, and
+    that ÷ f² for surface brightness (a pixel f² times larger holds f² times the flux per unit
+    of surface brightness). Δm = 0 with equal PSFs gives σ_in · f: plain f×f binning, as it
+    should."""
+    if d.depth_ratio is None:
+        raise ValueError("depth_sigma needs a depth_ratio")
+    if d.psf_in_fwhm <= 0 or d.psf_out_fwhm <= 0:
+        raise ValueError("a depth ratio needs both PSF FWHMs (--psf-in and --psf-out)")
+    f = float(d.factor)
+    sigma = sigma_in * 10 ** (0.4 * d.depth_ratio) * f * d.psf_in_fwhm / d.psf_out_fwhm
+    return sigma / f**2 if surface else sigma
+
+
+def _background_sigma(values: np.ndarray) -> float:
+    """Robust per-pixel background σ: sigma-clipped standard deviation (sources clipped)."""
+    from astropy.stats import sigma_clipped_stats
+
+    finite = values[np.isfinite(values)]
+    return float(sigma_clipped_stats(finite, sigma=3.0, maxiters=10)[2]) if finite.size else 0.0
+
+
+#: S-PLUS-like (0.55″/px, seeing ~1.4″) from Legacy-Survey-like (0.262″/px, ~1.1″) images, in
+#: Legacy pixels: factor 2, PSF 1.1″ → 1.4″ (FWHM 4.2 → 5.3 px), 2.5 mag shallower (the
+#: surveys' 5σ depths differ by 2.8, 2.4 and 2.2 mag in g, r, z; set the band's own with
+#: ``dataclasses.replace(SPLUS_LIKE_FROM_LEGACY, depth_ratio=…)``).
+SPLUS_LIKE_FROM_LEGACY = Degradation(factor=2, psf_in_fwhm=4.2, psf_out_fwhm=5.3, depth_ratio=2.5)
 
 
 def _kernel(d: Degradation):
@@ -106,6 +140,12 @@ def degrade(image: SkyImage, d: Degradation, *, seed: int = 0) -> tuple[SkyImage
             binned = rng.poisson(np.nan_to_num(electrons)) / d.gain - d.sky
         if d.read_noise > 0:
             binned = binned + rng.normal(0.0, d.read_noise, binned.shape)
+        if d.depth_ratio is not None:
+            sigma_in = _background_sigma(np.where(hr.band_mask[c], np.nan, hr.data[c]))
+            target = depth_sigma(sigma_in, d, surface=surface)
+            have = _background_sigma(binned)
+            if target > have:  # already noisier than asked: nothing to add
+                binned = binned + rng.normal(0.0, np.sqrt(target**2 - have**2), binned.shape)
         lr_mask[c] = hr.band_mask[c].reshape(h // f, f, w // f, f).any(axis=(1, 3))
         lr[c] = np.where(lr_mask[c], np.nan, binned)
     wcs = None if image.wcs is None else rescale_wcs(image.wcs, 1.0 / f)

@@ -1,5 +1,6 @@
-"""Galaxy postage stamps seen by two surveys with different pixel scales, PSFs and depths (the
-SDSS ↔ CFHT setting of Lin et al.), drawn with GalSim.
+"""Galaxy postage stamps seen by two surveys with different pixel scales, PSFs and depths, drawn
+with GalSim: the SDSS ↔ CFHT setting of Lin et al. (two-way translation), and S-PLUS → Legacy
+Survey fields for super-resolution (the SRGAN seed system).
 
 Each galaxy is a de Vaucouleurs bulge plus an exponential disk (GalSim profiles) with its own
 bulge fraction, sizes, axis ratio, angle, r magnitude and colours (the bulge is redder than the
@@ -11,6 +12,14 @@ noise from its 5σ point-source depth per band.
 Units follow the surveys: SDSS frames are in nanomaggies per pixel (zero point 22.5);
 CFHTLS/MegaPipe stacks are ADU with zero point 30, i.e. 10^(0.4·7.5) ≈ 1000 × nanomaggies.
 That factor is why Lin et al. divide CFHT by 1000 (``SignedSqrtStretch(flux_scale=1000)``).
+
+S-PLUS → Legacy (``SPLUS``, ``LEGACY``; bands g, r, z): S-PLUS 128² at 0.55″/px, Legacy 256² at
+0.275″/px over the same 70.4″ field (exactly ×2; the real Legacy pixel is 0.262″), both in
+nanomaggies per pixel, so a Legacy pixel holds 1/4 of the flux of the S-PLUS pixel it divides.
+Seeing (FWHM) S-PLUS g/r/z 1.50/1.40/1.35″ vs Legacy DR9 medians 1.29/1.18/1.11″; 5σ point-source
+depths S-PLUS 21.2/21.0/20.3 vs Legacy 24.0/23.4/22.5 AB: Legacy is 2.2–2.8 mag deeper. Each
+field holds a bright central galaxy plus field galaxies and stars anywhere in it
+(:func:`random_field`).
 """
 
 from __future__ import annotations
@@ -26,8 +35,8 @@ from astroi2i.io.fits import write_image
 from astroi2i.io.manifest import write_manifest
 from astroi2i.sky.image import SkyImage
 
-__all__ = ["StampSurvey", "SDSS", "CFHT", "GalaxyParams", "random_galaxy", "draw_stamp",
-           "simulate_galaxy_pairs", "BANDS"]  # fmt: skip
+__all__ = ["StampSurvey", "SDSS", "CFHT", "SPLUS", "LEGACY", "GalaxyParams", "random_galaxy",
+           "random_field", "draw_stamp", "simulate_galaxy_pairs", "BANDS"]  # fmt: skip
 
 BANDS = ("u", "g", "r", "i", "z")
 #: colours of an old (bulge) and a young (disk) population relative to r, AB magnitudes
@@ -38,8 +47,8 @@ _DISK_COLOUR = {"u": 1.2, "g": 0.40, "r": 0.0, "i": -0.20, "z": -0.30}
 @dataclass(frozen=True)
 class StampSurvey:
     """One survey's stamp: size (pixels), pixel scale (arcsec), PSF FWHM per band (arcsec,
-    Moffat β), 5σ point-source depth per band (AB mag), zero point (flux unit = 10^(−0.4(m−zp)))
-    and BUNIT."""
+    Moffat β), 5σ point-source depth per band (AB mag), zero point (flux unit = 10^(−0.4(m−zp))),
+    BUNIT and the bands it observes."""
 
     name: str
     size: int
@@ -50,6 +59,7 @@ class StampSurvey:
     unit: str
     telescope: str
     moffat_beta: float = 3.0
+    bands: tuple = BANDS
 
     def noise_sigma(self, band: str) -> float:
         """Per-pixel Gaussian σ (in the survey's unit) that puts a point source of the band's
@@ -72,11 +82,26 @@ CFHT = StampSurvey(
     depth={"u": 24.7, "g": 25.0, "r": 24.6, "i": 24.2, "z": 23.3},
     zero_point=30.0, unit="adu", telescope="CFHT MegaCam (simulated)",
 )  # fmt: skip
+SPLUS = StampSurvey(
+    "splus", 128, 0.55,
+    psf_fwhm={"g": 1.50, "r": 1.40, "z": 1.35},
+    depth={"g": 21.2, "r": 21.0, "z": 20.3},
+    zero_point=22.5, unit="nanomaggy", telescope="T80-South S-PLUS (simulated)",
+    bands=("g", "r", "z"),
+)  # fmt: skip
+LEGACY = StampSurvey(
+    "legacy", 256, 0.275,
+    psf_fwhm={"g": 1.29, "r": 1.18, "z": 1.11},
+    depth={"g": 24.0, "r": 23.4, "z": 22.5},
+    zero_point=22.5, unit="nanomaggy", telescope="Legacy Surveys DR9 (simulated)",
+    bands=("g", "r", "z"),
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
 class GalaxyParams:
-    """A galaxy (and optional neighbour/star) in sky units: arcsec, AB magnitudes."""
+    """A galaxy (and optional neighbour/star) in sky units: arcsec, AB magnitudes.
+    ``r_mag = inf``: no galaxy, only the star."""
 
     r_mag: float
     bulge_fraction: float
@@ -113,6 +138,25 @@ def random_galaxy(rng: np.random.Generator) -> GalaxyParams:
     )
 
 
+def random_field(rng: np.random.Generator, half_width: float) -> list[GalaxyParams]:
+    """A field ``2 × half_width`` arcsec across: a bright central galaxy (:func:`random_galaxy`)
+    plus Poisson(4) fainter galaxies (r 18–22) and Poisson(2) stars (r 16–21) at uniform
+    positions (a star is an entry with ``r_mag = inf``: no galaxy, only its ``star``)."""
+    field = [random_galaxy(rng)]
+    edge = 0.9 * half_width
+    for _ in range(rng.poisson(4.0)):
+        g = random_galaxy(rng)
+        field.append(GalaxyParams(
+            r_mag=float(rng.uniform(18.0, 22.0)), bulge_fraction=g.bulge_fraction,
+            bulge_hlr=g.bulge_hlr, disk_hlr=g.disk_hlr, q=g.q, beta_deg=g.beta_deg,
+            dx=float(rng.uniform(-edge, edge)), dy=float(rng.uniform(-edge, edge)),
+        ))  # fmt: skip
+    for _ in range(rng.poisson(2.0)):
+        star = (*rng.uniform(-edge, edge, 2), rng.uniform(16.0, 21.0))
+        field.append(GalaxyParams(np.inf, 0.0, 0.3, 0.3, 1.0, 0.0, 0.0, 0.0, star=star))
+    return field
+
+
 def _flux(mag: float, survey: StampSurvey) -> float:
     return float(10 ** (-0.4 * (mag - survey.zero_point)))
 
@@ -124,37 +168,50 @@ def _band_flux(r_mag: float, bulge_fraction: float, band: str) -> tuple[float, f
     return m_bulge, m_disk
 
 
-def draw_stamp(
-    params: GalaxyParams, survey: StampSurvey, rng: np.random.Generator | None, *,
-    bands=BANDS,
-) -> np.ndarray:  # fmt: skip
-    """(bands, size, size) float32 stamp in the survey's unit; noise-free when ``rng`` is
-    None."""
+def _scene(params: GalaxyParams, survey: StampSurvey, band: str):
+    """The GalSim profile of one galaxy (+ neighbour, + star) in ``band``, through the PSF."""
     import galsim
 
-    out = np.empty((len(bands), survey.size, survey.size), np.float32)
+    psf = galsim.Moffat(beta=survey.moffat_beta, fwhm=survey.psf_fwhm[band])
+    star_colour = {"u": 1.3, "g": 0.5, "r": 0.0, "i": -0.15, "z": -0.2}[band]
+    if not np.isfinite(params.r_mag):
+        sx, sy, smag = params.star
+        return psf.withFlux(_flux(smag + star_colour, survey)).shift(sx, sy)
     shear = galsim.Shear(q=params.q, beta=params.beta_deg * galsim.degrees)
+    m_bulge, m_disk = _band_flux(params.r_mag, params.bulge_fraction, band)
+    parts = []
+    if params.bulge_fraction > 1e-3:
+        parts.append(galsim.DeVaucouleurs(half_light_radius=params.bulge_hlr,
+                                          flux=_flux(m_bulge, survey)))  # fmt: skip
+    if params.bulge_fraction < 1 - 1e-3:
+        parts.append(galsim.Exponential(half_light_radius=params.disk_hlr,
+                                        flux=_flux(m_disk, survey)))  # fmt: skip
+    obj = galsim.Add(parts).shear(shear).shift(params.dx, params.dy)
+    if params.neighbour is not None:
+        nx, ny, nmag, hlr, q, beta = params.neighbour
+        colour = 0.5 * (_BULGE_COLOUR[band] + _DISK_COLOUR[band])
+        neigh = galsim.Exponential(half_light_radius=hlr, flux=_flux(nmag + colour, survey))
+        obj = obj + neigh.shear(q=q, beta=beta * galsim.degrees).shift(nx, ny)
+    scene = galsim.Convolve(obj, psf)
+    if params.star is not None:
+        sx, sy, smag = params.star
+        scene = scene + psf.withFlux(_flux(smag + star_colour, survey)).shift(sx, sy)
+    return scene
+
+
+def draw_stamp(
+    params: GalaxyParams | list[GalaxyParams], survey: StampSurvey,
+    rng: np.random.Generator | None, *, bands=None,
+) -> np.ndarray:  # fmt: skip
+    """(bands, size, size) float32 stamp in the survey's unit (``bands``: the survey's by
+    default) of one galaxy or a field of them; noise-free when ``rng`` is None."""
+    import galsim
+
+    bands = survey.bands if bands is None else bands
+    objects = [params] if isinstance(params, GalaxyParams) else list(params)
+    out = np.empty((len(bands), survey.size, survey.size), np.float32)
     for c, band in enumerate(bands):
-        m_bulge, m_disk = _band_flux(params.r_mag, params.bulge_fraction, band)
-        parts = []
-        if params.bulge_fraction > 1e-3:
-            parts.append(galsim.DeVaucouleurs(half_light_radius=params.bulge_hlr,
-                                              flux=_flux(m_bulge, survey)))  # fmt: skip
-        if params.bulge_fraction < 1 - 1e-3:
-            parts.append(galsim.Exponential(half_light_radius=params.disk_hlr,
-                                            flux=_flux(m_disk, survey)))  # fmt: skip
-        obj = galsim.Add(parts).shear(shear).shift(params.dx, params.dy)
-        if params.neighbour is not None:
-            nx, ny, nmag, hlr, q, beta = params.neighbour
-            colour = 0.5 * (_BULGE_COLOUR[band] + _DISK_COLOUR[band])
-            neigh = galsim.Exponential(half_light_radius=hlr, flux=_flux(nmag + colour, survey))
-            obj = obj + neigh.shear(q=q, beta=beta * galsim.degrees).shift(nx, ny)
-        psf = galsim.Moffat(beta=survey.moffat_beta, fwhm=survey.psf_fwhm[band])
-        scene = galsim.Convolve(obj, psf)
-        if params.star is not None:
-            sx, sy, smag = params.star
-            star_colour = {"u": 1.3, "g": 0.5, "r": 0.0, "i": -0.15, "z": -0.2}[band]
-            scene = scene + psf.withFlux(_flux(smag + star_colour, survey)).shift(sx, sy)
+        scene = galsim.Add([_scene(p, survey, band) for p in objects])
         image = galsim.ImageF(survey.size, survey.size, scale=survey.pixel_scale)
         scene.drawImage(image=image)
         data = image.array.astype(np.float64)
@@ -177,20 +234,21 @@ def stamp_wcs(survey: StampSurvey, ra: float, dec: float) -> WCS:
     return wcs
 
 
-def _write_stamp(data, survey: StampSurvey, ra, dec, path: Path, key: str, seed: int) -> None:
+def _write_stamp(data, survey: StampSurvey, ra, dec, path: Path, key: str, simulated: str):
     header = fits.Header()
     header["TELESCOP"] = survey.telescope
     header["OBJECT"] = key
-    image = SkyImage(data, stamp_wcs(survey, ra, dec), survey.unit, bands=BANDS, header=header)
+    bands = survey.bands
+    image = SkyImage(data, stamp_wcs(survey, ra, dec), survey.unit, bands=bands, header=header)
     write_image(
         image,
         path,
         provenance={
-            "simulated": f"astroi2i simulate survey-pair --preset sdss-cfht, seed {seed}",
+            "simulated": simulated,
             "survey": survey.name,
             "zero_point": survey.zero_point,
-            "psf_fwhm_arcsec": ",".join(f"{survey.psf_fwhm[b]:.2f}" for b in BANDS),
-            "noise_sigma": ",".join(f"{survey.noise_sigma(b):.4g}" for b in BANDS),
+            "psf_fwhm_arcsec": ",".join(f"{survey.psf_fwhm[b]:.2f}" for b in bands),
+            "noise_sigma": ",".join(f"{survey.noise_sigma(b):.4g}" for b in bands),
         },
         overwrite=True,
     )
@@ -204,9 +262,13 @@ def simulate_galaxy_pairs(
     seed: int = 0,
     a: StampSurvey = SDSS,
     b: StampSurvey = CFHT,
+    fields: bool = False,
+    preset: str = "sdss-cfht",
 ) -> Path:
     """Write stamps of both surveys and a manifest with columns split, id, ``a.name``,
-    ``b.name`` (5-band cubes), kind (paired / unpaired_a / unpaired_b) and r_mag.
+    ``b.name`` (cubes of each survey's bands), kind (paired / unpaired_a / unpaired_b) and r_mag
+    (of the central galaxy). ``fields``: each stamp is a :func:`random_field` over the
+    survey pair's common footprint, not one galaxy.
 
     ``paired``: split name → number of galaxies seen by both surveys. ``unpaired``: galaxies
     seen by only one survey, per survey, all in the train split (the semi-supervised pools;
@@ -218,13 +280,17 @@ def simulate_galaxy_pairs(
 
     def add(split, kind, surveys):
         key = f"{split}{len(rows):05d}"
-        params = random_galaxy(rng)
-        ra, dec = 150.0 + 0.01 * len(rows), 2.2
+        half = 0.5 * min(a.size * a.pixel_scale, b.size * b.pixel_scale)
+        params = random_field(rng, half) if fields else random_galaxy(rng)
+        central = params[0] if fields else params
+        ra, dec = 150.0 + (0.03 if fields else 0.01) * len(rows), 2.2  # fields do not overlap
         row = {"split": split, "id": key, a.name: "", b.name: "", "kind": kind,
-               "r_mag": round(params.r_mag, 3)}  # fmt: skip
+               "r_mag": round(central.r_mag, 3)}  # fmt: skip
+        simulated = f"astroi2i simulate survey-pair --preset {preset}, seed {seed}"
         for survey in surveys:
             path = out / split / f"{key}_{survey.name}.fits"
-            _write_stamp(draw_stamp(params, survey, rng), survey, ra, dec, path, key, seed)
+            stamp = draw_stamp(params, survey, rng)
+            _write_stamp(stamp, survey, ra, dec, path, key, simulated)
             row[survey.name] = str(path.relative_to(out))
         rows.append(row)
 

@@ -39,6 +39,9 @@ class SRGAN(GANSystem):
         ``.safetensors``). Without it the content loss matches discriminator features.
     content_layers : list of int
         VGG19 ``features`` indices for the content loss (35 = relu5_4, Ledig's VGG54).
+    gan_lr : float, optional
+        Learning rate of both networks in the GAN stage (Ledig et al. drop it 10× after the
+        SRResNet stage); ``None`` keeps ``lr``. Stored in the optimizers, so resumes keep it.
     """
 
     @staticmethod
@@ -62,6 +65,7 @@ class SRGAN(GANSystem):
         content_weight: float = 1.0,
         content_layers: list[int] = (35,),
         vgg_weights: str | None = None,
+        gan_lr: float | None = None,
         max_nonfinite_steps: int = 10,
         fused_adam: bool = True,
     ) -> None:
@@ -97,6 +101,10 @@ class SRGAN(GANSystem):
             self.guard.step(self, opt_g, pixel, "generator (pretraining)")
             self.log("train/loss_g_pixel", pixel, prog_bar=True, batch_size=x.shape[0])
             return
+        if self.hparams.gan_lr is not None:
+            for opt in (opt_g, opt_d):
+                for group in getattr(opt, "optimizer", opt).param_groups:
+                    group["lr"] = self.hparams.gan_lr
         self.toggle_optimizer(opt_d)
         loss_d = self.gan_loss.discriminator(
             self.discriminator(y), self.discriminator(fake.detach())

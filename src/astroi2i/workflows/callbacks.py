@@ -19,9 +19,54 @@ log = logging.getLogger(__name__)
 LOGGERS = ("csv", "tensorboard", "wandb", "mlflow")
 
 
-def build_loggers(names: list[str], workdir: Path, run_name: str) -> list:
+def _continuing_csv_logger(workdir: Path):
+    """A CSVLogger that continues ``logs/metrics.csv`` of a resumed run. Lightning's writer
+    deletes the file when it starts; this one keeps the rows logged before the first step the
+    resumed run logs (rows after the checkpoint, from the part that was killed, are replaced
+    by the resumed run's own)."""
+    import csv
+
+    from lightning.fabric.loggers.logger import rank_zero_experiment
+    from lightning.pytorch.loggers import CSVLogger
+    from lightning.pytorch.loggers.csv_logs import ExperimentWriter
+
+    class Writer(ExperimentWriter):
+        _earlier: list[dict] | None = None
+
+        def _check_log_dir_exists(self) -> None:
+            if self._fs.isfile(self.metrics_file_path):
+                with self._fs.open(self.metrics_file_path, "r", newline="") as file:
+                    reader = csv.DictReader(file)
+                    self._earlier = list(reader)
+                    self.metrics_keys = list(reader.fieldnames or [])
+
+        def save(self) -> None:
+            if self._earlier is not None and self.metrics:
+                first = min(int(m["step"]) for m in self.metrics)
+                kept = [r for r in self._earlier if r.get("step") and int(r["step"]) < first]
+                with self._fs.open(self.metrics_file_path, "w", newline="") as file:
+                    writer = csv.DictWriter(file, fieldnames=self.metrics_keys)
+                    writer.writeheader()
+                    writer.writerows(kept)
+                self._earlier = None
+            super().save()
+
+    class ContinuingCSVLogger(CSVLogger):
+        @property
+        @rank_zero_experiment
+        def experiment(self):
+            if self._experiment is None:
+                self._fs.makedirs(self.root_dir, exist_ok=True)
+                self._experiment = Writer(log_dir=self.log_dir)
+            return self._experiment
+
+    return ContinuingCSVLogger(workdir, name="logs", version="")
+
+
+def build_loggers(names: list[str], workdir: Path, run_name: str, *, resumed=False) -> list:
     """Lightning loggers by name. CSV always works; TensorBoard needs ``tensorboard`` or
-    ``tensorboardX`` (installed with astroi2i); W&B and MLflow are optional extras."""
+    ``tensorboardX`` (installed with astroi2i); W&B and MLflow are optional extras.
+    ``resumed``: the CSV log continues the run's ``metrics.csv`` instead of replacing it."""
     from lightning.pytorch import loggers
 
     out = []
@@ -30,7 +75,9 @@ def build_loggers(names: list[str], workdir: Path, run_name: str) -> list:
             raise InputError(
                 f"trainer.loggers: unknown logger {name!r}; known: {', '.join(LOGGERS)}"
             )
-        if name == "csv":
+        if name == "csv" and resumed:
+            out.append(_continuing_csv_logger(workdir))
+        elif name == "csv":
             out.append(loggers.CSVLogger(workdir, name="logs", version=""))
         elif name == "tensorboard":
             out.append(loggers.TensorBoardLogger(workdir, name="tensorboard", version=""))
@@ -66,7 +113,7 @@ class RunProgressBar(TQDMProgressBar):
         bar = self.train_progress_bar
         if bar.total != self.total:
             bar.reset(total=self.total)
-            bar.n = trainer.fit_loop.total_batch_idx
+            bar.n = trainer.fit_loop.total_batch_idx + 1  # batches done (0 on a fresh run)
             bar.refresh()
         bar.set_description("training")
 

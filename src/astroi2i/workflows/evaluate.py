@@ -85,12 +85,19 @@ def bicubic_baseline(low, target_shape: tuple[int, int]):
     return data, mask
 
 
-def seed_stretch(data: np.ndarray, softening: float) -> np.ndarray:
+def seed_stretch(data: np.ndarray, softening: float, limits_from=None) -> np.ndarray:
     """The SRGAN seed's evaluation space: asinh(x / softening), then min-max to [0, 1] *per
     image*. Not invertible and not comparable across images; offered only to set numbers
-    beside the published ones."""
+    beside the published ones.
+
+    ``limits_from``: take the min and max from this image (the target) instead, so a
+    prediction and its target share one scale. Per-image limits reward keeping the target's
+    noise: a denoised prediction has a higher minimum than its noisy target, which shifts its
+    whole background after the min-max."""
     y = np.arcsinh(np.asarray(data, float) / softening)
-    lo, hi = np.nanmin(y, axis=(-2, -1), keepdims=True), np.nanmax(y, axis=(-2, -1), keepdims=True)
+    ref = y if limits_from is None else np.arcsinh(np.asarray(limits_from, float) / softening)
+    lo = np.nanmin(ref, axis=(-2, -1), keepdims=True)
+    hi = np.nanmax(ref, axis=(-2, -1), keepdims=True)
     return (y - lo) / np.where(hi > lo, hi - lo, 1.0)
 
 
@@ -116,7 +123,8 @@ def evaluate(
 
     ``bicubic_from`` (a low-resolution file or folder matched by name) adds the bicubic
     baseline as rows with ``method="bicubic"``. ``seed_softening`` adds rows in the SRGAN
-    seed's space (asinh + per-image min-max, :func:`seed_stretch`).
+    seed's space (asinh + per-image min-max, :func:`seed_stretch`) and in the same space with
+    the target's min-max applied to both images.
 
     ``mask`` (inpainting: a FITS mask, non-zero = hole, or a folder of masks matched by name)
     scores only the hole, with the biharmonic and border-mean fills of the target-with-hole
@@ -159,13 +167,19 @@ def evaluate(
                 (label, stretch.forward(data), stretch.forward(t.data)),
             ]
             if seed_softening is not None:
-                spaces.append(
+                seed_target = seed_stretch(t.data, seed_softening)
+                spaces += [
                     (
                         f"seed (asinh(x/{seed_softening:g}), per-image min-max)",
                         seed_stretch(data, seed_softening),
-                        seed_stretch(t.data, seed_softening),
-                    )
-                )
+                        seed_target,
+                    ),
+                    (
+                        f"seed (asinh(x/{seed_softening:g}), target's min-max)",
+                        seed_stretch(data, seed_softening, limits_from=t.data),
+                        seed_target,
+                    ),
+                ]
             for c, band in enumerate(t.bands):
                 for space, a, b in spaces:
                     m = band_metrics(a[c], b[c], invalid[c])

@@ -29,8 +29,12 @@ __all__ = [
     "simulate_galaxy_survey_pair",
 ]
 
-#: survey pairs ``simulate survey-pair --preset`` knows (domain A, domain B)
-PRESETS = ("sdss-cfht",)
+#: survey pairs ``simulate survey-pair --preset`` knows: (domain A, domain B) and what a stamp
+#: holds (one galaxy for two-way translation, a field of galaxies and stars for super-resolution)
+PRESETS = {
+    "sdss-cfht": ("SDSS", "CFHT", "galaxy"),
+    "splus-legacy": ("SPLUS", "LEGACY", "field"),
+}
 
 
 def simulate_pairs(
@@ -82,17 +86,18 @@ def simulate_galaxy_survey_pair(
     *,
     preset: str = "sdss-cfht",
     paired: int = 300,
-    unpaired: int = 300,
+    unpaired: int | None = None,
     val: int = 20,
     test: int = 60,
     seed: int = 0,
     overwrite: bool = False,
 ) -> Path:
     """Galaxy stamps seen by two surveys (GalSim; :mod:`astroi2i.sources.galaxy_stamps`):
-    ``paired`` training galaxies seen by both, ``unpaired`` more seen by only one survey (per
-    survey), and ``val``/``test`` paired galaxies. Returns the manifest path (columns split,
-    id, sdss, cfht, kind, r_mag; the other survey's cell of an unpaired row is empty)."""
-    from astroi2i.sources.galaxy_stamps import simulate_galaxy_pairs
+    ``paired`` training stamps seen by both, ``unpaired`` more seen by only one survey (per
+    survey; default 300 for ``sdss-cfht``, 0 for ``splus-legacy``), and ``val``/``test``
+    paired stamps. Returns the manifest path (columns split, id, one per survey — sdss, cfht
+    or splus, legacy —, kind, r_mag; the other survey's cell of an unpaired row is empty)."""
+    from astroi2i.sources import galaxy_stamps
 
     try:
         import galsim  # noqa: F401
@@ -102,6 +107,9 @@ def simulate_galaxy_survey_pair(
         ) from None
     if preset not in PRESETS:
         raise InputError(f"--preset {preset}: unknown; known: {', '.join(PRESETS)}")
+    a, b, content = PRESETS[preset]
+    if unpaired is None:
+        unpaired = 300 if content == "galaxy" else 0
     counts = {"--paired": paired, "--unpaired": unpaired, "--val": val, "--test": test}
     for flag, n in counts.items():
         if n < 0:
@@ -111,7 +119,10 @@ def simulate_galaxy_survey_pair(
     out = Path(out)
     require_empty_folder(out, overwrite=overwrite)
     splits = {k: n for k, n in (("train", paired), ("val", val), ("test", test)) if n}
-    return simulate_galaxy_pairs(out, paired=splits, unpaired=unpaired, seed=seed)
+    return galaxy_stamps.simulate_galaxy_pairs(
+        out, paired=splits, unpaired=unpaired, seed=seed, a=getattr(galaxy_stamps, a),
+        b=getattr(galaxy_stamps, b), fields=content == "field", preset=preset,
+    )  # fmt: skip
 
 
 # --- STIX -------------------------------------------------------------------------------------

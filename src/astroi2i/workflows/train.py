@@ -243,7 +243,8 @@ def train(
         "fills_invalid": bool(getattr(generator, "fills_invalid", False)),
     }
 
-    loggers = build_loggers(tcfg["loggers"], workdir, name)  # fails early if a package is missing
+    # fails early if a package is missing
+    loggers = build_loggers(tcfg["loggers"], workdir, name, resumed=resumed is not None)
     if _is_rank_zero():
         if resumed is None:
             _clear_run_outputs(workdir)
