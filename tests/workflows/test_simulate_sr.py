@@ -69,6 +69,16 @@ def test_depth_ratio_sets_the_output_noise(rng):
         depth_sigma(1.0, Degradation(factor=2, psf_in_fwhm=0.0, depth_ratio=1.0))
 
 
+def test_depth_ratio_without_psfs_is_a_one_line_error(tmp_path, capsys):
+    write_fits(tmp_path / "sharp.fits", np.ones((32, 32), np.float32), make_wcs("tan", (32, 32)))
+    out = tmp_path / "pairs"
+    code = main(["simulate", "survey-pair", str(tmp_path / "sharp.fits"), "--out", str(out),
+                 "--depth-ratio", "2"])  # fmt: skip
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "--depth-ratio needs --psf-in and --psf-out" in err
+    assert len(err.splitlines()) == 1 and not list(out.glob("**/*.fits"))
+
+
 def test_bicubic_baseline_and_seed_space():
     low = SkyImage(np.full((1, 8, 8), 4.0, np.float32), make_wcs("tan", (8, 8)), "DN")
     data, mask = bicubic_baseline(low, (16, 16))

@@ -298,8 +298,6 @@ def _run_simulate(args) -> int:
         read_noise=args.read_noise,
         depth_ratio=args.depth_ratio,
     )
-    if args.depth_ratio is not None and (args.psf_in <= 0 or args.psf_out <= 0):
-        raise InputError("--depth-ratio: needs --psf-in and --psf-out (FWHMs > 0)")
     manifest = simulate_pairs(
         args.images,
         args.out,

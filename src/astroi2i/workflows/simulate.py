@@ -53,6 +53,9 @@ def simulate_pairs(
     require_empty_folder(out, overwrite=overwrite)
     if degradation.factor < 1:
         raise InputError(f"--factor must be ≥ 1, got {degradation.factor}")
+    psfs = (degradation.psf_in_fwhm, degradation.psf_out_fwhm)
+    if degradation.depth_ratio is not None and min(psfs) <= 0:
+        raise InputError(f"--depth-ratio needs --psf-in and --psf-out > 0, got {psfs}")
     paths = [Path(str(p)) for p in images]
     names = [p.name.split(".")[0] for p in paths]
     if len(set(names)) != len(names):
