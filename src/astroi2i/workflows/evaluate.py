@@ -85,6 +85,13 @@ def bicubic_baseline(low, target_shape: tuple[int, int]):
     return data, mask
 
 
+def _minmax(y: np.ndarray, ref: np.ndarray) -> np.ndarray:
+    """``y`` scaled by the per-band min and max of ``ref`` (0 → min, 1 → max)."""
+    lo = np.nanmin(ref, axis=(-2, -1), keepdims=True)
+    hi = np.nanmax(ref, axis=(-2, -1), keepdims=True)
+    return (y - lo) / np.where(hi > lo, hi - lo, 1.0)
+
+
 def seed_stretch(data: np.ndarray, softening: float, limits_from=None) -> np.ndarray:
     """The SRGAN seed's evaluation space: asinh(x / softening), then min-max to [0, 1] *per
     image*. Not invertible and not comparable across images; offered only to set numbers
@@ -96,9 +103,7 @@ def seed_stretch(data: np.ndarray, softening: float, limits_from=None) -> np.nda
     whole background after the min-max."""
     y = np.arcsinh(np.asarray(data, float) / softening)
     ref = y if limits_from is None else np.arcsinh(np.asarray(limits_from, float) / softening)
-    lo = np.nanmin(ref, axis=(-2, -1), keepdims=True)
-    hi = np.nanmax(ref, axis=(-2, -1), keepdims=True)
-    return (y - lo) / np.where(hi > lo, hi - lo, 1.0)
+    return _minmax(y, ref)
 
 
 def evaluate(
@@ -160,24 +165,25 @@ def evaluate(
         candidates = [("prediction", p.data, p.band_mask)]
         if p_path in lows:
             candidates.append(("bicubic", *bicubic_baseline(lows[p_path], t.shape)))
+        t_stretched = stretch.forward(t.data)  # the target's spaces, once per file
+        if seed_softening is not None:
+            t_asinh = np.arcsinh(np.asarray(t.data, float) / seed_softening)
+            t_seed = _minmax(t_asinh, t_asinh)
         for method, data, mask in candidates:
             invalid = mask | t.band_mask
-            spaces = [
-                ("physical", data, t.data),
-                (label, stretch.forward(data), stretch.forward(t.data)),
-            ]
-            if seed_softening is not None:
-                seed_target = seed_stretch(t.data, seed_softening)
+            spaces = [("physical", data, t.data), (label, stretch.forward(data), t_stretched)]
+            if seed_softening is not None:  # as seed_stretch, sharing the target's asinh
+                y = np.arcsinh(np.asarray(data, float) / seed_softening)
                 spaces += [
                     (
                         f"seed (asinh(x/{seed_softening:g}), per-image min-max)",
-                        seed_stretch(data, seed_softening),
-                        seed_target,
+                        _minmax(y, y),
+                        t_seed,
                     ),
                     (
                         f"seed (asinh(x/{seed_softening:g}), target's min-max)",
-                        seed_stretch(data, seed_softening, limits_from=t.data),
-                        seed_target,
+                        _minmax(y, t_asinh),
+                        t_seed,
                     ),
                 ]
             for c, band in enumerate(t.bands):
