@@ -1,16 +1,22 @@
 """pix2pix training-step time: astroi2i's Pix2Pix system against a plain eager PyTorch
 reference of the identical recipe, interleaved in one process.
 
-Usage: python benchmarks/train_step.py [--steps 6] [--rounds 3] [--size 256] [--channels-last]
+Usage: python benchmarks/train_step.py [--steps 4] [--rounds 3] [--size 256] [--channels-last]
 
 Recipe (both sides): U-Net-256 generator (3→3 bands, 54.4 M parameters) + 70×70 PatchGAN
 (2.8 M), 256² images, batch 1, fp32, vanilla GAN loss, L1 weight 100, Adam(2e-4, 0.5, 0.999);
 per batch one D step (real and detached fake) and one G step, as in Isola et al. The
-reference is the textbook loop (junyanz-style, written fresh in plain torch). Ours runs
-through Lightning with the system's own training_step; a callback times each of our batches
-and, in between, runs and times the same number of reference steps, so both see the same
-machine state. Prints median seconds per batch, the ratio ours/reference and the achieved
-GFLOP/s (forward FLOPs counted with torch.utils.flop_counter; a training step ≈ 3× forward).
+reference is the textbook loop on networks written fresh here in plain torch layers
+(junyanz's recursive skip blocks; checked at start-up to compute the same function as
+astroi2i's networks when given their weights). Ours runs through Lightning with the system's
+own training_step; a callback times each of our batches and, in between, runs and times the
+same number of reference steps, so both see the same machine state. Prints median seconds per
+batch, the ratio ours/reference and the achieved GFLOP/s (forward FLOPs counted with
+torch.utils.flop_counter; a training step ≈ 3× forward).
+
+Caveat: in one process both sides share glibc's allocator, whose mmap threshold adapts to
+what was freed last; each side's large temporaries change how often the other page-faults,
+so the reference's time moves with what ours allocates (docs/scale.md).
 """
 
 from __future__ import annotations
@@ -24,17 +30,81 @@ from torch import nn
 
 
 def build(seed: int):
+    """astroi2i's networks: the registered U-Net-256 and 70×70 PatchGAN."""
     from astroi2i.archs import PatchDiscriminator, UNetGenerator
 
     torch.manual_seed(seed)
     return UNetGenerator(3, 3, depth=8, base_channels=64), PatchDiscriminator(6)
 
 
+class _SkipBlock(nn.Module):
+    """junyanz's UnetSkipConnectionBlock, in plain torch layers."""
+
+    def __init__(self, outer: int, inner: int, sub=None, *, outermost=False, innermost=False,
+                 in_ch=None, dropout=False):  # fmt: skip
+        super().__init__()
+        self.outermost = outermost
+        in_ch = outer if in_ch is None else in_ch
+        down = [nn.LeakyReLU(0.2, True), nn.Conv2d(in_ch, inner, 4, 2, 1, bias=False)]
+        up_in = inner if innermost else inner * 2
+        up = [nn.ReLU(True), nn.ConvTranspose2d(up_in, outer, 4, 2, 1, bias=outermost)]
+        if outermost:
+            down = [nn.Conv2d(in_ch, inner, 4, 2, 1)]
+        elif innermost:
+            down = [nn.LeakyReLU(0.2, True), nn.Conv2d(in_ch, inner, 4, 2, 1)]
+            up.append(nn.BatchNorm2d(outer))
+        else:
+            down.append(nn.BatchNorm2d(inner))
+            up.append(nn.BatchNorm2d(outer))
+        if dropout:
+            up.append(nn.Dropout(0.5))
+        self.model = nn.Sequential(*down, *([sub] if sub is not None else []), *up)
+
+    def forward(self, x):
+        # (junyanz concatenates [x, up]; astroi2i [up, x] — same cost, same function up to the
+        # order of the next layer's input channels, kept equal here so outputs can be compared)
+        return self.model(x) if self.outermost else torch.cat([self.model(x), x], 1)
+
+
+def plain_networks(seed: int):
+    """The reference's networks, written fresh in plain torch: pix2pix's unet_256 and the
+    n_layers=3 PatchGAN (nn.Conv2d / nn.ConvTranspose2d / nn.BatchNorm2d only)."""
+    torch.manual_seed(seed)
+    block = _SkipBlock(512, 512, innermost=True)
+    for _ in range(3):
+        block = _SkipBlock(512, 512, block, dropout=True)
+    for outer in (256, 128, 64):
+        block = _SkipBlock(outer, outer * 2, block)
+    g = _SkipBlock(3, 64, block, outermost=True, in_ch=3)
+    d_layers = [nn.Conv2d(6, 64, 4, 2, 1), nn.LeakyReLU(0.2, True)]
+    for c_in, c_out, stride in ((64, 128, 2), (128, 256, 2), (256, 512, 1)):
+        d_layers += [nn.Conv2d(c_in, c_out, 4, stride, 1, bias=False), nn.BatchNorm2d(c_out),
+                     nn.LeakyReLU(0.2, True)]  # fmt: skip
+    d = nn.Sequential(*d_layers, nn.Conv2d(512, 1, 4, 1, 1))
+    return g, d
+
+
+def check_same_networks(size: int) -> None:
+    """The reference computes what ours computes: our weights copied into the plain networks
+    in parameter order give the same outputs (eval mode, so dropout is off)."""
+    ours, plain = build(0), plain_networks(1)
+    x = torch.randn(1, 6, size, size)
+    for a, b in zip(ours, plain, strict=True):
+        with torch.no_grad():
+            for pa, pb in zip(a.parameters(), b.parameters(), strict=True):
+                pb.copy_(pa)
+            a.eval(), b.eval()
+            inputs = x[:, :3] if a is ours[0] else x
+            diff = (a(inputs) - b(inputs)).abs().max().item()
+        if diff > 1e-4:
+            raise SystemExit(f"reference and astroi2i networks differ by {diff:.2e}")
+
+
 class Reference:
     """The plain eager pix2pix step."""
 
     def __init__(self, seed: int) -> None:
-        self.g, self.d = build(seed)
+        self.g, self.d = plain_networks(seed)
         self.opt_g = torch.optim.Adam(self.g.parameters(), lr=2e-4, betas=(0.5, 0.999))
         self.opt_d = torch.optim.Adam(self.d.parameters(), lr=2e-4, betas=(0.5, 0.999))
         self.bce = nn.BCEWithLogitsLoss()
@@ -87,6 +157,7 @@ def main() -> None:
     from astroi2i.systems import Pix2Pix
 
     size = args.size
+    check_same_networks(size)
     batch = {
         "inputs": torch.randn(1, 3, size, size),
         "target": torch.randn(1, 3, size, size),

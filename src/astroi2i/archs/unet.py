@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from astroi2i.archs.registry import ARCHS
-from astroi2i.nn.layers import norm_layer
+from astroi2i.nn.layers import Conv2d, ConvTranspose2d, norm_layer
 
 __all__ = ["UNetGenerator"]
 
@@ -17,7 +17,7 @@ class _Up(nn.Module):
     def __init__(self, in_ch: int, out_ch: int, *, mode: str, norm: str, dropout: float) -> None:
         super().__init__()
         if mode == "transpose":
-            up = nn.ConvTranspose2d(in_ch, out_ch, 4, stride=2, padding=1, bias=norm != "batch")
+            up = ConvTranspose2d(in_ch, out_ch, 4, stride=2, padding=1, bias=norm != "batch")
         else:  # bilinear + conv: no checkerboard artefacts
             up = nn.Sequential(
                 nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False),
@@ -70,9 +70,7 @@ class UNetGenerator(nn.Module):
                 layers.append(nn.LeakyReLU(0.2))
             use_norm = 0 < i < depth - 1  # no norm on the first level and at the bottleneck
             layers.append(
-                nn.Conv2d(
-                    prev, width, 4, stride=2, padding=1, bias=not (use_norm and norm == "batch")
-                )
+                Conv2d(prev, width, 4, stride=2, padding=1, bias=not (use_norm and norm == "batch"))
             )
             if use_norm:
                 layers.append(norm_layer(norm, width))
@@ -86,9 +84,7 @@ class UNetGenerator(nn.Module):
             self.up.append(_Up(in_ch, widths[i - 1], mode=upsample, norm=norm, dropout=drop))
         out_layers: list[nn.Module] = [nn.ReLU()]
         if upsample == "transpose":
-            out_layers.append(
-                nn.ConvTranspose2d(widths[0] * 2, out_channels, 4, stride=2, padding=1)
-            )
+            out_layers.append(ConvTranspose2d(widths[0] * 2, out_channels, 4, stride=2, padding=1))
         else:
             out_layers += [
                 nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False),
