@@ -63,6 +63,7 @@ def test_discriminators():
 
 def test_registry_lists_names():
     assert ARCHS.names() == [
+        "BiharmonicResidualUNet",
         "ConvAutoencoder",
         "LatentEncoder",
         "MultiLayerPConvUNet",
@@ -78,7 +79,7 @@ def test_registry_lists_names():
         "UNetGenerator",
     ]
     with pytest.raises(
-        ValueError, match="unknown architecture 'Foo'; known: ConvAutoencoder, LatentEncoder"
+        ValueError, match="unknown architecture 'Foo'; known: BiharmonicResidualUNet, ConvAuto"
     ):
         ARCHS.get("Foo")
 
@@ -150,3 +151,37 @@ def test_multilayer_pconv_masks_teacher_forcing_and_composite():
     torch.testing.assert_close(out[valid.bool()], x[valid.bool()], rtol=0, atol=0)
     with pytest.raises(ValueError, match="in_channels == out_channels"):
         MultiLayerPConvUNet(2, 1)
+
+
+def test_biharmonic_residual_unet_starts_at_biharmonic_and_learns_inside_holes_only():
+    from skimage.restoration import inpaint_biharmonic
+
+    from astroi2i.archs import BiharmonicResidualUNet
+
+    torch.manual_seed(0)
+    yy, xx = torch.meshgrid(torch.arange(37.0), torch.arange(45.0), indexing="ij")
+    x = (200 + 50 * torch.sin(xx / 6) * torch.cos(yy / 9) + 3 * yy)[None, None].repeat(2, 2, 1, 1)
+    x[1] *= 4  # any H, W; every band and image is filled on its own
+    valid = torch.ones(2, 1, 37, 45)
+    valid[0, :, 5:21, 9:25] = 0
+    valid[1, :, 20:36, 2:34] = 0
+    holed = torch.where(valid.bool(), x, torch.nan)
+    net = BiharmonicResidualUNet(2, 2, depth=3, base_channels=4, softening=10.0, window=9)
+    out = net(holed)
+    hole = ~valid.bool().expand_as(x)
+    assert torch.equal(out[~hole], x[~hole])
+    for n in range(2):
+        gap = hole[n, 0].numpy()
+        for c in range(2):
+            image = x[n, c].double().numpy()
+            expected = torch.from_numpy(inpaint_biharmonic(image * ~gap, gap)).float()
+            torch.testing.assert_close(out[n, c][hole[n, c]], expected[hole[n, c]], rtol=1e-5,
+                                       atol=1e-3)  # fmt: skip
+    # gradients reach the network only through the hole pixels
+    (filled,), _, _ = zip(*net.stages(torch.nan_to_num(holed), valid))
+    filled[~hole].sum().backward(retain_graph=True)
+    assert all(p.grad is None or not p.grad.any() for p in net.parameters())
+    filled[hole].sum().backward()
+    assert net.out.weight.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="in_channels"):
+        BiharmonicResidualUNet(2, 1)

@@ -73,3 +73,22 @@ def test_corkit_loss_regions_weights_and_zero_on_truth():
     assert terms["perceptual"].item() > 0 and terms["style"].item() > 0
     with pytest.raises(ValueError, match="5 weights"):
         CorKitLoss(alphas=[1, 2])
+
+
+def test_hole_log_mse_is_the_mean_per_image_log_mse_over_scored_holes():
+    from astroi2i.losses import HoleLogMSELoss
+
+    target = torch.zeros(3, 1, 4, 4)
+    pred = torch.zeros(3, 1, 4, 4)
+    pred[0, 0, 0, 0], pred[0, 0, 0, 1] = 2.0, 4.0  # image 0: errors 2 and 4 in a 2-pixel hole
+    pred[1, 0, 3, 3] = 3.0  # image 1: error 3 in its 1-pixel hole; the unscored pixel is ignored
+    pred[1, 0, 3, 2] = 100.0
+    known = torch.ones(3, 1, 4, 4)
+    known[0, 0, 0, :2] = 0
+    known[1, 0, 3, 2:] = 0  # image 2 has no hole: left out
+    scored = torch.ones(3, 1, 4, 4)
+    scored[1, 0, 3, 2] = 0
+    loss, terms = HoleLogMSELoss(eps=0.0)([(pred, known, torch.ones_like(known))], target, scored)
+    expected = (torch.log(torch.tensor((4.0 + 16.0) / 2)) + torch.log(torch.tensor(9.0))) / 2
+    torch.testing.assert_close(loss, expected)
+    torch.testing.assert_close(terms["hole_log_mse"], expected)

@@ -89,9 +89,14 @@ def test_sigkill_then_resume_is_bit_identical(survey_pair, tmp_path):
     different = [k for k in expected if not torch.equal(expected[k], got[k])]
     assert not different, f"resumed from step {stopped_at}: {different[:5]} differ"
     # the log continues: the rows from before the kill are kept, the resumed run's follow,
-    # none is lost or doubled — the same metrics.csv as the uninterrupted run's
-    expected_log = _metrics(reference)
-    assert len(expected_log) > MAX_BATCHES and _metrics(killed) == expected_log
+    # none is doubled — the same metrics.csv as the uninterrupted run's, except that a
+    # validation the kill interrupted (it runs after its batch's checkpoint is written) is not
+    # redone: its one row may be missing (docs/scale.md)
+    expected_log, got_log = _metrics(reference), _metrics(killed)
+    assert len(expected_log) > MAX_BATCHES
+    missing = [row for row in expected_log if row not in got_log]
+    assert [row for row in expected_log if row not in missing] == got_log
+    assert len(missing) <= 1 and all(row["val/l1"] and not row["train/loss_d"] for row in missing)
 
 
 def _metrics(workdir):

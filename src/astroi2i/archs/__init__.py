@@ -2,6 +2,7 @@
 
 from astroi2i.archs.discriminators import PatchDiscriminator, PixelDiscriminator
 from astroi2i.archs.pconv_unet import MultiLayerPConvUNet, PConvUNet
+from astroi2i.archs.prior_unet import BiharmonicResidualUNet
 from astroi2i.archs.registry import ARCHS
 from astroi2i.archs.resnet import ResnetGenerator
 from astroi2i.archs.srresnet import SRGANDiscriminator, SRResNetGenerator
@@ -24,6 +25,7 @@ __all__ = [
     "SRGANDiscriminator",
     "PConvUNet",
     "MultiLayerPConvUNet",
+    "BiharmonicResidualUNet",
     "ScaleGenerator",
     "RegridResnetGenerator",
     "ConvAutoencoder",

@@ -22,7 +22,7 @@ from torch import nn
 from astroi2i.losses.perceptual import perceptual_term, style_term
 from astroi2i.losses.registry import LOSSES
 
-__all__ = ["CorKitLoss"]
+__all__ = ["CorKitLoss", "HoleLogMSELoss"]
 
 log = logging.getLogger(__name__)
 
@@ -84,3 +84,31 @@ class CorKitLoss(nn.Module):
             terms["perceptual"] = terms["perceptual"] + perceptual
             terms["style"] = terms["style"] + style_inner + style_diff
         return total, terms
+
+
+@LOSSES.register
+class HoleLogMSELoss(nn.Module):
+    """Mean over the images of a batch of log(MSE over the image's hole + ``eps``).
+
+    The hole is what the network had to fill and has truth for: (1 − M_0) · scored of the
+    last stage. Per image, log MSE is the PSNR up to a sign and a constant, so this loss is
+    the mean hole PSNR of the batch (÷ −10 log10 e), with every image weighted equally
+    whatever its brightness — unlike a pooled MSE, which the brightest crops dominate.
+    Images without hole pixels are left out. ``eps`` is in the data's units squared.
+    """
+
+    def __init__(self, *, eps: float = 1e-6) -> None:
+        super().__init__()
+        self.eps = float(eps)
+
+    def forward(self, stages, target: torch.Tensor, scored: torch.Tensor):
+        pred, known, _ = stages[-1]
+        region = ((1 - known) * scored).expand_as(pred)
+        count = region.sum(dim=(1, 2, 3))
+        mse = ((pred - target) ** 2 * region).sum(dim=(1, 2, 3)) / count.clamp_min(1.0)
+        has_hole = count > 0
+        if not bool(has_hole.any()):
+            zero = pred.sum() * 0.0  # no image of the batch has a hole; keeps the graph
+            return zero, {"hole_log_mse": zero.detach()}
+        loss = torch.log(mse[has_hole] + self.eps).mean()
+        return loss, {"hole_log_mse": loss.detach()}

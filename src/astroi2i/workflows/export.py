@@ -98,6 +98,11 @@ def export(checkpoint, fmt: str, output=None, *, overwrite: bool = False) -> tup
         if path.exists() and not overwrite:
             raise FileExistsError(f"{path}: exists; pass --overwrite to replace it")
     generator, meta = load_checkpoint(checkpoint)
+    if fmt == "onnx" and not getattr(generator, "onnx_exportable", True):
+        raise InputError(
+            f"{checkpoint}: {type(generator).__name__} runs scikit-image inside its forward pass, "
+            "which ONNX cannot hold; export --format safetensors instead"
+        )
     info = {k: meta[k] for k in SIDECAR_KEYS if k in meta}
     info["exported_from"] = {"checkpoint": Path(checkpoint).name, "sha256": meta["sha256"]}
     report = {"sidecar": str(sidecar)}
