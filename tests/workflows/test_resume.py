@@ -89,14 +89,15 @@ def test_sigkill_then_resume_is_bit_identical(survey_pair, tmp_path):
     different = [k for k in expected if not torch.equal(expected[k], got[k])]
     assert not different, f"resumed from step {stopped_at}: {different[:5]} differ"
     # the log continues: the rows from before the kill are kept, the resumed run's follow,
-    # none is doubled — the same metrics.csv as the uninterrupted run's, except that a
-    # validation the kill interrupted (it runs after its batch's checkpoint is written) is not
-    # redone: its one row may be missing (docs/scale.md)
+    # none is doubled — the same metrics.csv as the uninterrupted run's, except the rows of
+    # the batch the resumed checkpoint was written at: the checkpoint is saved before that
+    # batch's metrics reach the log and before its validation runs, so a kill in between
+    # loses them and the resumed run starts after that batch (docs/scale.md)
     expected_log, got_log = _metrics(reference), _metrics(killed)
     assert len(expected_log) > MAX_BATCHES
     missing = [row for row in expected_log if row not in got_log]
     assert [row for row in expected_log if row not in missing] == got_log
-    assert len(missing) <= 1 and all(row["val/l1"] and not row["train/loss_d"] for row in missing)
+    assert len(missing) <= 2 and len({row["step"] for row in missing}) <= 1, missing
 
 
 def _metrics(workdir):
