@@ -56,3 +56,10 @@ def test_large_batches_take_the_torch_route():
     layer = ConvTranspose2d(4, 3, 4, stride=2, padding=1)
     assert "Gemm" in type(layer(torch.randn(4, 4, 4, 4, requires_grad=True)).grad_fn).__name__
     assert "Gemm" not in type(layer(torch.randn(5, 4, 4, 4, requires_grad=True)).grad_fn).__name__
+
+
+def test_string_padding_takes_the_torch_route():
+    layer = Conv2d(4, 3, 3, padding="same")
+    x = torch.randn(1, 4, 5, 5, requires_grad=True)
+    out = layer(x)
+    assert out.shape == (1, 3, 5, 5) and "Gemm" not in type(out.grad_fn).__name__

@@ -9,7 +9,6 @@ zero) and learns only what biharmonic misses, so training cannot begin below the
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -20,12 +19,13 @@ __all__ = ["BiharmonicResidualUNet", "biharmonic_prior"]
 
 
 def biharmonic_prior(x: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
-    """scikit-image's biharmonic fill of every (image, band) of ``x`` (N, C, H, W) where
-    ``valid`` (N, 1, H, W) is 0; valid pixels are returned unchanged. Computed on the CPU in
-    float64 (no gradient flows through it)."""
-    from skimage.restoration import inpaint_biharmonic
+    """The biharmonic fill ``evaluate --mask`` scores as its baseline
+    (:func:`astroi2i.metrics.inpainting.biharmonic_fill`), of every (image, band) of ``x``
+    (N, C, H, W) where ``valid`` (N, 1, H, W) is 0; valid pixels are returned unchanged.
+    Computed on the CPU (no gradient flows through it)."""
+    from astroi2i.metrics.inpainting import biharmonic_fill
 
-    data = x.detach().to("cpu", torch.float64).numpy()
+    data = x.detach().to("cpu", torch.float32).numpy()
     missing = valid.detach().cpu().numpy()[:, 0] < 0.5
     out = data.copy()
     for n in range(data.shape[0]):
@@ -35,7 +35,7 @@ def biharmonic_prior(x: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
             out[n] = 0.0  # nothing to interpolate from
             continue
         for c in range(data.shape[1]):
-            out[n, c] = inpaint_biharmonic(np.where(missing[n], 0.0, data[n, c]), missing[n])
+            out[n, c] = biharmonic_fill(data[n, c], missing[n])
     return torch.from_numpy(out).to(x.device, x.dtype)
 
 

@@ -41,7 +41,6 @@ def _gemm_route(layer: nn.Module, x: torch.Tensor, pixels: int) -> bool:
         and layer.groups == 1
         and layer.dilation == (1, 1)
         and layer.padding_mode == "zeros"
-        and isinstance(layer.padding, tuple)
         and not torch.jit.is_tracing()
         and not torch.compiler.is_compiling()
         and not torch.onnx.is_in_onnx_export()
@@ -138,7 +137,7 @@ class Conv2d(nn.Conv2d):
     gemm_max_pixels = 64
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.dim() == 4:
+        if x.dim() == 4 and isinstance(self.padding, tuple):  # not padding="same"/"valid"
             out_h = (x.shape[2] + 2 * self.padding[0] - self.kernel_size[0]) // self.stride[0] + 1
             out_w = (x.shape[3] + 2 * self.padding[1] - self.kernel_size[1]) // self.stride[1] + 1
             if _gemm_route(self, x, x.shape[0] * out_h * out_w):
