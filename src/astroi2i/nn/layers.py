@@ -37,7 +37,6 @@ def _gemm_route(layer: nn.Module, x: torch.Tensor, pixels: int) -> bool:
     return (
         pixels <= layer.gemm_max_pixels
         and x.device.type == "cpu"
-        and x.dim() == 4
         and layer.groups == 1
         and layer.dilation == (1, 1)
         and layer.padding_mode == "zeros"
@@ -59,11 +58,8 @@ def _columns(rows: torch.Tensor, n: int) -> torch.Tensor:
 
 class _GemmConv(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x, weight, bias, kernel, stride, padding):
-        n, _, h, w = x.shape
-        c_out = weight.shape[0]
-        out_h = (h + 2 * padding[0] - kernel[0]) // stride[0] + 1
-        out_w = (w + 2 * padding[1] - kernel[1]) // stride[1] + 1
+    def forward(ctx, x, weight, bias, kernel, stride, padding, out_size):
+        n, c_out = x.shape[0], weight.shape[0]
         patches = _rows(F.unfold(x, kernel, padding=padding, stride=stride))  # (N·L, C_in·k²)
         flat = weight.reshape(c_out, -1)
         out = patches @ flat.t()  # (N·L, C_out)
@@ -71,7 +67,7 @@ class _GemmConv(torch.autograd.Function):
             out += bias
         ctx.save_for_backward(patches, weight)
         ctx.geometry = (x.shape, kernel, stride, padding, bias is not None)
-        return _columns(out, n).reshape(n, c_out, out_h, out_w).contiguous()
+        return _columns(out, n).reshape(n, c_out, *out_size).contiguous()
 
     @staticmethod
     @torch.autograd.function.once_differentiable
@@ -89,7 +85,7 @@ class _GemmConv(torch.autograd.Function):
             grad_w = (g.t() @ patches).reshape(weight.shape)
         if has_bias and ctx.needs_input_grad[2]:
             grad_b = g.sum(0)
-        return grad_x, grad_w, grad_b, None, None, None
+        return grad_x, grad_w, grad_b, None, None, None, None
 
 
 class _GemmConvTranspose(torch.autograd.Function):
@@ -141,9 +137,8 @@ class Conv2d(nn.Conv2d):
             out_h = (x.shape[2] + 2 * self.padding[0] - self.kernel_size[0]) // self.stride[0] + 1
             out_w = (x.shape[3] + 2 * self.padding[1] - self.kernel_size[1]) // self.stride[1] + 1
             if _gemm_route(self, x, x.shape[0] * out_h * out_w):
-                return _GemmConv.apply(
-                    x, self.weight, self.bias, self.kernel_size, self.stride, self.padding
-                )
+                return _GemmConv.apply(x, self.weight, self.bias, self.kernel_size, self.stride,
+                                       self.padding, (out_h, out_w))  # fmt: skip
         return super().forward(x)
 
 
