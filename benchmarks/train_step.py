@@ -2,6 +2,7 @@
 reference of the identical recipe, interleaved in one process.
 
 Usage: python benchmarks/train_step.py [--steps 4] [--rounds 3] [--size 256] [--channels-last]
+                                       [--profile]
 
 Recipe (both sides): U-Net-256 generator (3→3 bands, 54.4 M parameters) + 70×70 PatchGAN
 (2.8 M), 256² images, batch 1, fp32, vanilla GAN loss, L1 weight 100, Adam(2e-4, 0.5, 0.999);
@@ -11,8 +12,13 @@ reference is the textbook loop on networks written fresh here in plain torch lay
 astroi2i's networks when given their weights). Ours runs through Lightning with the system's
 own training_step; a callback times each of our batches and, in between, runs and times the
 same number of reference steps, so both see the same machine state. Prints median seconds per
-batch, the ratio ours/reference and the achieved GFLOP/s (forward FLOPs counted with
-torch.utils.flop_counter; a training step ≈ 3× forward).
+batch, the ratio ours/reference and the achieved GFLOP/s (the FLOPs of one whole reference
+batch, forward and backward, counted op by op with torch.utils.flop_counter), next to this
+machine's fp32 GEMM peak. From those it prints a bound: the time the recipe's FLOPs take at
+the GEMM peak with no other work, as a fraction of the reference's time. `--profile` also
+splits ours (torch.profiler) into convolution/GEMM kernels and everything else (Adam,
+BatchNorm, activations, finite checks, Lightning), and prints the bound with that remainder
+as measured.
 
 Caveat: in one process both sides share glibc's allocator, whose mmap threshold adapts to
 what was freed last; each side's large temporaries change how often the other page-faults,
@@ -131,16 +137,80 @@ class Reference:
         self.opt_g.step()
 
 
-def forward_flops(size: int) -> float:
+def step_flops(size: int) -> float:
+    """FLOPs of one batch of the recipe, forward and backward, counted op by op
+    (torch.utils.flop_counter) over one reference step; both sides run the same recipe."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    g, d = build(0)
-    x = torch.randn(1, 3, size, size)
-    with FlopCounterMode(display=False) as counter, torch.no_grad():
-        fake = g(x)
-        for _ in range(3):  # D sees real, detached fake and fake
-            d(torch.cat([x, fake], 1))
+    reference = Reference(seed=0)
+    x, y = torch.randn(1, 3, size, size), torch.randn(1, 3, size, size)
+    with FlopCounterMode(display=False) as counter:
+        reference.step(x, y)
     return float(counter.get_total_flops())
+
+
+def peak_gemm(n: int = 4096, repeats: int = 3) -> float:
+    """This machine's fp32 GEMM rate (FLOP/s): the best of `repeats` n×n×n products."""
+    a, b, out = torch.randn(n, n), torch.randn(n, n), torch.empty(n, n)
+    torch.mm(a, b, out=out)
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        torch.mm(a, b, out=out)
+        best = min(best, time.perf_counter() - t0)
+    return 2 * n**3 / best
+
+
+# the operators that run convolutions and our GEMM route (aten::_convolution's own time is the
+# transposed convolutions' oneDNN kernel, which the profiler records under no separate name)
+GEMM_OPS = frozenset(
+    "aten::convolution_backward aten::mkldnn_convolution aten::_convolution aten::mm "
+    "aten::addmm aten::im2col aten::col2im".split()
+)
+
+
+def profile_ours(make_system, batch, warmup: int, batches: int) -> tuple[float, float]:
+    """Ours under torch.profiler: (seconds per batch in convolution/GEMM kernels, seconds per
+    batch in everything else: Adam, BatchNorm, activations, checks, Lightning)."""
+    import lightning as L
+    from torch.profiler import ProfilerActivity, profile
+
+    walls: list[float] = []
+
+    class Profile(L.Callback):
+        def on_train_batch_start(self, trainer, module, b, idx):
+            if idx == warmup:
+                self.prof = profile(activities=[ProfilerActivity.CPU])
+                self.prof.__enter__()
+            self.t0 = time.perf_counter()
+
+        def on_train_batch_end(self, trainer, module, outputs, b, idx):
+            if idx >= warmup:
+                walls.append(time.perf_counter() - self.t0)
+            if idx == warmup + batches - 1:
+                self.prof.__exit__(None, None, None)
+
+    callback = Profile()
+    _fit(make_system(), batch, warmup + batches, [callback])
+    gemm = sum(e.self_cpu_time_total for e in callback.prof.key_averages() if e.key in GEMM_OPS)
+    per_batch_gemm = gemm / 1e6 / batches
+    return per_batch_gemm, sum(walls) / batches - per_batch_gemm
+
+
+def _fit(system, batch, total: int, callbacks) -> None:
+    import lightning as L
+
+    loader = torch.utils.data.DataLoader([batch] * total, batch_size=None)
+    trainer = L.Trainer(
+        max_steps=2 * total,  # two optimizer steps per batch
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        limit_val_batches=0,
+        callbacks=callbacks,
+    )
+    trainer.fit(system, train_dataloaders=loader)
 
 
 def main() -> None:
@@ -149,6 +219,10 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--channels-last", action="store_true", help="ours in channels_last")
+    parser.add_argument(
+        "--profile", action="store_true",
+        help="also profile ours: time in convolution/GEMM kernels against everything else",
+    )  # fmt: skip
     args = parser.parse_args()
 
     import lightning as L
@@ -180,32 +254,29 @@ def main() -> None:
                     reference.step(batch["inputs"], batch["target"])
                     ref_times.append(time.perf_counter() - t0)
 
-    g, d = build(0)
-    system = Pix2Pix(
-        g, d, GANLoss(mode="vanilla"), MaskedL1Loss(weight=100.0), channels_last=args.channels_last
-    )
-    total = warmup + args.steps * args.rounds
-    loader = torch.utils.data.DataLoader([batch] * total, batch_size=None)
-    trainer = L.Trainer(
-        max_steps=2 * total,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        limit_val_batches=0,
-        callbacks=[Interleave()],
-    )
+    def make_system():
+        g, d = build(0)
+        return Pix2Pix(
+            g, d, GANLoss(mode="vanilla"), MaskedL1Loss(weight=100.0),
+            channels_last=args.channels_last,
+        )  # fmt: skip
+
     for _ in range(warmup):
         reference.step(batch["inputs"], batch["target"])
-    trainer.fit(system, train_dataloaders=loader)
+    _fit(make_system(), batch, warmup + args.steps * args.rounds, [Interleave()])
 
     ours, ref = statistics.median(our_times), statistics.median(ref_times)
-    flops = 3 * forward_flops(size)
+    flops, peak = step_flops(size), peak_gemm()
+    g, d = build(0)
     n_g = sum(p.numel() for p in g.parameters()) / 1e6
     n_d = sum(p.numel() for p in d.parameters()) / 1e6
     print(
         f"G {n_g:.1f} M + D {n_d:.1f} M parameters, {size}², batch 1, fp32, "
         f"{torch.get_num_threads()} threads, torch {torch.__version__}"
+    )
+    print(
+        f"recipe: {flops / 1e9:.1f} GFLOP per batch (forward and backward, counted); "
+        f"this machine's fp32 GEMM peak {peak / 1e9:.1f} GFLOP/s (4096³ matmul)"
     )
     print(f"reference (plain eager): {ref:.3f} s/batch  ({flops / ref / 1e9:.1f} GFLOP/s)")
     print(
@@ -216,6 +287,21 @@ def main() -> None:
         f"ratio ours/reference: {ours / ref:.3f}  (goal ≤ 0.67); "
         f"{len(our_times)} + {len(ref_times)} timed batches"
     )
+    print(
+        f"bound: every FLOP at the GEMM peak and nothing else would take {flops / peak:.3f} s "
+        f"= {flops / peak / ref:.3f} × the reference"
+    )
+    if args.profile:
+        gemm, rest = profile_ours(make_system, batch, warmup, args.steps)
+        print(
+            f"ours profiled ({args.steps} batches): convolutions and GEMMs {gemm:.3f} s/batch "
+            f"({flops / gemm / 1e9:.1f} GFLOP/s, {flops / gemm / peak:.0%} of the peak), "
+            f"everything else {rest:.3f} s/batch"
+        )
+        print(
+            f"bound with the rest as measured: {flops / peak + rest:.3f} s "
+            f"= {(flops / peak + rest) / ref:.3f} × the reference"
+        )
 
 
 if __name__ == "__main__":
