@@ -45,3 +45,28 @@ def test_source_flux_ratio_ignores_the_background():
     mask = np.zeros_like(target, bool)
     mask[6:9, 6:9] = True
     assert np.isnan(source_flux_ratio(pred, target, mask))  # nothing positive left
+
+
+def test_hole_rmse_by_depth_hand_computed():
+    """A 10×10 hole whose error equals each pixel's depth: rings 1–4 (96 pixels) in the first
+    bin, the 2×2 centre (depth 5) in the second, nothing 9 or more pixels deep."""
+    from astroi2i.metrics.inpainting import hole_depth, hole_metrics
+
+    hole = np.zeros((20, 20), bool)
+    hole[5:15, 5:15] = True
+    depth = hole_depth(hole)
+    assert depth[5, 5] == 1 and depth[9, 9] == 5 and depth[0, 0] == 0
+    assert [(depth == d).sum() for d in range(1, 6)] == [36, 28, 20, 12, 4]
+    target = np.linspace(0.0, 100.0, 400, dtype=np.float32).reshape(20, 20)
+    pred = target + depth.astype(np.float32)
+    m = hole_metrics(pred, target, hole)
+    assert m["rmse_depth_1_4"] == pytest.approx(np.sqrt((36 + 28 * 4 + 20 * 9 + 12 * 16) / 96))
+    assert m["rmse_depth_5_8"] == pytest.approx(5.0)
+    assert np.isnan(m["rmse_depth_9_up"])
+    # pixels missing around the scored hole push it deeper: a 2-pixel invalid frame makes
+    # the hole's outer ring depth 3, so the centre (depth 7) is still in the second bin
+    missing = np.zeros_like(hole)
+    missing[3:17, 3:17] = True
+    m = hole_metrics(pred, target, hole, missing)
+    assert hole_depth(missing)[5, 5] == 3
+    assert m["rmse_depth_5_8"] == pytest.approx(np.sqrt((20 * 9 + 12 * 16 + 4 * 25) / 36))

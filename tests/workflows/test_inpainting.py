@@ -70,8 +70,12 @@ def test_translate_fills_only_the_holes_and_evaluate_scores_them(trained, tmp_pa
     from astroi2i.metrics.inpainting import hole_metrics
 
     row = table[(table["method"] == "prediction") & (table["space"] == "physical")][0]
-    direct = hole_metrics(read_image(pred).data[0], truth.data[0], hole & ~truth.pixel_mask)
+    scored, missing = hole & ~truth.pixel_mask, hole | truth.pixel_mask
+    direct = hole_metrics(read_image(pred).data[0], truth.data[0], scored, missing)
     assert row["psnr"] == pytest.approx(direct["psnr"])
+    # depth counts from the nearest known pixel (the scene's invalid pixels are not known)
+    assert row["rmse_depth_1_4"] == pytest.approx(direct["rmse_depth_1_4"])
+    assert np.isfinite(row["rmse_depth_1_4"]) and np.isnan(row["rmse_depth_9_up"])
     # a user mask adds pixels to fill
     user = np.zeros(raw.shape, np.float32)
     user[40:44, 40:44] = 1

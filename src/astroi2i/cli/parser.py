@@ -128,7 +128,7 @@ def _add_evaluate(sub) -> None:
         default=None,
         metavar="MASK",
         help="inpainting: FITS mask (≠0 = hole) or folder matched by name; score only the hole, "
-        "next to biharmonic and border-mean fills",
+        "next to biharmonic and border-mean fills, with the RMSE by depth into the hole",
     )
     p.add_argument("--report", default=None, help="folder for metrics.ecsv and metrics.json")
     p.add_argument("--overwrite", action="store_true")

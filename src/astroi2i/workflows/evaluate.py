@@ -159,7 +159,11 @@ def evaluate(
     stretch, label = _stretch_for(checkpoint, [t for *_, t in loaded])
     if mask is not None:
         rows = _hole_rows(loaded, mask, stretch, label)
-        return _finish(Table(rows=rows), rows, report, "PSNR peak = valid target range; hole only")
+        comment = (
+            "PSNR peak = valid target range; hole only; rmse_depth_A_B: RMSE of the hole pixels "
+            "A to B pixels from the nearest known pixel"
+        )
+        return _finish(Table(rows=rows), rows, report, comment)
     rows = []
     for p_path, _, p, t in loaded:
         candidates = [("prediction", p.data, p.band_mask)]
@@ -231,7 +235,7 @@ def _hole_rows(loaded, mask, stretch, label) -> list[dict]:
                 (label, stretch.forward(data), t_stretched),
             ):
                 for c, band in enumerate(t.bands):
-                    m = hole_metrics(a[c], b[c], hole)
+                    m = hole_metrics(a[c], b[c], hole, missing)
                     if space != "physical":
                         m["flux_ratio"] = float("nan")
                     rows.append(
