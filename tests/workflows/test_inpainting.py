@@ -165,3 +165,35 @@ def test_biharmonic_residual_recipe_trains_and_fills_from_biharmonic(trained, tm
                        tmp_path / "s.fits", "--tile", "64", "--overlap", "0")  # fmt: skip
     assert code == 0, err
     np.testing.assert_array_equal(fits.getdata(tmp_path / "s.fits"), out)
+
+
+def test_validation_panels_show_the_damaged_input_and_the_fill(trained):
+    """Inpainting runs write validation panels, and their rows are the damaged input (holes
+    and invalid pixels blank), the fill (equal to the input wherever it is valid) and the
+    target (blank where invalid) — not a forward pass over the undamaged image, which would
+    return it unchanged."""
+    from astroi2i.config import apply_overrides, load_recipe, resolve_recipe
+    from astroi2i.workflows.build import build_system
+
+    _, _, root = trained
+    assert list((root / "pre" / "panels").glob("val_batch*.png"))
+    overrides = [o for o in TINY if o.startswith("model.")]
+    recipe = resolve_recipe(apply_overrides(load_recipe("inpaint_small"), overrides))
+    system = build_system(recipe["model"], 1, 1)
+    gen = torch.Generator().manual_seed(0)
+    x = torch.rand(3, 1, 64, 64, generator=gen)
+    mask = torch.zeros(3, 64, 64, dtype=torch.bool)
+    mask[:, :, :3] = True  # invalid columns (e.g. off the detector)
+    hole = torch.zeros_like(mask)
+    hole[:, 16:32, 24:40] = True
+    batch = {"inputs": x, "target": x.clone(), "mask": mask, "hole": hole, "key": ["a", "b", "c"]}
+    with torch.no_grad():
+        rows = system.panel_rows(batch, 2)
+    assert len(rows) == 2 and rows[0]["label"] == "a (256 px hole)"
+    blank = (mask | hole)[0].numpy()
+    np.testing.assert_array_equal(np.isnan(rows[0]["input"]), blank)
+    np.testing.assert_array_equal(rows[0]["prediction"][~blank], x[0, 0].numpy()[~blank])
+    assert np.isfinite(rows[0]["prediction"]).all()
+    invalid = mask[1].numpy()  # the target is blank where it is never scored
+    np.testing.assert_array_equal(np.isnan(rows[1]["target"]), invalid)
+    np.testing.assert_array_equal(rows[1]["target"][~invalid], x[1, 0].numpy()[~invalid])

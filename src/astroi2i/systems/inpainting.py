@@ -114,5 +114,27 @@ class PConvInpainting(L.LightningModule):
         err = ((filled - y).abs() * region).sum() / region.sum().clamp_min(1.0)
         self.log("val/l1", err, prog_bar=True, batch_size=x.shape[0], sync_dist=True)
 
+    def panel_rows(self, batch, n: int) -> list[dict]:
+        """Validation panels (band 0, stretched units): the input with its holes and invalid
+        pixels blank (NaN), the fill, and the target blank where it is invalid (occulter,
+        off-detector: never scored), so the residual shows exactly what validation scores
+        outside the hole's valid surroundings (which the fill keeps bit for bit)."""
+        part = {k: v[:n] for k, v in batch.items() if torch.is_tensor(v)}
+        x, y = part["inputs"], part["target"]
+        valid, scored, hole = self._masks(part)
+        damaged = torch.where(valid.bool(), x, torch.nan)
+        y = torch.where(scored.bool(), y, torch.nan)
+        filled = self.generator(damaged)
+        rows = []
+        for i in range(len(x)):
+            n_hole = int(hole[i].sum())
+            rows.append({
+                "label": f"{batch['key'][i]} ({n_hole} px hole)",
+                "input": damaged[i, 0].float().cpu().numpy(),
+                "prediction": filled[i, 0].float().cpu().numpy(),
+                "target": y[i, 0].float().cpu().numpy(),
+            })  # fmt: skip
+        return rows
+
     def configure_optimizers(self):
         return adam(self.generator.parameters(), self.hparams)

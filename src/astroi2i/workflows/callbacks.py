@@ -124,10 +124,24 @@ class RunProgressBar(TQDMProgressBar):
         bar.refresh()
 
 
+def _forward_rows(pl_module, batch, n: int) -> list[dict]:
+    """Panel rows of a system whose prediction is its forward pass on ``batch["inputs"]``: the
+    last input band, and band 0 of the prediction and the target."""
+    pred = pl_module(batch["inputs"][:n]).float().cpu().numpy()
+    x = batch["inputs"][:n].float().cpu().numpy()
+    y = batch["target"][:n].float().cpu().numpy()
+    return [
+        {"label": str(batch["key"][i]), "input": x[i, -1], "prediction": pred[i, 0],
+         "target": y[i, 0]}
+        for i in range(len(pred))
+    ]  # fmt: skip
+
+
 class ValidationPanels(L.Callback):
     """At each validation, a PNG of input / prediction / target / residual for up to ``n``
     validation samples (in the stretched space the network sees, percentile-scaled), written to
-    ``folder`` and to TensorBoard when it is a logger."""
+    ``folder`` and to TensorBoard when it is a logger. A system with a ``panel_rows(batch, n)``
+    method (inpainting: the damaged input and the fill) supplies its own rows."""
 
     def __init__(self, folder: Path, n: int = 3) -> None:
         self.folder, self.n = Path(folder), n
@@ -138,18 +152,10 @@ class ValidationPanels(L.Callback):
         from astroi2i.workflows.report import panel_figure
 
         with torch.no_grad():
-            pred = pl_module(batch["inputs"][: self.n]).float().cpu().numpy()
-        x = batch["inputs"][: self.n].float().cpu().numpy()
-        y = batch["target"][: self.n].float().cpu().numpy()
-        rows = [
-            {
-                "label": str(batch["key"][i]),
-                "input": x[i, -1],
-                "prediction": pred[i, 0],
-                "target": y[i, 0],
-            }
-            for i in range(len(pred))
-        ]
+            if hasattr(pl_module, "panel_rows"):  # systems whose input is not a plain forward
+                rows = pl_module.panel_rows(batch, self.n)
+            else:
+                rows = _forward_rows(pl_module, batch, self.n)
         self.folder.mkdir(parents=True, exist_ok=True)
         batches = trainer.fit_loop.total_batch_idx + 1  # batches, whatever the optimizer steps
         path = panel_figure(
