@@ -24,23 +24,24 @@ import numpy as np
 def headroom(truth: np.ndarray, hole: np.ndarray) -> dict[str, float]:
     from scipy.ndimage import gaussian_filter
 
-    from astroi2i.metrics.inpainting import biharmonic_fill, hole_depth, hole_metrics
+    from astroi2i.metrics import inpainting as m
 
-    base = biharmonic_fill(truth, hole)
-    psnr0 = hole_metrics(base, truth, hole)["psnr"]
-    depth = hole_depth(hole)
+    invalid = ~np.isfinite(truth)  # not scored, and not known to the fill either
+    hole, missing = hole & ~invalid, hole | invalid
+    base = m.biharmonic_fill(truth, missing)
+    psnr0 = m.hole_metrics(base, truth, hole)["psnr"]
+    depth = m.hole_depth(missing)
     row = {"biharmonic": psnr0}
     for d in (4, 8, 12):
         oracle = np.where(hole & (depth <= d), truth, base)
-        row[f"edge<={d}"] = hole_metrics(oracle, truth, hole)["psnr"] - psnr0
+        row[f"edge<={d}"] = m.hole_metrics(oracle, truth, hole)["psnr"] - psnr0
     for s in (1, 2, 4):
         oracle = gaussian_filter(truth.astype(np.float64), s)
-        row[f"sigma={s}"] = hole_metrics(oracle, truth, hole)["psnr"] - psnr0
+        row[f"sigma={s}"] = m.hole_metrics(oracle, truth, hole)["psnr"] - psnr0
     err = (base.astype(np.float64) - truth) ** 2
     total = err[hole].sum()
-    for lo, hi in ((1, 4), (5, 8), (9, None)):
-        sel = hole & (depth >= lo) & (depth <= (hi or depth.max()))
-        row[f"share {lo}-{hi or ''}"] = err[sel].sum() / total
+    for lo, hi in m.DEPTH_BINS:
+        row[f"share {lo}-{hi or ''}"] = err[hole & m.depth_bin(depth, lo, hi)].sum() / total
     return row
 
 

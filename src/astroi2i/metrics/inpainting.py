@@ -13,7 +13,9 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-__all__ = ["DEPTH_BINS", "biharmonic_fill", "border_mean_fill", "hole_depth", "hole_metrics"]
+__all__ = [
+    "DEPTH_BINS", "biharmonic_fill", "border_mean_fill", "depth_bin", "hole_depth", "hole_metrics",
+]  # fmt: skip
 
 # depth ranges (pixels, inclusive; None = no upper end) of the RMSE-by-depth columns
 DEPTH_BINS = ((1, 4), (5, 8), (9, None))
@@ -45,6 +47,12 @@ def hole_depth(missing: np.ndarray) -> np.ndarray:
     return ndimage.distance_transform_cdt(missing, metric="chessboard")
 
 
+def depth_bin(depth: np.ndarray, lo: int, hi: int | None) -> np.ndarray:
+    """The pixels of :func:`hole_depth` ``depth`` from ``lo`` to ``hi`` (inclusive; None: no
+    upper end)."""
+    return (depth >= lo) & (depth <= (hi if hi is not None else depth.max()))
+
+
 def _depth_key(lo: int, hi: int | None) -> str:
     return f"rmse_depth_{lo}_{hi if hi is not None else 'up'}"
 
@@ -68,7 +76,7 @@ def hole_metrics(
     depth = hole_depth(hole if missing is None else missing)
     by_depth = {}
     for lo, hi in DEPTH_BINS:
-        sel = ok & (depth >= lo) & (depth <= (hi if hi is not None else depth.max()))
+        sel = ok & depth_bin(depth, lo, hi)
         err = pred[sel].astype(np.float64) - target[sel]
         by_depth[_depth_key(lo, hi)] = float(np.sqrt(np.mean(err**2))) if sel.any() else nan
     finite = np.isfinite(target)

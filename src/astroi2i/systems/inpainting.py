@@ -117,8 +117,8 @@ class PConvInpainting(L.LightningModule):
     def panel_rows(self, batch, n: int) -> list[dict]:
         """Validation panels (band 0, stretched units): the input with its holes and invalid
         pixels blank (NaN), the fill, and the target blank where it is invalid (occulter,
-        off-detector: never scored), so the residual shows exactly what validation scores
-        outside the hole's valid surroundings (which the fill keeps bit for bit)."""
+        off-detector: never scored). The residual is then blank where nothing is scored, zero
+        on valid pixels (kept bit for bit) and the fill's error in the holes."""
         part = {k: v[:n] for k, v in batch.items() if torch.is_tensor(v)}
         x, y = part["inputs"], part["target"]
         valid, scored, hole = self._masks(part)
