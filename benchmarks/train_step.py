@@ -137,12 +137,12 @@ class Reference:
         self.opt_g.step()
 
 
-def step_flops(size: int) -> float:
+def step_flops(reference: Reference, size: int) -> float:
     """FLOPs of one batch of the recipe, forward and backward, counted op by op
-    (torch.utils.flop_counter) over one reference step; both sides run the same recipe."""
+    (torch.utils.flop_counter) over one more step of ``reference``; both sides run the same
+    recipe."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    reference = Reference(seed=0)
     x, y = torch.randn(1, 3, size, size), torch.randn(1, 3, size, size)
     with FlopCounterMode(display=False) as counter:
         reference.step(x, y)
@@ -266,10 +266,10 @@ def main() -> None:
     _fit(make_system(), batch, warmup + args.steps * args.rounds, [Interleave()])
 
     ours, ref = statistics.median(our_times), statistics.median(ref_times)
-    flops, peak = step_flops(size), peak_gemm()
-    g, d = build(0)
-    n_g = sum(p.numel() for p in g.parameters()) / 1e6
-    n_d = sum(p.numel() for p in d.parameters()) / 1e6
+    flops, peak = step_flops(reference, size), peak_gemm()
+    # (the parameter counts equal ours: checked by check_same_networks at start-up)
+    n_g = sum(p.numel() for p in reference.g.parameters()) / 1e6
+    n_d = sum(p.numel() for p in reference.d.parameters()) / 1e6
     print(
         f"G {n_g:.1f} M + D {n_d:.1f} M parameters, {size}², batch 1, fp32, "
         f"{torch.get_num_threads()} threads, torch {torch.__version__}"

@@ -106,10 +106,16 @@ class PConvInpainting(L.LightningModule):
         logs |= {"train/loss": loss, "train/skipped_steps": float(self.guard.skipped)}
         self.log_dict(logs, prog_bar=True, batch_size=x.shape[0])
 
+    def _validation_fill(self, batch):
+        """(damaged input, fill, scored, hole): every hole and invalid pixel set to NaN, as
+        translate sees missing data, and the generator's fill of them."""
+        valid, scored, hole = self._masks(batch)
+        damaged = torch.where(valid.bool(), batch["inputs"], torch.nan)
+        return damaged, self.generator(damaged), scored, hole
+
     def validation_step(self, batch, batch_idx: int) -> None:
         x, y = batch["inputs"], torch.nan_to_num(batch["target"])
-        valid, scored, hole = self._masks(batch)
-        filled = self.generator(torch.where(valid.bool(), x, torch.nan))
+        _, filled, scored, hole = self._validation_fill(batch)
         region = hole.unsqueeze(1).to(x.dtype) * scored
         err = ((filled - y).abs() * region).sum() / region.sum().clamp_min(1.0)
         self.log("val/l1", err, prog_bar=True, batch_size=x.shape[0], sync_dist=True)
@@ -120,13 +126,10 @@ class PConvInpainting(L.LightningModule):
         off-detector: never scored). The residual is then blank where nothing is scored, zero
         on valid pixels (kept bit for bit) and the fill's error in the holes."""
         part = {k: v[:n] for k, v in batch.items() if torch.is_tensor(v)}
-        x, y = part["inputs"], part["target"]
-        valid, scored, hole = self._masks(part)
-        damaged = torch.where(valid.bool(), x, torch.nan)
-        y = torch.where(scored.bool(), y, torch.nan)
-        filled = self.generator(damaged)
+        damaged, filled, scored, hole = self._validation_fill(part)
+        y = torch.where(scored.bool(), part["target"], torch.nan)
         rows = []
-        for i in range(len(x)):
+        for i in range(len(damaged)):
             n_hole = int(hole[i].sum())
             rows.append({
                 "label": f"{batch['key'][i]} ({n_hole} px hole)",
