@@ -51,7 +51,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=8)
     args = parser.parse_args()
 
-    from astroi2i.data.datasets import PairedDataset, fit_stretch, load_pairs
+    from astroi2i.data.datasets import PairedDataset, fit_pair_stretch, load_pairs
     from astroi2i.data.stretches import AsinhStretch
     from astroi2i.io import read_manifest
 
@@ -59,8 +59,8 @@ def main() -> None:
         manifest = read_manifest(make_stamps(Path(tmp), args.n_stamps))
         t0 = time.perf_counter()
         pairs = load_pairs(manifest, "train", ["b0", "b1", "b2"], ["t"])
-        s_in = fit_stretch(AsinhStretch(softening="auto"), pairs, "inputs")
-        s_out = fit_stretch(AsinhStretch(softening="auto"), pairs, "targets")
+        s_in = fit_pair_stretch(AsinhStretch(softening="auto"), pairs, "inputs")
+        s_out = fit_pair_stretch(AsinhStretch(softening="auto"), pairs, "targets")
         dataset = PairedDataset(
             pairs,
             input_stretch=s_in,

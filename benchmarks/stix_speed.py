@@ -48,7 +48,7 @@ def main() -> None:
     from astroi2i.data.stretches import build_stretch
     from astroi2i.io import write_image
     from astroi2i.sources import stix
-    from astroi2i.workflows.export import load_model
+    from astroi2i.workflows.model import load_model
     from astroi2i.workflows.simulate import stix_header, stix_maps
     from astroi2i.workflows.translate import translate
 
@@ -80,7 +80,7 @@ def main() -> None:
     header = stix_header(vis, vis.exposure, vis.time_range[0])
     maps = stix_maps(vis, imaging, exposure=vis.exposure, header=header)
     bp = maps["bp"]
-    x = build_stretch(meta["stretches"]["inputs"]).forward(
+    x = build_stretch(meta.stretches["inputs"]).forward(
         bp.data, exposure=np.array([vis.exposure])
     )
     xt = torch.from_numpy(x[None].astype(np.float32))

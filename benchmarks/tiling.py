@@ -35,7 +35,7 @@ def make_checkpoint(path: Path, model: str) -> dict:
     import torch
 
     from astroi2i.config import apply_overrides, load_recipe, resolve_recipe
-    from astroi2i.workflows.build import build_generator
+    from astroi2i.systems.build import build_generator
     from astroi2i.workflows.checkpoint import package_versions
 
     overrides = [] if model == "unet256" else ["model.generator.depth=5",

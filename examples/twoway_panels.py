@@ -36,7 +36,7 @@ def main() -> None:
     runs = sorted(p.parent.parent for p in Path(args.workdir).glob("*/checkpoints/last.ckpt"))
     models = {run.name: load_twoway(run / "checkpoints" / "last.ckpt") for run in runs}
     meta = next(iter(models.values()))[1]
-    data = meta["recipe"]["data"]
+    data = meta.data
     manifest = read_manifest(args.data)
     key, a, b = load_domains(manifest, "test", data["inputs"], data["targets"]).paired[args.index]
     c = list(b.bands).index(args.band)
@@ -60,7 +60,7 @@ def main() -> None:
             ax.set_yticks([])
             if row == 0:
                 ax.set_title(name.replace("_", " "), fontsize=7)
-        domains = meta["two_way"]
+        domains = meta.two_way
         label = f"{domains['a' if to == 'b' else 'b']['name']}→{domains[to]['name']}"
         axes[row, 0].set_ylabel(label, fontsize=8)
         if to == "b":

@@ -78,6 +78,9 @@ class TrainerConfig:
         default_factory=lambda: ["csv", "tensorboard"]
     )
     panels: bool = True
+    #: start the generator from this model's weights (a checkpoint, an export or a packaged
+    #: name with the same bands), e.g. CorKit's fine-tuning stage from its pre-training
+    init_from: str = ""
 
 
 @dataclass
@@ -198,7 +201,7 @@ def _validate_stretch(registry, spec, side: str) -> dict:
 def resolve_recipe(recipe: dict) -> dict:
     """Validate a recipe and fill in every default. Raises InputError naming the bad key."""
     from astroi2i.data.stretches import STRETCHES
-    from astroi2i.workflows.build import validate_model
+    from astroi2i.systems.build import validate_model
 
     unknown = set(recipe) - TOP_LEVEL
     if unknown:

@@ -4,7 +4,7 @@ import torch
 
 from astroi2i.data.augment import augmentation_group, dihedral
 from astroi2i.data.datamodule import PairedDataModule
-from astroi2i.data.datasets import PairedDataset, fit_stretch, load_pairs
+from astroi2i.data.datasets import PairedDataset, fit_pair_stretch, load_pairs
 from astroi2i.data.stretches import IdentityStretch, LinearStretch
 from astroi2i.errors import InputError
 from astroi2i.io import read_manifest, write_manifest
@@ -102,7 +102,7 @@ def test_crop_and_augmentation_identical_on_inputs_target_and_mask(paired):
 
 def test_stretch_is_fitted_on_the_dataset(paired):
     pairs = load_pairs(paired, "train", ["c"], ["t"])
-    s = fit_stretch(LinearStretch(), pairs, "inputs")
+    s = fit_pair_stretch(LinearStretch(), pairs, "inputs")
     all_values = np.concatenate([p.inputs.data.ravel() for p in pairs])
     assert s.vmin[0] == pytest.approx(np.nanmin(all_values))
 

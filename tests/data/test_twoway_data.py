@@ -8,7 +8,7 @@ from astroi2i.data.stretches import SignedSqrtStretch
 from astroi2i.data.twoway import DomainRows, TwoWayDataset, load_domains
 from astroi2i.errors import InputError
 from astroi2i.io import read_manifest, write_manifest
-from astroi2i.sky.image import SkyImage
+from astroi2i.io.image import SkyImage
 from tests.conftest import make_wcs, write_fits
 
 

@@ -6,8 +6,8 @@ import pytest
 from astropy.io import fits
 
 from astroi2i.errors import InputError
-from astroi2i.io import read_image, read_images, write_image
-from astroi2i.sky import SkyImage
+from astroi2i.io import read_image, write_image
+from astroi2i.sky import SkyImage, read_images
 from tests.conftest import make_wcs, write_fits
 
 

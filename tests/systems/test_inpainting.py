@@ -4,7 +4,7 @@ import lightning as L
 import torch
 
 from astroi2i.config import apply_overrides, load_recipe, resolve_recipe
-from astroi2i.workflows.build import build_system
+from astroi2i.systems.build import build_system
 
 TINY = ["model.generator.depth=3", "model.generator.base_channels=4", "model.generator.grow=4"]
 

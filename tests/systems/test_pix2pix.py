@@ -2,8 +2,8 @@ import numpy as np
 import torch
 
 from astroi2i.config import apply_overrides, load_recipe, resolve_recipe
-from astroi2i.workflows.build import build_system
-from astroi2i.workflows.checkpoint import load_checkpoint
+from astroi2i.systems.build import build_system
+from astroi2i.workflows.model import load_model
 
 
 def _tiny_system():
@@ -60,12 +60,12 @@ def test_two_training_steps_change_parameters_with_finite_losses():
 
 
 def test_checkpoint_round_trip_reproduces_the_generator(tiny_checkpoint):
-    generator, meta = load_checkpoint(tiny_checkpoint.checkpoint)
-    assert meta["input_bands"] == ["shallow_g", "shallow_r"] and meta["target_bands"] == ["deep_r"]
-    assert meta["recipe"]["model"]["generator"]["depth"] == 3
-    assert meta["stretches"]["inputs"]["type"] == "AsinhStretch"
-    assert len(meta["stretches"]["inputs"]["softening"]) == 2  # fitted per band
-    assert meta["versions"]["torch"].startswith(torch.__version__.split("+")[0])
+    generator, meta = load_model(tiny_checkpoint.checkpoint)
+    assert meta.input_bands == ("shallow_g", "shallow_r") and meta.target_bands == ("deep_r",)
+    assert meta.recipe["model"]["generator"]["depth"] == 3
+    assert meta.stretches["inputs"]["type"] == "AsinhStretch"
+    assert len(meta.stretches["inputs"]["softening"]) == 2  # fitted per band
+    assert meta.versions["torch"].startswith(torch.__version__.split("+")[0])
     ckpt = torch.load(tiny_checkpoint.checkpoint, weights_only=True)
     state = {
         k[len("generator.") :]: v

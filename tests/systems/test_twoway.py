@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from astroi2i.config import packaged_recipes
+from astroi2i.systems.build import build_system
 from astroi2i.systems.twoway import ImagePool
-from astroi2i.workflows.build import build_system
 from astroi2i.workflows.checkpoint import read_checkpoint
 from astroi2i.workflows.train import prepare_recipe, train
 from tests.conftest import TWOWAY_TINY
@@ -109,7 +109,7 @@ def test_domains_with_different_band_sets(tmp_path, rng):
     import numpy as np
 
     from astroi2i.io import write_image, write_manifest
-    from astroi2i.sky.image import SkyImage
+    from astroi2i.io.image import SkyImage
     from tests.conftest import make_wcs
 
     rows = []

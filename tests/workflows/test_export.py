@@ -6,7 +6,8 @@ import pytest
 from astroi2i.cli.main import main
 from astroi2i.errors import InputError
 from astroi2i.io import read_image, read_manifest
-from astroi2i.workflows.export import export, load_model
+from astroi2i.workflows.export import export
+from astroi2i.workflows.model import load_model
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +42,7 @@ def test_onnx_export_matches_pytorch(tiny_checkpoint, inputs_and_reference, tmp_
     diff = float(out.split("max |diff| = ")[1].split()[0])
     assert diff <= 1e-4
     model, meta = load_model(tmp_path / "m.onnx")
-    assert meta["target_bands"] == ["deep_r"]
+    assert meta.target_bands == ("deep_r",)
     assert main(["translate", str(tmp_path / "m.onnx"), *map(str, inputs),
                  "-o", str(tmp_path / "o.fits")]) == 0  # fmt: skip
     got = read_image(tmp_path / "o.fits")

@@ -88,13 +88,15 @@ def test_translate_fills_only_the_holes_and_evaluate_scores_them(trained, tmp_pa
 
 def test_finetune_starts_from_the_pretrained_generator(trained, tmp_path):
     from astroi2i.config import apply_overrides, load_recipe, resolve_recipe
-    from astroi2i.workflows.build import build_system
-    from astroi2i.workflows.export import load_model
+    from astroi2i.systems.build import build_system
+    from astroi2i.workflows.model import describe, load_model
+    from astroi2i.workflows.train import init_from
 
     _, ckpt, _ = trained
-    overrides = [o for o in TINY if o.startswith("model.")] + [f"model.system.init_from={ckpt}"]
+    overrides = [o for o in TINY if o.startswith("model.")] + [f"trainer.init_from={ckpt}"]
     recipe = resolve_recipe(apply_overrides(load_recipe("inpaint_lasco_c3_finetune"), overrides))
     system = build_system(recipe["model"], 1, 1)
+    init_from(system, recipe["trainer"]["init_from"], describe(ckpt))
     pretrained, _ = load_model(ckpt)
     for key, value in pretrained.state_dict().items():
         torch.testing.assert_close(system.generator.state_dict()[key], value)
@@ -173,7 +175,7 @@ def test_validation_panels_show_the_damaged_input_and_the_fill(trained):
     target (blank where invalid) — not a forward pass over the undamaged image, which would
     return it unchanged."""
     from astroi2i.config import apply_overrides, load_recipe, resolve_recipe
-    from astroi2i.workflows.build import build_system
+    from astroi2i.systems.build import build_system
 
     _, _, root = trained
     assert list((root / "pre" / "panels").glob("val_batch*.png"))

@@ -9,7 +9,7 @@ from astropy.wcs import WCS
 
 from astroi2i.cli.main import main
 from astroi2i.io import read_image
-from astroi2i.workflows.export import packaged_models, sidecar_path
+from astroi2i.workflows.model import packaged_models, sidecar_path
 
 
 def test_stix_model_is_packaged_with_sidecar_and_card():

@@ -83,8 +83,8 @@ def test_overlapping_stamps_never_cross_splits(fields, tmp_path):
             for j in range(i + 1, len(rows)):
                 if rows["split"][i] != rows["split"][j]:
                     overlap = (
-                        abs(rows["x0"][i] - rows["x0"][j]) < 32
-                        and abs(rows["y0"][i] - rows["y0"][j]) < 32
+                        abs(int(rows["x0"][i]) - int(rows["x0"][j])) < 32
+                        and abs(int(rows["y0"][i]) - int(rows["y0"][j])) < 32
                     )
                     assert not overlap
 

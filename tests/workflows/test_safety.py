@@ -5,7 +5,7 @@ import torch
 
 from astroi2i.cli.main import main
 from astroi2i.errors import InputError
-from astroi2i.workflows.checkpoint import load_checkpoint
+from astroi2i.workflows.model import load_model
 
 
 class Payload:
@@ -25,7 +25,7 @@ def test_pickle_payload_is_refused_and_never_runs(tiny_checkpoint, tmp_path, cap
     crafted = tmp_path / "crafted.ckpt"
     torch.save(ckpt, crafted)
     with pytest.raises(InputError, match="refused to load"):
-        load_checkpoint(crafted)
+        load_model(crafted)
     assert not marker.exists()
     code = main(["translate", str(crafted), "a.fits", "b.fits", "-o", str(tmp_path / "o.fits")])
     assert code == 2 and "refused to load" in capsys.readouterr().err

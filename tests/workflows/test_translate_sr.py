@@ -8,7 +8,7 @@ import torch
 from astroi2i.config import apply_overrides, load_recipe, resolve_recipe
 from astroi2i.io import read_image
 from astroi2i.sky import rescale_wcs, same_grid
-from astroi2i.workflows.build import build_generator
+from astroi2i.systems.build import build_generator
 from astroi2i.workflows.checkpoint import package_versions
 from astroi2i.workflows.translate import translate
 from tests.conftest import make_wcs, write_fits

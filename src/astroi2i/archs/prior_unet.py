@@ -20,10 +20,10 @@ __all__ = ["BiharmonicResidualUNet", "biharmonic_prior"]
 
 def biharmonic_prior(x: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
     """The biharmonic fill ``evaluate --mask`` scores as its baseline
-    (:func:`astroi2i.metrics.inpainting.biharmonic_fill`), of every (image, band) of ``x``
+    (:func:`astroi2i.baselines.biharmonic_fill`), of every (image, band) of ``x``
     (N, C, H, W) where ``valid`` (N, 1, H, W) is 0; valid pixels are returned unchanged.
     Computed on the CPU (no gradient flows through it)."""
-    from astroi2i.metrics.inpainting import biharmonic_fill
+    from astroi2i.baselines import biharmonic_fill
 
     data = x.detach().to("cpu", torch.float32).numpy()
     missing = valid.detach().cpu().numpy()[:, 0] < 0.5

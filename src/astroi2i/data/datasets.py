@@ -14,10 +14,10 @@ import torch
 from astroi2i.data.augment import augmentation_group, crop_origin, dihedral
 from astroi2i.data.stretches import Stretch
 from astroi2i.errors import InputError
-from astroi2i.io.fits import read_image, require_valid_pixels
+from astroi2i.io.fits import header_band_labels, read_image, require_valid_pixels
+from astroi2i.io.image import SkyImage, unit_to_string
 from astroi2i.io.manifest import Manifest
-from astroi2i.sky.geometry import crop_to_grid, rescale_wcs, same_grid
-from astroi2i.sky.image import SkyImage, stack_bands, unit_to_string
+from astroi2i.sky.geometry import crop_to_grid, rescale_wcs, same_grid, stack_bands
 
 __all__ = [
     "Sample",
@@ -27,6 +27,7 @@ __all__ = [
     "band_exposures",
     "apply_stretch",
     "fit_stretch",
+    "fit_pair_stretch",
     "band_units",
 ]
 
@@ -57,6 +58,8 @@ class Pair:
     target_exposure: np.ndarray | None
     input_units: tuple[str, ...] = ()
     target_units: tuple[str, ...] = ()
+    #: what each input file's header calls its bands (``""`` where it says nothing)
+    input_labels: tuple[str, ...] = ()
 
 
 def band_exposures(images: list[SkyImage], keyword: str | None) -> np.ndarray:
@@ -102,7 +105,7 @@ def _stack(images: list[SkyImage], where: str) -> SkyImage:
 def _without_zero_blocks(image: SkyImage, block: int) -> SkyImage:
     if block <= 0:
         return image
-    from astroi2i.sources.masks import zero_blocks
+    from astroi2i.sky.masks import zero_blocks
 
     missing = zero_blocks(image.data, block=block)
     if not missing.any():
@@ -177,28 +180,42 @@ def load_pairs(
                 None if t_images is None else band_exposures(t_images, exposure_keyword[1]),
                 band_units(in_images),
                 band_units(t_images) if t_images else (),
+                tuple(b for im in in_images for b in header_band_labels(im.header, im.n_bands)),
             )
         )
     return pairs
 
 
-def fit_stretch(stretch: Stretch, pairs: list[Pair], side: str) -> Stretch:
-    """Fit a stretch on the training pairs' ``side`` ("inputs" or "targets") images, with
-    their exposures where a step of the stretch needs them."""
+def fit_stretch(
+    stretch: Stretch, images: list[np.ndarray], exposures: list, keys: list[str], side: str
+) -> Stretch:
+    """Fit a stretch on training images (each (C, H, W)), with their per-band exposures where a
+    step of the stretch needs them: the one fitting path of every dataset kind. ``keys`` and
+    ``side`` name the samples in errors."""
     from astroi2i.data.stretches import ChainStretch
 
-    images = [getattr(p, "inputs" if side == "inputs" else "target").data for p in pairs]
-    exposures = [p.input_exposure if side == "inputs" else p.target_exposure for p in pairs]
     if stretch.exposure_keyword is not None:
-        for p, e in zip(pairs, exposures):
-            if not np.all(np.isfinite(e)):
+        for key, e in zip(keys, exposures):
+            if e is None or not np.all(np.isfinite(e)):
                 raise InputError(
-                    f"sample {p.key}: header keyword {stretch.exposure_keyword} "
-                    f"is missing in the {side}"
+                    f"sample {key}: header keyword {stretch.exposure_keyword} is missing in the "
+                    f"{side}"
                 )
     if isinstance(stretch, ChainStretch):
         return stretch.fit(images, exposures=exposures)
     return stretch.fit(images)
+
+
+def fit_pair_stretch(stretch: Stretch, pairs: list[Pair], side: str) -> Stretch:
+    """:func:`fit_stretch` on the training pairs' ``side`` ("inputs" or "targets")."""
+    inputs = side == "inputs"
+    return fit_stretch(
+        stretch,
+        [(p.inputs if inputs else p.target).data for p in pairs],
+        [p.input_exposure if inputs else p.target_exposure for p in pairs],
+        [p.key for p in pairs],
+        side,
+    )
 
 
 def apply_stretch(stretch: Stretch, data: np.ndarray, exposure, where: str) -> np.ndarray:
@@ -243,7 +260,7 @@ class PairedDataset(torch.utils.data.Dataset):
         Target pixels per input pixel (super-resolution): the target crop is ``scale`` ×
         the input crop over the same sky, and ``mask`` is on the target grid.
     holes : dict, optional
-        Inpainting: keyword arguments of :func:`astroi2i.sources.masks.random_blocks`; each
+        Inpainting: keyword arguments of :func:`astroi2i.sky.masks.random_blocks`; each
         sample gets random missing blocks (drawn from its own random stream), filled with
         ``fill_value`` in ``inputs`` and marked in ``hole`` (True = removed; pixels already
         invalid stay in ``mask`` only).
@@ -325,7 +342,7 @@ class PairedDataset(torch.utils.data.Dataset):
             y = None if y is None else dihedral(y, k)
         sample: Sample = {"key": self.keys[image]}
         if self.holes is not None:
-            from astroi2i.sources.masks import random_blocks
+            from astroi2i.sky.masks import random_blocks
 
             hole = random_blocks(mask.shape, rng, **self.holes) & ~mask
             x = np.where(hole, np.float32(self.fill_value), x)

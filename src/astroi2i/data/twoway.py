@@ -16,11 +16,13 @@ import numpy as np
 import torch
 
 from astroi2i.data.augment import augmentation_group, dihedral
-from astroi2i.data.datasets import _read_columns, _stack, apply_stretch, band_units
+from astroi2i.data.datasets import _read_columns, _stack, apply_stretch, band_units, fit_stretch
 from astroi2i.data.stretches import Stretch
 from astroi2i.errors import InputError
+from astroi2i.io.fits import header_band_labels
+from astroi2i.io.image import SkyImage
 from astroi2i.io.manifest import Manifest
-from astroi2i.sky.image import SkyImage
+from astroi2i.sky.geometry import pixel_scale_arcsec
 
 __all__ = ["DomainRows", "load_domains", "TwoWayDataset", "STREAMS", "stretched", "is_empty"]
 
@@ -185,15 +187,6 @@ class TwoWayDataset(torch.utils.data.Dataset):
         return {k: torch.from_numpy(np.ascontiguousarray(np.stack(v))) for k, v in out.items()}
 
 
-def _pixel_scale(image: SkyImage) -> float | None:
-    """Pixel scale in arcsec (celestial WCS), or None."""
-    if image.wcs is None or not image.wcs.has_celestial:
-        return None
-    from astropy.wcs.utils import proj_plane_pixel_scales
-
-    return float(np.mean(proj_plane_pixel_scales(image.wcs.celestial)) * 3600.0)
-
-
 def twoway_datasets(cfg: dict, manifest: Manifest, stretch_a, stretch_b, *, fit: bool):
     """Training and validation datasets of a two-way recipe (``data.inputs`` are domain A's
     columns, ``data.targets`` domain B's), the stretches fitted on each domain's training
@@ -205,11 +198,19 @@ def twoway_datasets(cfg: dict, manifest: Manifest, stretch_a, stretch_b, *, fit:
             "data.crop_size: two-way systems train on whole stamps (their grids differ in "
             "size and pixel scale); set it to null"
         )
+    for stretch, side in ((stretch_a, "inputs"), (stretch_b, "targets")):
+        if stretch.exposure_keyword is not None:
+            raise InputError(
+                f"stretch.{side}: two-way systems cannot divide by an exposure "
+                f"({stretch.exposure_keyword}): a translated stamp has no exposure of its own "
+                "to multiply back; use a stretch without ExposureStretch"
+            )
     rows = load_domains(manifest, data["train_split"], data["inputs"], data["targets"])
     streams = data["streams"] or {"unpaired_a": 1, "unpaired_b": 1, "paired": 1}
     if fit:
         for stretch, side in ((stretch_a, "a"), (stretch_b, "b")):
-            stretch.fit([im.data for im in rows.images(side)])
+            images = [im.data for im in rows.images(side)]
+            fit_stretch(stretch, images, [None] * len(images), [], f"domain {side}")
     common = dict(fill_value=data["fill_value"], seed=cfg["seed"])
     train_set = TwoWayDataset(rows, stretch_a, stretch_b, streams=streams,
                               augment=data["augment"], **common)  # fmt: skip
@@ -225,13 +226,14 @@ def twoway_datasets(cfg: dict, manifest: Manifest, stretch_a, stretch_b, *, fit:
         domains[side] = {
             "name": "+".join(columns),
             "size": [int(n) for n in image.data.shape[-2:]],
-            "pixel_scale_arcsec": _pixel_scale(image),
+            "pixel_scale_arcsec": pixel_scale_arcsec(image.wcs),
         }
     meta = {
         "input_bands": list(first_a.bands),
         "target_bands": list(first_b.bands),
         "input_units": list(band_units([first_a])),
         "target_units": list(band_units([first_b])),
+        "input_filters": list(header_band_labels(first_a.header, first_a.n_bands)),
         "two_way": domains,
     }
     return train_set, val_set, meta

@@ -1,17 +1,18 @@
-"""FITS reading and writing, and manifests. No torch here."""
+"""SkyImage (the core in-memory image type), FITS reading and writing, and manifests. No torch
+here."""
 
 from astroi2i.io.fits import (
     image_hdus,
     read_image,
-    read_images,
     require_valid_pixels,
     write_image,
 )
+from astroi2i.io.image import SkyImage
 from astroi2i.io.manifest import Manifest, parse_cell, read_manifest, write_manifest
 
 __all__ = [
+    "SkyImage",
     "read_image",
-    "read_images",
     "write_image",
     "image_hdus",
     "require_valid_pixels",

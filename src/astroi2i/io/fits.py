@@ -16,14 +16,14 @@ from astropy.io import fits
 from astropy.wcs import WCS, FITSFixedWarning
 
 from astroi2i.errors import InputError
-from astroi2i.sky.image import SkyImage, stack_bands, unit_to_string
+from astroi2i.io.image import SkyImage, unit_to_string
 
 __all__ = [
     "read_image",
-    "read_images",
     "write_image",
     "image_hdus",
     "require_valid_pixels",
+    "header_band_labels",
     "OBSERVATION_KEYS",
     "OBSERVATION_CONTEXT_KEYS",
 ]
@@ -128,6 +128,16 @@ def _celestial_wcs(header: fits.Header, hdul, source) -> WCS | None:
         log.warning("%s: celestial axes are not the image axes; reading without WCS", source)
         return None
     return wcs if wcs.naxis == 2 else wcs.celestial
+
+
+def header_band_labels(header, n: int) -> tuple[str, ...]:
+    """What a file's header says each of its ``n`` bands is (``BANDn`` keys, else ``FILTER``
+    for a single band); ``""`` where it says nothing. Used to check band order."""
+    stored = [header.get(f"BAND{i + 1}") for i in range(n)]
+    if all(isinstance(b, str) and b.strip() for b in stored):
+        return tuple(b.strip() for b in stored)
+    label = str(header.get("FILTER", "") or "").strip() if n == 1 else ""
+    return (label,) * n
 
 
 def _band_names(header: fits.Header, n: int, source, bands) -> tuple[str, ...]:
@@ -240,17 +250,6 @@ def read_image(source, hdu=None, bands=None) -> SkyImage:
         if "truncated" in str(w.message).lower():
             raise _fail(path, "FITS file is truncated (data shorter than the header says)")
     return image
-
-
-def read_images(sources: Sequence, *, bands: Sequence[str] | None = None) -> SkyImage:
-    """Read several files (each ``path[:HDU]``, any channel count) and stack them as bands of
-    one image. The grids must agree; see :func:`astroi2i.sky.stack_bands`."""
-    images = [read_image(s) for s in sources]
-    try:
-        image = stack_bands(images)
-    except ValueError as exc:
-        raise InputError(f"{', '.join(map(str, sources))}: {exc}") from None
-    return image.replace(bands=tuple(bands)) if bands is not None else image
 
 
 def require_valid_pixels(image: SkyImage, source) -> None:

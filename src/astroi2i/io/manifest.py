@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from astropy.io.ascii import convert_numpy
 from astropy.table import Table
 
 from astroi2i.errors import InputError
@@ -61,16 +62,20 @@ def read_manifest(path) -> Manifest:
     if not path.is_file():
         raise InputError(f"{path}: manifest not found")
     fmt = "ascii.ecsv" if path.suffix.lower() == ".ecsv" else "ascii.csv"
+    # every CSV cell is text: ids such as 0004 and 007 and paths such as nan_g.fits stay
+    # as written instead of being guessed into numbers
+    kwargs = {} if fmt == "ascii.ecsv" else {"converters": {"*": [convert_numpy(str)]}}
     try:
-        table = Table.read(path, format=fmt)
+        table = Table.read(path, format=fmt, **kwargs)
     except Exception as exc:  # noqa: BLE001 - astropy raises many kinds for a bad table
         raise InputError(f"{path}: not a readable {fmt[6:].upper()} table ({exc})") from None
     missing = [c for c in REQUIRED if c not in table.colnames]
     if missing:
         raise InputError(f"{path}: manifest needs columns {missing}; it has {table.colnames}")
     ids = [str(i) for i in table["id"]]
-    if len(set(ids)) != len(ids):
-        raise InputError(f"{path}: duplicate values in column 'id'")
+    duplicates = sorted({i for i in ids if ids.count(i) > 1})
+    if duplicates:
+        raise InputError(f"{path}: duplicate values in column 'id' ({', '.join(duplicates[:3])})")
     return Manifest(table, path.parent.resolve(), path)
 
 

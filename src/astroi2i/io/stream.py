@@ -20,7 +20,7 @@ from astroi2i.io.fits import (
     fresh_header,
     resolve_path,
 )
-from astroi2i.sky.image import SkyImage
+from astroi2i.io.image import SkyImage
 
 __all__ = ["ImageSource", "FitsRowWriter"]
 
@@ -29,8 +29,9 @@ class ImageSource:
     """An image HDU opened for reading by rows.
 
     Attributes ``shape`` (H, W), ``n_bands``, ``wcs``, ``unit``, ``bands`` and ``header`` are
-    those :func:`~astroi2i.io.read_image` would give; :meth:`read_rows` returns float32 rows with
-    BZERO/BSCALE applied and NaN/BLANK as NaN. Use as a context manager (it holds the file open).
+    those :func:`~astroi2i.io.read_image` would give; :meth:`read_rows` returns float32 rows
+    (float64 for a float64 image: ``dtype``) with BZERO/BSCALE applied and NaN/BLANK as NaN.
+    Use as a context manager (it holds the file open).
     """
 
     def __init__(self, source, hdu=None, bands=None) -> None:
@@ -71,18 +72,20 @@ class ImageSource:
         self.shape = (core[-2], core[-1])
         self.unit = _parse_unit(str(self.header.get("BUNIT", "")), path)
         self.bands = _band_names(self.header, self.n_bands, path, bands)
+        self.dtype = np.float64 if self.header.get("BITPIX") == -64 else np.float32
         blank = self.header.get("BLANK")
         self._blank = blank if self.header.get("BITPIX", -32) > 0 and "BSCALE" not in self.header \
             and "BZERO" not in self.header else None  # fmt: skip
 
     def read_rows(self, y0: int, y1: int) -> np.ndarray:
-        """Rows ``y0:y1`` (0-based) of every band: float32 (C, y1 − y0, W), NaN where invalid."""
+        """Rows ``y0:y1`` (0-based) of every band: (C, y1 − y0, W) of ``dtype``, NaN where
+        invalid."""
         index = (0,) * self._lead + ((slice(None),) if self._cube else ()) + (slice(y0, y1),)
         try:
             raw = np.asarray(self._hdu.section[index])
         except (OSError, ValueError, TypeError) as exc:
             raise InputError(f"{self.path}: rows {y0}:{y1} could not be read ({exc})") from None
-        data = raw.astype(np.float32)
+        data = raw.astype(self.dtype)
         if self._blank is not None and np.issubdtype(raw.dtype, np.integer):
             data[raw == self._blank] = np.nan
         return data if self._cube else data[None]
@@ -103,7 +106,8 @@ class ImageSource:
 
 
 class FitsRowWriter:
-    """Writes a float32 (C, H, W) primary image block by block (in any row order).
+    """Writes a float32 (or, with ``dtype=np.float64``, float64) (C, H, W) primary image block
+    by block (in any row order).
 
     The header is :func:`~astroi2i.io.fits.fresh_header` of ``meta`` (a SkyImage whose data are
     ignored). Data go into a temporary file through a memory map, so memory stays bounded;
@@ -113,14 +117,18 @@ class FitsRowWriter:
     """
 
     def __init__(self, path, meta: SkyImage, shape: tuple[int, int, int], *, provenance=None,
-                 overwrite: bool = False, mask_extension: bool = False) -> None:  # fmt: skip
+                 overwrite: bool = False, mask_extension: bool = False,
+                 dtype=np.float32) -> None:  # fmt: skip
         self.path = Path(path)
         if self.path.exists() and not overwrite:
             raise FileExistsError(f"{self.path}: exists; pass overwrite=True (--overwrite)")
         c, h, w = shape
         header = fits.Header()
         header["SIMPLE"] = True
-        header["BITPIX"] = -32
+        itemsize = np.dtype(dtype).itemsize
+        if np.dtype(dtype).kind != "f" or itemsize not in (4, 8):
+            raise ValueError(f"FitsRowWriter writes float32 or float64, not {dtype}")
+        header["BITPIX"] = -8 * itemsize
         header["NAXIS"] = 2 if c == 1 else 3
         header["NAXIS1"], header["NAXIS2"] = w, h
         if c > 1:
@@ -129,7 +137,7 @@ class FitsRowWriter:
         header.extend(fresh_header(meta, provenance), unique=True)
         fits.PrimaryHDU(header=header).verify("exception")
         head = header.tostring().encode("ascii")
-        size = c * h * w * 4
+        size = c * h * w * itemsize
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
         end = len(head) + size + (-size) % 2880
@@ -146,7 +154,9 @@ class FitsRowWriter:
                 f.seek(end)
                 f.write(ext_head)
             f.truncate(total)
-        self._data = np.memmap(self._tmp, dtype=">f4", mode="r+", offset=len(head), shape=shape)
+        self._data = np.memmap(
+            self._tmp, dtype=f">f{itemsize}", mode="r+", offset=len(head), shape=shape
+        )
         if mask_extension:
             self._mask = np.memmap(
                 self._tmp, dtype=np.uint8, mode="r+", offset=end + len(ext_head), shape=(h, w)

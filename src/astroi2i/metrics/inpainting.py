@@ -1,4 +1,4 @@
-"""Scores inside a hole, and the classical fills inpainting is compared with.
+"""Scores inside a hole (the classical fills it is compared with are in :mod:`astroi2i.baselines`).
 
 Both baselines see exactly what the model sees: the image with the hole (and any other invalid
 pixels) removed. The PSNR peak is the valid target range over the whole image, so holes of
@@ -13,32 +13,10 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-__all__ = [
-    "DEPTH_BINS", "biharmonic_fill", "border_mean_fill", "depth_bin", "hole_depth", "hole_metrics",
-]  # fmt: skip
+__all__ = ["DEPTH_BINS", "depth_bin", "hole_depth", "hole_metrics"]
 
 # depth ranges (pixels, inclusive; None = no upper end) of the RMSE-by-depth columns
 DEPTH_BINS = ((1, 4), (5, 8), (9, None))
-
-
-def biharmonic_fill(image: np.ndarray, missing: np.ndarray) -> np.ndarray:
-    """scikit-image's biharmonic inpainting of the ``missing`` pixels of a 2-D image."""
-    from skimage.restoration import inpaint_biharmonic
-
-    known = np.where(missing, 0.0, np.nan_to_num(image)).astype(np.float64)
-    return inpaint_biharmonic(known, missing).astype(np.float32)
-
-
-def border_mean_fill(image: np.ndarray, missing: np.ndarray) -> np.ndarray:
-    """Each connected hole filled with the mean of the valid pixels on its 1-pixel border."""
-    out = np.array(image, np.float32, copy=True)
-    labels, n = ndimage.label(missing)
-    valid = ~missing & np.isfinite(out)
-    for i in range(1, n + 1):
-        hole = labels == i
-        ring = ndimage.binary_dilation(hole) & valid
-        out[hole] = float(out[ring].mean()) if ring.any() else 0.0
-    return out
 
 
 def hole_depth(missing: np.ndarray) -> np.ndarray:

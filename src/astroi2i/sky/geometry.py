@@ -1,14 +1,19 @@
-"""WCS geometry on SkyImages: grid comparison, integer-pixel alignment, cutouts, reprojection.
+"""WCS geometry on SkyImages: grid comparison, band stacking, integer-pixel alignment, cutouts,
+reprojection.
 
 Every function that changes geometry returns a new SkyImage with a new WCS.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 from astropy.wcs import WCS
 
-from astroi2i.sky.image import SkyImage
+from astroi2i.errors import InputError
+from astroi2i.io.fits import read_image
+from astroi2i.io.image import SkyImage, unit_to_string
 
 __all__ = [
     "same_grid",
@@ -19,7 +24,19 @@ __all__ = [
     "reprojection_method",
     "is_surface_brightness",
     "rescale_wcs",
+    "stack_bands",
+    "read_images",
+    "pixel_scale_arcsec",
 ]
+
+
+def pixel_scale_arcsec(wcs: WCS | None) -> float | None:
+    """Mean pixel edge of a celestial WCS in arcsec (None without one)."""
+    if wcs is None or not wcs.has_celestial:
+        return None
+    from astropy.wcs.utils import proj_plane_pixel_scales
+
+    return float(np.mean(proj_plane_pixel_scales(wcs.celestial))) * 3600.0
 
 
 def _probe_pixels(shape: tuple[int, int]) -> np.ndarray:
@@ -234,3 +251,37 @@ def rescale_wcs(wcs: WCS, factor: float) -> WCS:
     if wcs.pixel_shape is not None:
         out.pixel_shape = tuple(int(round(n * f)) for n in wcs.pixel_shape)
     return out
+
+
+def stack_bands(images: list[SkyImage]) -> SkyImage:
+    """Stack several images on one grid into one multi-band SkyImage.
+
+    The first image's WCS, header and unit are kept. Raises ValueError when the grids differ
+    (use :func:`astroi2i.sky.reproject_image` first) or when units differ.
+    """
+    if not images:
+        raise ValueError("stack_bands needs at least one image")
+    first = images[0]
+    for other in images[1:]:
+        if not same_grid(first, other):
+            raise ValueError(
+                f"bands {first.bands} and {other.bands} are not on the same pixel grid; "
+                "reproject them first (translate --align does this)"
+            )
+    data = np.concatenate([im.data for im in images], axis=0)
+    mask = np.concatenate([im.band_mask for im in images], axis=0)
+    bands = tuple(b for im in images for b in im.bands)
+    units = {unit_to_string(im.unit) for im in images}
+    unit = first.unit if len(units) == 1 else ",".join(unit_to_string(im.unit) for im in images)
+    return SkyImage(data, first.wcs, unit, mask, bands, first.header)
+
+
+def read_images(sources: Sequence, *, bands: Sequence[str] | None = None) -> SkyImage:
+    """Read several files (each ``path[:HDU]``, any channel count) and stack them as bands of
+    one image. The grids must agree; see :func:`stack_bands`."""
+    images = [read_image(s) for s in sources]
+    try:
+        image = stack_bands(images)
+    except ValueError as exc:
+        raise InputError(f"{', '.join(map(str, sources))}: {exc}") from None
+    return image.replace(bands=tuple(bands)) if bands is not None else image

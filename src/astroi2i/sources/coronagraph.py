@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from astroi2i.sources.masks import coronagraph_geometry
+from astroi2i.sky.masks import coronagraph_geometry
 
 __all__ = ["coronagraph_scene", "CORONAGRAPH_GEOMETRY"]
 

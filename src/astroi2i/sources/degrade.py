@@ -23,8 +23,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from astroi2i.io.image import SkyImage
 from astroi2i.sky.geometry import is_surface_brightness, rescale_wcs
-from astroi2i.sky.image import SkyImage
 
 __all__ = ["Degradation", "degrade", "depth_sigma", "FWHM_TO_SIGMA", "SPLUS_LIKE_FROM_LEGACY"]
 

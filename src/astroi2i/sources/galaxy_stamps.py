@@ -32,8 +32,8 @@ from astropy.io import fits
 from astropy.wcs import WCS
 
 from astroi2i.io.fits import write_image
+from astroi2i.io.image import SkyImage
 from astroi2i.io.manifest import write_manifest
-from astroi2i.sky.image import SkyImage
 
 __all__ = ["StampSurvey", "SDSS", "CFHT", "SPLUS", "LEGACY", "GalaxyParams", "random_galaxy",
            "random_field", "draw_stamp", "simulate_galaxy_pairs", "BANDS"]  # fmt: skip

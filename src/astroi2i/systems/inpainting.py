@@ -1,8 +1,9 @@
 """PConvInpainting: CorKit's two-stage training of a multi-layer partial-convolution U-Net.
 
 Stage ``pretrain``: Adam (lr 2e-4), gradient norm clipped to 0.005, α = (6, 6, 0.05, 120, 120).
-Stage ``finetune``: starts from the pre-trained generator (``init_from``), lr 5e-5, clip 5e-4,
-α = (0.2, 0.8, 0.2, 1.2, 1.8), and freezes the encoders' BatchNorm statistics (Liu et al.).
+Stage ``finetune``: starts from the pre-trained generator (``trainer.init_from``), lr 5e-5,
+clip 5e-4, α = (0.2, 0.8, 0.2, 1.2, 1.8), and freezes the encoders' BatchNorm statistics
+(Liu et al.).
 
 A batch carries ``inputs`` (the image, holes filled), ``target`` (the full image), ``mask``
 (True = no truth: never scored) and ``hole`` (True = removed for training). The network sees
@@ -10,8 +11,6 @@ the pixels that are neither.
 """
 
 from __future__ import annotations
-
-import logging
 
 import lightning as L
 import torch
@@ -22,8 +21,6 @@ from astroi2i.systems.guard import NonFiniteGuard
 from astroi2i.systems.registry import SYSTEMS
 
 __all__ = ["PConvInpainting"]
-
-log = logging.getLogger(__name__)
 
 
 @SYSTEMS.register
@@ -46,7 +43,6 @@ class PConvInpainting(L.LightningModule):
         beta1: float = 0.9,
         beta2: float = 0.999,
         clip: float | None = 0.005,
-        init_from: str | None = None,
         freeze_encoder_bn: bool = False,
         max_nonfinite_steps: int = 10,
         fused_adam: bool = True,
@@ -59,17 +55,7 @@ class PConvInpainting(L.LightningModule):
         self.automatic_optimization = False
         self.generator, self.inpaint_loss = generator, inpaint_loss
         self.guard = NonFiniteGuard(max_nonfinite_steps)
-        if init_from:
-            self._init_from(init_from)
         self.save_hyperparameters(ignore=["generator", "inpaint_loss"])
-
-    def _init_from(self, path: str) -> None:
-        """The generator weights of a pre-training checkpoint or safetensors export."""
-        from astroi2i.workflows.export import load_model
-
-        source, _ = load_model(path)
-        self.generator.load_state_dict(source.state_dict())
-        log.info("fine-tuning from %s", path)
 
     def optimizer_steps(self, batches: int) -> int:
         return batches

@@ -44,8 +44,8 @@ def ablation(
     from astroi2i.io.manifest import read_manifest
     from astroi2i.metrics.image import band_metrics
     from astroi2i.metrics.science import point_source_flux_error
-    from astroi2i.workflows.checkpoint import read_checkpoint
     from astroi2i.workflows.evaluate import summarize
+    from astroi2i.workflows.model import describe
     from astroi2i.workflows.train import prepare_recipe, train
     from astroi2i.workflows.translate import translate
 
@@ -73,8 +73,7 @@ def ablation(
             workdir=workdir / name,
             overwrite=True,
         )
-        meta = read_checkpoint(result.checkpoint)["hyper_parameters"]["astroi2i"]
-        stretch = build_stretch(meta["stretches"]["targets"])
+        stretch = build_stretch(describe(result.checkpoint).stretches["targets"])
         for row in rows_split:
             inputs = [manifest.cell(row, b)[0] for b in bands]
             pred_path = workdir / name / "predictions" / f"{row['id']}.fits"

@@ -3,7 +3,6 @@ nothing else, and how it is read back without executing code from the file."""
 
 from __future__ import annotations
 
-import hashlib
 import os
 import pickle
 import platform
@@ -21,15 +20,12 @@ __all__ = [
     "MetadataCallback",
     "AtomicCheckpointIO",
     "read_checkpoint",
-    "load_checkpoint",
-    "file_sha256",
     "package_versions",
     "META_KEY",
 ]
 
 #: key under the checkpoint's ``hyper_parameters`` that holds astroi2i's metadata
 META_KEY = "astroi2i"
-META_FORMAT = 1
 
 
 def package_versions() -> dict[str, str]:
@@ -45,20 +41,13 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
-def file_sha256(path, *, chunk: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 class MetadataCallback(L.Callback):
-    """Puts the resolved recipe, fitted stretches, band names/units and versions into every
-    checkpoint Lightning writes (``checkpoint["hyper_parameters"]["astroi2i"]``)."""
+    """Puts the model description (resolved recipe, fitted stretches, band names/units,
+    versions) into every checkpoint Lightning writes
+    (``checkpoint["hyper_parameters"]["astroi2i"]``)."""
 
-    def __init__(self, meta: dict) -> None:
-        self.meta = {"format": META_FORMAT, **meta, "versions": package_versions()}
+    def __init__(self, description) -> None:
+        self.meta = description.replace(versions=package_versions()).to_dict()
 
     def on_save_checkpoint(self, trainer, pl_module, checkpoint: dict) -> None:
         checkpoint.setdefault("hyper_parameters", {})[META_KEY] = self.meta
@@ -108,14 +97,15 @@ class AtomicCheckpointIO(TorchCheckpointIO):
             tmp.unlink(missing_ok=True)
 
 
-def read_checkpoint(path) -> dict:
+def read_checkpoint(path, *, mmap: bool = False) -> dict:
     """Read a checkpoint with ``weights_only=True``: tensors and plain containers only, so a file
-    carrying a pickled code payload is refused instead of run."""
+    carrying a pickled code payload is refused instead of run. ``mmap`` maps the tensors
+    instead of reading them (they are read when used)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: checkpoint not found")
     try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        ckpt = torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
     except pickle.UnpicklingError:
         if not zipfile.is_zipfile(path):
             raise InputError(f"{path}: not a readable checkpoint (not a PyTorch file)") from None
@@ -128,35 +118,3 @@ def read_checkpoint(path) -> dict:
     if not isinstance(ckpt, dict) or META_KEY not in ckpt.get("hyper_parameters", {}):
         raise InputError(f"{path}: not an astroi2i checkpoint (no '{META_KEY}' metadata)")
     return ckpt
-
-
-def load_checkpoint(path, *, device: str | torch.device = "cpu"):
-    """Build the generator of a checkpoint and load its weights.
-
-    Returns
-    -------
-    generator : nn.Module
-        In eval mode, on ``device``.
-    meta : dict
-        recipe, input/target bands and units, stretches, scale, stride, versions, sha256.
-    """
-    from astroi2i.workflows.build import build_generator
-
-    ckpt = read_checkpoint(path)
-    meta = dict(ckpt["hyper_parameters"][META_KEY])
-    if "two_way" in meta:
-        raise InputError(
-            f"{path}: a two-way checkpoint (two generators and their helpers); use "
-            "'astroi2i translate CKPT IN -o OUT --to DOMAIN' or 'astroi2i compare'"
-        )
-    with torch.device("meta"):  # no random initialisation of weights about to be replaced
-        generator = build_generator(
-            meta["recipe"]["model"], len(meta["input_bands"]), len(meta["target_bands"])
-        )
-    prefix = "generator."
-    state = {k[len(prefix) :]: v for k, v in ckpt["state_dict"].items() if k.startswith(prefix)}
-    generator.load_state_dict(state, assign=True)
-    generator.eval().to(device)
-    meta["sha256"] = file_sha256(path)
-    meta["path"] = str(path)
-    return generator, meta

@@ -50,17 +50,33 @@ def match_files(pred, target) -> list[tuple[Path, Path]]:
 
 
 def _stretch_for(checkpoint, targets) -> tuple[object, str]:
-    """The checkpoint's target stretch, or an asinh stretch fitted on the targets."""
+    """The model's target stretch (any model form), or an asinh stretch fitted on the
+    targets."""
     from astroi2i.data.stretches import AsinhStretch, build_stretch
 
     if checkpoint is not None:
-        from astroi2i.workflows.checkpoint import read_checkpoint
+        from astroi2i.workflows.model import describe
 
-        meta = read_checkpoint(checkpoint)["hyper_parameters"]["astroi2i"]
-        spec = meta["stretches"]["targets"]
-        return build_stretch(spec), f"stretched ({spec['type']} from {Path(checkpoint).name})"
+        desc = describe(checkpoint)
+        spec = desc.stretches["targets"]
+        return build_stretch(spec), f"stretched ({spec['type']} from {desc.name})"
     stretch = AsinhStretch(softening="auto").fit([t.data for t in targets])
     return stretch, "stretched (asinh, softening 3σ fitted on the targets)"
+
+
+def _exposure(stretch, target, path):
+    """The target's per-band exposures when the stretch divides by one (else None)."""
+    if stretch.exposure_keyword is None:
+        return None
+    from astroi2i.data.datasets import band_exposures
+
+    exposure = band_exposures([target], stretch.exposure_keyword)
+    if not np.isfinite(exposure).all():
+        raise InputError(
+            f"{path}: header keyword {stretch.exposure_keyword} is missing; the model's "
+            "stretch divides by it"
+        )
+    return exposure
 
 
 def bicubic_baseline(low, target_shape: tuple[int, int]):
@@ -169,13 +185,17 @@ def evaluate(
         candidates = [("prediction", p.data, p.band_mask)]
         if p_path in lows:
             candidates.append(("bicubic", *bicubic_baseline(lows[p_path], t.shape)))
-        t_stretched = stretch.forward(t.data)  # the target's spaces, once per file
+        exposure = _exposure(stretch, t, t_path)  # the target's, for prediction and target
+        t_stretched = stretch.forward(t.data, exposure=exposure)  # once per file
         if seed_softening is not None:
             t_asinh = np.arcsinh(np.asarray(t.data, float) / seed_softening)
             t_seed = _minmax(t_asinh, t_asinh)
         for method, data, mask in candidates:
             invalid = mask | t.band_mask
-            spaces = [("physical", data, t.data), (label, stretch.forward(data), t_stretched)]
+            spaces = [
+                ("physical", data, t.data),
+                (label, stretch.forward(data, exposure=exposure), t_stretched),
+            ]
             if seed_softening is not None:  # as seed_stretch, sharing the target's asinh
                 y = np.arcsinh(np.asarray(data, float) / seed_softening)
                 spaces += [
@@ -209,15 +229,16 @@ def evaluate(
 
 
 def _hole_rows(loaded, mask, stretch, label) -> list[dict]:
-    from astroi2i.metrics.inpainting import biharmonic_fill, border_mean_fill, hole_metrics
-    from astroi2i.sources.masks import read_mask
+    from astroi2i.baselines import biharmonic_fill, border_mean_fill
+    from astroi2i.metrics.inpainting import hole_metrics
+    from astroi2i.sky.masks import read_mask
 
     mask = Path(mask)
     if not mask.exists():
         raise FileNotFoundError(f"{mask}: no such mask file or folder")
     masks = _fits_files(mask) if mask.is_dir() else {}
     rows = []
-    for p_path, _, p, t in loaded:
+    for p_path, t_path, p, t in loaded:
         m_path = masks.get(p_path.name) if mask.is_dir() else mask
         if m_path is None:
             raise InputError(f"{mask}: no mask for {p_path.name}")
@@ -228,11 +249,12 @@ def _hole_rows(loaded, mask, stretch, label) -> list[dict]:
         methods = {"prediction": p.data}
         methods["biharmonic"] = np.stack([biharmonic_fill(b, missing) for b in t.data])
         methods["border_mean"] = np.stack([border_mean_fill(b, missing) for b in t.data])
-        t_stretched = stretch.forward(t.data)
+        exposure = _exposure(stretch, t, t_path)
+        t_stretched = stretch.forward(t.data, exposure=exposure)
         for method, data in methods.items():
             for space, a, b in (
                 ("physical", data, t.data),
-                (label, stretch.forward(data), t_stretched),
+                (label, stretch.forward(data, exposure=exposure), t_stretched),
             ):
                 for c, band in enumerate(t.bands):
                     m = hole_metrics(a[c], b[c], hole, missing)

@@ -1,6 +1,7 @@
 """``astroi2i export``: a trained generator as ONNX or safetensors, each with a JSON sidecar
-(recipe, stretches, bands, units), and :func:`load_model`, which gives ``translate`` the same
-(model, metadata) pair from a checkpoint or from either export — none of them through pickle."""
+holding its :class:`~astroi2i.description.ModelDescription`. Any one-way model form can be
+exported (a checkpoint, a safetensors export, a packaged name); reading goes through
+:mod:`astroi2i.workflows.model`, and none of it through pickle."""
 
 from __future__ import annotations
 
@@ -15,40 +16,13 @@ import numpy as np
 import torch
 
 from astroi2i.errors import InputError
+from astroi2i.workflows.model import MODEL_DIR, load_model, resolve_model, sidecar_path
 
-__all__ = ["export", "load_model", "sidecar_path", "FORMATS", "packaged_models", "resolve_model"]
+__all__ = ["export", "FORMATS"]
 
 log = logging.getLogger(__name__)
 
 FORMATS = {"onnx": ".onnx", "safetensors": ".safetensors"}
-SIDECAR_KEYS = (
-    "format", "recipe", "input_bands", "target_bands", "input_units", "target_units",
-    "stretches", "scale", "stride", "fill_value", "fills_invalid", "versions",
-)  # fmt: skip
-
-
-MODEL_DIR = Path(__file__).resolve().parent.parent / "models"
-
-
-def packaged_models() -> dict[str, Path]:
-    """Models shipped inside the package (safetensors + JSON sidecar + model card), by name."""
-    return {p.stem: p for p in sorted(MODEL_DIR.glob("*.safetensors"))}
-
-
-def resolve_model(name_or_path) -> Path:
-    """A checkpoint/export path, or the name of a packaged model (e.g. ``stix-bp2clean``)."""
-    path = Path(name_or_path)
-    if path.exists():
-        return path
-    models = packaged_models()
-    if str(name_or_path) in models:
-        return models[str(name_or_path)]
-    return path  # the loaders report the missing file
-
-
-def sidecar_path(path) -> Path:
-    """``model.onnx`` → ``model.json``."""
-    return Path(path).with_suffix(".json")
 
 
 def _write_atomic(path: Path, write) -> None:
@@ -60,13 +34,12 @@ def _write_atomic(path: Path, write) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def _export_onnx(generator, meta: dict, path: Path) -> float:
+def _export_onnx(generator, n_in: int, stride: int, path: Path) -> float:
     """Export with dynamic batch, height and width (multiples of the stride); returns the
     largest |ONNX − PyTorch| on a random input, checked with onnxruntime."""
     import onnxruntime
 
-    stride = meta["stride"]
-    x = torch.randn(1, len(meta["input_bands"]), 2 * stride, 2 * stride)
+    x = torch.randn(1, n_in, 2 * stride, 2 * stride)
     dims = {0: torch.export.Dim("batch", max=1024),
             2: stride * torch.export.Dim("rows", max=65536 // stride),
             3: stride * torch.export.Dim("cols", max=65536 // stride)}  # fmt: skip
@@ -76,38 +49,47 @@ def _export_onnx(generator, meta: dict, path: Path) -> float:
                                     dynamo=True, verbose=False)  # fmt: skip
     _write_atomic(path, lambda tmp: program.save(str(tmp)))
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    check = torch.randn(2, len(meta["input_bands"]), 3 * stride, 2 * stride)
+    check = torch.randn(2, n_in, 3 * stride, 2 * stride)
     with torch.no_grad():
         expected = generator(check).numpy()
     got = session.run(None, {"inputs": check.numpy()})[0]
     return float(np.max(np.abs(got - expected)))
 
 
-def export(checkpoint, fmt: str, output=None, *, overwrite: bool = False) -> tuple[Path, dict]:
-    """Export a checkpoint's generator. Returns (path, report) where the report holds the
+def export(model, fmt: str, output=None, *, overwrite: bool = False) -> tuple[Path, dict]:
+    """Export a one-way model's generator. Returns (path, report) where the report holds the
     sidecar path and, for ONNX, the max deviation from PyTorch on a random input."""
-    from astroi2i.workflows.checkpoint import load_checkpoint
-
     if fmt not in FORMATS:
         raise InputError(f"unknown export format {fmt!r}; known: {', '.join(FORMATS)}")
-    output = Path(output) if output else Path(checkpoint).with_suffix(FORMATS[fmt])
+    source = resolve_model(model)
+    if output is None:  # next to the source; a packaged model's export in the current folder
+        output = (Path(source.name) if source.parent == MODEL_DIR else source).with_suffix(
+            FORMATS[fmt]
+        )
+    output = Path(output)
     if output.suffix != FORMATS[fmt]:
         raise InputError(f"{output}: a {fmt} export must end in {FORMATS[fmt]}")
+    if output.resolve() == source.resolve():
+        raise InputError(f"{output}: is the model being exported; choose another -o")
     sidecar = sidecar_path(output)
     for path in (output, sidecar):
         if path.exists() and not overwrite:
             raise FileExistsError(f"{path}: exists; pass --overwrite to replace it")
-    generator, meta = load_checkpoint(checkpoint)
+    if source.suffix == ".onnx":
+        raise InputError(f"{source}: already ONNX; export from its checkpoint or safetensors")
+    generator, desc = load_model(source)
     if fmt == "onnx" and not getattr(generator, "onnx_exportable", True):
         raise InputError(
-            f"{checkpoint}: {type(generator).__name__} runs scikit-image inside its forward pass, "
+            f"{model}: {type(generator).__name__} runs scikit-image inside its forward pass, "
             "which ONNX cannot hold; export --format safetensors instead"
         )
-    info = {k: meta[k] for k in SIDECAR_KEYS if k in meta}
-    info["exported_from"] = {"checkpoint": Path(checkpoint).name, "sha256": meta["sha256"]}
+    info = desc.replace(
+        exported_from=desc.exported_from or {"checkpoint": desc.name, "sha256": desc.sha256}
+    ).to_dict()
     report = {"sidecar": str(sidecar)}
     if fmt == "onnx":
-        report["max_abs_diff_vs_torch"] = _export_onnx(generator, meta, output)
+        n_in = len(desc.input_bands)
+        report["max_abs_diff_vs_torch"] = _export_onnx(generator, n_in, desc.stride, output)
     else:
         from safetensors.torch import save_file
 
@@ -115,58 +97,3 @@ def export(checkpoint, fmt: str, output=None, *, overwrite: bool = False) -> tup
         _write_atomic(output, lambda tmp: save_file(state, str(tmp), metadata={"astroi2i": "1"}))
     _write_atomic(sidecar, lambda tmp: tmp.write_text(json.dumps(info, indent=1)))
     return output, report
-
-
-class _OnnxModel:
-    """An onnxruntime session that takes and returns torch tensors, like the generator."""
-
-    def __init__(self, path: Path) -> None:
-        import onnxruntime
-
-        providers = ["CUDAExecutionProvider", "CPUExecutionProvider"]
-        available = onnxruntime.get_available_providers()
-        self.session = onnxruntime.InferenceSession(
-            str(path), providers=[p for p in providers if p in available]
-        )
-
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.session.run(None, {"inputs": x.detach().cpu().numpy()})[0]
-        return torch.from_numpy(out)
-
-
-def load_model(path, *, device: str | torch.device = "cpu"):
-    """(model, meta) from a ``.ckpt`` checkpoint, a ``.safetensors`` or an ``.onnx`` export (the
-    last two with their ``.json`` sidecar), or a packaged model's name. The model maps
-    stretched inputs to stretched targets; ONNX models run on onnxruntime (CPU, or CUDA where
-    its provider is present)."""
-    from astroi2i.workflows.checkpoint import file_sha256, load_checkpoint
-
-    path = resolve_model(path)
-    if path.suffix not in FORMATS.values():
-        return load_checkpoint(path, device=device)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: exported model not found")
-    sidecar = sidecar_path(path)
-    if not sidecar.is_file():
-        raise InputError(f"{path}: its metadata file {sidecar.name} is missing")
-    try:
-        meta = json.loads(sidecar.read_text())
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{sidecar}: not valid JSON ({exc})") from None
-    meta.update(sha256=file_sha256(path), path=str(path))
-    if path.suffix == ".onnx":
-        return _OnnxModel(path), meta
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
-    from astroi2i.workflows.build import build_generator
-
-    generator = build_generator(meta["recipe"]["model"], len(meta["input_bands"]),
-                                len(meta["target_bands"]))  # fmt: skip
-    try:
-        generator.load_state_dict(load_file(str(path)))
-    except (SafetensorError, RuntimeError) as exc:
-        raise InputError(
-            f"{path}: weights do not fit the recipe in {sidecar.name} ({exc})"
-        ) from None
-    return generator.eval().to(device), meta

@@ -17,8 +17,8 @@ import numpy as np
 from astroi2i.errors import InputError
 from astroi2i.io.fits import read_image, write_image
 from astroi2i.io.folders import require_empty_folder
+from astroi2i.io.image import SkyImage
 from astroi2i.io.manifest import write_manifest
-from astroi2i.sky.image import SkyImage
 from astroi2i.sky.regions import assign_splits
 
 __all__ = ["import_panels", "read_panel_image"]

@@ -174,7 +174,7 @@ def stix_maps(vis, imaging, *, exposure: float, header: dict, beam=None, truth=N
     ``imaging.clean_shape`` pixels."""
     from astropy.io import fits
 
-    from astroi2i.sky.image import SkyImage
+    from astroi2i.io.image import SkyImage
     from astroi2i.sources import stix
 
     hdr = fits.Header(header)
@@ -345,7 +345,7 @@ def simulate_coronagraph(
     from astropy.io import fits
     from astropy.wcs import WCS
 
-    from astroi2i.sky.image import SkyImage
+    from astroi2i.io.image import SkyImage
     from astroi2i.sources.coronagraph import coronagraph_scene
 
     out = Path(out)
@@ -387,7 +387,7 @@ def simulate_holes(
     to NaN, or to exact zeros with ``zeros``, like lost telemetry), ``OUT/holes/<name>.fits``
     (1 = removed where the image had data: the pixels to score) and ``OUT/truth/<name>.fits``
     (the image as it was)."""
-    from astroi2i.sources.masks import random_blocks
+    from astroi2i.sky.masks import random_blocks
 
     out = Path(out)
     require_empty_folder(out, overwrite=overwrite)

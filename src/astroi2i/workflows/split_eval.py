@@ -71,20 +71,20 @@ def evaluate_split(
 
     from astroi2i.data.datasets import load_pairs
     from astroi2i.data.stretches import build_stretch
-    from astroi2i.workflows.export import load_model
+    from astroi2i.workflows.model import load_model
     from astroi2i.workflows.translate import translate
 
     out = Path(out)
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     loaded = load_model(checkpoint, device=device)  # once, for every translate below
     meta = loaded[1]
-    data = meta["recipe"]["data"]
+    data = meta.data
     table = read_manifest(manifest)
     extra = [c for c in (group_by, *compare) if c]
     table.require_columns(extra)
     require_empty_folder(out, overwrite=overwrite)
-    stretch_in = build_stretch(meta["stretches"]["inputs"])
-    stretch_out = build_stretch(meta["stretches"]["targets"])
+    stretch_in = build_stretch(meta.stretches["inputs"])
+    stretch_out = build_stretch(meta.stretches["targets"])
     keys = (stretch_in.exposure_keyword, stretch_out.exposure_keyword)
     pairs = load_pairs(
         table,
@@ -146,7 +146,7 @@ def evaluate_split(
                         | {k: m[k] for k in METRICS}
                     )
     per_sample = Table(rows=records)
-    per_sample.meta["stretched_space"] = meta["stretches"]["targets"]["type"]
+    per_sample.meta["stretched_space"] = meta.stretches["targets"]["type"]
     summary = summarize_groups(per_sample)
     per_sample.write(out / "metrics.ecsv", format="ascii.ecsv", overwrite=True)
     summary.write(out / "summary.ecsv", format="ascii.ecsv", overwrite=True)

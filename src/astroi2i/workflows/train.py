@@ -9,6 +9,7 @@ from datetime import datetime
 from pathlib import Path
 
 from astroi2i.config import apply_overrides, dump_recipe, load_recipe, resolve_recipe
+from astroi2i.description import ModelDescription
 from astroi2i.errors import InputError
 from astroi2i.io.folders import require_empty_folder
 
@@ -56,10 +57,12 @@ def _differences(a, b, prefix="") -> list[str]:
     return [] if a == b else [prefix.rstrip(".")]
 
 
-def _resume_checkpoint(resume: str, workdir: Path | None, cfg: dict) -> tuple[Path, dict]:
+def _resume_checkpoint(
+    resume: str, workdir: Path | None, cfg: dict
+) -> tuple[Path, ModelDescription]:
     """The checkpoint to resume and its metadata; the recipe must match the checkpoint's except
     for ``trainer.max_batches`` (so a finished run can be extended)."""
-    from astroi2i.workflows.checkpoint import META_KEY, read_checkpoint
+    from astroi2i.workflows.model import describe
 
     if resume == "last":
         if workdir is None:
@@ -67,8 +70,8 @@ def _resume_checkpoint(resume: str, workdir: Path | None, cfg: dict) -> tuple[Pa
         path = workdir / "checkpoints" / "last.ckpt"
     else:
         path = Path(resume)
-    meta = read_checkpoint(path)["hyper_parameters"][META_KEY]
-    stored = {**meta["recipe"], "trainer": {**meta["recipe"]["trainer"], "max_batches": None}}
+    meta = describe(path)
+    stored = {**meta.recipe, "trainer": {**meta.recipe["trainer"], "max_batches": None}}
     given = {**cfg, "trainer": {**cfg["trainer"], "max_batches": None}}
     changed = _differences(stored, given)
     if changed:
@@ -77,6 +80,29 @@ def _resume_checkpoint(resume: str, workdir: Path | None, cfg: dict) -> tuple[Pa
             "a resumed run must use the same recipe (only trainer.max_batches may change)"
         )
     return path, meta
+
+
+def init_from(system, model, description: ModelDescription) -> None:
+    """Start ``system``'s generator from the weights of ``model`` (a checkpoint, an export or
+    a packaged name: ``trainer.init_from``), which must take and give the same bands."""
+    from astroi2i.workflows.model import load_model
+
+    source, desc = load_model(model)
+    for side in ("input_bands", "target_bands"):
+        if len(getattr(desc, side)) != len(getattr(description, side)):
+            raise InputError(
+                f"trainer.init_from: {model} has {side.replace('_', ' ')} "
+                f"{list(getattr(desc, side))}, this run {list(getattr(description, side))}"
+            )
+    if not hasattr(source, "state_dict"):
+        raise InputError(f"trainer.init_from: {model} is ONNX; start from its checkpoint")
+    try:
+        system.generator.load_state_dict(source.state_dict())
+    except RuntimeError as exc:
+        raise InputError(
+            f"trainer.init_from: {model} does not fit model.generator ({exc})"
+        ) from None
+    log.info("generator initialised from %s", model)
 
 
 def _is_rank_zero() -> bool:
@@ -103,7 +129,8 @@ def _paired_datasets(cfg: dict, manifest, stretch_in, stretch_out, *, fit: bool)
     """Training and validation :class:`PairedDataset` s of a paired recipe (fitting the
     stretches on the training split when ``fit``), and the checkpoint metadata on bands and
     units."""
-    from astroi2i.data.datasets import PairedDataset, fit_stretch, load_pairs
+    from astroi2i.data.datasets import PairedDataset, fit_pair_stretch, load_pairs
+    from astroi2i.sky.geometry import pixel_scale_arcsec
 
     data = cfg["data"]
     keys = (stretch_in.exposure_keyword, stretch_out.exposure_keyword)
@@ -121,8 +148,8 @@ def _paired_datasets(cfg: dict, manifest, stretch_in, stretch_out, *, fit: bool)
         else None
     )
     if fit:
-        fit_stretch(stretch_in, train_pairs, "inputs")
-        fit_stretch(stretch_out, train_pairs, "targets")
+        fit_pair_stretch(stretch_in, train_pairs, "inputs")
+        fit_pair_stretch(stretch_out, train_pairs, "targets")
     common = dict(
         input_stretch=stretch_in,
         target_stretch=stretch_out,
@@ -146,6 +173,8 @@ def _paired_datasets(cfg: dict, manifest, stretch_in, stretch_out, *, fit: bool)
         "target_bands": list(first.target.bands),
         "input_units": list(first.input_units),
         "target_units": list(first.target_units),
+        "input_filters": list(first.input_labels),
+        "pixel_scale_arcsec": pixel_scale_arcsec(first.inputs.wcs),
     }
     return train_set, val_set, meta
 
@@ -174,7 +203,7 @@ def train(
     from astroi2i.data.stretches import build_stretch
     from astroi2i.io.manifest import read_manifest
     from astroi2i.systems import SYSTEMS
-    from astroi2i.workflows.build import build_system
+    from astroi2i.systems.build import build_system
     from astroi2i.workflows.callbacks import (
         ReplicaCheckCallback,
         RunProgressBar,
@@ -211,8 +240,8 @@ def train(
     stretch_in = build_stretch(cfg["stretch"]["inputs"])
     stretch_out = build_stretch(cfg["stretch"]["targets"])
     if resumed is not None:  # the fitted stretches travel with the run
-        stretch_in = build_stretch(resumed["stretches"]["inputs"])
-        stretch_out = build_stretch(resumed["stretches"]["targets"])
+        stretch_in = build_stretch(resumed.stretches["inputs"])
+        stretch_out = build_stretch(resumed.stretches["targets"])
     two_way = bool(getattr(SYSTEMS.get(cfg["model"]["system"]["type"]), "two_way", False))
     if two_way:
         from astroi2i.data.twoway import twoway_datasets
@@ -233,15 +262,20 @@ def train(
             f"({cfg['model']['generator']['type']}) enlarges images "
             f"{int(getattr(generator, 'scale', 1))}×"
         )
-    meta = {
-        "recipe": cfg,
-        **meta,
-        "stretches": {"inputs": stretch_in.to_dict(), "targets": stretch_out.to_dict()},
-        "scale": data["scale"],
-        "stride": int(getattr(generator, "stride", 1)),
-        "fill_value": data["fill_value"],
-        "fills_invalid": bool(getattr(generator, "fills_invalid", False)),
-    }
+    description = ModelDescription.from_dict(
+        {
+            "recipe": cfg,
+            **meta,
+            "stretches": {"inputs": stretch_in.to_dict(), "targets": stretch_out.to_dict()},
+            "scale": data["scale"],
+            "stride": int(getattr(generator, "stride", 1)),
+            "fill_value": data["fill_value"],
+            "fills_invalid": bool(getattr(generator, "fills_invalid", False)),
+        },
+        source=str(recipe),
+    )
+    if tcfg["init_from"] and resumed is None:
+        init_from(system, tcfg["init_from"], description)
 
     # fails early if a package is missing
     loggers = build_loggers(tcfg["loggers"], workdir, name, resumed=resumed is not None)
@@ -253,7 +287,7 @@ def train(
     steps = system.steps_per_batch
     ckpt_dir = workdir / "checkpoints"
     callbacks = [
-        MetadataCallback(meta),
+        MetadataCallback(description),
         TrainingStateCallback(),
         # after TrainingStateCallback (which advances the data position), before Lightning's
         # own ModelCheckpoint: last.ckpt always holds the final weights

@@ -16,16 +16,27 @@ from pathlib import Path
 import numpy as np
 from astropy.io import fits
 
+from astroi2i.data.stretches import build_stretch
+from astroi2i.description import ModelDescription
 from astroi2i.errors import InputError
-from astroi2i.io.fits import OBSERVATION_CONTEXT_KEYS, read_image, require_valid_pixels
+from astroi2i.io.fits import (
+    OBSERVATION_CONTEXT_KEYS,
+    header_band_labels,
+    read_image,
+    require_valid_pixels,
+)
+from astroi2i.io.image import SkyImage
 from astroi2i.io.stream import FitsRowWriter, ImageSource
 from astroi2i.sky.geometry import (
+    pixel_scale_arcsec,
     reproject_image,
     reprojection_method,
     rescale_wcs,
     same_grid,
+    stack_bands,
 )
-from astroi2i.sky.image import SkyImage, stack_bands
+from astroi2i.sky.masks import read_mask, zero_blocks
+from astroi2i.workflows.model import describe, load_model
 
 __all__ = ["translate", "CARRIED_KEYS"]
 
@@ -36,8 +47,8 @@ log = logging.getLogger(__name__)
 CARRIED_KEYS = OBSERVATION_CONTEXT_KEYS
 
 
-def _check_band_count(n: int, paths: Sequence, meta: dict) -> None:
-    expected = meta["input_bands"]
+def _check_band_count(n: int, paths: Sequence, desc: ModelDescription) -> None:
+    expected = desc.input_bands
     if n != len(expected):
         raise InputError(
             f"{', '.join(map(str, paths))}: {n} input band(s) given, the model expects "
@@ -45,14 +56,67 @@ def _check_band_count(n: int, paths: Sequence, meta: dict) -> None:
         )
 
 
-def _aligned_rows(paths: Sequence, meta: dict, reference, exposure_keyword):
+def check_band_order(paths: Sequence, labels: Sequence[str], desc: ModelDescription) -> None:
+    """Refuse inputs whose headers name a band the model takes at another position (``r g``
+    given to a ``g r`` model). ``labels`` are the given bands' header labels (``BANDn`` or
+    ``FILTER``; ``""`` where none); the model's are those of its training files, else its band
+    names. Bands whose headers say nothing, or name a band the model does not know, pass."""
+    expected = list(desc.input_filters) if any(desc.input_filters) else list(desc.input_bands)
+    if len(expected) != len(labels):
+        return
+    for i, label in enumerate(labels):
+        if label and label != expected[i] and label in expected:
+            raise InputError(
+                f"{', '.join(map(str, paths))}: input band {i + 1} is {label!r} by its header, "
+                f"but the model takes {expected[i]!r} there; give the bands in the order "
+                f"{', '.join(expected)}"
+            )
+
+
+def check_tiling(tile: int | None, overlap: int | None) -> None:
+    """``--tile`` and ``--overlap`` as translate can use them (one-line errors otherwise)."""
+    if tile is not None and (not isinstance(tile, int) or tile < 8):
+        raise InputError(f"--tile {tile}: must be a whole number of pixels, at least 8")
+    if overlap is not None and (not isinstance(overlap, int) or overlap < 0):
+        raise InputError(f"--overlap {overlap}: must be a whole number of pixels, 0 or more")
+    if tile is not None and overlap is not None and overlap >= tile:
+        raise InputError(f"--overlap {overlap}: must be smaller than the tile ({tile})")
+
+
+def resolve_device(device: str | None) -> str:
+    """``--device`` checked against this machine (``cpu``, ``cuda``, ``cuda:N``, ``mps``);
+    None picks CUDA where present."""
+    import torch
+
+    if device is None:
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, ValueError):
+        raise InputError(f"--device {device}: not a device name (cpu, cuda, cuda:N)") from None
+    if parsed.type == "cuda":
+        if not torch.cuda.is_available():
+            raise InputError(f"--device {device}: CUDA is not available on this machine")
+        if parsed.index is not None and parsed.index >= torch.cuda.device_count():
+            raise InputError(
+                f"--device {device}: this machine has {torch.cuda.device_count()} CUDA device(s)"
+            )
+    elif parsed.type == "mps" and not torch.backends.mps.is_available():
+        raise InputError(f"--device {device}: MPS is not available on this machine")
+    elif parsed.type not in ("cpu", "cuda", "mps"):
+        raise InputError(f"--device {device}: astroi2i runs on cpu, cuda or mps")
+    return device
+
+
+def _aligned_rows(paths: Sequence, desc: ModelDescription, reference, exposure_keyword):
     """--align: read everything, reproject what is off the reference grid (in memory)."""
     from astroi2i.data.datasets import band_exposures
 
     images = [read_image(p) for p in paths]
     for path, image in zip(paths, images):
         require_valid_pixels(image, path)
-    _check_band_count(sum(im.n_bands for im in images), paths, meta)
+    _check_band_count(sum(im.n_bands for im in images), paths, desc)
+    check_band_order(paths, _labels(images), desc)
     ref = read_image(reference) if reference is not None else images[0]
     aligned = []
     for path, image in zip(paths, images):
@@ -63,17 +127,27 @@ def _aligned_rows(paths: Sequence, meta: dict, reference, exposure_keyword):
         log.info("reprojecting %s onto the reference grid (%s)", path, method)
         aligned.append(reproject_image(image, ref.wcs, ref.shape, method=method))
     data = stack_bands(aligned).data
+    if not np.isfinite(data).all(axis=0).any():
+        raise InputError(
+            f"{', '.join(map(str, paths))}: the inputs do not overlap on the reference grid "
+            "(no pixel is valid in every band after --align)"
+        )
     exposure = band_exposures(images, exposure_keyword) if exposure_keyword else None
     first = ref.replace(header=images[0].header)
     return (lambda y0, y1: data[:, y0:y1]), first, exposure, ref.shape
 
 
-def _streamed_rows(paths: Sequence, meta: dict, stack: ExitStack, exposure_keyword):
+def _labels(images) -> list[str]:
+    return [b for im in images for b in header_band_labels(im.header, im.n_bands)]
+
+
+def _streamed_rows(paths: Sequence, desc: ModelDescription, stack: ExitStack, exposure_keyword):
     """Open every input for row access and check that they share one grid and have data."""
     from astroi2i.data.datasets import band_exposures
 
     sources = [stack.enter_context(ImageSource(p)) for p in paths]
-    _check_band_count(sum(s.n_bands for s in sources), paths, meta)
+    _check_band_count(sum(s.n_bands for s in sources), paths, desc)
+    check_band_order(paths, _labels(sources), desc)
     for path, source in zip(paths[1:], sources[1:]):
         if not same_grid(source, sources[0]):
             raise InputError(
@@ -99,22 +173,128 @@ def _streamed_rows(paths: Sequence, meta: dict, stack: ExitStack, exposure_keywo
     return rows, metas[0], exposure, sources[0].shape
 
 
-def _is_two_way(checkpoint) -> bool:
-    """Whether ``checkpoint`` is a two-way training checkpoint (``.ckpt`` only: exports hold
-    one generator). The file is memory-mapped, so no tensor is read; any problem with it is
-    left to the normal loading path to report."""
-    import torch
+class _InputStrips:
+    """The network's input, strip by strip: raw rows → missing-pixel mask → stretched,
+    invalid pixels filled (or NaN, for a model that fills them).
 
-    from astroi2i.workflows.checkpoint import META_KEY
+    The mask and raw rows of the strip last read are kept: the output rows written next always
+    lie inside it, so every input row is read once (any other access reads again)."""
 
-    path = Path(str(checkpoint))
-    if path.suffix != ".ckpt" or not path.is_file():
-        return False
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-        return "two_way" in ckpt["hyper_parameters"][META_KEY]
-    except Exception:  # noqa: BLE001 - read_checkpoint gives the precise error
-        return False
+    def __init__(self, rows, desc: ModelDescription, exposure, where: str, user_mask) -> None:
+        self.rows, self.exposure, self.where, self.user_mask = rows, exposure, where, user_mask
+        self.stretch = build_stretch(desc.stretches["inputs"])
+        self.fill, self.fills = desc.fill_value, desc.fills_invalid
+        self.zero_block = int(desc.data.get("zero_blocks", 0)) if self.fills else 0
+        self.y0, self.invalid, self.raw = 0, np.zeros((0, 0), bool), None
+
+    def missing(self, raw: np.ndarray, y0: int) -> np.ndarray:
+        out = ~np.isfinite(raw).all(axis=0)
+        if self.zero_block:
+            out |= zero_blocks(raw, block=self.zero_block, row0=y0)
+        if self.user_mask is not None:
+            out |= self.user_mask[y0 : y0 + raw.shape[1]]
+        return out
+
+    def network_rows(self, y0: int, y1: int) -> np.ndarray:
+        from astroi2i.data.datasets import apply_stretch
+
+        raw = self.rows(y0, y1)
+        self.y0, self.invalid = y0, self.missing(raw, y0)
+        self.raw = raw if self.fills else None
+        x = apply_stretch(self.stretch, raw, self.exposure, self.where)
+        if self.fills:  # the network sees missing pixels as NaN and fills them
+            return np.where(self.invalid[None], np.nan, x).astype(np.float32)
+        return np.where(np.isfinite(x), x, self.fill).astype(np.float32)
+
+    def strip(self, y0: int, y1: int) -> tuple[np.ndarray, np.ndarray | None]:
+        """(missing mask, raw rows or None) of input rows y0:y1."""
+        if self.y0 <= y0 and y1 <= self.y0 + self.invalid.shape[0]:
+            raw = None if self.raw is None else self.raw[:, y0 - self.y0 : y1 - self.y0]
+            return self.invalid[y0 - self.y0 : y1 - self.y0], raw
+        raw = self.rows(y0, y1)
+        return self.missing(raw, y0), raw
+
+
+class _OutputStrips:
+    """Network output rows → inverse stretch → NaN where an input was invalid (or, for a model
+    that fills, the input's own pixels wherever it had them) → the FITS writer."""
+
+    def __init__(self, writer, desc: ModelDescription, inputs: _InputStrips, exposure) -> None:
+        self.writer, self.inputs, self.scale, self.fills = writer, inputs, desc.scale, inputs.fills
+        self.stretch = build_stretch(desc.stretches["targets"])
+        self.exposure = None
+        if self.stretch.exposure_keyword is not None and exposure is not None:
+            self.exposure = np.repeat(np.nanmean(exposure), len(desc.target_bands))
+
+    def __call__(self, y0: int, block: np.ndarray) -> None:
+        y = self.stretch.inverse(block, exposure=self.exposure)
+        invalid, raw = self.inputs.strip(y0, y0 + block.shape[1] // self.scale)
+        if self.fills:  # measured pixels bit for bit from the input; the model only fills
+            self.writer.write_rows(y0, np.where(invalid[None], y, raw).astype(raw.dtype))
+            self.writer.write_mask_rows(y0, invalid)
+            return
+        if self.scale > 1:  # an invalid input pixel invalidates the scale² pixels it becomes
+            invalid = np.repeat(np.repeat(invalid, self.scale, axis=0), self.scale, axis=1)
+        y[:, invalid] = np.nan
+        self.writer.write_rows(y0 * self.scale, y)
+
+
+def _output_template(first, desc: ModelDescription) -> SkyImage:
+    """The output's metadata: target bands and unit, the carried observation keys, the input
+    grid (made ``scale`` times finer for super-resolution). An inpainting model keeps the
+    input's whole metadata: its output is the input with the gaps filled."""
+    n = len(desc.target_bands)
+    if desc.fills_invalid:
+        return first.replace(data=np.zeros((n, 1, 1), np.float32), mask=None)
+    header = fits.Header()
+    for name in CARRIED_KEYS:
+        if name in first.header:
+            header[name] = first.header[name]
+    units = set(desc.target_units)
+    wcs = first.wcs if desc.scale == 1 or first.wcs is None else rescale_wcs(first.wcs, desc.scale)
+    return SkyImage(
+        np.zeros((n, 1, 1), np.float32),
+        wcs,
+        units.pop() if len(units) == 1 else "",
+        bands=desc.target_bands,
+        header=header,
+    )
+
+
+def _output_dtype(first, desc: ModelDescription):
+    """float32, or float64 for a model that fills a float64 input (its pixels are copied)."""
+    return np.float64 if desc.fills_invalid and first.header.get("BITPIX") == -64 else np.float32
+
+
+def _warn_pixel_scale(first, desc: ModelDescription, where) -> None:
+    """Warn when the input's pixel scale is far from the training images' (the model then
+    sees structures at sizes it never learned)."""
+    trained, scale = desc.pixel_scale_arcsec, pixel_scale_arcsec(first.wcs)
+    if not trained or not scale:
+        return
+    if not 0.8 <= scale / trained <= 1.25:
+        log.warning(
+            "%s: pixel scale %.4g arcsec, the model was trained at %.4g arcsec (ratio %.2f); "
+            "its output is not what it was trained to give",
+            where, scale, trained, scale / trained,
+        )  # fmt: skip
+
+
+def _provenance(desc: ModelDescription, inputs: Sequence, command: str | None) -> dict:
+    provenance = {
+        "task": "translate",
+        "checkpoint": desc.name,
+        "checkpoint_sha256": desc.sha256,
+        "model": f"{desc.system_type} / {desc.generator_type}",
+        "inputs": ", ".join(str(Path(str(p)).resolve()) for p in inputs),
+        "input_bands": ", ".join(desc.input_bands),
+        "stretch_out": desc.stretches["targets"]["type"] + " (inverted)",
+    }
+    if command:
+        provenance["command"] = command
+    if desc.fills_invalid:
+        provenance["filled"] = "pixels missing in the input (MASK extension = 1)"
+    return provenance
 
 
 def translate(
@@ -139,23 +319,23 @@ def translate(
 
     Parameters
     ----------
-    checkpoint : path
-        A checkpoint written by ``train`` (or an ONNX/safetensors export with its JSON
-        sidecar); it alone defines bands, stretches and network.
+    checkpoint : path or name
+        A checkpoint written by ``train``, an ONNX/safetensors export with its JSON sidecar,
+        or a packaged model's name; its description alone defines bands, stretches, network.
     inputs : sequence of paths (``path[:HDU]``)
-        The input bands in the model's order; several files or one cube.
+        The input bands in the model's order; several files or one cube. Files whose headers
+        name their bands (``FILTER``, ``BANDn``) are checked against the model's order.
     output : path
         Written atomically; refused if it exists unless ``overwrite``.
     tile, overlap : int, optional
         Tiling (input pixels); defaults from the recipe's ``inference`` section.
     align : bool
         Reproject inputs that are not on the first input's (or ``reference``'s) grid.
-
     mask : path, optional
         Inpainting models: a FITS mask (non-zero = missing) of extra pixels to fill.
-    loaded : (model, meta), optional
-        What :func:`~astroi2i.workflows.export.load_model` returned for ``checkpoint`` on this
-        ``device``, for callers that translate many files with one model.
+    loaded : (model, description), optional
+        What :func:`~astroi2i.workflows.model.load_model` returned for ``checkpoint`` on
+        this ``device``, for callers that translate many files with one model.
     to, seed, noise
         Two-way models only (:func:`~astroi2i.workflows.twoway.translate_twoway`): the domain
         to translate into, the seed of sampled noise/latents, and whether to sample them.
@@ -163,20 +343,15 @@ def translate(
     Returns the output path. The output is in the target's physical unit (BUNIT), NaN where
     any input pixel was invalid, on the input grid. An inpainting model (one that fills
     invalid pixels) instead fills every missing pixel (NaN, the recipe's zero blocks, ``mask``)
-    and copies every other pixel bit for bit from the input; a ``MASK`` extension (1 = filled)
-    says which is which.
+    and copies every other pixel bit for bit from the input, keeping its header and float
+    type; a ``MASK`` extension (1 = filled) says which is which.
     """
-    import torch
-
-    from astroi2i.data.datasets import apply_stretch
-    from astroi2i.data.stretches import build_stretch
-    from astroi2i.data.tiling import predict_streaming
-    from astroi2i.workflows.export import load_model
-
     output = Path(output)
     if output.exists() and not overwrite:
         raise FileExistsError(f"{output}: exists; pass --overwrite to replace it")
-    if loaded is None and _is_two_way(checkpoint):
+    check_tiling(tile, overlap)
+    desc = loaded[1] if loaded is not None else describe(checkpoint)
+    if desc.is_two_way:
         from astroi2i.workflows.twoway import translate_twoway
 
         if to is None:
@@ -185,124 +360,35 @@ def translate(
                                 overwrite=overwrite, device=device, command=command)  # fmt: skip
     if to is not None:
         raise InputError(f"--to {to}: only for two-way models; {checkpoint} translates one way")
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    model, meta = loaded if loaded is not None else load_model(checkpoint, device=device)
-    scale = int(meta["scale"])
-    stretch_in = build_stretch(meta["stretches"]["inputs"])
-    stretch_out = build_stretch(meta["stretches"]["targets"])
-    key = stretch_in.exposure_keyword
-    fill = meta["fill_value"]
-    inference = meta["recipe"]["inference"]
-    fills = bool(meta.get("fills_invalid", False))
-    zero_block = int(meta["recipe"]["data"].get("zero_blocks", 0)) if fills else 0
-    if mask is not None and not fills:
+    if mask is not None and not desc.fills_invalid:
         raise InputError(f"{mask}: --mask is for inpainting models; this model does not fill")
+    device = resolve_device(device)
+    model, desc = loaded if loaded is not None else load_model(checkpoint, device=device)
+    tile = tile or desc.inference["tile"]
+    overlap = desc.inference["overlap"] if overlap is None else overlap
+    check_tiling(tile, overlap)
+    from astroi2i.data.tiling import predict_streaming
 
     with ExitStack() as stack:
+        key = build_stretch(desc.stretches["inputs"]).exposure_keyword
         if align:
-            rows, first, exposure, (height, width) = _aligned_rows(inputs, meta, reference, key)
+            rows, first, exposure, shape = _aligned_rows(inputs, desc, reference, key)
         else:
-            rows, first, exposure, (height, width) = _streamed_rows(inputs, meta, stack, key)
-        out_exposure = None
-        if stretch_out.exposure_keyword is not None and exposure is not None:
-            out_exposure = np.repeat(np.nanmean(exposure), len(meta["target_bands"]))
-
-        # the invalid mask of the strip last read: the rows written next always lie inside it,
-        # so the inputs are read once (the fallback read covers any other access pattern)
-        last = {"y0": 0, "invalid": np.zeros((0, 0), bool), "raw": None}
-        from astroi2i.sources.masks import read_mask, zero_blocks
-
-        user_mask = None if mask is None else read_mask(mask, (height, width))
-
-        def missing(raw: np.ndarray, y0: int) -> np.ndarray:
-            out = ~np.isfinite(raw).all(axis=0)
-            if zero_block:
-                out |= zero_blocks(raw, block=zero_block, row0=y0)
-            if user_mask is not None:
-                out |= user_mask[y0 : y0 + raw.shape[1]]
-            return out
-
-        def network_rows(y0: int, y1: int) -> np.ndarray:
-            raw = rows(y0, y1)
-            last["y0"], last["invalid"] = y0, missing(raw, y0)
-            last["raw"] = raw if fills else None
-            x = apply_stretch(stretch_in, raw, exposure, str(inputs[0]))
-            if fills:  # the network sees missing pixels as NaN and fills them
-                return np.where(last["invalid"][None], np.nan, x).astype(np.float32)
-            return np.where(np.isfinite(x), x, fill).astype(np.float32)
-
-        def strip(y0: int, y1: int) -> tuple[np.ndarray, np.ndarray | None]:
-            start, invalid = last["y0"], last["invalid"]
-            if start <= y0 and y1 <= start + invalid.shape[0]:
-                raw = last["raw"]
-                return invalid[y0 - start : y1 - start], (
-                    None if raw is None else raw[:, y0 - start : y1 - start]
-                )
-            raw = rows(y0, y1)
-            return missing(raw, y0), raw
-
-        def write_rows(y0: int, block: np.ndarray) -> None:
-            y = stretch_out.inverse(block, exposure=out_exposure)
-            invalid, raw = strip(y0, y0 + block.shape[1] // scale)
-            if fills:  # measured pixels bit for bit from the input; the model only fills
-                y = np.where(invalid[None], y, raw).astype(np.float32)
-                writer.write_rows(y0, y)
-                writer.write_mask_rows(y0, invalid)
-                return
-            if scale > 1:  # an invalid input pixel invalidates the scale² pixels it becomes
-                invalid = np.repeat(np.repeat(invalid, scale, axis=0), scale, axis=1)
-            y[:, invalid] = np.nan
-            writer.write_rows(y0 * scale, y)
-
-        header = fits.Header()
-        for name in CARRIED_KEYS:
-            if name in first.header:
-                header[name] = first.header[name]
-        units = set(meta["target_units"])
-        out_meta = SkyImage(
-            np.zeros((len(meta["target_bands"]), 1, 1), np.float32),
-            None,
-            units.pop() if len(units) == 1 else "",
-            bands=tuple(meta["target_bands"]),
-            header=header,
-        ).replace(
-            wcs=first.wcs if scale == 1 or first.wcs is None else rescale_wcs(first.wcs, scale)
-        )
-        provenance = {
-            "task": "translate",
-            "checkpoint": Path(meta["path"]).name,
-            "checkpoint_sha256": meta["sha256"],
-            "model": f"{meta['recipe']['model']['system']['type']} / "
-            f"{meta['recipe']['model']['generator']['type']}",
-            "inputs": ", ".join(Path(str(p)).name for p in inputs),
-            "input_bands": ", ".join(meta["input_bands"]),
-            "stretch_out": meta["stretches"]["targets"]["type"] + " (inverted)",
-        }
-        if command:
-            provenance["command"] = command
-        shape = (len(meta["target_bands"]), height * scale, width * scale)
-        if fills:
-            provenance["filled"] = "pixels missing in the input (MASK extension = 1)"
+            rows, first, exposure, shape = _streamed_rows(inputs, desc, stack, key)
+        _warn_pixel_scale(first, desc, inputs[0])
+        user_mask = None if mask is None else read_mask(mask, shape)
+        strips = _InputStrips(rows, desc, exposure, str(inputs[0]), user_mask)
+        template = _output_template(first, desc)
+        n_out, f = len(desc.target_bands), desc.scale
         writer = FitsRowWriter(
-            output,
-            out_meta,
-            shape,
-            provenance=provenance,
-            overwrite=overwrite,
-            mask_extension=fills,
-        )
+            output, template, (n_out, shape[0] * f, shape[1] * f),
+            provenance=_provenance(desc, inputs, command), overwrite=overwrite,
+            mask_extension=desc.fills_invalid, dtype=_output_dtype(first, desc),
+        )  # fmt: skip
         try:
-            predict_streaming(
-                model,
-                network_rows,
-                write_rows,
-                (height, width),
-                tile=tile or inference["tile"],
-                overlap=inference["overlap"] if overlap is None else overlap,
-                stride=meta["stride"],
-                scale=scale,
-                device=device,
-            )
+            predict_streaming(model, strips.network_rows, _OutputStrips(writer, desc, strips,
+                              exposure), shape, tile=tile, overlap=overlap, stride=desc.stride,
+                              scale=f, device=device)  # fmt: skip
         except BaseException:
             writer.abort()
             raise

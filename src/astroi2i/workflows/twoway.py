@@ -26,26 +26,15 @@ log = logging.getLogger(__name__)
 
 
 def load_twoway(path, *, device: str | torch.device = "cpu"):
-    """(system, meta) of a two-way checkpoint: every network, in eval mode on ``device``."""
-    from astroi2i.workflows.build import build_system
-    from astroi2i.workflows.checkpoint import META_KEY, file_sha256, read_checkpoint
+    """(system, description) of a two-way checkpoint: every network, in eval mode."""
+    from astroi2i.workflows.model import load_system
 
-    ckpt = read_checkpoint(path)
-    meta = dict(ckpt["hyper_parameters"][META_KEY])
-    if "two_way" not in meta:
-        raise InputError(f"{path}: not a two-way checkpoint")
-    with torch.device("meta"):
-        system = build_system(
-            meta["recipe"]["model"], len(meta["input_bands"]), len(meta["target_bands"])
-        )
-    system.load_state_dict(ckpt["state_dict"], assign=True)
-    meta.update(sha256=file_sha256(path), path=str(path))
-    return system.eval().to(device), meta
+    return load_system(path, device=device)
 
 
 def domain_side(meta: dict, to: str) -> str:
     """ "a" or "b" for a domain name (``--to cfht``) or the letters themselves."""
-    names = {meta["two_way"][s]["name"]: s for s in ("a", "b")}
+    names = {meta.two_way[s]["name"]: s for s in ("a", "b")}
     if to in ("a", "b"):
         return to
     if to not in names:
@@ -56,15 +45,15 @@ def domain_side(meta: dict, to: str) -> str:
 def _stretches(meta: dict, to: str):
     from astroi2i.data.stretches import build_stretch
 
-    source = build_stretch(meta["stretches"]["inputs" if to == "b" else "targets"])
-    target = build_stretch(meta["stretches"]["targets" if to == "b" else "inputs"])
+    source = build_stretch(meta.stretches["inputs" if to == "b" else "targets"])
+    target = build_stretch(meta.stretches["targets" if to == "b" else "inputs"])
     return source, target
 
 
 def output_shape(meta: dict, to: str, shape: tuple[int, int]) -> tuple[int, int]:
     """The output grid size of a ``shape`` input translated into domain ``to``."""
-    src = meta["two_way"]["a" if to == "b" else "b"]["size"]
-    dst = meta["two_way"][to]["size"]
+    src = meta.two_way["a" if to == "b" else "b"]["size"]
+    dst = meta.two_way[to]["size"]
     return tuple(max(1, int(round(n * d / s))) for n, s, d in zip(shape, src, dst))
 
 
@@ -76,7 +65,7 @@ def output_wcs(wcs, meta: dict, to: str, shape_in, shape_out):
 
     if wcs is None:
         return None
-    src, dst = meta["two_way"]["a" if to == "b" else "b"], meta["two_way"][to]
+    src, dst = meta.two_way["a" if to == "b" else "b"], meta.two_way[to]
     if src.get("pixel_scale_arcsec") and dst.get("pixel_scale_arcsec"):
         factor = src["pixel_scale_arcsec"] / dst["pixel_scale_arcsec"]
     else:
@@ -99,12 +88,12 @@ def predict_twoway(
     from astroi2i.archs.twoway import resample
 
     stretch_src, stretch_dst = _stretches(meta, to)
-    n_bands = len(meta["input_bands" if to == "b" else "target_bands"])
+    n_bands = len(meta.input_bands if to == "b" else meta.target_bands)
     if data.shape[0] != n_bands:
         raise InputError(f"the input has {data.shape[0]} bands; this direction needs {n_bands}")
     x = stretch_src.forward(data)
     invalid = ~np.isfinite(x).all(axis=0)
-    x = np.where(np.isfinite(x), x, meta["fill_value"]).astype(np.float32)
+    x = np.where(np.isfinite(x), x, meta.fill_value).astype(np.float32)
     size = output_shape(meta, to, x.shape[-2:])
     device = next(system.parameters()).device
     y = system.translate(
@@ -134,8 +123,8 @@ def translate_twoway(
     domain ``to`` and write it as FITS with the rescaled WCS, the target unit and provenance."""
     from astroi2i.data.datasets import _stack
     from astroi2i.io.fits import read_image, write_image
+    from astroi2i.io.image import SkyImage
     from astroi2i.io.manifest import parse_cell
-    from astroi2i.sky.image import SkyImage
 
     output = Path(output)
     if output.exists() and not overwrite:
@@ -147,14 +136,14 @@ def translate_twoway(
     image = _stack(images, "inputs") if len(images) > 1 else images[0]
     data = predict_twoway(system, meta, image.data, side, seed=seed, noise=noise)
     wcs = output_wcs(image.wcs, meta, side, image.data.shape[-2:], data.shape[-2:])
-    bands = meta["target_bands" if side == "b" else "input_bands"]
-    units = meta["target_units" if side == "b" else "input_units"]
+    bands = meta.target_bands if side == "b" else meta.input_bands
+    units = meta.target_units if side == "b" else meta.input_units
     out = SkyImage(data, wcs, units[0] if units else "", bands=tuple(bands), header=image.header)
     provenance = {
-        "task": f"astroi2i translate (two-way) to {meta['two_way'][side]['name']}",
-        "checkpoint": Path(meta["path"]).name,
-        "sha256": meta["sha256"],
-        "system": meta["recipe"]["model"]["system"]["type"],
+        "task": f"astroi2i translate (two-way) to {meta.two_way[side]['name']}",
+        "checkpoint": meta.name,
+        "sha256": meta.sha256,
+        "system": meta.system_type,
         "noise": f"{'emulated/sampled, seed ' + str(seed) if noise else 'off (deterministic)'}",
         "grid": "{}x{} -> {}x{}".format(*image.data.shape[:-3:-1], *data.shape[:-3:-1]),
     }
@@ -171,7 +160,7 @@ def regrid_baseline(data: np.ndarray, meta: dict, to: str) -> np.ndarray:
     from astroi2i.archs.twoway import resample
 
     size = output_shape(meta, to, data.shape[-2:])
-    src, dst = meta["two_way"]["a" if to == "b" else "b"], meta["two_way"][to]
+    src, dst = meta.two_way["a" if to == "b" else "b"], meta.two_way[to]
     stretch_src, stretch_dst = _stretches(meta, to)
     units = getattr(stretch_dst, "flux_scale", 1.0) / getattr(stretch_src, "flux_scale", 1.0)
     area = (dst["pixel_scale_arcsec"] / src["pixel_scale_arcsec"]) ** 2
@@ -184,7 +173,7 @@ def _method_rows(name, system, meta, pairs, *, seed, band) -> list[dict]:
     from astroi2i.metrics.image import band_metrics
 
     rows = []
-    names = {s: meta["two_way"][s]["name"] for s in ("a", "b")}
+    names = {s: meta.two_way[s]["name"] for s in ("a", "b")}
     for i, (key, a, b) in enumerate(pairs):
         for to, source, target in (("b", a, b), ("a", b, a)):
             if system is None:

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from astroi2i.errors import InputError
+from astroi2i.sky.masks import coronagraph_geometry, random_blocks, read_mask, zero_blocks
 from astroi2i.sources.coronagraph import coronagraph_scene
-from astroi2i.sources.masks import coronagraph_geometry, random_blocks, read_mask, zero_blocks
 from tests.conftest import make_wcs, write_fits
 
 

@@ -9,7 +9,7 @@ import numpy as np
 from astropy.io import fits
 from astropy.wcs import WCS
 
-__all__ = ["SkyImage", "stack_bands", "unit_to_string"]
+__all__ = ["SkyImage", "unit_to_string"]
 
 
 def unit_to_string(unit: u.UnitBase | str | None) -> str:
@@ -101,28 +101,3 @@ class SkyImage:
     def replace(self, **changes) -> SkyImage:
         """A copy with some fields changed (the dataclass is frozen)."""
         return replace(self, **changes)
-
-
-def stack_bands(images: list[SkyImage]) -> SkyImage:
-    """Stack several images on one grid into one multi-band SkyImage.
-
-    The first image's WCS, header and unit are kept. Raises ValueError when the grids differ
-    (use :func:`astroi2i.sky.reproject_image` first) or when units differ.
-    """
-    from astroi2i.sky.geometry import same_grid
-
-    if not images:
-        raise ValueError("stack_bands needs at least one image")
-    first = images[0]
-    for other in images[1:]:
-        if not same_grid(first, other):
-            raise ValueError(
-                f"bands {first.bands} and {other.bands} are not on the same pixel grid; "
-                "reproject them first (translate --align does this)"
-            )
-    data = np.concatenate([im.data for im in images], axis=0)
-    mask = np.concatenate([im.band_mask for im in images], axis=0)
-    bands = tuple(b for im in images for b in im.bands)
-    units = {unit_to_string(im.unit) for im in images}
-    unit = first.unit if len(units) == 1 else ",".join(unit_to_string(im.unit) for im in images)
-    return SkyImage(data, first.wcs, unit, mask, bands, first.header)

@@ -60,8 +60,7 @@ def build_system(model: dict, in_channels: int, out_channels: int):
 
 def build_generator(model: dict, in_channels: int, out_channels: int):
     """Only the generator (what inference needs)."""
-    _, kinds = _registries()
-    systems, _ = _registries()
+    systems, kinds = _registries()
     cls = systems.get(model["system"]["type"])
     channels = cls.network_channels(in_channels, out_channels)["generator"]
     return kinds["arch"].build(model["generator"], "model.generator", **channels)

@@ -1,0 +1,181 @@
+"""The one reader of trained models, for every form a model takes and every command that takes
+one (``translate``, ``evaluate --checkpoint``, ``evaluate-split``, ``export``, ``ablation``,
+``compare``, fine-tuning with ``trainer.init_from``):
+
+- a Lightning checkpoint written by ``train`` (``.ckpt``), read with ``weights_only=True``;
+- a safetensors or ONNX export with its JSON sidecar (``model.safetensors`` + ``model.json``);
+- the name of a model packaged with astroi2i (``stix-bp2clean``).
+
+:func:`describe` reads only the :class:`~astroi2i.description.ModelDescription`;
+:func:`load_model` also builds the network (one-way models) and :func:`load_system` every
+network of a two-way model. No file is read twice: a checkpoint is memory-mapped once and its
+SHA-256 is computed only when provenance asks for it.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from astroi2i.description import ModelDescription
+from astroi2i.errors import InputError
+
+__all__ = [
+    "describe",
+    "load_model",
+    "load_system",
+    "packaged_models",
+    "resolve_model",
+    "sidecar_path",
+    "EXPORT_SUFFIXES",
+]
+
+MODEL_DIR = Path(__file__).resolve().parent.parent / "models"
+EXPORT_SUFFIXES = {".onnx": "onnx", ".safetensors": "safetensors"}
+
+
+def packaged_models() -> dict[str, Path]:
+    """Models shipped inside the package (safetensors + JSON sidecar + model card), by name."""
+    return {p.stem: p for p in sorted(MODEL_DIR.glob("*.safetensors"))}
+
+
+def resolve_model(name_or_path) -> Path:
+    """A checkpoint/export path, or the name of a packaged model (e.g. ``stix-bp2clean``).
+    A path that exists wins over a packaged name; neither is a one-line error."""
+    path = Path(str(name_or_path))
+    if path.exists():
+        if not path.is_file():
+            raise InputError(f"{path}: a folder, not a model file")
+        return path
+    models = packaged_models()
+    if str(name_or_path) in models:
+        return models[str(name_or_path)]
+    known = ", ".join(models) or "none"
+    raise FileNotFoundError(
+        f"{path}: checkpoint not found (no such file, and no packaged model of that name; "
+        f"packaged: {known})"
+    )
+
+
+def sidecar_path(path) -> Path:
+    """``model.onnx`` → ``model.json``."""
+    return Path(path).with_suffix(".json")
+
+
+def _read_checkpoint(path: Path) -> tuple[ModelDescription, dict]:
+    """(description, state_dict) of a checkpoint; tensors stay memory-mapped until used."""
+    from astroi2i.workflows.checkpoint import META_KEY, read_checkpoint
+
+    ckpt = read_checkpoint(path, mmap=True)
+    desc = ModelDescription.from_dict(
+        ckpt["hyper_parameters"][META_KEY], source=str(path), path=str(path), form="checkpoint"
+    )
+    return desc, ckpt["state_dict"]
+
+
+def _read_sidecar(path: Path) -> ModelDescription:
+    sidecar = sidecar_path(path)
+    if not sidecar.is_file():
+        raise InputError(f"{path}: its metadata file {sidecar.name} is missing")
+    try:
+        stored = json.loads(sidecar.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(f"{sidecar}: not valid JSON ({exc})") from None
+    return ModelDescription.from_dict(
+        stored, source=str(sidecar), path=str(path), form=EXPORT_SUFFIXES[path.suffix]
+    )
+
+
+def describe(model) -> ModelDescription:
+    """The description of a model in any form (see the module docstring)."""
+    path = resolve_model(model)
+    if path.suffix in EXPORT_SUFFIXES:
+        return _read_sidecar(path)
+    return _read_checkpoint(path)[0]
+
+
+class OnnxModel:
+    """An onnxruntime session that takes and returns torch tensors, like the generator."""
+
+    def __init__(self, path: Path) -> None:
+        import onnxruntime
+
+        providers = ["CUDAExecutionProvider", "CPUExecutionProvider"]
+        available = onnxruntime.get_available_providers()
+        try:
+            self.session = onnxruntime.InferenceSession(
+                str(path), providers=[p for p in providers if p in available]
+            )
+        except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own types
+            raise InputError(f"{path}: not a readable ONNX model ({exc})") from None
+
+    def __call__(self, x):
+        import torch
+
+        out = self.session.run(None, {"inputs": x.detach().cpu().numpy()})[0]
+        return torch.from_numpy(out)
+
+
+def _one_way(desc: ModelDescription) -> None:
+    if desc.is_two_way:
+        raise InputError(
+            f"{desc.path}: a two-way checkpoint (two generators and their helpers); use "
+            "'astroi2i translate MODEL IN -o OUT --to DOMAIN' or 'astroi2i compare'"
+        )
+
+
+def load_model(model, *, device="cpu"):
+    """(network, description) of a one-way model in any form. The network maps stretched
+    inputs to stretched targets: a torch module in eval mode on ``device``, or an onnxruntime
+    session (CPU, or CUDA where its provider is present) that takes and returns tensors."""
+    import torch
+
+    from astroi2i.systems.build import build_generator
+
+    path = resolve_model(model)
+    if path.suffix == ".onnx":
+        desc = _read_sidecar(path)
+        _one_way(desc)
+        return OnnxModel(path), desc
+    if path.suffix == ".safetensors":
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+
+        desc = _read_sidecar(path)
+        try:
+            state = load_file(str(path))
+        except (SafetensorError, OSError) as exc:
+            raise InputError(f"{path}: not a readable safetensors file ({exc})") from None
+        prefix = ""
+    else:
+        desc, state = _read_checkpoint(path)
+        prefix = "generator."
+        state = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
+    _one_way(desc)
+    with torch.device("meta"):  # no random initialisation of weights about to be replaced
+        generator = build_generator(
+            desc.recipe["model"], len(desc.input_bands), len(desc.target_bands)
+        )
+    try:
+        generator.load_state_dict(state, assign=True)
+    except RuntimeError as exc:
+        raise InputError(f"{path}: weights do not fit the model's recipe ({exc})") from None
+    return generator.eval().to(device), desc
+
+
+def load_system(model, *, device="cpu"):
+    """(system, description) of a two-way checkpoint: every network, in eval mode."""
+    import torch
+
+    from astroi2i.systems.build import build_system
+
+    path = resolve_model(model)
+    if path.suffix in EXPORT_SUFFIXES:
+        raise InputError(f"{path}: exports hold one generator; two-way models need the .ckpt")
+    desc, state = _read_checkpoint(path)
+    if not desc.is_two_way:
+        raise InputError(f"{path}: not a two-way model")
+    with torch.device("meta"):
+        system = build_system(desc.recipe["model"], len(desc.input_bands), len(desc.target_bands))
+    system.load_state_dict(state, assign=True)
+    return system.eval().to(device), desc
