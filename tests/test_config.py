@@ -53,6 +53,10 @@ def test_overrides_are_typed_and_checked():
         "stretch.inputs.type=ChainStretch": "stretch.inputs.softening: unknown key for Chain",
         "stretch.targets={type: ChainStretch}": "stretch.targets: ChainStretch needs the key",
         "nonsense": "expected key=value",
+        "data.batch_size=0": "data.batch_size: must be at least 1, got 0",
+        "trainer.max_batches=-5": "trainer.max_batches: must be at least 1",
+        "inference.overlap=-4": "inference.overlap: must be at least 0",
+        "inference.overlap=300": "inference.overlap: must be smaller than inference.tile",
     }
     for override, message in cases.items():
         with pytest.raises(InputError, match=message.replace("(", r"\(")):

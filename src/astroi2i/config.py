@@ -92,6 +92,15 @@ class InferenceConfig:
 
 
 SECTIONS = {"data": DataConfig, "trainer": TrainerConfig, "inference": InferenceConfig}
+
+#: the smallest value each whole-number key can take (0 where "off" is allowed); checked when
+#: the recipe is read, before anything is written
+MINIMUM = {
+    "data.crop_size": 8, "data.crops_per_image": 1, "data.zero_blocks": 0, "data.scale": 1,
+    "data.batch_size": 1, "data.num_workers": 0, "trainer.max_batches": 1,
+    "trainer.val_every": 1, "trainer.checkpoint_every": 1, "trainer.log_every": 1,
+    "inference.tile": 8, "inference.overlap": 0,
+}  # fmt: skip
 TOP_LEVEL = {"seed", "model", "stretch", *SECTIONS}
 
 
@@ -214,6 +223,16 @@ def resolve_recipe(recipe: dict) -> dict:
     resolved["seed"] = seed
     for name, schema in SECTIONS.items():
         resolved[name] = _resolve_section(name, recipe.get(name), schema)
+    for key, low in MINIMUM.items():
+        section, name = key.split(".")
+        value = resolved[section][name]
+        if value is not None and value < low:
+            raise InputError(f"{key}: must be at least {low}, got {value}")
+    if resolved["inference"]["overlap"] >= resolved["inference"]["tile"]:
+        raise InputError(
+            f"inference.overlap: must be smaller than inference.tile "
+            f"({resolved['inference']['tile']}), got {resolved['inference']['overlap']}"
+        )
     data = resolved["data"]
     if not data["inputs"]:
         raise InputError("data.inputs: list at least one input band column")

@@ -163,3 +163,21 @@ def test_skyimage_validates_shapes():
         SkyImage(np.zeros((1, 4, 4), "f4"), None, mask=np.zeros((3, 3), bool))
     with pytest.raises(ValueError, match="band names"):
         SkyImage(np.zeros((2, 4, 4), "f4"), None, bands=("a",))
+
+
+def test_nan_wcs_keyword_is_refused_not_replaced_by_a_default(tmp_path):
+    """astropy reads an unparsable CRVAL1 = NaN as 0: a sky position 150° off, silently."""
+    header = fits.Header()
+    header.update(CTYPE1="RA---TAN", CTYPE2="DEC--TAN", CRVAL1=150.0, CRVAL2=2.0, CRPIX1=5.0,
+                  CRPIX2=5.0, CDELT1=-1e-4, CDELT2=1e-4)  # fmt: skip
+    path = tmp_path / "nan_wcs.fits"
+    fits.PrimaryHDU(np.ones((10, 10), "f4"), header).writeto(path)
+    raw = path.read_bytes()
+    i = raw.index(b"CRVAL1  =")
+    path.write_bytes(raw[:i] + (b"CRVAL1  = " + b"NaN".rjust(20)).ljust(80) + raw[i + 80 :])
+    with pytest.raises(InputError, match="WCS keyword CRVAL1 is 'NaN', not a finite number"):
+        read_image(path)
+    from astroi2i.io.stream import ImageSource
+
+    with pytest.raises(InputError, match="CRVAL1"):
+        ImageSource(path)

@@ -199,3 +199,32 @@ def test_validation_panels_show_the_damaged_input_and_the_fill(trained):
     invalid = mask[1].numpy()  # the target is blank where it is never scored
     np.testing.assert_array_equal(np.isnan(rows[1]["target"]), invalid)
     np.testing.assert_array_equal(rows[1]["target"][~invalid], x[1, 0].numpy()[~invalid])
+
+
+def test_fill_keeps_the_inputs_header_and_float64(trained, tmp_path, capsys):
+    """A fill is the input with its gaps filled: BUNIT, the solar WCS and the observation keys
+    stay, and a float64 input stays float64 (its measured pixels bit for bit)."""
+    from astropy.wcs import WCS
+
+    scenes, ckpt, _ = trained
+    data = fits.getdata(sorted((scenes / "test").glob("*.fits"))[0]).astype(np.float64)
+    data[20:30, 20:30] = np.nan
+    w = WCS(naxis=2)
+    w.wcs.ctype, w.wcs.cunit = ["HPLN-TAN", "HPLT-TAN"], ["arcsec", "arcsec"]
+    w.wcs.crpix, w.wcs.cdelt, w.wcs.crval = [32.5, 32.5], [56.0, 56.0], [10.0, -20.0]
+    header = w.to_header()
+    header.update(BUNIT="DN/s", INSTRUME="LASCO", WAVELNTH=530, EXPTIME=18.6,
+                  DATE_OBS="2003-10-28T11:00:00")  # fmt: skip
+    src = tmp_path / "c3.fits"
+    fits.PrimaryHDU(data, header).writeto(src)
+    out = tmp_path / "filled.fits"
+    code, _, err = run(capsys, "translate", ckpt, src, "-o", out)
+    assert code == 0, err
+    with fits.open(out) as hdul:
+        h, filled = hdul[0].header, hdul[0].data
+    assert filled.dtype == np.dtype(">f8")
+    for key in ("BUNIT", "INSTRUME", "WAVELNTH", "EXPTIME", "CTYPE1", "CTYPE2", "CDELT1"):
+        assert h[key] == header[key], key
+    known = np.isfinite(data)
+    np.testing.assert_array_equal(filled[known], data[known])
+    assert np.isfinite(filled).all()

@@ -43,3 +43,26 @@ def test_atomic_checkpoint_io_leaves_no_partial_file(tmp_path):
         io.save_checkpoint({"state_dict": {"w": torch.tensor([1.0, float("nan")])}}, target)
     assert target.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["last.ckpt"]
+
+
+def test_temporaries_of_killed_writers_are_removed_on_the_next_start(survey_pair, tmp_path):
+    """A kill during a checkpoint write leaves ``.last.ckpt.PID.tmp``; the next run into the
+    folder removes it (and nothing a live process may still be writing)."""
+    import os
+    import subprocess
+    import sys
+
+    from astroi2i.workflows.train import train
+    from tests.conftest import TINY_MODEL
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+    overrides = [f"data.manifest={survey_pair}", "trainer.max_batches=2", *TINY_MODEL]
+    train("pix2pix_quickstart", overrides=overrides, workdir=tmp_path / "run")
+    folder = tmp_path / "run" / "checkpoints"
+    stale, live = folder / f".last.ckpt.{dead}.tmp", folder / f".x.ckpt.{os.getppid()}.tmp"
+    stale.write_bytes(b"half a checkpoint")
+    live.write_bytes(b"being written")
+    overrides[1] = "trainer.max_batches=4"
+    train("pix2pix_quickstart", overrides=overrides, workdir=tmp_path / "run", resume="last")
+    assert not stale.exists() and live.exists()

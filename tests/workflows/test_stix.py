@@ -25,7 +25,8 @@ def stix_data(tmp_path_factory):
 def test_simulate_stix_files_grids_and_manifest(stix_data, tmp_path):
     manifest = read_manifest(stix_data / "manifest.csv")
     rows = manifest.table
-    assert sorted(int(n) for n in rows["n_sources"]) == [1, 1, 2, 2, 3, 3, 4, 4]  # balanced by count
+    counts = sorted(int(n) for n in rows["n_sources"])
+    assert counts == [1, 1, 2, 2, 3, 3, 4, 4]  # balanced by count
     assert set(rows["multiplicity"]) == {"single", "multiple"}
     row = rows[0]
     bp = fits.getheader(stix_data / row["bp"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import warnings
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
@@ -113,7 +114,31 @@ def _parse_unit(text: str, source) -> u.UnitBase | str:
     return text
 
 
+#: numeric WCS keywords: a NaN or unparsable value in one of them makes astropy fall back to a
+#: default (CRVAL 0, CDELT 1), a silently wrong sky position
+_WCS_NUMBER = re.compile(
+    r"^(CRVAL|CRPIX|CDELT|CROTA)\d$|^(CD|PC)\d_\d$|^(LONPOLE|LATPOLE|EQUINOX)$"
+)
+
+
+def _check_wcs_numbers(header: fits.Header, source) -> None:
+    for card in header.cards:
+        if not _WCS_NUMBER.match(card.keyword):
+            continue
+        try:
+            value = card.value
+        except fits.VerifyError:
+            value = str(card.image[10:]).split("/")[0].strip().strip("'").strip()
+        if isinstance(value, bool) or not isinstance(value, int | float) or not np.isfinite(value):
+            raise _fail(
+                source,
+                f"WCS keyword {card.keyword} is {value!r}, not a finite number; refusing to read "
+                "a sky position that astropy would replace with a default",
+            )
+
+
 def _celestial_wcs(header: fits.Header, hdul, source) -> WCS | None:
+    _check_wcs_numbers(header, source)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FITSFixedWarning)
         try:

@@ -60,6 +60,12 @@ class ImageSource:
                 raise InputError(f"{path}: not a readable FITS file ({exc})") from None
         if any("truncated" in str(w.message).lower() for w in caught):
             raise InputError(f"{path}: FITS file is truncated (data shorter than the header says)")
+        info = self._hdu.fileinfo()
+        if info and info["datLoc"] + info["datSpan"] > path.stat().st_size:
+            raise InputError(
+                f"{path}: FITS file is truncated (the header declares {info['datSpan']} bytes of "
+                f"data, the file holds {max(path.stat().st_size - info['datLoc'], 0)})"
+            )
         shape = tuple(self._hdu.shape)
         self._lead = 0
         while len(shape) - self._lead > 3 and shape[self._lead] == 1:

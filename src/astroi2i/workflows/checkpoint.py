@@ -20,6 +20,7 @@ __all__ = [
     "MetadataCallback",
     "AtomicCheckpointIO",
     "read_checkpoint",
+    "remove_stale_temporaries",
     "package_versions",
     "META_KEY",
 ]
@@ -95,6 +96,31 @@ class AtomicCheckpointIO(TorchCheckpointIO):
             os.replace(tmp, path)
         finally:
             tmp.unlink(missing_ok=True)
+
+
+def remove_stale_temporaries(folder) -> list[Path]:
+    """Remove the ``.NAME.PID.tmp`` files that a killed writer left in ``folder`` (those of
+    processes no longer running); returns what was removed."""
+    removed = []
+    for tmp in Path(folder).glob(".*.tmp"):
+        try:
+            pid = int(tmp.name.rsplit(".", 2)[-2])
+        except (ValueError, IndexError):
+            continue
+        if pid != os.getpid() and not _alive(pid):
+            tmp.unlink(missing_ok=True)
+            removed.append(tmp)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def read_checkpoint(path, *, mmap: bool = False) -> dict:

@@ -214,6 +214,7 @@ def train(
         AtomicCheckpointIO,
         FinalCheckpoint,
         MetadataCallback,
+        remove_stale_temporaries,
     )
 
     cfg = prepare_recipe(recipe, overrides)
@@ -286,6 +287,9 @@ def train(
         (workdir / "config.yaml").write_text(dump_recipe(cfg))
     steps = system.steps_per_batch
     ckpt_dir = workdir / "checkpoints"
+    if _is_rank_zero():
+        for tmp in remove_stale_temporaries(ckpt_dir):
+            log.warning("removed %s, left by a checkpoint write that was killed", tmp)
     callbacks = [
         MetadataCallback(description),
         TrainingStateCallback(),

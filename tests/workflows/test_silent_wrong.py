@@ -1,0 +1,106 @@
+"""Inputs that used to give a silently wrong answer now give a one-line error (exit 2, nothing
+written) or succeed with a warning that names the problem."""
+
+import logging
+
+import numpy as np
+import pytest
+from astropy.io import fits
+
+from astroi2i.io import read_image, read_manifest
+from tests.cli.test_cli import assert_one_line_error, run
+from tests.conftest import make_wcs, write_fits
+
+
+@pytest.fixture(scope="module")
+def gr_inputs(survey_pair):
+    manifest = read_manifest(survey_pair)
+    row = manifest.rows("test")[0]
+    return [str(manifest.cell(row, c)[0]) for c in ("shallow_g", "shallow_r")]
+
+
+def test_bands_in_the_wrong_order_are_refused(tiny_checkpoint, gr_inputs, tmp_path, capsys):
+    g, r = gr_inputs
+    assert fits.getheader(g)["FILTER"] == "g" and fits.getheader(r)["FILTER"] == "r"
+    out = tmp_path / "o.fits"
+    code, _, err = run(capsys, "translate", tiny_checkpoint.checkpoint, r, g, "-o", out)
+    assert_one_line_error(code, err, "input band 1 is 'r' by its header", "order g, r")
+    assert not out.exists()
+    code, _, err = run(capsys, "translate", tiny_checkpoint.checkpoint, g, r, "-o", out)
+    assert code == 0, err
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--tile", "0"], "--tile 0: must be a whole number of pixels, at least 8"),
+        (["--overlap", "-4"], "--overlap -4: must be a whole number of pixels, 0 or more"),
+        (["--tile", "32", "--overlap", "32"], "--overlap 32: must be smaller than the tile"),
+        (["--device", "gpu7"], "--device gpu7"),
+        (["--device", "cuda:3"], "--device cuda:3"),
+    ],
+)
+def test_tiling_and_device_options_are_checked(
+    options, message, tiny_checkpoint, gr_inputs, tmp_path, capsys
+):
+    if options[:2] == ["--device", "cuda:3"] and __import__("torch").cuda.device_count() > 3:
+        pytest.skip("this machine has a fourth CUDA device")
+    out = tmp_path / "o.fits"
+    code, _, err = run(capsys, "translate", tiny_checkpoint.checkpoint, *gr_inputs, "-o", out,
+                       *options)  # fmt: skip
+    assert_one_line_error(code, err, message)
+    assert not out.exists()
+
+
+def test_align_refuses_inputs_that_do_not_overlap(tiny_checkpoint, tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    a, b = tmp_path / "a.fits", tmp_path / "b.fits"
+    write_fits(a, rng.normal(size=(32, 32)), make_wcs("tan", (32, 32), ra=150.0))
+    write_fits(b, rng.normal(size=(32, 32)), make_wcs("tan", (32, 32), ra=151.0))
+    out = tmp_path / "o.fits"
+    code, _, err = run(capsys, "translate", tiny_checkpoint.checkpoint, a, b, "-o", out, "--align")
+    assert_one_line_error(code, err, "the inputs do not overlap on the reference grid")
+    assert not out.exists()
+
+
+def test_pixel_scale_far_from_training_is_warned(tiny_checkpoint, gr_inputs, tmp_path, caplog):
+    from astroi2i.workflows.model import describe
+    from astroi2i.workflows.translate import translate
+
+    trained = describe(tiny_checkpoint.checkpoint).pixel_scale_arcsec
+    assert trained == pytest.approx(read_image(gr_inputs[0]).wcs.proj_plane_pixel_scales()[0]
+                                    .to_value("arcsec"), rel=1e-6)  # fmt: skip
+    coarse = []
+    for i, path in enumerate(gr_inputs):
+        image = read_image(path)
+        header = image.wcs.to_header()
+        header["CDELT1"], header["CDELT2"] = (header["CDELT1"] * 5.6, header["CDELT2"] * 5.6)
+        header["FILTER"] = "gr"[i]
+        coarse.append(tmp_path / f"{i}.fits")
+        fits.PrimaryHDU(image.data[0], header).writeto(coarse[-1])
+    with caplog.at_level(logging.WARNING, logger="astroi2i"):
+        translate(tiny_checkpoint.checkpoint, coarse, tmp_path / "o.fits")
+    assert any("the model was trained at" in r.getMessage() and "ratio 5.60" in r.getMessage()
+               for r in caplog.records)  # fmt: skip
+
+
+def test_manifest_cells_are_text(tmp_path):
+    (tmp_path / "m.csv").write_text(
+        "split,id,g\ntrain,0004,nan_g.fits\ntrain,007,x.fits\ntrain,7,y.fits\n"
+    )
+    table = read_manifest(tmp_path / "m.csv").table
+    assert list(table["id"]) == ["0004", "007", "7"]  # no longer 4, 7, 7 (a collision)
+    assert table["g"][0] == "nan_g.fits"
+    (tmp_path / "d.csv").write_text("split,id,g\ntrain,07,a.fits\ntrain,07,b.fits\n")
+    with pytest.raises(Exception, match=r"duplicate values in column 'id' \(07\)"):
+        read_manifest(tmp_path / "d.csv")
+
+
+def test_twoway_exposure_stretch_is_one_line(twoway_pairs, tmp_path, capsys):
+    from tests.conftest import TWOWAY_TINY
+
+    code, _, err = run(capsys, "train", "twoway/pix2pix_adapted", "--workdir", tmp_path / "w",
+                       "--set", f"data.manifest={twoway_pairs}", *TWOWAY_TINY,
+                       "stretch.inputs={type: ExposureStretch, keyword: EXPTIME}")  # fmt: skip
+    assert_one_line_error(code, err, "stretch.inputs: two-way systems cannot divide by an exposure")
+    assert not (tmp_path / "w").exists()
