@@ -14,7 +14,7 @@ import torch
 from astroi2i.data.augment import augmentation_group, crop_origin, dihedral
 from astroi2i.data.stretches import Stretch
 from astroi2i.errors import InputError
-from astroi2i.io.fits import header_band_labels, read_image, require_valid_pixels
+from astroi2i.io.fits import band_labels, read_image, require_valid_pixels
 from astroi2i.io.image import SkyImage, unit_to_string
 from astroi2i.io.manifest import Manifest
 from astroi2i.sky.geometry import crop_to_grid, rescale_wcs, same_grid, stack_bands
@@ -180,7 +180,7 @@ def load_pairs(
                 None if t_images is None else band_exposures(t_images, exposure_keyword[1]),
                 band_units(in_images),
                 band_units(t_images) if t_images else (),
-                tuple(b for im in in_images for b in header_band_labels(im.header, im.n_bands)),
+                band_labels(in_images),
             )
         )
     return pairs

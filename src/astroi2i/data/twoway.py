@@ -19,7 +19,7 @@ from astroi2i.data.augment import augmentation_group, dihedral
 from astroi2i.data.datasets import _read_columns, _stack, apply_stretch, band_units, fit_stretch
 from astroi2i.data.stretches import Stretch
 from astroi2i.errors import InputError
-from astroi2i.io.fits import header_band_labels
+from astroi2i.io.fits import band_labels
 from astroi2i.io.image import SkyImage
 from astroi2i.io.manifest import Manifest
 from astroi2i.sky.geometry import pixel_scale_arcsec
@@ -233,7 +233,7 @@ def twoway_datasets(cfg: dict, manifest: Manifest, stretch_a, stretch_b, *, fit:
         "target_bands": list(first_b.bands),
         "input_units": list(band_units([first_a])),
         "target_units": list(band_units([first_b])),
-        "input_filters": list(header_band_labels(first_a.header, first_a.n_bands)),
+        "input_filters": list(band_labels([first_a])),
         "two_way": domains,
     }
     return train_set, val_set, meta

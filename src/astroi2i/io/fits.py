@@ -25,6 +25,7 @@ __all__ = [
     "image_hdus",
     "require_valid_pixels",
     "header_band_labels",
+    "band_labels",
     "OBSERVATION_KEYS",
     "OBSERVATION_CONTEXT_KEYS",
 ]
@@ -165,15 +166,21 @@ def header_band_labels(header, n: int) -> tuple[str, ...]:
     return (label,) * n
 
 
+def band_labels(images) -> tuple[str, ...]:
+    """:func:`header_band_labels` of several images (anything with ``header`` and
+    ``n_bands``: SkyImages, open sources), band after band."""
+    return tuple(b for im in images for b in header_band_labels(im.header, im.n_bands))
+
+
 def _band_names(header: fits.Header, n: int, source, bands) -> tuple[str, ...]:
     if bands is not None:
         bands = tuple(bands)
         if len(bands) != n:
             raise _fail(source, f"{len(bands)} band names given for {n} channels")
         return bands
-    stored = [header.get(f"BAND{i + 1}") for i in range(n)]
-    if all(isinstance(b, str) and b for b in stored):
-        return tuple(stored)
+    labels = header_band_labels(header, n)
+    if all(labels):
+        return labels
     stem = Path(str(source)).name.split(".")[0] if isinstance(source, str | Path) else "band"
     base = str(header.get("FILTER", "") or stem).strip()
     return (base,) if n == 1 else tuple(f"{base}_{i}" for i in range(n))

@@ -21,7 +21,7 @@ from astroi2i.description import ModelDescription
 from astroi2i.errors import InputError
 from astroi2i.io.fits import (
     OBSERVATION_CONTEXT_KEYS,
-    header_band_labels,
+    band_labels,
     read_image,
     require_valid_pixels,
 )
@@ -116,7 +116,7 @@ def _aligned_rows(paths: Sequence, desc: ModelDescription, reference, exposure_k
     for path, image in zip(paths, images):
         require_valid_pixels(image, path)
     _check_band_count(sum(im.n_bands for im in images), paths, desc)
-    check_band_order(paths, _labels(images), desc)
+    check_band_order(paths, band_labels(images), desc)
     ref = read_image(reference) if reference is not None else images[0]
     aligned = []
     for path, image in zip(paths, images):
@@ -137,17 +137,13 @@ def _aligned_rows(paths: Sequence, desc: ModelDescription, reference, exposure_k
     return (lambda y0, y1: data[:, y0:y1]), first, exposure, ref.shape
 
 
-def _labels(images) -> list[str]:
-    return [b for im in images for b in header_band_labels(im.header, im.n_bands)]
-
-
 def _streamed_rows(paths: Sequence, desc: ModelDescription, stack: ExitStack, exposure_keyword):
     """Open every input for row access and check that they share one grid and have data."""
     from astroi2i.data.datasets import band_exposures
 
     sources = [stack.enter_context(ImageSource(p)) for p in paths]
     _check_band_count(sum(s.n_bands for s in sources), paths, desc)
-    check_band_order(paths, _labels(sources), desc)
+    check_band_order(paths, band_labels(sources), desc)
     for path, source in zip(paths[1:], sources[1:]):
         if not same_grid(source, sources[0]):
             raise InputError(
@@ -180,9 +176,9 @@ class _InputStrips:
     The mask and raw rows of the strip last read are kept: the output rows written next always
     lie inside it, so every input row is read once (any other access reads again)."""
 
-    def __init__(self, rows, desc: ModelDescription, exposure, where: str, user_mask) -> None:
+    def __init__(self, rows, desc: ModelDescription, stretch, exposure, where, user_mask) -> None:
         self.rows, self.exposure, self.where, self.user_mask = rows, exposure, where, user_mask
-        self.stretch = build_stretch(desc.stretches["inputs"])
+        self.stretch = stretch
         self.fill, self.fills = desc.fill_value, desc.fills_invalid
         self.zero_block = int(desc.data.get("zero_blocks", 0)) if self.fills else 0
         self.y0, self.invalid, self.raw = 0, np.zeros((0, 0), bool), None
@@ -220,7 +216,7 @@ class _OutputStrips:
     that fills, the input's own pixels wherever it had them) → the FITS writer."""
 
     def __init__(self, writer, desc: ModelDescription, inputs: _InputStrips, exposure) -> None:
-        self.writer, self.inputs, self.scale, self.fills = writer, inputs, desc.scale, inputs.fills
+        self.writer, self.inputs, self.scale = writer, inputs, desc.scale
         self.stretch = build_stretch(desc.stretches["targets"])
         self.exposure = None
         if self.stretch.exposure_keyword is not None and exposure is not None:
@@ -229,7 +225,7 @@ class _OutputStrips:
     def __call__(self, y0: int, block: np.ndarray) -> None:
         y = self.stretch.inverse(block, exposure=self.exposure)
         invalid, raw = self.inputs.strip(y0, y0 + block.shape[1] // self.scale)
-        if self.fills:  # measured pixels bit for bit from the input; the model only fills
+        if self.inputs.fills:  # measured pixels bit for bit from the input; the model only fills
             self.writer.write_rows(y0, np.where(invalid[None], y, raw).astype(raw.dtype))
             self.writer.write_mask_rows(y0, invalid)
             return
@@ -349,8 +345,10 @@ def translate(
     output = Path(output)
     if output.exists() and not overwrite:
         raise FileExistsError(f"{output}: exists; pass --overwrite to replace it")
-    check_tiling(tile, overlap)
     desc = loaded[1] if loaded is not None else describe(checkpoint)
+    tile = desc.inference["tile"] if tile is None else tile
+    overlap = desc.inference["overlap"] if overlap is None else overlap
+    check_tiling(tile, overlap)
     if desc.is_two_way:
         from astroi2i.workflows.twoway import translate_twoway
 
@@ -364,20 +362,18 @@ def translate(
         raise InputError(f"{mask}: --mask is for inpainting models; this model does not fill")
     device = resolve_device(device)
     model, desc = loaded if loaded is not None else load_model(checkpoint, device=device)
-    tile = tile or desc.inference["tile"]
-    overlap = desc.inference["overlap"] if overlap is None else overlap
-    check_tiling(tile, overlap)
     from astroi2i.data.tiling import predict_streaming
 
+    stretch_in = build_stretch(desc.stretches["inputs"])
+    key = stretch_in.exposure_keyword
     with ExitStack() as stack:
-        key = build_stretch(desc.stretches["inputs"]).exposure_keyword
         if align:
             rows, first, exposure, shape = _aligned_rows(inputs, desc, reference, key)
         else:
             rows, first, exposure, shape = _streamed_rows(inputs, desc, stack, key)
         _warn_pixel_scale(first, desc, inputs[0])
         user_mask = None if mask is None else read_mask(mask, shape)
-        strips = _InputStrips(rows, desc, exposure, str(inputs[0]), user_mask)
+        strips = _InputStrips(rows, desc, stretch_in, exposure, str(inputs[0]), user_mask)
         template = _output_template(first, desc)
         n_out, f = len(desc.target_bands), desc.scale
         writer = FitsRowWriter(

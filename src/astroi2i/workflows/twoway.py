@@ -18,18 +18,12 @@ import numpy as np
 import torch
 
 from astroi2i.errors import InputError
+from astroi2i.workflows.model import load_system as load_twoway
 
 __all__ = ["load_twoway", "predict_twoway", "translate_twoway", "compare", "domain_side",
            "regrid_baseline"]  # fmt: skip
 
 log = logging.getLogger(__name__)
-
-
-def load_twoway(path, *, device: str | torch.device = "cpu"):
-    """(system, description) of a two-way checkpoint: every network, in eval mode."""
-    from astroi2i.workflows.model import load_system
-
-    return load_system(path, device=device)
 
 
 def domain_side(meta: dict, to: str) -> str:
