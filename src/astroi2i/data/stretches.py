@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
+from astropy.stats import mad_std
 
 from astroi2i.registry import Registry
 
@@ -180,10 +181,6 @@ class LinearStretch(Stretch):
         return {"vmin": self.vmin, "vmax": self.vmax, "percentiles": self.percentiles}
 
 
-def _mad_sigma(v: np.ndarray) -> float:
-    return float(1.4826 * np.median(np.abs(v - np.median(v))))
-
-
 @STRETCHES.register
 class AsinhStretch(Stretch):
     """y = asinh(x / softening), per band.
@@ -210,7 +207,7 @@ class AsinhStretch(Stretch):
 
     def fit(self, images):
         if isinstance(self.softening, str):
-            sig = np.array([_mad_sigma(v) for v in pooled_samples(images)])
+            sig = np.array([float(mad_std(v)) for v in pooled_samples(images)])
             sig = np.where(sig > 0, sig, 1.0)
             self.softening = self.noise_factor * sig
         return self

@@ -157,6 +157,10 @@ def cutout(image: SkyImage, center, size: int | tuple[int, int]) -> SkyImage:
     return _crop(image, y0, x0, h, w)
 
 
+#: edge of the blocks reproject works in for large output grids (pixels)
+REPROJECT_BLOCK = 2048
+
+
 def reproject_image(
     image: SkyImage, wcs: WCS, shape: tuple[int, int], *, method: str = "interp"
 ) -> SkyImage:
@@ -171,25 +175,27 @@ def reproject_image(
 
     if image.wcs is None:
         raise ValueError("reprojection needs a WCS on the image")
+    # the whole cube in one call (reproject broadcasts the leading band axis over the 2-D
+    # WCS); grids larger than REPROJECT_BLOCK² go block by block, so memory stays bounded
+    blocked = max(shape) > REPROJECT_BLOCK
+    kwargs = {"block_size": (image.n_bands, REPROJECT_BLOCK, REPROJECT_BLOCK)} if blocked else {}
     funcs = {
         "interp": lambda d: reproject.reproject_interp(
-            (d, image.wcs), wcs, shape_out=shape, order="bilinear"
+            (d, image.wcs), wcs, shape_out=shape, order="bilinear", **kwargs
         ),
         "adaptive": lambda d: reproject.reproject_adaptive(
-            (d, image.wcs), wcs, shape_out=shape, conserve_flux=True
+            (d, image.wcs), wcs, shape_out=shape, conserve_flux=True, **kwargs
         ),
-        "exact": lambda d: reproject.reproject_exact((d, image.wcs), wcs, shape_out=shape),
+        "exact": lambda d: reproject.reproject_exact(
+            (d, image.wcs), wcs, shape_out=shape, **kwargs
+        ),
     }
     if method not in funcs:
         raise ValueError(f"unknown reprojection method {method!r}; known: {sorted(funcs)}")
-    data = np.empty((image.n_bands, *shape), np.float32)
-    mask = np.empty((image.n_bands, *shape), bool)
-    for c in range(image.n_bands):
-        band = np.where(image.band_mask[c], np.nan, image.data[c]).astype(np.float64)
-        out, footprint = funcs[method](band)
-        data[c] = out
-        mask[c] = (footprint <= 0) | ~np.isfinite(out)
-    data[mask] = np.nan
+    cube = np.where(image.band_mask, np.nan, image.data).astype(np.float64)
+    out, footprint = funcs[method](cube)
+    mask = (footprint <= 0) | ~np.isfinite(out)
+    data = np.where(mask, np.nan, out).astype(np.float32)
     return image.replace(data=data, mask=mask, wcs=wcs.deepcopy())
 
 
