@@ -151,3 +151,27 @@ def twoway_pairs(tmp_path_factory):
     return simulate_galaxy_pairs(
         folder, paired={"train": 4, "val": 1, "test": 2}, unpaired=4, seed=5, a=a, b=b
     )
+
+
+# ---- the slow marker: every test that trains a network carries it ------------------------
+# Trainer.fit refuses to run inside a test (its fixtures included) that is not marked slow, so
+# `pytest -m "not slow"` is the quick suite by construction, not by memory.
+_RUNNING = {"slow": True, "id": ""}
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    _RUNNING.update(slow=item.get_closest_marker("slow") is not None, id=item.nodeid)
+
+
+def pytest_configure(config):
+    import lightning.pytorch as lp
+
+    fit = lp.Trainer.fit
+
+    def fit_if_marked_slow(self, *args, **kwargs):
+        if not _RUNNING["slow"]:
+            pytest.fail(f"{_RUNNING['id']} trains a network: mark it @pytest.mark.slow")
+        return fit(self, *args, **kwargs)
+
+    lp.Trainer.fit = fit_if_marked_slow

@@ -53,6 +53,7 @@ def test_bad_input_in_a_real_process_has_no_traceback(tmp_path):
     assert "x.fits: not a readable FITS file" in result.stderr
 
 
+@pytest.mark.slow
 def test_train_translate_evaluate_inspect(survey_pair, tmp_path, capsys):
     work = tmp_path / "run"
     sets = [f"data.manifest={survey_pair}", "trainer.max_batches=3", *TINY_MODEL]
@@ -135,6 +136,7 @@ def bad_inputs(tmp_path, rng):
         ("nan.fits", "nan.fits: band 'nan' has no valid pixel"),
     ],
 )
+@pytest.mark.slow
 def test_translate_bad_inputs(tiny_checkpoint, bad_inputs, capsys, second, message):
     folder, good = bad_inputs
     out = folder / "out.fits"
@@ -145,6 +147,7 @@ def test_translate_bad_inputs(tiny_checkpoint, bad_inputs, capsys, second, messa
     assert not out.exists()
 
 
+@pytest.mark.slow
 def test_translate_wrong_band_count_missing_checkpoint_and_overwrite(
     tiny_checkpoint, bad_inputs, capsys
 ):

@@ -1,6 +1,7 @@
 """PConvInpainting: training steps and gradient clipping (fine-tuning: tests/workflows)."""
 
 import lightning as L
+import pytest
 import torch
 
 from astroi2i.config import apply_overrides, load_recipe, resolve_recipe
@@ -40,6 +41,7 @@ def _fit(system, steps=2):
     return trainer
 
 
+@pytest.mark.slow
 def test_two_training_steps_change_parameters_with_finite_losses():
     torch.manual_seed(0)
     system = _system()
@@ -53,6 +55,7 @@ def test_two_training_steps_change_parameters_with_finite_losses():
     assert any(not torch.equal(after[k], before[k]) for k in after if after[k].is_floating_point())
 
 
+@pytest.mark.slow
 def test_clipping_bounds_the_update(monkeypatch):
     seen = []
     original = torch.nn.utils.clip_grad_norm_

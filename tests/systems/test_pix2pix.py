@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 import torch
 
 from astroi2i.config import apply_overrides, load_recipe, resolve_recipe
@@ -21,6 +22,7 @@ def _tiny_system():
     return build_system(recipe["model"], 2, 1)
 
 
+@pytest.mark.slow
 def test_two_training_steps_change_parameters_with_finite_losses():
     import lightning as L
 
@@ -59,6 +61,7 @@ def test_two_training_steps_change_parameters_with_finite_losses():
         assert changed, prefix
 
 
+@pytest.mark.slow
 def test_checkpoint_round_trip_reproduces_the_generator(tiny_checkpoint):
     generator, meta = load_model(tiny_checkpoint.checkpoint)
     assert meta.input_bands == ("shallow_g", "shallow_r") and meta.target_bands == ("deep_r",)
@@ -104,6 +107,7 @@ def _batch(bad=False):
             "mask": torch.zeros(2, 32, 32, dtype=torch.bool)}  # fmt: skip
 
 
+@pytest.mark.slow
 def test_nan_batch_is_skipped_and_weights_stay_finite():
     import lightning as L
 
@@ -135,6 +139,7 @@ def test_nan_batch_is_skipped_and_weights_stay_finite():
     assert trainer.global_step == 6  # skipped steps are not counted: 3 good batches × 2
 
 
+@pytest.mark.slow
 def test_consecutive_nan_batches_stop_the_run():
     import pytest
 

@@ -4,6 +4,7 @@ translate (tiny networks, CPU)."""
 import logging
 
 import numpy as np
+import pytest
 import torch
 
 from astroi2i.io import read_image, write_manifest
@@ -41,6 +42,7 @@ def _sr_pairs(folder, rng):
     return write_manifest(rows, folder / "m.csv")
 
 
+@pytest.mark.slow
 def test_srgan_pretrains_then_trains_and_translates(tmp_path, rng, caplog):
     manifest = _sr_pairs(tmp_path, rng)
     with caplog.at_level(logging.INFO, logger="astroi2i"):
@@ -88,6 +90,7 @@ def test_data_scale_must_match_the_generator(tmp_path, rng):
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.slow
 def test_splus_legacy_preset_trains_and_lands_on_the_legacy_grid(tmp_path):
     import pytest
 

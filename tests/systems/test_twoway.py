@@ -46,6 +46,7 @@ def test_there_is_one_recipe_per_method():
 
 
 @pytest.mark.parametrize("name", TWOWAY)
+@pytest.mark.slow
 def test_every_method_trains(name, twoway_pairs, tmp_path):
     more = ["model.system.noise_batches=1"] if name == "twoway/noise_gan" else []
     sets = _sets(name, twoway_pairs, "trainer.max_batches=3", *more)
@@ -66,6 +67,7 @@ def test_every_method_trains(name, twoway_pairs, tmp_path):
         assert "train/cycle" not in result.metrics and "train/identity" in result.metrics
 
 
+@pytest.mark.slow
 def test_noise_gan_stages_update_the_right_networks(twoway_pairs, tmp_path):
     name = "twoway/noise_gan"
     sets = _sets(name, twoway_pairs, "model.system.noise_batches=2", "trainer.deterministic=true",
@@ -103,6 +105,7 @@ def test_image_pool_mixes_old_fakes_and_round_trips():
     assert torch.equal(ImagePool(0).query(first), first)
 
 
+@pytest.mark.slow
 def test_domains_with_different_band_sets(tmp_path, rng):
     """Two bands in A (16²), three in B (34²): channel counts come from each domain's data;
     the generators need ``residual: false`` (a skip needs equal band counts)."""

@@ -19,6 +19,7 @@ def test_point_source_flux_error_hand_computed(rng):
     assert point_source_flux_error(target * 0, target * 0)["n_sources"] == 0
 
 
+@pytest.mark.slow
 def test_ablation_compares_input_sets(survey_pair, tmp_path, capsys):
     sets = [
         f"data.manifest={survey_pair}",

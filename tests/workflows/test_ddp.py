@@ -4,9 +4,12 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from tests.conftest import TINY_MODEL
 
 
+@pytest.mark.slow
 def test_two_process_ddp_ends_with_identical_replicas(survey_pair, tmp_path):
     workdir = tmp_path / "ddp"
     sets = [f"data.manifest={survey_pair}", *TINY_MODEL, "trainer.max_batches=4",

@@ -21,6 +21,7 @@ def inputs_and_reference(tiny_checkpoint, survey_pair, tmp_path_factory):
     return inputs, read_image(translate(tiny_checkpoint.checkpoint, inputs, out))
 
 
+@pytest.mark.slow
 def test_safetensors_export_translates_identically(tiny_checkpoint, inputs_and_reference, tmp_path):
     inputs, reference = inputs_and_reference
     path, report = export(tiny_checkpoint.checkpoint, "safetensors", tmp_path / "m.safetensors")
@@ -33,6 +34,7 @@ def test_safetensors_export_translates_identically(tiny_checkpoint, inputs_and_r
     np.testing.assert_array_equal(read_image(tmp_path / "o.fits").data, reference.data)
 
 
+@pytest.mark.slow
 def test_onnx_export_matches_pytorch(tiny_checkpoint, inputs_and_reference, tmp_path, capsys):
     inputs, reference = inputs_and_reference
     code = main(["export", str(tiny_checkpoint.checkpoint), "--format", "onnx",
@@ -50,6 +52,7 @@ def test_onnx_export_matches_pytorch(tiny_checkpoint, inputs_and_reference, tmp_
     np.testing.assert_allclose(got.data, reference.data, rtol=1e-3, atol=1e-4)
 
 
+@pytest.mark.slow
 def test_export_refuses_overwrite_and_missing_sidecar(tiny_checkpoint, tmp_path):
     path, _ = export(tiny_checkpoint.checkpoint, "safetensors", tmp_path / "m.safetensors")
     with pytest.raises(FileExistsError):

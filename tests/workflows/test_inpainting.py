@@ -33,6 +33,7 @@ def trained(tmp_path_factory):
     return scenes, work / "checkpoints" / "last.ckpt", root
 
 
+@pytest.mark.slow
 def test_translate_fills_only_the_holes_and_evaluate_scores_them(trained, tmp_path, capsys):
     scenes, ckpt, _ = trained
     test_image = sorted((scenes / "test").glob("*.fits"))[0]
@@ -86,6 +87,7 @@ def test_translate_fills_only_the_holes_and_evaluate_scores_them(trained, tmp_pa
     assert fits.getdata(tmp_path / "u.fits", "MASK")[40:44, 40:44].all()
 
 
+@pytest.mark.slow
 def test_finetune_starts_from_the_pretrained_generator(trained, tmp_path):
     from astroi2i.config import apply_overrides, load_recipe, resolve_recipe
     from astroi2i.systems.build import build_system
@@ -104,6 +106,7 @@ def test_finetune_starts_from_the_pretrained_generator(trained, tmp_path):
     assert system.inpaint_loss.alphas == [0.2, 0.8, 0.2, 1.2, 1.8]
 
 
+@pytest.mark.slow
 def test_mask_is_refused_for_models_that_do_not_fill(tiny_checkpoint, tmp_path, capsys):
     from tests.conftest import make_wcs, write_fits
 
@@ -117,6 +120,7 @@ def test_mask_is_refused_for_models_that_do_not_fill(tiny_checkpoint, tmp_path, 
     assert not (tmp_path / "o.fits").exists()
 
 
+@pytest.mark.slow
 def test_biharmonic_residual_recipe_trains_and_fills_from_biharmonic(trained, tmp_path, capsys):
     """inpaint_biharmonic_residual end to end: two batches barely move its fill from
     scikit-image's biharmonic fill, which is where it starts."""
@@ -169,6 +173,7 @@ def test_biharmonic_residual_recipe_trains_and_fills_from_biharmonic(trained, tm
     np.testing.assert_array_equal(fits.getdata(tmp_path / "s.fits"), out)
 
 
+@pytest.mark.slow
 def test_validation_panels_show_the_damaged_input_and_the_fill(trained):
     """Inpainting runs write validation panels, and their rows are the damaged input (holes
     and invalid pixels blank), the fill (equal to the input wherever it is valid) and the
@@ -201,6 +206,7 @@ def test_validation_panels_show_the_damaged_input_and_the_fill(trained):
     np.testing.assert_array_equal(rows[1]["target"][~invalid], x[1, 0].numpy()[~invalid])
 
 
+@pytest.mark.slow
 def test_fill_keeps_the_inputs_header_and_float64(trained, tmp_path, capsys):
     """A fill is the input with its gaps filled: BUNIT, the solar WCS and the observation keys
     stay, and a float64 input stays float64 (its measured pixels bit for bit)."""

@@ -69,6 +69,7 @@ FORMS = ["checkpoint", "safetensors", "onnx"]
 
 
 @pytest.mark.parametrize("form", FORMS)
+@pytest.mark.slow
 def test_every_form_through_every_command(form, forms, survey_pair, tmp_path, capsys):
     model = str(forms[form])
     inputs, target = _quickstart_inputs(survey_pair)
@@ -126,6 +127,7 @@ def test_packaged_model_through_every_command(stix_files, tmp_path, capsys):
     assert describe(exported).exported_from["checkpoint"] == desc.exported_from["checkpoint"]
 
 
+@pytest.mark.slow
 def test_description_round_trips_and_refuses_bad_fields(forms):
     desc = describe(forms["checkpoint"])
     again = ModelDescription.from_dict(desc.to_dict(), source="x")
@@ -144,6 +146,7 @@ def test_description_round_trips_and_refuses_bad_fields(forms):
     assert kept.to_dict()["extra"]["calibration"] == {"q": 1.5}
 
 
+@pytest.mark.slow
 def test_load_model_refuses_a_sidecar_that_lies(forms, tmp_path):
     bad = tmp_path / "bad.safetensors"
     bad.write_bytes(forms["safetensors"].read_bytes())

@@ -6,6 +6,7 @@ from astroi2i.errors import InputError
 from astroi2i.workflows.quickstart import quickstart
 
 
+@pytest.mark.slow
 def test_quickstart_runs_end_to_end_and_reports(tmp_path):
     """A short quickstart (the real one trains 600 batches): every artefact is written, and
     the model already beats the identity baseline in the stretched space it trains in."""

@@ -1,12 +1,9 @@
-"""Exact resume: a run killed with SIGKILL at a random moment and resumed ends with the same
-weights, bit for bit, as a run that was never interrupted."""
+"""Exact resume: a run killed with SIGKILL in the middle of writing a checkpoint and resumed
+ends with the same weights, bit for bit, as a run that was never interrupted."""
 
-import os
-import random
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 import torch
@@ -17,6 +14,24 @@ from astroi2i.workflows.train import train
 from tests.conftest import TINY_MODEL
 
 MAX_BATCHES = 40
+KILL_BATCH = 23  # not a validation batch (val_every=5)
+
+#: ``python -c KILLER -q train …``: astroi2i's CLI, except that the checkpoint of batch
+#: KILL_BATCH (two optimizer steps a batch) is cut off half-way by a SIGKILL
+KILLER = f"""
+import os, signal, sys
+import torch
+save = torch.save
+def killing_save(obj, f, *args, **kwargs):
+    if isinstance(obj, dict) and obj.get("global_step") == {2 * KILL_BATCH}:
+        f.write(b"half a checkpoint")
+        f.flush()
+        os.kill(os.getpid(), signal.SIGKILL)
+    return save(obj, f, *args, **kwargs)
+torch.save = killing_save
+from astroi2i.cli.main import main
+sys.exit(main(sys.argv[1:]))
+"""
 
 
 def _command(manifest, workdir, *extra):
@@ -54,36 +69,28 @@ def _step(workdir):
     return torch.load(workdir / "checkpoints" / "last.ckpt", weights_only=True)["global_step"]
 
 
+@pytest.mark.slow
 def test_sigkill_then_resume_is_bit_identical(survey_pair, tmp_path):
     reference = tmp_path / "reference"
     subprocess.run(_command(survey_pair, reference), check=True, capture_output=True)
     assert _step(reference) == 2 * MAX_BATCHES
 
-    rng = random.Random(os.getpid())
-    for attempt in range(4):
-        killed = tmp_path / f"killed{attempt}"
-        proc = subprocess.Popen(
-            _command(survey_pair, killed), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
-        last = killed / "checkpoints" / "last.ckpt"
-        while not last.exists() and proc.poll() is None:
-            time.sleep(0.02)
-        time.sleep(rng.uniform(0.0, 0.4) / (attempt + 1))
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGKILL)
-            proc.wait()
-            break
-    else:
-        pytest.fail("training always finished before it could be killed")
+    # the killed run kills itself half-way through writing the checkpoint of batch KILL_BATCH:
+    # the same moment on every machine and at every load
+    killed = tmp_path / "killed"
+    argv = _command(survey_pair, killed)
+    proc = subprocess.run([sys.executable, "-c", KILLER, *argv[3:]], capture_output=True)
     assert proc.returncode == -signal.SIGKILL
     stopped_at = _step(killed)
-    assert 0 < stopped_at < 2 * MAX_BATCHES
+    assert stopped_at == 2 * (KILL_BATCH - 1)  # the last complete checkpoint
+    assert list((killed / "checkpoints").glob(".*.tmp"))  # the write it interrupted
 
     result = subprocess.run(
         _command(survey_pair, killed, "--resume", "last"), capture_output=True, text=True
     )
     assert result.returncode == 0, result.stderr
     assert _step(killed) == 2 * MAX_BATCHES
+    assert not list((killed / "checkpoints").glob(".*.tmp"))  # removed on the restart
     expected, got = _weights(reference), _weights(killed)
     assert expected.keys() == got.keys()
     different = [k for k in expected if not torch.equal(expected[k], got[k])]
@@ -107,6 +114,7 @@ def _metrics(workdir):
         return list(csv.DictReader(file))
 
 
+@pytest.mark.slow
 def test_resume_refuses_a_changed_recipe_and_a_corrupt_checkpoint(tiny_checkpoint, survey_pair):
     workdir = tiny_checkpoint.workdir
     overrides = [f"data.manifest={survey_pair}", *TINY_MODEL, "model.generator.depth=4"]
@@ -120,6 +128,7 @@ def test_resume_refuses_a_changed_recipe_and_a_corrupt_checkpoint(tiny_checkpoin
         train("pix2pix_quickstart", overrides=overrides, resume="last")
 
 
+@pytest.mark.slow
 def test_bf16_mixed_precision_trains_on_cpu(survey_pair, tmp_path):
     result = train(
         "pix2pix_quickstart",

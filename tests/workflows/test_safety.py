@@ -18,6 +18,7 @@ class Payload:
         return (open, (self.marker, "w"))
 
 
+@pytest.mark.slow
 def test_pickle_payload_is_refused_and_never_runs(tiny_checkpoint, tmp_path, capsys):
     marker = tmp_path / "code_ran"
     ckpt = torch.load(tiny_checkpoint.checkpoint, weights_only=True)
@@ -45,6 +46,7 @@ def test_atomic_checkpoint_io_leaves_no_partial_file(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["last.ckpt"]
 
 
+@pytest.mark.slow
 def test_temporaries_of_killed_writers_are_removed_on_the_next_start(survey_pair, tmp_path):
     """A kill during a checkpoint write leaves ``.last.ckpt.PID.tmp``; the next run into the
     folder removes it (and nothing a live process may still be writing)."""

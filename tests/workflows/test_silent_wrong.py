@@ -19,6 +19,7 @@ def gr_inputs(survey_pair):
     return [str(manifest.cell(row, c)[0]) for c in ("shallow_g", "shallow_r")]
 
 
+@pytest.mark.slow
 def test_bands_in_the_wrong_order_are_refused(tiny_checkpoint, gr_inputs, tmp_path, capsys):
     g, r = gr_inputs
     assert fits.getheader(g)["FILTER"] == "g" and fits.getheader(r)["FILTER"] == "r"
@@ -40,6 +41,7 @@ def test_bands_in_the_wrong_order_are_refused(tiny_checkpoint, gr_inputs, tmp_pa
         (["--device", "cuda:3"], "--device cuda:3"),
     ],
 )
+@pytest.mark.slow
 def test_tiling_and_device_options_are_checked(
     options, message, tiny_checkpoint, gr_inputs, tmp_path, capsys
 ):
@@ -52,6 +54,7 @@ def test_tiling_and_device_options_are_checked(
     assert not out.exists()
 
 
+@pytest.mark.slow
 def test_align_refuses_inputs_that_do_not_overlap(tiny_checkpoint, tmp_path, capsys):
     rng = np.random.default_rng(0)
     a, b = tmp_path / "a.fits", tmp_path / "b.fits"
@@ -63,6 +66,7 @@ def test_align_refuses_inputs_that_do_not_overlap(tiny_checkpoint, tmp_path, cap
     assert not out.exists()
 
 
+@pytest.mark.slow
 def test_pixel_scale_far_from_training_is_warned(tiny_checkpoint, gr_inputs, tmp_path, caplog):
     from astroi2i.workflows.model import describe
     from astroi2i.workflows.translate import translate

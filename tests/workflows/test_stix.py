@@ -51,6 +51,7 @@ def test_simulate_stix_files_grids_and_manifest(stix_data, tmp_path):
     )
 
 
+@pytest.mark.slow
 def test_stix_train_translate_evaluate_split(stix_data, tmp_path, capsys):
     work = tmp_path / "run"
     sets = [f"data.manifest={stix_data / 'manifest.csv'}", "trainer.max_batches=4"]
@@ -114,6 +115,7 @@ def test_stix_bad_inputs(stix_data, tmp_path, capsys):
     assert_one_line_error(code, err, str(stix_data))
 
 
+@pytest.mark.slow
 def test_bp2truth_scores_clean_as_a_competitor(stix_data, tmp_path, capsys):
     """The 257² CLEAN maps are cut onto the 256² grid through the WCS to be compared."""
     from astropy.table import Table

@@ -26,6 +26,7 @@ def preset_pairs(tmp_path_factory):
     return out / "manifest.csv"
 
 
+@pytest.mark.slow
 def test_simulate_train_translate_both_ways(preset_pairs, tmp_path, capsys):
     manifest = read_manifest(preset_pairs)
     assert list(manifest.table["kind"]).count("unpaired_b") == 2
@@ -57,6 +58,7 @@ def test_simulate_train_translate_both_ways(preset_pairs, tmp_path, capsys):
     assert "exists" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_two_way_errors_are_one_line(preset_pairs, tmp_path, capsys):
     run = tmp_path / "run"
     main(["-q", "train", "twoway/pix2pix_adapted", "--workdir", str(run),
@@ -81,6 +83,7 @@ def test_two_way_errors_are_one_line(preset_pairs, tmp_path, capsys):
     assert not (tmp_path / "x.fits").exists() and not (tmp_path / "r2").exists()
 
 
+@pytest.mark.slow
 def test_compare_scores_methods_both_ways(preset_pairs, tmp_path, capsys):
     work = tmp_path / "cmp"
     code = main(["-q", "compare", "twoway/pix2pix_adapted", "twoway/noise_gan", "--data",
