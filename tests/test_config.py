@@ -1,3 +1,5 @@
+import re
+
 import pytest
 
 from astroi2i.config import apply_overrides, load_recipe, packaged_recipes, resolve_recipe
@@ -54,6 +56,10 @@ def test_overrides_are_typed_and_checked():
         "stretch.targets={type: ChainStretch}": "stretch.targets: ChainStretch needs the key",
         "nonsense": "expected key=value",
         "data.batch_size=0": "data.batch_size: must be at least 1, got 0",
+        "data.holes={blok: 32}": "data.holes.blok: unknown key; allowed: block, max_blocks",
+        "data.holes={block: 0}": "data.holes.block: must be at least 1",
+        "data.holes={block: big}": "data.holes: expected a mapping of str to int",
+        "data.streams={paired: two}": "data.streams: expected a mapping of str to int",
         "trainer.max_batches=-5": "trainer.max_batches: must be at least 1",
         "inference.overlap=-4": "inference.overlap: must be at least 0",
         "inference.overlap=300": "inference.overlap: must be smaller than inference.tile",
@@ -73,3 +79,21 @@ def test_missing_component_and_bad_recipe(tmp_path):
         load_recipe(str(tmp_path / "r.yaml"))
     with pytest.raises(InputError, match="no such recipe file or packaged recipe"):
         load_recipe("does_not_exist")
+
+
+def test_nested_hints_are_checked_all_the_way_down():
+    """A string is a Sequence but never a list of ints; dict values are checked too."""
+    from collections.abc import Mapping, Sequence
+
+    from astroi2i.registry import check_type
+
+    for value, hint, message in [
+        ("abc", Sequence[int], "expected a list of (int), got 'abc'"),
+        ([1, "2"], Sequence[int], "expected a list of (int)"),
+        ({"a": 1.5}, dict[str, int], "expected a mapping of str to int"),
+        ({1: 1}, Mapping[str, int], "expected a mapping of str to int"),
+    ]:
+        with pytest.raises(InputError, match=re.escape(message)):
+            check_type(value, hint, "k")
+    check_type([1, 2], Sequence[int], "k")
+    check_type({"a": 1}, dict[str, int], "k")

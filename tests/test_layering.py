@@ -27,7 +27,7 @@ ALLOWED = {
     "archs": BASE | {"nn", "registry", "baselines"},
     "losses": BASE | {"archs", "nn", "registry"},
     "systems": BASE | {"archs", "losses", "nn", "registry"},
-    "config": BASE | {"registry", "systems", "data"},
+    "config": BASE | {"registry", "systems", "data", "sky"},
     "workflows": BASE | {"registry", "description", "baselines", "io", "sky", "metrics",
                          "sources", "data", "nn", "archs", "losses", "systems", "config"},
     "cli": None,  # anything: the CLI only parses and calls workflows

@@ -15,7 +15,7 @@ from typing import Any, Literal
 import yaml
 
 from astroi2i.errors import InputError
-from astroi2i.registry import check_type
+from astroi2i.registry import check_type, signature_defaults
 
 __all__ = [
     "DataConfig",
@@ -48,7 +48,7 @@ class DataConfig:
     fill_value: float = 0.0
     #: inpainting: random missing blocks cut from each sample, e.g. {block: 32, max_blocks: 4,
     #: max_size: 3} (32n×32n squares on the 32-pixel grid); the sample's ``hole`` marks them
-    holes: dict | None = None
+    holes: dict[str, int] | None = None
     #: mark grid-aligned blocks of this size that are exactly 0 as missing data (0: off)
     zero_blocks: int = 0
     #: two-way systems: images per batch item from each stream, e.g. {unpaired_a: 1,
@@ -207,6 +207,18 @@ def _validate_stretch(registry, spec, side: str) -> dict:
     return resolved
 
 
+def _check_holes(holes: dict) -> None:
+    """``data.holes``: the keyword arguments of :func:`~astroi2i.sky.masks.random_blocks`."""
+    from astroi2i.sky.masks import random_blocks
+
+    allowed = [k for k in signature_defaults(random_blocks) if k not in ("shape", "rng")]
+    for key, value in holes.items():
+        if key not in allowed:
+            raise InputError(f"data.holes.{key}: unknown key; allowed: {', '.join(allowed)}")
+        if value < 1:
+            raise InputError(f"data.holes.{key}: must be at least 1, got {value}")
+
+
 def resolve_recipe(recipe: dict) -> dict:
     """Validate a recipe and fill in every default. Raises InputError naming the bad key."""
     from astroi2i.data.stretches import STRETCHES
@@ -234,6 +246,8 @@ def resolve_recipe(recipe: dict) -> dict:
             f"({resolved['inference']['tile']}), got {resolved['inference']['overlap']}"
         )
     data = resolved["data"]
+    if data["holes"] is not None:
+        _check_holes(data["holes"])
     if not data["inputs"]:
         raise InputError("data.inputs: list at least one input band column")
     if not data["targets"]:

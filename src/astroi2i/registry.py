@@ -10,6 +10,7 @@ from __future__ import annotations
 import inspect
 import types
 import typing
+from collections import abc
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -33,14 +34,18 @@ def _type_ok(value: Any, hint: Any) -> bool:
         return isinstance(value, int | float) and not isinstance(value, bool)
     if hint is int:
         return isinstance(value, int) and not isinstance(value, bool)
-    if origin in (list, tuple, typing.Sequence) or hint in (list, tuple):
-        if not isinstance(value, list | tuple):
+    if origin in (list, tuple, typing.Sequence, abc.Sequence) or hint in (list, tuple):
+        if not isinstance(value, list | tuple):  # a string is a Sequence, but never meant
             return False
         if origin is tuple and args and args[-1] is not Ellipsis:
             return len(value) == len(args) and all(map(_type_ok, value, args))
         return not args or all(_type_ok(v, args[0]) for v in value)
-    if origin in (dict, Mapping) or hint in (dict, Mapping):
-        return isinstance(value, Mapping)
+    if origin in (dict, Mapping, typing.Mapping) or hint in (dict, Mapping):
+        if not isinstance(value, Mapping):
+            return False
+        return not args or all(
+            _type_ok(k, args[0]) and _type_ok(v, args[1]) for k, v in value.items()
+        )
     if isinstance(hint, type):
         return isinstance(value, hint)
     return True  # hints we cannot check (callables, modules) are the builder's business
@@ -53,8 +58,10 @@ def _hint_text(hint: Any) -> str:
         return " or ".join(repr(a) for a in args)
     if origin in (typing.Union, types.UnionType):
         return " or ".join(_hint_text(a) for a in args)
-    if origin in (list, tuple, typing.Sequence) and args:
+    if origin in (list, tuple, typing.Sequence, abc.Sequence) and args:
         return f"a list of ({_hint_text(args[0])})"
+    if origin in (dict, Mapping, typing.Mapping) and len(args) == 2:
+        return f"a mapping of {_hint_text(args[0])} to {_hint_text(args[1])}"
     if hint is type(None):
         return "null"
     return getattr(hint, "__name__", None) or str(hint).replace("typing.", "")
