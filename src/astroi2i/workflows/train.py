@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import warnings
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -12,6 +11,7 @@ from astroi2i.config import apply_overrides, dump_recipe, load_recipe, resolve_r
 from astroi2i.description import ModelDescription
 from astroi2i.errors import InputError
 from astroi2i.io.folders import require_empty_folder
+from astroi2i.workflows.lightning_run import is_rank_zero
 
 __all__ = ["train", "TrainResult", "prepare_recipe"]
 
@@ -105,26 +105,6 @@ def init_from(system, model, description: ModelDescription) -> None:
     log.info("generator initialised from %s", model)
 
 
-def _is_rank_zero() -> bool:
-    """False in the extra processes of a multi-process run (Lightning's launcher, torchrun or
-    SLURM set the rank in the environment)."""
-    from lightning.pytorch.utilities import rank_zero_only
-
-    return getattr(rank_zero_only, "rank", 0) == 0
-
-
-def _strategy(name: str):
-    """Lightning strategy; DDP gets unused-parameter detection, which GAN steps need (each
-    optimizer step leaves the other network's parameters without gradients)."""
-    if name in ("ddp", "ddp_spawn"):
-        from lightning.pytorch.strategies import DDPStrategy
-
-        return DDPStrategy(
-            find_unused_parameters=True, start_method="spawn" if name == "ddp_spawn" else "popen"
-        )
-    return name
-
-
 def _paired_datasets(cfg: dict, manifest, stretch_in, stretch_out, *, fit: bool):
     """Training and validation :class:`PairedDataset` s of a paired recipe (fitting the
     stretches on the training split when ``fit``), and the checkpoint metadata on bands and
@@ -190,8 +170,8 @@ def train(
     """Train the recipe's system. Everything is validated before the work folder is touched.
 
     The work folder receives ``config.yaml`` (the resolved recipe), ``checkpoints/`` (``last``
-    and the best by validation L1, each carrying recipe, stretches, bands and versions) and
-    ``logs/`` (CSV metrics).
+    and the best by validation L1, each carrying the model description) and ``logs/`` (CSV
+    metrics).
 
     ``resume="last"`` (or a checkpoint path) continues a run from its last checkpoint: model,
     optimizers, schedulers, step counters, data position and RNG states are restored, so in
@@ -199,152 +179,95 @@ def train(
     """
     import lightning as L
 
-    from astroi2i.data.datamodule import PairedDataModule, TrainingStateCallback
-    from astroi2i.data.stretches import build_stretch
-    from astroi2i.io.manifest import read_manifest
-    from astroi2i.systems import SYSTEMS
-    from astroi2i.systems.build import build_system
-    from astroi2i.workflows.callbacks import (
-        ReplicaCheckCallback,
-        RunProgressBar,
-        ValidationPanels,
-        build_loggers,
-    )
-    from astroi2i.workflows.checkpoint import (
-        AtomicCheckpointIO,
-        FinalCheckpoint,
-        MetadataCallback,
-        remove_stale_temporaries,
-    )
+    from astroi2i.data.datamodule import PairedDataModule
+    from astroi2i.workflows.callbacks import build_loggers
+    from astroi2i.workflows.lightning_run import build_trainer, fit
 
     cfg = prepare_recipe(recipe, overrides)
-    data, tcfg = cfg["data"], cfg["trainer"]
-    if not data["manifest"]:
+    if not cfg["data"]["manifest"]:
         raise InputError("data.manifest: no manifest given (--set data.manifest=PATH)")
     name = Path(recipe).stem if isinstance(recipe, str | Path) else "run"
-    if resume is not None:
-        workdir = Path(workdir) if workdir is not None else None
-        ckpt_path, resumed = _resume_checkpoint(resume, workdir, cfg)
-        workdir = workdir or ckpt_path.parent.parent
-    else:
-        ckpt_path, resumed = None, None
-        workdir = Path(workdir or Path("runs") / f"{name}-{datetime.now():%Y%m%d-%H%M%S}")
-        if _is_rank_zero():  # other ranks start inside the folder rank 0 just prepared
-            require_empty_folder(
-                workdir,
-                overwrite=overwrite,
-                what="work folder ",
-                hint="pass --overwrite, or --resume last",
-            )
-
-    manifest = read_manifest(data["manifest"])
-    stretch_in = build_stretch(cfg["stretch"]["inputs"])
-    stretch_out = build_stretch(cfg["stretch"]["targets"])
-    if resumed is not None:  # the fitted stretches travel with the run
-        stretch_in = build_stretch(resumed.stretches["inputs"])
-        stretch_out = build_stretch(resumed.stretches["targets"])
-    two_way = bool(getattr(SYSTEMS.get(cfg["model"]["system"]["type"]), "two_way", False))
-    if two_way:
-        from astroi2i.data.twoway import twoway_datasets
-
-        train_set, val_set, meta = twoway_datasets(
-            cfg, manifest, stretch_in, stretch_out, fit=resumed is None
-        )
-    else:
-        train_set, val_set, meta = _paired_datasets(
-            cfg, manifest, stretch_in, stretch_out, fit=resumed is None
-        )
+    workdir, ckpt_path, resumed = _run_folder(name, cfg, workdir, overwrite, resume)
+    train_set, val_set, description = _datasets(cfg, resumed, source=str(recipe))
     L.seed_everything(cfg["seed"], workers=True, verbose=False)
-    system = build_system(cfg["model"], len(meta["input_bands"]), len(meta["target_bands"]))
-    generator = getattr(system, "generator", None)
-    if not two_way and int(getattr(generator, "scale", 1)) != data["scale"]:
-        raise InputError(
-            f"data.scale is {data['scale']}, but model.generator "
-            f"({cfg['model']['generator']['type']}) enlarges images "
-            f"{int(getattr(generator, 'scale', 1))}×"
-        )
-    description = ModelDescription.from_dict(
-        {
-            "recipe": cfg,
-            **meta,
-            "stretches": {"inputs": stretch_in.to_dict(), "targets": stretch_out.to_dict()},
-            "scale": data["scale"],
-            "stride": int(getattr(generator, "stride", 1)),
-            "fill_value": data["fill_value"],
-            "fills_invalid": bool(getattr(generator, "fills_invalid", False)),
-        },
-        source=str(recipe),
-    )
-    if tcfg["init_from"] and resumed is None:
-        init_from(system, tcfg["init_from"], description)
-
+    system, description = _system(cfg, description, resumed)
     # fails early if a package is missing
-    loggers = build_loggers(tcfg["loggers"], workdir, name, resumed=resumed is not None)
-    if _is_rank_zero():
+    loggers = build_loggers(cfg["trainer"]["loggers"], workdir, name, resumed=resumed is not None)
+    if is_rank_zero():
         if resumed is None:
             _clear_run_outputs(workdir)
         workdir.mkdir(parents=True, exist_ok=True)
         (workdir / "config.yaml").write_text(dump_recipe(cfg))
-    steps = system.steps_per_batch
-    ckpt_dir = workdir / "checkpoints"
-    if _is_rank_zero():
-        for tmp in remove_stale_temporaries(ckpt_dir):
-            log.warning("removed %s, left by a checkpoint write that was killed", tmp)
-    callbacks = [
-        MetadataCallback(description),
-        TrainingStateCallback(),
-        # after TrainingStateCallback (which advances the data position), before Lightning's
-        # own ModelCheckpoint: last.ckpt always holds the final weights
-        FinalCheckpoint(ckpt_dir / "last.ckpt"),
-        ReplicaCheckCallback(workdir / "replica_check.json"),
-        L.pytorch.callbacks.ModelCheckpoint(
-            dirpath=ckpt_dir,
-            filename="step{step:07d}",
-            auto_insert_metric_name=False,
-            every_n_train_steps=tcfg["checkpoint_every"] * steps,
-            save_last=True,
-            save_top_k=1 if val_set is not None else 0,
-            monitor="val/l1" if val_set is not None else None,
-        ),
-    ]
-    if tcfg["progress_bar"]:
-        callbacks.append(RunProgressBar(tcfg["max_batches"]))
-    if tcfg["panels"] and val_set is not None and not two_way:
-        callbacks.append(ValidationPanels(workdir / "panels"))
-    trainer = L.Trainer(
-        max_steps=system.optimizer_steps(tcfg["max_batches"]),
-        max_epochs=-1,
-        val_check_interval=tcfg["val_every"] if val_set else None,
-        check_val_every_n_epoch=None if val_set else 1,
-        limit_val_batches=1.0 if val_set else 0,
-        num_sanity_val_steps=0,
-        log_every_n_steps=tcfg["log_every"],
-        accelerator=tcfg["accelerator"],
-        devices=tcfg["devices"],
-        strategy=_strategy(tcfg["strategy"]),
-        precision=tcfg["precision"],
-        deterministic=tcfg["deterministic"],
-        enable_progress_bar=tcfg["progress_bar"],
-        enable_model_summary=False,
-        logger=loggers,
-        callbacks=callbacks,
-        default_root_dir=workdir,
-        plugins=[AtomicCheckpointIO()],
-        use_distributed_sampler=False,  # the ResumableLoader shards by rank itself
+    trainer = build_trainer(
+        cfg, system, description, workdir, loggers, validate=val_set is not None
     )
-    datamodule = PairedDataModule(
-        train_set,
-        val_set,
-        batch_size=data["batch_size"],
-        num_workers=data["num_workers"],
-        seed=cfg["seed"],
-    )
-    with warnings.catch_warnings():
-        # Lightning warns that manual-optimisation checkpoints hold the state *after* the
-        # optimizer step: that is exactly the consistent (weights, optimizer) pair we want
-        warnings.filterwarnings("ignore", message="Using ModelCheckpoint with manual optimization")
-        if resumed is not None:  # a resumed run continues in its own checkpoint folder
-            warnings.filterwarnings("ignore", message="Checkpoint directory .* exists and is not")
-        trainer.fit(system, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
+    data = cfg["data"]
+    datamodule = PairedDataModule(train_set, val_set, batch_size=data["batch_size"],
+                                  num_workers=data["num_workers"], seed=cfg["seed"])  # fmt: skip
+    fit(trainer, system, datamodule, ckpt_path)
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
-    return TrainResult(workdir, ckpt_dir / "last.ckpt", metrics)
+    return TrainResult(workdir, workdir / "checkpoints" / "last.ckpt", metrics)
+
+
+def _run_folder(name: str, cfg: dict, workdir, overwrite: bool, resume: str | None):
+    """(work folder, checkpoint to resume or None, its description or None). A new run's
+    folder must be empty (or ``overwrite``); a resumed run's recipe must match."""
+    if resume is not None:
+        workdir = Path(workdir) if workdir is not None else None
+        ckpt_path, resumed = _resume_checkpoint(resume, workdir, cfg)
+        return workdir or ckpt_path.parent.parent, ckpt_path, resumed
+    workdir = Path(workdir or Path("runs") / f"{name}-{datetime.now():%Y%m%d-%H%M%S}")
+    if is_rank_zero():  # other ranks start inside the folder rank 0 just prepared
+        require_empty_folder(workdir, overwrite=overwrite, what="work folder ",
+                             hint="pass --overwrite, or --resume last")  # fmt: skip
+    return workdir, None, None
+
+
+def _datasets(cfg: dict, resumed: ModelDescription | None, *, source: str):
+    """Training and validation datasets, with the stretches fitted on the training split (or
+    those of the run being resumed), and the model description they make."""
+    from astroi2i.data.stretches import build_stretch
+    from astroi2i.io.manifest import read_manifest
+    from astroi2i.systems import SYSTEMS
+
+    manifest = read_manifest(cfg["data"]["manifest"])
+    specs = resumed.stretches if resumed is not None else cfg["stretch"]  # fitted ones travel
+    stretch_in, stretch_out = build_stretch(specs["inputs"]), build_stretch(specs["targets"])
+    if getattr(SYSTEMS.get(cfg["model"]["system"]["type"]), "two_way", False):
+        from astroi2i.data.twoway import twoway_datasets as make
+    else:
+        make = _paired_datasets
+    train_set, val_set, meta = make(cfg, manifest, stretch_in, stretch_out, fit=resumed is None)
+    stored = {
+        "recipe": cfg,
+        **meta,
+        "stretches": {"inputs": stretch_in.to_dict(), "targets": stretch_out.to_dict()},
+        "scale": cfg["data"]["scale"],
+        "fill_value": cfg["data"]["fill_value"],
+    }
+    return train_set, val_set, ModelDescription.from_dict(stored, source=source)
+
+
+def _system(cfg: dict, description: ModelDescription, resumed):
+    """(system, description): the recipe's system for the description's bands, its generator
+    checked against ``data.scale`` and started from ``trainer.init_from``; the description
+    completed with the generator's stride and whether it fills."""
+    from astroi2i.systems.build import build_system
+
+    data = cfg["data"]
+    system = build_system(cfg["model"], len(description.input_bands),
+                          len(description.target_bands))  # fmt: skip
+    generator = getattr(system, "generator", None)
+    enlarges = int(getattr(generator, "scale", 1))
+    if not description.is_two_way and enlarges != data["scale"]:
+        raise InputError(
+            f"data.scale is {data['scale']}, but model.generator "
+            f"({cfg['model']['generator']['type']}) enlarges images {enlarges}×"
+        )
+    description = description.replace(
+        stride=int(getattr(generator, "stride", 1)),
+        fills_invalid=bool(getattr(generator, "fills_invalid", False)),
+    )
+    if cfg["trainer"]["init_from"] and resumed is None:
+        init_from(system, cfg["trainer"]["init_from"], description)
+    return system, description

@@ -362,6 +362,15 @@ def translate(
         raise InputError(f"{mask}: --mask is for inpainting models; this model does not fill")
     device = resolve_device(device)
     model, desc = loaded if loaded is not None else load_model(checkpoint, device=device)
+    return _predict_to_file(model, desc, inputs, output, tile=tile, overlap=overlap, align=align,
+                            reference=reference, overwrite=overwrite, device=device,
+                            command=command, mask=mask)  # fmt: skip
+
+
+def _predict_to_file(model, desc: ModelDescription, inputs, output, *, tile, overlap, align,
+                     reference, overwrite, device, command, mask) -> Path:  # fmt: skip
+    """Inputs → stretched strips → tiled network → inverse-stretched strips → the output
+    file (written atomically; removed again if anything fails)."""
     from astroi2i.data.tiling import predict_streaming
 
     stretch_in = build_stretch(desc.stretches["inputs"])
@@ -374,10 +383,9 @@ def translate(
         _warn_pixel_scale(first, desc, inputs[0])
         user_mask = None if mask is None else read_mask(mask, shape)
         strips = _InputStrips(rows, desc, stretch_in, exposure, str(inputs[0]), user_mask)
-        template = _output_template(first, desc)
         n_out, f = len(desc.target_bands), desc.scale
         writer = FitsRowWriter(
-            output, template, (n_out, shape[0] * f, shape[1] * f),
+            output, _output_template(first, desc), (n_out, shape[0] * f, shape[1] * f),
             provenance=_provenance(desc, inputs, command), overwrite=overwrite,
             mask_extension=desc.fills_invalid, dtype=_output_dtype(first, desc),
         )  # fmt: skip
