@@ -39,6 +39,9 @@ class ModelDescription:
     input_filters : tuple of str
         The band label each training input file carries in its header (``BANDn``, ``FILTER``),
         used to check the band order of files given to ``translate``; empty when unknown.
+    target_filters : tuple of str
+        The same for the training targets: a single-band prediction carries it as FILTER, so
+        ``evaluate`` can refuse a target of another filter.
     stretches : dict
         ``{"inputs": spec, "targets": spec}``, each a fitted stretch's ``to_dict()``.
     pixel_scale_arcsec : float or None
@@ -73,6 +76,7 @@ class ModelDescription:
     input_units: tuple[str, ...] = ()
     target_units: tuple[str, ...] = ()
     input_filters: tuple[str, ...] = ()
+    target_filters: tuple[str, ...] = ()
     pixel_scale_arcsec: float | None = None
     scale: int = 1
     stride: int = 1
@@ -106,7 +110,7 @@ class ModelDescription:
         extra = dict(values.pop("extra", {}) or {})
         extra.update({k: v for k, v in stored.items() if k not in known and k != "format"})
         for key in ("input_bands", "target_bands", "input_units", "target_units",
-                    "input_filters"):  # fmt: skip
+                    "input_filters", "target_filters"):  # fmt: skip
             if key in values:
                 value = values[key]
                 if not isinstance(value, list | tuple) or not all(

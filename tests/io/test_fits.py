@@ -181,3 +181,24 @@ def test_nan_wcs_keyword_is_refused_not_replaced_by_a_default(tmp_path):
 
     with pytest.raises(InputError, match="CRVAL1"):
         ImageSource(path)
+
+
+def test_infinite_pixels_are_invalid_and_said(tmp_path, caplog):
+    data = np.ones((6, 6))
+    data[1, 1], data[2, 2] = np.inf, 1e300  # the second overflows float32
+    path = tmp_path / "inf.fits"
+    fits.PrimaryHDU(data).writeto(path)
+    with caplog.at_level(logging.WARNING, logger="astroi2i"):
+        image = read_image(path)
+    assert image.mask[1, 1] and image.mask[2, 2] and image.mask.sum() == 2
+    assert any("2 pixel(s) are infinite" in r.getMessage() for r in caplog.records)
+
+
+def test_a_files_warning_is_said_once(tmp_path, caplog):
+    path = tmp_path / "nowcs.fits"
+    fits.PrimaryHDU(np.ones((4, 4), "f4")).writeto(path)
+    with caplog.at_level(logging.WARNING, logger="astroi2i"):
+        for _ in range(3):  # e.g. one read per validation
+            read_image(path)
+    said = [r for r in caplog.records if "no celestial WCS" in r.getMessage()]
+    assert len(said) == 1 and str(path) in said[0].getMessage()

@@ -139,3 +139,22 @@ def test_ngc_targets_offline():
     m51 = targets[0]
     assert m51.name == "NGC5194" and abs(m51.ra - 202.47) < 0.1 and abs(m51.dec - 47.2) < 0.1
     assert m51.fov_deg > 13.0 / 60  # 1.5 × its 13.7′ major axis
+
+
+@pytest.mark.parametrize(
+    ("row", "message"),
+    [
+        ("M 51,abc,47.2,6", "target 'M 51': ra is 'abc', not a number"),
+        ("M 51,202.47,95,6", "target 'M 51': dec is 95, outside [-90, 90]"),
+        ("M 51,-10,47.2,6", "ra is -10, outside [0, 360]"),
+        ("M 51,202.47,47.2,0", "fov_arcmin must be positive"),
+    ],
+)
+def test_bad_coordinates_are_one_line(row, message, tmp_path, capsys):
+    from tests.cli.test_cli import assert_one_line_error
+
+    (tmp_path / "t.csv").write_text(f"name,ra,dec,fov_arcmin\n{row}\n")
+    code = main(["fetch", "--targets", str(tmp_path / "t.csv"), "--survey", "r=TEST/ok",
+                 "--out", str(tmp_path / "out"), "--server", "http://127.0.0.1:9"])  # fmt: skip
+    assert_one_line_error(code, capsys.readouterr().err, message)
+    assert not (tmp_path / "out").exists()

@@ -234,3 +234,25 @@ def test_fill_keeps_the_inputs_header_and_float64(trained, tmp_path, capsys):
     known = np.isfinite(data)
     np.testing.assert_array_equal(filled[known], data[known])
     assert np.isfinite(filled).all()
+
+
+@pytest.mark.slow
+def test_zero_dropouts_smaller_than_the_block_are_said(trained, tmp_path, caplog):
+    """A 4×4 patch of exact zeros is not one of the recipe's 16² zero blocks: it stays data,
+    and the log says how many such pixels there are."""
+    import logging
+
+    from astroi2i.workflows.translate import translate
+
+    scenes, ckpt, _ = trained
+    data = fits.getdata(sorted((scenes / "test").glob("*.fits"))[0]).astype(np.float32)
+    data[:16, :16] = 0.0  # a real zero block: filled
+    data[40:44, 40:44] = 0.0  # a smaller drop-out: kept, and said
+    src = tmp_path / "d.fits"
+    fits.PrimaryHDU(data).writeto(src)
+    with caplog.at_level(logging.WARNING, logger="astroi2i"):
+        out = translate(ckpt, [src], tmp_path / "o.fits")
+    filled = fits.getdata(out, "MASK").astype(bool)
+    assert filled[:16, :16].all() and not filled[40:44, 40:44].any()
+    assert any("16 pixel(s) are exactly 0 outside the model's 16-pixel zero blocks"
+               in r.getMessage() for r in caplog.records)  # fmt: skip

@@ -110,3 +110,22 @@ def test_prepare_cli_and_bad_input(fields, tmp_path, capsys):
         prepare(fields, tmp_path / "d", reference="z")
     with pytest.raises(InputError, match="known methods are interp, adaptive, exact"):
         prepare(fields, tmp_path / "d", methods={"k": "cubic"})
+
+
+def test_unparsable_bunit_needs_a_method(fields, tmp_path):
+    """'W/m^2-sr' is surface brightness to a reader, an unknown string to astropy: resampling
+    it as flux per pixel would scale it by the pixel-area ratio with BUNIT unchanged."""
+    from astropy.io import fits
+
+    for f in ("a", "b"):
+        with fits.open(tmp_path / f"{f}_uv.fits", mode="update") as hdul:
+            hdul[0].header["BUNIT"] = "W/m^2-sr"
+    with pytest.raises(InputError, match=r"band 'uv': BUNIT 'W/m\^2-sr' is not a unit astropy "
+                       r".*choose with --method uv=interp"):  # fmt: skip
+        prepare(fields, tmp_path / "o1", reference="r", stamp=32, region_deg=0.003)
+    assert not (tmp_path / "o1").exists()
+    result = prepare(fields, tmp_path / "o2", reference="r", stamp=32, region_deg=0.003,
+                     methods={"uv": "interp"})  # fmt: skip
+    uv = read_image(read_manifest(result.manifest).cell(read_manifest(result.manifest).table[0],
+                                                        "uv")[0])  # fmt: skip
+    np.testing.assert_allclose(uv.data[~uv.band_mask], 3.0, rtol=1e-5)  # not scaled

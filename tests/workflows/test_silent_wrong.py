@@ -108,3 +108,39 @@ def test_twoway_exposure_stretch_is_one_line(twoway_pairs, tmp_path, capsys):
                        "stretch.inputs={type: ExposureStretch, keyword: EXPTIME}")  # fmt: skip
     assert_one_line_error(code, err, "stretch.inputs: two-way systems cannot divide by an exposure")
     assert not (tmp_path / "w").exists()
+
+
+@pytest.mark.slow
+def test_evaluate_refuses_a_target_of_another_filter(
+    tiny_checkpoint, survey_pair, gr_inputs, tmp_path, capsys
+):
+    from astroi2i.workflows.model import describe
+
+    assert describe(tiny_checkpoint.checkpoint).target_filters == ("r",)
+    pred = tmp_path / "pred.fits"
+    assert run(capsys, "translate", tiny_checkpoint.checkpoint, *gr_inputs, "-o", pred)[0] == 0
+    assert fits.getheader(pred)["FILTER"] == "r"  # what the model predicts
+    code, _, err = run(capsys, "evaluate", pred, gr_inputs[0])  # the g input: same grid
+    assert_one_line_error(code, err, "a prediction of FILTER 'r', but", "is FILTER 'g'")
+    target = str(read_manifest(survey_pair).cell(read_manifest(survey_pair).rows("test")[0],
+                                                 "deep_r")[0])  # fmt: skip
+    code, out, err = run(capsys, "evaluate", pred, target)
+    assert code == 0, err
+
+
+def test_band_order_check_trusts_only_headers_that_tell_bands_apart(caplog):
+    """Every SDSS file in the shared folder says FILTER='g': such headers cannot speak for the
+    order, so they are not used against it (a warning says so)."""
+    from astroi2i.description import ModelDescription
+    from astroi2i.errors import InputError
+    from astroi2i.workflows.translate import check_band_order
+
+    desc = ModelDescription(recipe={}, input_bands=("g", "r"), target_bands=("i",),
+                            stretches={}, input_filters=("g", "r"))  # fmt: skip
+    check_band_order(["a", "b"], ["g", "r"], desc)
+    check_band_order(["a", "b"], ["", "SDSS-r"], desc)  # unknown names: nothing to say
+    with pytest.raises(InputError, match="input band 1 is 'r' by its header"):
+        check_band_order(["a", "b"], ["r", "g"], desc)
+    with caplog.at_level(logging.WARNING, logger="astroi2i"):
+        check_band_order(["a", "b"], ["g", "g"], desc)
+    assert any("band order not checked" in r.getMessage() for r in caplog.records)

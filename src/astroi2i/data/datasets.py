@@ -58,8 +58,9 @@ class Pair:
     target_exposure: np.ndarray | None
     input_units: tuple[str, ...] = ()
     target_units: tuple[str, ...] = ()
-    #: what each input file's header calls its bands (``""`` where it says nothing)
+    #: what each input (target) file's header calls its bands (``""`` where it says nothing)
     input_labels: tuple[str, ...] = ()
+    target_labels: tuple[str, ...] = ()
 
 
 def band_exposures(images: list[SkyImage], keyword: str | None) -> np.ndarray:
@@ -181,6 +182,7 @@ def load_pairs(
                 band_units(in_images),
                 band_units(t_images) if t_images else (),
                 band_labels(in_images),
+                band_labels(t_images) if t_images else (),
             )
         )
     return pairs

@@ -234,6 +234,7 @@ def twoway_datasets(cfg: dict, manifest: Manifest, stretch_a, stretch_b, *, fit:
         "input_units": list(band_units([first_a])),
         "target_units": list(band_units([first_b])),
         "input_filters": list(band_labels([first_a])),
+        "target_filters": list(band_labels([first_b])),
         "two_way": domains,
     }
     return train_set, val_set, meta

@@ -49,6 +49,18 @@ OBSERVATION_KEYS = (
 )  # fmt: skip
 
 
+_WARNED: set[tuple[str, str]] = set()
+
+
+def _warn_once(source, message: str, *args) -> None:
+    """Log a warning about a file once per process: a file read at every validation (or
+    every tile) would otherwise repeat the same line hundreds of times."""
+    key = (str(source), message % args if args else message)
+    if key not in _WARNED:
+        _WARNED.add(key)
+        log.warning("%s: " + message, source, *args)
+
+
 def _fail(source, problem: str) -> InputError:
     return InputError(f"{source}: {problem}")
 
@@ -111,7 +123,7 @@ def _parse_unit(text: str, source) -> u.UnitBase | str:
                 return u.Unit(text, format=fmt, parse_strict="raise")
         except (ValueError, TypeError):
             continue
-    log.warning("%s: BUNIT %r is not a unit astropy understands; kept as text", source, text)
+    _warn_once(source, "BUNIT %r is not a unit astropy understands; kept as text", text)
     return text
 
 
@@ -145,13 +157,13 @@ def _celestial_wcs(header: fits.Header, hdul, source) -> WCS | None:
         try:
             wcs = WCS(header, fobj=hdul, relax=True)
         except Exception as exc:  # noqa: BLE001 - any WCS failure means "no usable WCS"
-            log.warning("%s: WCS could not be parsed (%s); reading without WCS", source, exc)
+            _warn_once(source, "WCS could not be parsed (%s); reading without WCS", exc)
             return None
     if not wcs.has_celestial:
-        log.warning("%s: no celestial WCS; pixels are read without sky coordinates", source)
+        _warn_once(source, "no celestial WCS; pixels are read without sky coordinates")
         return None
     if sorted((wcs.wcs.lng, wcs.wcs.lat)) != [0, 1]:
-        log.warning("%s: celestial axes are not the image axes; reading without WCS", source)
+        _warn_once(source, "celestial axes are not the image axes; reading without WCS")
         return None
     return wcs if wcs.naxis == 2 else wcs.celestial
 
@@ -201,7 +213,14 @@ def _from_hdu(hdu, hdul, source, bands) -> SkyImage:
         invalid = None if invalid is None else invalid[0]
     if data.ndim not in (2, 3):
         raise _fail(source, f"image has {data.ndim} non-degenerate axes; 2 or 3 are supported")
-    data = data.astype(np.float32)  # native byte order, float32
+    with np.errstate(over="ignore"):
+        data = data.astype(np.float32)  # native byte order, float32
+    n_inf = int(np.isinf(data).sum())
+    if n_inf:
+        log.warning(
+            "%s: %d pixel(s) are infinite (or beyond float32's range); they are treated as "
+            "invalid, like NaN", source, n_inf,
+        )  # fmt: skip
     if data.ndim == 2:
         data = data[None]
         invalid = None if invalid is None else invalid[None]

@@ -219,9 +219,26 @@ def is_surface_brightness(unit) -> bool:
     return powers.get(u.rad, 0) < 0 or powers.get(u.sr, 0) < 0
 
 
-def reprojection_method(unit) -> str:
+def reprojection_method(unit, where: str = "image", *, hint: str = "") -> str:
     """``"interp"`` (bilinear) for surface-brightness units, ``"adaptive"`` with flux
-    conservation for per-pixel quantities (counts, DN, flux per pixel, or no unit)."""
+    conservation for per-pixel quantities (counts, DN, flux per pixel, or no unit).
+
+    A BUNIT astropy cannot parse (``W/m^2-sr``, ``JY/BEAM``) says nothing about which it is,
+    and the wrong choice scales the band by the pixel-area ratio while BUNIT stays: an
+    InputError naming ``where`` (and ``hint``, how to choose the method by hand)."""
+    import astropy.units as u
+
+    if isinstance(unit, str) and unit.strip():
+        try:
+            unit = u.Unit(unit, parse_strict="raise")
+        except (ValueError, TypeError):
+            unit = u.UnrecognizedUnit(unit)
+    if isinstance(unit, u.UnrecognizedUnit):
+        raise InputError(
+            f"{where}: BUNIT {unit.to_string()!r} is not a unit astropy understands, so it is "
+            "unknown whether to resample it as surface brightness (bilinear) or as flux per "
+            f"pixel (flux-conserving){'; ' + hint if hint else ''}"
+        )
     return "interp" if is_surface_brightness(unit) else "adaptive"
 
 

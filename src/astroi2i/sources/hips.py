@@ -45,6 +45,19 @@ def safe_name(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._+-]+", "_", name.strip()) or "target"
 
 
+def _number(value, where: str, low: float, high: float) -> float:
+    """A finite number in [low, high] (RA is taken in [0, 360]), or a one-line error."""
+    from astroi2i.errors import InputError
+
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise InputError(f"{where} is {str(value)!r}, not a number (degrees)") from None
+    if not np.isfinite(number) or not low <= number <= high:
+        raise InputError(f"{where} is {number:g}, outside [{low:g}, {high:g}]")
+    return number
+
+
 def read_targets(path, *, default_fov_arcmin: float = 5.0) -> list[Target]:
     """Targets from a CSV with ``name`` and optionally ``ra``, ``dec`` (deg) and ``fov_arcmin``.
     Rows without coordinates are resolved by name (Sesame, needs the network)."""
@@ -64,7 +77,8 @@ def read_targets(path, *, default_fov_arcmin: float = 5.0) -> list[Target]:
         name = str(row["name"])
         has = {c: c in table.colnames and not np.ma.is_masked(row[c]) for c in ("ra", "dec")}
         if has["ra"] and has["dec"]:
-            ra, dec = float(row["ra"]), float(row["dec"])
+            ra = _number(row["ra"], f"{path}: target {name!r}: ra", 0.0, 360.0)
+            dec = _number(row["dec"], f"{path}: target {name!r}: dec", -90.0, 90.0)
         else:
             try:
                 coord = SkyCoord.from_name(name)
@@ -73,7 +87,9 @@ def read_targets(path, *, default_fov_arcmin: float = 5.0) -> list[Target]:
             ra, dec = coord.icrs.ra.deg, coord.icrs.dec.deg
         fov = default_fov_arcmin
         if "fov_arcmin" in table.colnames and not np.ma.is_masked(row["fov_arcmin"]):
-            fov = float(row["fov_arcmin"])
+            fov = _number(row["fov_arcmin"], f"{path}: target {name!r}: fov_arcmin", 0.0, 600.0)
+            if fov == 0.0:
+                raise InputError(f"{path}: target {name!r}: fov_arcmin must be positive")
         targets.append(Target(name, ra, dec, fov / 60.0))
     return targets
 

@@ -171,6 +171,12 @@ def evaluate(
             raise InputError(f"{p_path}: {p.n_bands} bands, but {t_path} has {t.n_bands}")
         if p.shape != t.shape or (p.wcs is not None and t.wcs is not None and not same_grid(p, t)):
             raise InputError(f"{p_path}: not on the grid of {t_path}")
+        filters = [str(im.header.get("FILTER", "")).strip() for im in (p, t)]
+        if all(filters) and filters[0] != filters[1]:
+            raise InputError(
+                f"{p_path}: a prediction of FILTER {filters[0]!r}, but {t_path} is FILTER "
+                f"{filters[1]!r}; scoring one against the other would mislabel the band"
+            )
         loaded.append((p_path, t_path, p, t))
     stretch, label = _stretch_for(checkpoint, [t for *_, t in loaded])
     if mask is not None:

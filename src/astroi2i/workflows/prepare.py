@@ -87,7 +87,11 @@ def _aligned_field(row, bands, reference, base, methods, used) -> dict:
             continue
         if image.wcs is None:
             raise InputError(f"field {row['field']}: band {band!r} has no WCS to align it with")
-        method = methods.get(band) or reprojection_method(image.unit)
+        method = methods.get(band) or reprojection_method(
+            image.unit, f"field {row['field']} band {band!r}",
+            hint=f"choose with --method {band}=interp (surface brightness) or "
+            f"{band}=adaptive (flux per pixel)",
+        )  # fmt: skip
         used.setdefault(band, set()).add(method)
         aligned[band] = reproject_image(image, ref.wcs, ref.shape, method=method)
     return aligned

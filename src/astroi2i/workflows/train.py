@@ -154,6 +154,7 @@ def _paired_datasets(cfg: dict, manifest, stretch_in, stretch_out, *, fit: bool)
         "input_units": list(first.input_units),
         "target_units": list(first.target_units),
         "input_filters": list(first.input_labels),
+        "target_filters": list(first.target_labels),
         "pixel_scale_arcsec": pixel_scale_arcsec(first.inputs.wcs),
     }
     return train_set, val_set, meta

@@ -62,7 +62,11 @@ def check_band_order(paths: Sequence, labels: Sequence[str], desc: ModelDescript
     ``FILTER``; ``""`` where none); the model's are those of its training files, else its band
     names. Bands whose headers say nothing, or name a band the model does not know, pass."""
     expected = list(desc.input_filters) if any(desc.input_filters) else list(desc.input_bands)
-    if len(expected) != len(labels):
+    named = [label for label in labels if label]
+    if len(expected) != len(labels) or len(set(named)) < len(named):
+        if len(set(named)) < len(named):  # e.g. every file of a survey says FILTER='g'
+            log.warning("%s: the headers give two bands one name (%s); band order not checked",
+                        ", ".join(map(str, paths)), ", ".join(labels))  # fmt: skip
         return
     for i, label in enumerate(labels):
         if label and label != expected[i] and label in expected:
@@ -123,7 +127,9 @@ def _aligned_rows(paths: Sequence, desc: ModelDescription, reference, exposure_k
         if same_grid(image, ref):
             aligned.append(image)
             continue
-        method = reprojection_method(image.unit)
+        method = reprojection_method(
+            image.unit, str(path), hint="reproject it onto the reference grid first"
+        )
         log.info("reprojecting %s onto the reference grid (%s)", path, method)
         aligned.append(reproject_image(image, ref.wcs, ref.shape, method=method))
     data = stack_bands(aligned).data
@@ -182,11 +188,17 @@ class _InputStrips:
         self.fill, self.fills = desc.fill_value, desc.fills_invalid
         self.zero_block = int(desc.data.get("zero_blocks", 0)) if self.fills else 0
         self.y0, self.invalid, self.raw = 0, np.zeros((0, 0), bool), None
+        #: exact zeros outside the zero blocks (rows counted once): smaller drop-outs?
+        self.stray_zeros, self._counted_to = 0, 0
 
     def missing(self, raw: np.ndarray, y0: int) -> np.ndarray:
         out = ~np.isfinite(raw).all(axis=0)
         if self.zero_block:
             out |= zero_blocks(raw, block=self.zero_block, row0=y0)
+            new = max(self._counted_to - y0, 0)  # rows before this are already counted
+            zeros = (raw[:, new:] == 0).all(axis=0) & ~out[new:]
+            self.stray_zeros += int(zeros.sum())
+            self._counted_to = max(self._counted_to, y0 + raw.shape[1])
         if self.user_mask is not None:
             out |= self.user_mask[y0 : y0 + raw.shape[1]]
         return out
@@ -246,6 +258,8 @@ def _output_template(first, desc: ModelDescription) -> SkyImage:
     for name in CARRIED_KEYS:
         if name in first.header:
             header[name] = first.header[name]
+    if n == 1 and desc.target_filters and desc.target_filters[0]:
+        header["FILTER"] = desc.target_filters[0]  # the filter the model predicts
     units = set(desc.target_units)
     wcs = first.wcs if desc.scale == 1 or first.wcs is None else rescale_wcs(first.wcs, desc.scale)
     return SkyImage(
@@ -396,6 +410,12 @@ def _predict_to_file(model, desc: ModelDescription, inputs, output, *, tile, ove
         except BaseException:
             writer.abort()
             raise
+        if strips.stray_zeros:
+            log.warning(
+                "%s: %d pixel(s) are exactly 0 outside the model's %d-pixel zero blocks; they "
+                "were kept as data (if they are smaller telemetry drop-outs, give them with "
+                "--mask)", inputs[0], strips.stray_zeros, strips.zero_block,
+            )  # fmt: skip
         return writer.close()
 
 
