@@ -225,3 +225,46 @@ def test_print_config_resolves_everything(capsys):
         capsys, "train", "pix2pix_multiinput", "--print-config", "--set", "model.generator.depth=5"
     )
     assert code == 0 and "depth: 5" in out and "final_activation: none" in out
+
+
+def test_option_defaults_are_stated_once_where_they_are_used(capsys):
+    """The parser holds no default numbers of its own: --help reads them from the dataclass or
+    function that uses them, and an option not given is not passed at all."""
+    from astroi2i.cli.parser import Default, build_parser, given
+    from astroi2i.sources.degrade import Degradation
+    from astroi2i.sources.stix import StixImaging
+
+    args = build_parser().parse_args(["simulate", "stix", "--out", "x", "--n", "2",
+                                      "--niter", "50"])  # fmt: skip
+    assert isinstance(args.map_size, Default) and args.map_size.value() == StixImaging().map_size
+    assert given(args, map_size="map_size", niter="niter") == {"niter": 50}
+    defaults = [a.default for p in _subparsers(build_parser()) for a in p._actions]
+    assert not any(
+        isinstance(d, int | float) and not isinstance(d, bool) and d not in (0,) for d in defaults
+    )  # fmt: skip  (seeds are 0; everything else is a Default)
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["simulate", "survey-pair", "--help"])
+    assert f"rebinning factor ({Degradation().factor})" in capsys.readouterr().out
+    parsed = build_parser().parse_args(["simulate", "survey-pair", "--out", "x"])
+    assert str(parsed.psf_out) == str(Degradation().psf_out_fwhm)
+
+
+def _subparsers(parser):
+    import argparse
+
+    out = []
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                out += [sub, *_subparsers(sub)]
+    return out
+
+
+def test_options_of_the_other_kind_are_refused(tmp_path, capsys):
+    code, _, err = run(capsys, "simulate", "survey-pair", tmp_path / "a.fits", "--out",
+                       tmp_path / "o", "--paired", "10")  # fmt: skip
+    assert_one_line_error(code, err, "--paired: only with --preset")
+    code, _, err = run(capsys, "simulate", "survey-pair", "--preset", "sdss-cfht", "--out",
+                       tmp_path / "o", "--sky", "3")  # fmt: skip
+    assert_one_line_error(code, err, "sky: a degradation option; --preset sdss-cfht sets its own")
+    assert not (tmp_path / "o").exists()

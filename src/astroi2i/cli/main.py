@@ -124,6 +124,7 @@ def _run_evaluate(args) -> int:
 
 
 def _run_prepare(args) -> int:
+    from astroi2i.cli.parser import given
     from astroi2i.errors import InputError
     from astroi2i.workflows.prepare import parse_fractions, prepare
 
@@ -137,14 +138,13 @@ def _run_prepare(args) -> int:
         args.fields,
         args.out,
         reference=args.reference,
-        stamp=args.stamp,
         step=args.step,
-        max_invalid=args.max_invalid,
         fractions=parse_fractions(args.split),
         region_deg=args.region_deg,
         methods=methods,
         seed=args.seed,
         overwrite=args.overwrite,
+        **given(args, stamp="stamp", max_invalid="max_invalid"),
     )
     counts = ", ".join(f"{k} {v}" for k, v in result.stamps.items())
     print(
@@ -158,18 +158,15 @@ def _run_prepare(args) -> int:
 
 
 def _run_fetch(args) -> int:
-    from astroi2i.sources.hips import HipsClient, ngc_targets, read_targets
-    from astroi2i.workflows.fetch import fetch, parse_surveys
+    from astroi2i.cli.parser import given
+    from astroi2i.workflows.fetch import fetch_targets, parse_surveys
 
-    surveys = parse_surveys(args.survey)
-    if args.targets:
-        targets = read_targets(args.targets)[: args.limit]
-    else:
-        targets = ngc_targets(args.ngc or None, limit=args.limit)
-    client = HipsClient(
-        server=args.server, timeout=args.timeout, retries=args.retries, rate=args.rate
-    )
-    result = fetch(targets, surveys, args.out, pixels=args.pixels, client=client)
+    targets, result = fetch_targets(
+        parse_surveys(args.survey), args.out, targets_csv=args.targets, ngc=args.ngc,
+        limit=args.limit, client_options={"server": args.server, **given(
+            args, timeout="timeout", retries="retries", rate="rate")},
+        **given(args, pixels="pixels"),
+    )  # fmt: skip
     print(
         f"targets: {len(targets)}, complete: {result.complete}; cutouts downloaded "
         f"{result.downloaded}, from cache {result.cached}; failed targets: {len(result.failed)}"
@@ -243,6 +240,8 @@ def _run_import_panels(args) -> int:
 
 
 def _run_simulate(args) -> int:
+    from astroi2i.cli.parser import given
+
     if args.kind == "stix":
         return _run_simulate_stix(args)
     if args.kind == "coronagraph":
@@ -250,8 +249,8 @@ def _run_simulate(args) -> int:
         from astroi2i.workflows.simulate import simulate_coronagraph
 
         manifest = simulate_coronagraph(
-            args.out, args.n, size=args.size, seed=args.seed,
-            fractions=parse_fractions(args.split), overwrite=args.overwrite,
+            args.out, args.n, seed=args.seed, fractions=parse_fractions(args.split),
+            overwrite=args.overwrite, **given(args, size="size"),
         )  # fmt: skip
         print(f"manifest: {manifest}")
         return 0
@@ -259,82 +258,40 @@ def _run_simulate(args) -> int:
         from astroi2i.workflows.simulate import simulate_holes
 
         out = simulate_holes(
-            args.images, args.out, block=args.block, max_blocks=args.max_blocks,
-            max_size=args.max_size, zeros=args.zeros, seed=args.seed, overwrite=args.overwrite,
+            args.images, args.out, zeros=args.zeros, seed=args.seed, overwrite=args.overwrite,
+            **given(args, block="block", max_blocks="max_blocks", max_size="max_size"),
         )  # fmt: skip
         print(f"wrote {out}/damaged, {out}/holes and {out}/truth")
         return 0
-    from astroi2i.errors import InputError
-
-    if args.preset is not None:
-        from astroi2i.workflows.simulate import simulate_galaxy_survey_pair
-
-        if args.images:
-            raise InputError(
-                f"{args.images[0]}: --preset simulates its own galaxies; give no images"
-            )
-        manifest = simulate_galaxy_survey_pair(
-            args.out, preset=args.preset, paired=args.paired, unpaired=args.unpaired,
-            val=args.val, test=args.test, seed=args.seed, overwrite=args.overwrite,
-        )  # fmt: skip
-        print(f"manifest: {manifest}")
-        return 0
-    if not args.images:
-        raise InputError("simulate survey-pair: give sharp FITS images, or --preset")
-    from astroi2i.io.fits import read_image
-    from astroi2i.sources.degrade import Degradation
     from astroi2i.workflows.prepare import parse_fractions
-    from astroi2i.workflows.simulate import simulate_pairs
+    from astroi2i.workflows.simulate import simulate_survey_pair
 
-    kernel = read_image(args.psf_file).data[0] if args.psf_file else None
-    degradation = Degradation(
-        factor=args.factor,
-        psf_in_fwhm=args.psf_in,
-        psf_out_fwhm=args.psf_out,
-        moffat_beta=args.moffat_beta,
-        psf_kernel=kernel,
-        sky=args.sky,
-        gain=args.gain,
-        read_noise=args.read_noise,
-        depth_ratio=args.depth_ratio,
-    )
-    manifest = simulate_pairs(
-        args.images,
-        args.out,
-        degradation,
-        fractions=parse_fractions(args.split),
-        seed=args.seed,
-        overwrite=args.overwrite,
-    )
+    manifest = simulate_survey_pair(
+        args.images, args.out, preset=args.preset, psf_file=args.psf_file,
+        stamps=given(args, paired="paired", unpaired="unpaired", val="val", test="test"),
+        degradation=given(args, factor="factor", psf_in="psf_in_fwhm", psf_out="psf_out_fwhm",
+                          moffat_beta="moffat_beta", sky="sky", gain="gain",
+                          read_noise="read_noise", depth_ratio="depth_ratio"),
+        fractions=parse_fractions(args.split), seed=args.seed, overwrite=args.overwrite,
+    )  # fmt: skip
     print(f"manifest: {manifest}")
     return 0
 
 
 def _run_simulate_stix(args) -> int:
-    from astroi2i.sources.stix import StixImaging
+    from astroi2i.cli.parser import given
     from astroi2i.workflows.prepare import parse_fractions
     from astroi2i.workflows.simulate import simulate_stix
 
-    imaging = StixImaging(
-        map_size=args.map_size,
-        pixel_size=args.pixel_size,
-        clean_size=args.clean_size,
-        clean_beam_fwhm=args.clean_beam,
-        gain=args.gain,
-        niter=args.niter,
-    )
-    manifest = simulate_stix(
-        args.out,
-        args.n,
-        seed=args.seed,
-        imaging=imaging,
-        exposure=args.exposure,
-        flux_range=tuple(args.flux),
-        background=args.background,
-        fractions=parse_fractions(args.split),
-        workers=args.workers,
-        overwrite=args.overwrite,
-    )
+    imaging = given(args, map_size="map_size", pixel_size="pixel_size", clean_size="clean_size",
+                    clean_beam="clean_beam_fwhm", gain="gain", niter="niter")  # fmt: skip
+    options = given(args, exposure="exposure", flux="flux_range", background="background",
+                    workers="workers")  # fmt: skip
+    if "flux_range" in options:
+        options["flux_range"] = tuple(options["flux_range"])
+    manifest = simulate_stix(args.out, args.n, seed=args.seed, imaging=imaging,
+                             fractions=parse_fractions(args.split), overwrite=args.overwrite,
+                             **options)  # fmt: skip
     print(f"manifest: {manifest}")
     return 0
 

@@ -3,10 +3,45 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import importlib
+import inspect
 
 from astroi2i import __version__
 
-__all__ = ["build_parser"]
+__all__ = ["build_parser", "Default", "given"]
+
+
+class Default:
+    """An option's default, stated once: where the code that uses it defines it (a dataclass
+    field or a keyword argument, ``"module:Name"``). The CLI passes nothing for an option that
+    was not given, so that code's own default applies; ``--help`` shows the value, importing
+    the module only then."""
+
+    def __init__(self, where: str, name: str) -> None:
+        self.where, self.name = where, name
+
+    def value(self):
+        module, _, attr = self.where.partition(":")
+        obj = getattr(importlib.import_module(f"astroi2i.{module}"), attr)
+        if dataclasses.is_dataclass(obj):
+            f = obj.__dataclass_fields__[self.name]
+            return f.default_factory() if f.default is dataclasses.MISSING else f.default
+        return inspect.signature(obj).parameters[self.name].default
+
+    def __str__(self) -> str:
+        value = self.value()
+        return " ".join(map(str, value)) if isinstance(value, tuple | list) else str(value)
+
+
+def given(args, **names) -> dict:
+    """``{keyword: value}`` of the options the user gave (``dest=keyword`` pairs); options
+    left at a :class:`Default` are left out."""
+    return {
+        keyword: getattr(args, dest)
+        for dest, keyword in names.items()
+        if not isinstance(getattr(args, dest), Default)
+    }
 
 
 def _add_overrides(p: argparse.ArgumentParser, help_text: str) -> None:
@@ -143,9 +178,12 @@ def _add_prepare(sub) -> None:
     p.add_argument("fields", help="CSV: a 'field' column and one column per band (paths)")
     p.add_argument("--out", required=True, help="output folder (stamps and manifest.csv)")
     p.add_argument("--reference", default=None, help="band whose grid the others join")
-    p.add_argument("--stamp", type=int, default=128, help="stamp edge in pixels (128)")
+    p.add_argument("--stamp", type=int, default=Default("workflows.prepare:prepare", "stamp"),
+                   help="stamp edge in pixels (%(default)s)")  # fmt: skip
     p.add_argument("--step", type=int, default=None, help="stamp spacing (default: --stamp)")
-    p.add_argument("--max-invalid", type=float, default=0.05, help="drop stamps above this")
+    p.add_argument("--max-invalid", type=float,
+                   default=Default("workflows.prepare:prepare", "max_invalid"),
+                   help="drop stamps with a larger invalid fraction (%(default)s)")  # fmt: skip
     p.add_argument("--split", default="train=0.8,val=0.1,test=0.1", help="fractions by name")
     p.add_argument("--region-deg", type=float, default=None, help="sky cell size for splits")
     p.add_argument(
@@ -181,12 +219,29 @@ def _add_fetch(sub) -> None:
         help="e.g. dss2=CDS/P/DSS2/red 2mass_k=CDS/P/2MASS/K sdss_r=CDS/P/SDSS9/r",
     )
     p.add_argument("--out", required=True, help="output folder (cutouts/ and manifest.csv)")
-    p.add_argument("--pixels", type=int, default=256, help="cutout edge in pixels (256)")
+    fetch, client = "workflows.fetch:fetch", "sources.hips:HipsClient"
+    p.add_argument(
+        "--pixels",
+        type=int,
+        default=Default(fetch, "pixels"),
+        help="cutout edge in pixels (%(default)s)",
+    )
     p.add_argument("--limit", type=int, default=None, help="at most this many targets")
     p.add_argument("--server", default=None, help="hips2fits URL (default: the CDS service)")
-    p.add_argument("--timeout", type=float, default=60.0, help="seconds per request")
-    p.add_argument("--retries", type=int, default=3)
-    p.add_argument("--rate", type=float, default=2.0, help="requests per second at most")
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=Default(client, "timeout"),
+        help="seconds per request (%(default)s)",
+    )
+    p.add_argument(
+        "--retries",
+        type=int,
+        default=Default(client, "retries"),
+        help="attempts after the first (%(default)s)",
+    )
+    p.add_argument("--rate", type=float, default=Default(client, "rate"),
+                   help="requests per second at most (%(default)s)")  # fmt: skip
 
 
 def _add_compare(sub) -> None:
@@ -260,32 +315,80 @@ def _add_simulate(sub) -> None:
         '64² 0.396"/px ↔ CFHT 136² 0.187"/px, ugriz, paired and unpaired; splus-legacy = '
         'fields, S-PLUS 128² 0.55"/px → Legacy 256² 0.275"/px, grz, for super-resolution',
     )
-    s.add_argument("--paired", type=int, default=300, help="--preset: paired train stamps")
+    galaxies, deg = "workflows.simulate:simulate_galaxy_survey_pair", "sources.degrade:Degradation"
+    s.add_argument(
+        "--paired",
+        type=int,
+        default=Default(galaxies, "paired"),
+        help="--preset: paired train stamps (%(default)s)",
+    )
     s.add_argument(
         "--unpaired",
         type=int,
-        default=None,
-        help="--preset: unpaired, per survey (sdss-cfht 300, splus-legacy 0)",
+        default=Default(galaxies, "unpaired"),
+        help="--preset: unpaired, per survey (default: sdss-cfht 300, splus-legacy 0)",
     )
-    s.add_argument("--val", type=int, default=20, help="--preset: paired validation galaxies")
-    s.add_argument("--test", type=int, default=60, help="--preset: paired test galaxies")
+    s.add_argument(
+        "--val",
+        type=int,
+        default=Default(galaxies, "val"),
+        help="--preset: paired validation galaxies (%(default)s)",
+    )
+    s.add_argument(
+        "--test",
+        type=int,
+        default=Default(galaxies, "test"),
+        help="--preset: paired test galaxies (%(default)s)",
+    )
     s.add_argument("--out", required=True)
-    s.add_argument("--factor", type=int, default=2, help="rebinning factor (2)")
-    s.add_argument("--psf-in", type=float, default=0.0, help="input PSF FWHM, input pixels")
-    s.add_argument("--psf-out", type=float, default=2.0, help="output PSF FWHM, input pixels")
-    s.add_argument("--moffat-beta", type=float, default=None, help="Moffat output PSF (β)")
+    s.add_argument(
+        "--factor", type=int, default=Default(deg, "factor"), help="rebinning factor (%(default)s)"
+    )
+    s.add_argument(
+        "--psf-in",
+        type=float,
+        default=Default(deg, "psf_in_fwhm"),
+        help="input PSF FWHM, input pixels (%(default)s)",
+    )
+    s.add_argument(
+        "--psf-out",
+        type=float,
+        default=Default(deg, "psf_out_fwhm"),
+        help="output PSF FWHM, input pixels (%(default)s)",
+    )
+    s.add_argument(
+        "--moffat-beta",
+        type=float,
+        default=Default(deg, "moffat_beta"),
+        help="Moffat output PSF (β; default %(default)s: Gaussian)",
+    )
     s.add_argument("--psf-file", default=None, help="a PSF FITS image used as the kernel")
-    s.add_argument("--sky", type=float, default=0.0, help="sky per output pixel (data units)")
-    s.add_argument("--gain", type=float, default=0.0, help="e- per data unit (0: no Poisson)")
-    s.add_argument("--read-noise", type=float, default=0.0, help="σ per output pixel")
+    s.add_argument(
+        "--sky",
+        type=float,
+        default=Default(deg, "sky"),
+        help="sky per output pixel, data units (%(default)s)",
+    )
+    s.add_argument(
+        "--gain",
+        type=float,
+        default=Default(deg, "gain"),
+        help="e- per data unit (%(default)s; 0: no Poisson noise)",
+    )
+    s.add_argument(
+        "--read-noise",
+        type=float,
+        default=Default(deg, "read_noise"),
+        help="σ per output pixel (%(default)s)",
+    )
     s.add_argument(
         "--depth-ratio",
         type=float,
-        default=None,
+        default=Default(deg, "depth_ratio"),
         metavar="DMAG",
         help="then add noise until the output's point-source depth is DMAG magnitudes "
         "shallower than the input's (measured background σ; needs --psf-in, --psf-out)",
-    )
+    )  # fmt: skip
     s.add_argument("--split", default="train=0.8,val=0.1,test=0.1")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--overwrite", action="store_true")
@@ -297,24 +400,59 @@ def _add_simulate(sub) -> None:
     t.add_argument("--out", required=True)
     t.add_argument("--n", type=int, required=True, help="number of observations")
     t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--map-size", type=int, default=256, help="BP map size, pixels (256)")
-    t.add_argument("--pixel-size", type=float, default=1.0, help="arcsec per pixel (1)")
-    t.add_argument("--clean-size", type=int, default=None, help="CLEAN map size (map size + 1)")
-    t.add_argument("--clean-beam", type=float, default=20.0, help="clean beam FWHM, arcsec (20)")
-    t.add_argument("--niter", type=int, default=200, help="CLEAN iterations at most (200)")
-    t.add_argument("--gain", type=float, default=0.1, help="CLEAN loop gain (0.1)")
-    t.add_argument("--exposure", type=float, default=60.0, help="integration time, s (60)")
+    imaging, stix = "sources.stix:StixImaging", "workflows.simulate:simulate_stix"
+    t.add_argument(
+        "--map-size",
+        type=int,
+        default=Default(imaging, "map_size"),
+        help="BP map size, pixels (%(default)s)",
+    )
+    t.add_argument(
+        "--pixel-size",
+        type=float,
+        default=Default(imaging, "pixel_size"),
+        help="arcsec per pixel (%(default)s)",
+    )
+    t.add_argument(
+        "--clean-size",
+        type=int,
+        default=Default(imaging, "clean_size"),
+        help="CLEAN map size (default: map size + 1)",
+    )
+    t.add_argument(
+        "--clean-beam",
+        type=float,
+        default=Default(imaging, "clean_beam_fwhm"),
+        help="clean beam FWHM, arcsec (%(default)s)",
+    )
+    t.add_argument(
+        "--niter",
+        type=int,
+        default=Default(imaging, "niter"),
+        help="CLEAN iterations at most (%(default)s)",
+    )
+    t.add_argument(
+        "--gain", type=float, default=Default(imaging, "gain"), help="CLEAN loop gain (%(default)s)"
+    )
+    t.add_argument(
+        "--exposure",
+        type=float,
+        default=Default(stix, "exposure"),
+        help="integration time, s (%(default)s)",
+    )
     t.add_argument(
         "--flux",
         type=float,
         nargs=2,
-        default=(5.0, 300.0),
+        default=Default(stix, "flux_range"),
         metavar=("MIN", "MAX"),
-        help="total count-rate range, ct/(cm² keV s), log-uniform (5 300)",
+        help="total count-rate range, ct/(cm² keV s), log-uniform (%(default)s)",
     )
-    t.add_argument("--background", type=float, default=0.0, help="background rate (0)")
+    t.add_argument("--background", type=float, default=Default(stix, "background"),
+                   help="background rate (%(default)s)")  # fmt: skip
     t.add_argument("--split", default="train=0.8,val=0.1,test=0.1")
-    t.add_argument("--workers", type=int, default=1, help="processes (1)")
+    t.add_argument("--workers", type=int, default=Default(stix, "workers"),
+                   help="processes (%(default)s)")  # fmt: skip
     t.add_argument("--overwrite", action="store_true")
     c = kinds.add_parser(
         "coronagraph",
@@ -323,7 +461,9 @@ def _add_simulate(sub) -> None:
     )
     c.add_argument("--out", required=True)
     c.add_argument("--n", type=int, required=True)
-    c.add_argument("--size", type=int, default=256)
+    c.add_argument("--size", type=int,
+                   default=Default("workflows.simulate:simulate_coronagraph", "size"),
+                   help="image edge, pixels (%(default)s)")  # fmt: skip
     c.add_argument("--split", default="train=0.8,val=0.1,test=0.1")
     c.add_argument("--seed", type=int, default=0)
     c.add_argument("--overwrite", action="store_true")
@@ -334,9 +474,21 @@ def _add_simulate(sub) -> None:
     )
     h.add_argument("images", nargs="+")
     h.add_argument("--out", required=True)
-    h.add_argument("--block", type=int, default=32)
-    h.add_argument("--max-blocks", type=int, default=4)
-    h.add_argument("--max-size", type=int, default=3, help="largest block, in units of --block")
+    holes = "workflows.simulate:simulate_holes"
+    h.add_argument(
+        "--block",
+        type=int,
+        default=Default(holes, "block"),
+        help="block edge, pixels (%(default)s)",
+    )
+    h.add_argument(
+        "--max-blocks",
+        type=int,
+        default=Default(holes, "max_blocks"),
+        help="blocks per image at most (%(default)s)",
+    )
+    h.add_argument("--max-size", type=int, default=Default(holes, "max_size"),
+                   help="largest block, in units of --block (%(default)s)")  # fmt: skip
     h.add_argument("--zeros", action="store_true", help="exact zeros instead of NaN")
     h.add_argument("--seed", type=int, default=0)
     h.add_argument("--overwrite", action="store_true")

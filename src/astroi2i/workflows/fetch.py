@@ -21,7 +21,7 @@ from astroi2i.io.manifest import write_manifest
 from astroi2i.sky.regions import assign_splits, sky_cells
 from astroi2i.sources.hips import FetchError, HipsClient, Target, safe_name, target_wcs
 
-__all__ = ["fetch", "FetchResult", "parse_surveys"]
+__all__ = ["fetch", "fetch_targets", "FetchResult", "parse_surveys"]
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +71,29 @@ def _save(hdul: fits.HDUList, target: Target, name: str, hips: str, server: str,
             "grid": f"TAN at ({target.ra:.6f}, {target.dec:.6f}) deg, fov {target.fov_deg:.5f}",
         },
     )
+
+
+def fetch_targets(
+    surveys: dict[str, str],
+    out,
+    *,
+    targets_csv=None,
+    ngc: list[str] | None = None,
+    limit: int | None = None,
+    client_options: dict | None = None,
+    **options,
+) -> tuple[list[Target], FetchResult]:
+    """``astroi2i fetch``: the targets of a CSV (``targets_csv``) or of OpenNGC (``ngc``: names,
+    or every NGC object), at most ``limit``, fetched through a :class:`HipsClient` made with
+    ``client_options``; ``options`` go to :func:`fetch`. Returns (targets, result)."""
+    from astroi2i.sources.hips import ngc_targets, read_targets
+
+    if targets_csv is not None:
+        targets = read_targets(targets_csv)[:limit]
+    else:
+        targets = ngc_targets(ngc or None, limit=limit)
+    client = HipsClient(**(client_options or {}))
+    return targets, fetch(targets, surveys, out, client=client, **options)
 
 
 def fetch(

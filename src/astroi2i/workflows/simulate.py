@@ -20,6 +20,7 @@ from astroi2i.sky.regions import assign_splits
 from astroi2i.sources.degrade import Degradation, degrade
 
 __all__ = [
+    "simulate_survey_pair",
     "simulate_pairs",
     "simulate_stix",
     "stix_maps",
@@ -82,6 +83,40 @@ def simulate_pairs(
             row[column] = str(path.relative_to(out))
         rows.append(row)
     return write_manifest(rows, out / "manifest.csv", overwrite=True)
+
+
+def simulate_survey_pair(
+    images: list,
+    out,
+    *,
+    preset: str | None = None,
+    psf_file=None,
+    stamps: dict | None = None,
+    degradation: dict | None = None,
+    fractions: dict[str, float] | None = None,
+    seed: int = 0,
+    overwrite: bool = False,
+) -> Path:
+    """``simulate survey-pair``: sharp ``images`` degraded by a :class:`Degradation` built from
+    ``degradation`` (its keyword arguments; ``psf_file`` a PSF image as the kernel), or, with
+    ``preset``, GalSim stamps of a survey pair (``stamps``: the keyword arguments of
+    :func:`simulate_galaxy_survey_pair`). Options of the other kind are an error, not ignored."""
+    stamps, degradation = stamps or {}, degradation or {}
+    if preset is not None:
+        if images:
+            raise InputError(f"{images[0]}: --preset simulates its own galaxies; give no images")
+        if degradation or psf_file:
+            name = next(iter(degradation), "psf_file")
+            raise InputError(f"{name}: a degradation option; --preset {preset} sets its own")
+        return simulate_galaxy_survey_pair(out, preset=preset, seed=seed, overwrite=overwrite,
+                                           **stamps)  # fmt: skip
+    if not images:
+        raise InputError("simulate survey-pair: give sharp FITS images, or --preset")
+    if stamps:
+        raise InputError(f"--{next(iter(stamps))}: only with --preset (stamp counts)")
+    kernel = read_image(psf_file).data[0] if psf_file else None
+    return simulate_pairs(images, out, Degradation(psf_kernel=kernel, **degradation),
+                          fractions=fractions, seed=seed, overwrite=overwrite)  # fmt: skip
 
 
 def simulate_galaxy_survey_pair(
@@ -284,7 +319,8 @@ def simulate_stix(
         raise InputError(f"--exposure must be > 0 s, got {exposure}")
     if not 0 < flux_range[0] <= flux_range[1]:
         raise InputError(f"--flux range must be 0 < min ≤ max, got {flux_range}")
-    imaging = imaging or stix.StixImaging()
+    if imaging is None or isinstance(imaging, dict):  # the CLI's options, or the defaults
+        imaging = stix.StixImaging(**(imaging or {}))
     try:
         coverage = stix.real_stix_visibilities()
     except ImportError as err:
