@@ -49,7 +49,7 @@ def main() -> None:
     from astroi2i.io import write_image
     from astroi2i.sources import stix
     from astroi2i.workflows.model import load_model
-    from astroi2i.workflows.simulate import stix_header, stix_maps
+    from astroi2i.workflows.simulate_stix import stix_header, stix_maps
     from astroi2i.workflows.translate import translate
 
     vis = stix.real_stix_visibilities()

@@ -41,7 +41,7 @@ def main(argv=None) -> int:
     from astroi2i.io.manifest import write_manifest
     from astroi2i.sources.stix import StixImaging, real_stix_visibilities
     from astroi2i.workflows.evaluate import format_table
-    from astroi2i.workflows.simulate import stix_header, stix_maps
+    from astroi2i.workflows.simulate_stix import stix_header, stix_maps
     from astroi2i.workflows.split_eval import evaluate_split
 
     out = Path(args.out)

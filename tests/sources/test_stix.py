@@ -133,7 +133,7 @@ def test_truth_with_beam_keeps_flux():
 
 
 def test_real_flare_maps_center_on_the_flare(coverage):
-    from astroi2i.workflows.simulate import stix_header, stix_maps
+    from astroi2i.workflows.simulate_stix import stix_header, stix_maps
 
     imaging = stix.StixImaging(map_size=64, pixel_size=4.0)
     header = stix_header(coverage, coverage.exposure, coverage.time_range[0])

@@ -281,7 +281,7 @@ def _run_simulate(args) -> int:
 def _run_simulate_stix(args) -> int:
     from astroi2i.cli.parser import given
     from astroi2i.workflows.prepare import parse_fractions
-    from astroi2i.workflows.simulate import simulate_stix
+    from astroi2i.workflows.simulate_stix import simulate_stix
 
     imaging = given(args, map_size="map_size", pixel_size="pixel_size", clean_size="clean_size",
                     clean_beam="clean_beam_fwhm", gain="gain", niter="niter")  # fmt: skip

@@ -3,45 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import importlib
-import inspect
 
 from astroi2i import __version__
+from astroi2i.cli.defaults import Default, given
+from astroi2i.cli.simulate_parser import add_simulate
 
-__all__ = ["build_parser", "Default", "given"]
-
-
-class Default:
-    """An option's default, stated once: where the code that uses it defines it (a dataclass
-    field or a keyword argument, ``"module:Name"``). The CLI passes nothing for an option that
-    was not given, so that code's own default applies; ``--help`` shows the value, importing
-    the module only then."""
-
-    def __init__(self, where: str, name: str) -> None:
-        self.where, self.name = where, name
-
-    def value(self):
-        module, _, attr = self.where.partition(":")
-        obj = getattr(importlib.import_module(f"astroi2i.{module}"), attr)
-        if dataclasses.is_dataclass(obj):
-            f = obj.__dataclass_fields__[self.name]
-            return f.default_factory() if f.default is dataclasses.MISSING else f.default
-        return inspect.signature(obj).parameters[self.name].default
-
-    def __str__(self) -> str:
-        value = self.value()
-        return " ".join(map(str, value)) if isinstance(value, tuple | list) else str(value)
-
-
-def given(args, **names) -> dict:
-    """``{keyword: value}`` of the options the user gave (``dest=keyword`` pairs); options
-    left at a :class:`Default` are left out."""
-    return {
-        keyword: getattr(args, dest)
-        for dest, keyword in names.items()
-        if not isinstance(getattr(args, dest), Default)
-    }
+__all__ = ["build_parser", "Default", "given", "common_options"]
 
 
 def _add_overrides(p: argparse.ArgumentParser, help_text: str) -> None:
@@ -56,7 +23,7 @@ def _add_overrides(p: argparse.ArgumentParser, help_text: str) -> None:
     )
 
 
-def _common() -> argparse.ArgumentParser:
+def common_options() -> argparse.ArgumentParser:
     """Options every subcommand takes (so ``astroi2i quickstart -q`` works too)."""
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
@@ -72,7 +39,7 @@ def _common() -> argparse.ArgumentParser:
 def _add_quickstart(sub) -> None:
     p = sub.add_parser(
         "quickstart",
-        parents=[_common()],
+        parents=[common_options()],
         help="simulate a survey pair, train, translate, evaluate, report",
     )
     p.add_argument(
@@ -87,7 +54,7 @@ def _add_quickstart(sub) -> None:
 
 def _add_train(sub) -> None:
     p = sub.add_parser(
-        "train", parents=[_common()], help="train a recipe (YAML path or packaged name)"
+        "train", parents=[common_options()], help="train a recipe (YAML path or packaged name)"
     )
     p.add_argument("recipe", help="recipe YAML, or a packaged name such as pix2pix_multiinput")
     _add_overrides(p, "override recipe keys, e.g. trainer.max_batches=100")
@@ -103,7 +70,9 @@ def _add_train(sub) -> None:
 
 
 def _add_translate(sub) -> None:
-    p = sub.add_parser("translate", parents=[_common()], help="apply a trained model to FITS files")
+    p = sub.add_parser(
+        "translate", parents=[common_options()], help="apply a trained model to FITS files"
+    )
     p.add_argument("checkpoint", help="checkpoint, export, or packaged model name (stix-bp2clean)")
     p.add_argument(
         "inputs", nargs="+", help="input FITS file(s) (path[:HDU]) in the model's band order"
@@ -139,7 +108,7 @@ def _add_translate(sub) -> None:
 def _add_evaluate(sub) -> None:
     p = sub.add_parser(
         "evaluate",
-        parents=[_common()],
+        parents=[common_options()],
         help="PSNR/SSIM/MAE/flux ratio per band, physical and stretched",
     )
     p.add_argument("prediction", help="FITS file or folder")
@@ -172,7 +141,7 @@ def _add_evaluate(sub) -> None:
 def _add_prepare(sub) -> None:
     p = sub.add_parser(
         "prepare",
-        parents=[_common()],
+        parents=[common_options()],
         help="align surveys onto one grid, cut stamps, split by sky region, write a manifest",
     )
     p.add_argument("fields", help="CSV: a 'field' column and one column per band (paths)")
@@ -200,7 +169,7 @@ def _add_prepare(sub) -> None:
 
 def _add_fetch(sub) -> None:
     p = sub.add_parser(
-        "fetch", parents=[_common()], help="HiPS cutouts (hips2fits) of N surveys per target"
+        "fetch", parents=[common_options()], help="HiPS cutouts (hips2fits) of N surveys per target"
     )
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--targets", help="CSV: name[, ra, dec (deg)][, fov_arcmin]")
@@ -247,7 +216,7 @@ def _add_fetch(sub) -> None:
 def _add_compare(sub) -> None:
     p = sub.add_parser(
         "compare",
-        parents=[_common()],
+        parents=[common_options()],
         help="train or load two-way recipes on the same data and seed, score them in one table",
     )
     p.add_argument("recipes", nargs="+", help="recipe files or names (configs/twoway/*.yaml)")
@@ -267,7 +236,9 @@ def _add_compare(sub) -> None:
 
 def _add_ablation(sub) -> None:
     p = sub.add_parser(
-        "ablation", parents=[_common()], help="train a recipe with several input sets, compare"
+        "ablation",
+        parents=[common_options()],
+        help="train a recipe with several input sets, compare",
     )
     p.add_argument("recipe")
     p.add_argument(
@@ -286,7 +257,7 @@ def _add_ablation(sub) -> None:
 def _add_import_panels(sub) -> None:
     p = sub.add_parser(
         "import-panels",
-        parents=[_common()],
+        parents=[common_options()],
         help="split side-by-side survey panels (pix2pix-style PNG/FITS) into FITS + manifest",
     )
     p.add_argument("images", nargs="+", help="PNG, JPEG or FITS files, K panels side by side")
@@ -297,207 +268,10 @@ def _add_import_panels(sub) -> None:
     p.add_argument("--overwrite", action="store_true")
 
 
-def _add_simulate(sub) -> None:
-    p = sub.add_parser("simulate", parents=[_common()], help="make training data by simulation")
-    kinds = p.add_subparsers(dest="kind", required=True, metavar="KIND")
-    s = kinds.add_parser(
-        "survey-pair",
-        parents=[_common()],
-        help="LR/HR pairs: PSF matching, flux-conserving rebinning, sky/Poisson/read noise; "
-        "or, with --preset, galaxy stamps of two surveys (GalSim)",
-    )
-    s.add_argument("images", nargs="*", help="sharp (high-resolution) FITS images")
-    s.add_argument(
-        "--preset",
-        default=None,
-        choices=["sdss-cfht", "splus-legacy"],
-        help="simulate stamps of a survey pair instead (GalSim): sdss-cfht = one galaxy, SDSS "
-        '64² 0.396"/px ↔ CFHT 136² 0.187"/px, ugriz, paired and unpaired; splus-legacy = '
-        'fields, S-PLUS 128² 0.55"/px → Legacy 256² 0.275"/px, grz, for super-resolution',
-    )
-    galaxies, deg = "workflows.simulate:simulate_galaxy_survey_pair", "sources.degrade:Degradation"
-    s.add_argument(
-        "--paired",
-        type=int,
-        default=Default(galaxies, "paired"),
-        help="--preset: paired train stamps (%(default)s)",
-    )
-    s.add_argument(
-        "--unpaired",
-        type=int,
-        default=Default(galaxies, "unpaired"),
-        help="--preset: unpaired, per survey (default: sdss-cfht 300, splus-legacy 0)",
-    )
-    s.add_argument(
-        "--val",
-        type=int,
-        default=Default(galaxies, "val"),
-        help="--preset: paired validation galaxies (%(default)s)",
-    )
-    s.add_argument(
-        "--test",
-        type=int,
-        default=Default(galaxies, "test"),
-        help="--preset: paired test galaxies (%(default)s)",
-    )
-    s.add_argument("--out", required=True)
-    s.add_argument(
-        "--factor", type=int, default=Default(deg, "factor"), help="rebinning factor (%(default)s)"
-    )
-    s.add_argument(
-        "--psf-in",
-        type=float,
-        default=Default(deg, "psf_in_fwhm"),
-        help="input PSF FWHM, input pixels (%(default)s)",
-    )
-    s.add_argument(
-        "--psf-out",
-        type=float,
-        default=Default(deg, "psf_out_fwhm"),
-        help="output PSF FWHM, input pixels (%(default)s)",
-    )
-    s.add_argument(
-        "--moffat-beta",
-        type=float,
-        default=Default(deg, "moffat_beta"),
-        help="Moffat output PSF (β; default %(default)s: Gaussian)",
-    )
-    s.add_argument("--psf-file", default=None, help="a PSF FITS image used as the kernel")
-    s.add_argument(
-        "--sky",
-        type=float,
-        default=Default(deg, "sky"),
-        help="sky per output pixel, data units (%(default)s)",
-    )
-    s.add_argument(
-        "--gain",
-        type=float,
-        default=Default(deg, "gain"),
-        help="e- per data unit (%(default)s; 0: no Poisson noise)",
-    )
-    s.add_argument(
-        "--read-noise",
-        type=float,
-        default=Default(deg, "read_noise"),
-        help="σ per output pixel (%(default)s)",
-    )
-    s.add_argument(
-        "--depth-ratio",
-        type=float,
-        default=Default(deg, "depth_ratio"),
-        metavar="DMAG",
-        help="then add noise until the output's point-source depth is DMAG magnitudes "
-        "shallower than the input's (measured background σ; needs --psf-in, --psf-out)",
-    )  # fmt: skip
-    s.add_argument("--split", default="train=0.8,val=0.1,test=0.1")
-    s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--overwrite", action="store_true")
-    t = kinds.add_parser(
-        "stix",
-        parents=[_common()],
-        help="STIX back-projection/CLEAN pairs of random flares (xrayvision, real uv coverage)",
-    )
-    t.add_argument("--out", required=True)
-    t.add_argument("--n", type=int, required=True, help="number of observations")
-    t.add_argument("--seed", type=int, default=0)
-    imaging, stix = "sources.stix:StixImaging", "workflows.simulate:simulate_stix"
-    t.add_argument(
-        "--map-size",
-        type=int,
-        default=Default(imaging, "map_size"),
-        help="BP map size, pixels (%(default)s)",
-    )
-    t.add_argument(
-        "--pixel-size",
-        type=float,
-        default=Default(imaging, "pixel_size"),
-        help="arcsec per pixel (%(default)s)",
-    )
-    t.add_argument(
-        "--clean-size",
-        type=int,
-        default=Default(imaging, "clean_size"),
-        help="CLEAN map size (default: map size + 1)",
-    )
-    t.add_argument(
-        "--clean-beam",
-        type=float,
-        default=Default(imaging, "clean_beam_fwhm"),
-        help="clean beam FWHM, arcsec (%(default)s)",
-    )
-    t.add_argument(
-        "--niter",
-        type=int,
-        default=Default(imaging, "niter"),
-        help="CLEAN iterations at most (%(default)s)",
-    )
-    t.add_argument(
-        "--gain", type=float, default=Default(imaging, "gain"), help="CLEAN loop gain (%(default)s)"
-    )
-    t.add_argument(
-        "--exposure",
-        type=float,
-        default=Default(stix, "exposure"),
-        help="integration time, s (%(default)s)",
-    )
-    t.add_argument(
-        "--flux",
-        type=float,
-        nargs=2,
-        default=Default(stix, "flux_range"),
-        metavar=("MIN", "MAX"),
-        help="total count-rate range, ct/(cm² keV s), log-uniform (%(default)s)",
-    )
-    t.add_argument("--background", type=float, default=Default(stix, "background"),
-                   help="background rate (%(default)s)")  # fmt: skip
-    t.add_argument("--split", default="train=0.8,val=0.1,test=0.1")
-    t.add_argument("--workers", type=int, default=Default(stix, "workers"),
-                   help="processes (%(default)s)")  # fmt: skip
-    t.add_argument("--overwrite", action="store_true")
-    c = kinds.add_parser(
-        "coronagraph",
-        parents=[_common()],
-        help="synthetic LASCO C3-like scenes (occulter, pylon, corona, streamers, CMEs, stars)",
-    )
-    c.add_argument("--out", required=True)
-    c.add_argument("--n", type=int, required=True)
-    c.add_argument("--size", type=int,
-                   default=Default("workflows.simulate:simulate_coronagraph", "size"),
-                   help="image edge, pixels (%(default)s)")  # fmt: skip
-    c.add_argument("--split", default="train=0.8,val=0.1,test=0.1")
-    c.add_argument("--seed", type=int, default=0)
-    c.add_argument("--overwrite", action="store_true")
-    h = kinds.add_parser(
-        "holes",
-        parents=[_common()],
-        help="cut random 32n×32n blocks out of images (damaged, holes and truth FITS)",
-    )
-    h.add_argument("images", nargs="+")
-    h.add_argument("--out", required=True)
-    holes = "workflows.simulate:simulate_holes"
-    h.add_argument(
-        "--block",
-        type=int,
-        default=Default(holes, "block"),
-        help="block edge, pixels (%(default)s)",
-    )
-    h.add_argument(
-        "--max-blocks",
-        type=int,
-        default=Default(holes, "max_blocks"),
-        help="blocks per image at most (%(default)s)",
-    )
-    h.add_argument("--max-size", type=int, default=Default(holes, "max_size"),
-                   help="largest block, in units of --block (%(default)s)")  # fmt: skip
-    h.add_argument("--zeros", action="store_true", help="exact zeros instead of NaN")
-    h.add_argument("--seed", type=int, default=0)
-    h.add_argument("--overwrite", action="store_true")
-
-
 def _add_evaluate_split(sub) -> None:
     p = sub.add_parser(
         "evaluate-split",
-        parents=[_common()],
+        parents=[common_options()],
         help="score a model on a manifest split next to baselines, per group",
     )
     p.add_argument("checkpoint", help="trained checkpoint (or export)")
@@ -522,7 +296,9 @@ def _add_evaluate_split(sub) -> None:
 
 def _add_export(sub) -> None:
     p = sub.add_parser(
-        "export", parents=[_common()], help="export a checkpoint as ONNX or safetensors + JSON"
+        "export",
+        parents=[common_options()],
+        help="export a checkpoint as ONNX or safetensors + JSON",
     )
     p.add_argument("checkpoint")
     p.add_argument("--format", required=True, choices=["onnx", "safetensors"])
@@ -533,7 +309,7 @@ def _add_export(sub) -> None:
 def _add_inspect(sub) -> None:
     p = sub.add_parser(
         "inspect",
-        parents=[_common()],
+        parents=[common_options()],
         help="HDUs, shape, bands, unit, WCS, NaN fraction, statistics",
     )
     p.add_argument("file")
@@ -553,7 +329,7 @@ def build_parser() -> argparse.ArgumentParser:
         _add_translate,
         _add_evaluate,
         _add_prepare,
-        _add_simulate,
+        add_simulate,
         _add_fetch,
         _add_ablation,
         _add_compare,

@@ -164,20 +164,7 @@ def evaluate(
         missing = [p for p, _ in pairs if p not in lows]
         if missing:
             raise InputError(f"{bicubic_from}: no low-resolution file for {missing[0].name}")
-    loaded = []
-    for p_path, t_path in pairs:
-        p, t = read_image(p_path), read_image(t_path)
-        if p.n_bands != t.n_bands:
-            raise InputError(f"{p_path}: {p.n_bands} bands, but {t_path} has {t.n_bands}")
-        if p.shape != t.shape or (p.wcs is not None and t.wcs is not None and not same_grid(p, t)):
-            raise InputError(f"{p_path}: not on the grid of {t_path}")
-        filters = [str(im.header.get("FILTER", "")).strip() for im in (p, t)]
-        if all(filters) and filters[0] != filters[1]:
-            raise InputError(
-                f"{p_path}: a prediction of FILTER {filters[0]!r}, but {t_path} is FILTER "
-                f"{filters[1]!r}; scoring one against the other would mislabel the band"
-            )
-        loaded.append((p_path, t_path, p, t))
+    loaded = [_read_pair(p_path, t_path) for p_path, t_path in pairs]
     stretch, label = _stretch_for(checkpoint, [t for *_, t in loaded])
     if mask is not None:
         rows = _hole_rows(loaded, mask, stretch, label)
@@ -187,51 +174,66 @@ def evaluate(
         )
         return _finish(Table(rows=rows), rows, report, comment)
     rows = []
-    for p_path, _, p, t in loaded:
+    for p_path, t_path, p, t in loaded:
         candidates = [("prediction", p.data, p.band_mask)]
         if p_path in lows:
             candidates.append(("bicubic", *bicubic_baseline(lows[p_path], t.shape)))
-        exposure = _exposure(stretch, t, t_path)  # the target's, for prediction and target
-        t_stretched = stretch.forward(t.data, exposure=exposure)  # once per file
-        if seed_softening is not None:
-            t_asinh = np.arcsinh(np.asarray(t.data, float) / seed_softening)
-            t_seed = _minmax(t_asinh, t_asinh)
-        for method, data, mask in candidates:
-            invalid = mask | t.band_mask
-            spaces = [
-                ("physical", data, t.data),
-                (label, stretch.forward(data, exposure=exposure), t_stretched),
-            ]
-            if seed_softening is not None:  # as seed_stretch, sharing the target's asinh
-                y = np.arcsinh(np.asarray(data, float) / seed_softening)
-                spaces += [
-                    (
-                        f"seed (asinh(x/{seed_softening:g}), per-image min-max)",
-                        _minmax(y, y),
-                        t_seed,
-                    ),
-                    (
-                        f"seed (asinh(x/{seed_softening:g}), target's min-max)",
-                        _minmax(y, t_asinh),
-                        t_seed,
-                    ),
-                ]
-            for c, band in enumerate(t.bands):
-                for space, a, b in spaces:
-                    m = band_metrics(a[c], b[c], invalid[c])
-                    if space == label or space.startswith("seed"):
-                        m["flux_ratio"] = float("nan")  # sums of stretched values mean nothing
-                    if space.startswith("seed"):  # the seed's PSNR peak is the [0, 1] range
-                        m["psnr"] = psnr(a[c], b[c], invalid[c], data_range_=1.0)
-                    rows.append(
-                        {"file": p_path.name, "method": method, "band": band, "space": space, **m}
-                    )
+        rows += _image_rows(p_path.name, candidates, t, t_path, stretch, label, seed_softening)
     return _finish(
         Table(rows=rows),
         rows,
         report,
         "PSNR peak = max-min of the valid target pixels of each band",
     )
+
+
+def _read_pair(p_path, t_path):
+    """(paths, prediction, target), checked to be comparable: bands, grid and filter."""
+    p, t = read_image(p_path), read_image(t_path)
+    if p.n_bands != t.n_bands:
+        raise InputError(f"{p_path}: {p.n_bands} bands, but {t_path} has {t.n_bands}")
+    if p.shape != t.shape or (p.wcs is not None and t.wcs is not None and not same_grid(p, t)):
+        raise InputError(f"{p_path}: not on the grid of {t_path}")
+    filters = [str(im.header.get("FILTER", "")).strip() for im in (p, t)]
+    if all(filters) and filters[0] != filters[1]:
+        raise InputError(
+            f"{p_path}: a prediction of FILTER {filters[0]!r}, but {t_path} is FILTER "
+            f"{filters[1]!r}; scoring one against the other would mislabel the band"
+        )
+    return p_path, t_path, p, t
+
+
+def _image_rows(name, candidates, t, t_path, stretch, label, seed_softening) -> list[dict]:
+    """One row per (method, band, space) of one target image: physical, the stretched space
+    and, with ``seed_softening``, the SRGAN seed's two spaces."""
+    exposure = _exposure(stretch, t, t_path)  # the target's, for prediction and target
+    t_stretched = stretch.forward(t.data, exposure=exposure)  # once per file
+    if seed_softening is not None:
+        t_asinh = np.arcsinh(np.asarray(t.data, float) / seed_softening)
+        t_seed = _minmax(t_asinh, t_asinh)
+    rows = []
+    for method, data, mask in candidates:
+        invalid = mask | t.band_mask
+        spaces = [
+            ("physical", data, t.data),
+            (label, stretch.forward(data, exposure=exposure), t_stretched),
+        ]
+        if seed_softening is not None:  # as seed_stretch, sharing the target's asinh
+            y = np.arcsinh(np.asarray(data, float) / seed_softening)
+            seed = f"seed (asinh(x/{seed_softening:g}),"
+            spaces += [
+                (f"{seed} per-image min-max)", _minmax(y, y), t_seed),
+                (f"{seed} target's min-max)", _minmax(y, t_asinh), t_seed),
+            ]
+        for c, band in enumerate(t.bands):
+            for space, a, b in spaces:
+                m = band_metrics(a[c], b[c], invalid[c])
+                if space == label or space.startswith("seed"):
+                    m["flux_ratio"] = float("nan")  # sums of stretched values mean nothing
+                if space.startswith("seed"):  # the seed's PSNR peak is the [0, 1] range
+                    m["psnr"] = psnr(a[c], b[c], invalid[c], data_range_=1.0)
+                rows.append({"file": name, "method": method, "band": band, "space": space, **m})
+    return rows
 
 
 def _hole_rows(loaded, mask, stretch, label) -> list[dict]:

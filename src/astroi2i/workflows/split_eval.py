@@ -67,34 +67,24 @@ def evaluate_split(
     training set's target range mapped to [0, 1] (the published STIX BP→CLEAN evaluation);
     it needs a target stretch that ends in a LinearStretch (the range is recovered by
     inverting the steps after the exposure at 0 and 1)."""
-    import torch
-
     from astroi2i.data.datasets import load_pairs
     from astroi2i.data.stretches import build_stretch
     from astroi2i.workflows.model import load_model
-    from astroi2i.workflows.translate import translate
+    from astroi2i.workflows.translate import resolve_device, translate
 
     out = Path(out)
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    device = resolve_device(device)
     loaded = load_model(checkpoint, device=device)  # once, for every translate below
-    meta = loaded[1]
-    data = meta.data
+    desc, data = loaded[1], loaded[1].data
     table = read_manifest(manifest)
-    extra = [c for c in (group_by, *compare) if c]
-    table.require_columns(extra)
+    table.require_columns([c for c in (group_by, *compare) if c])
     require_empty_folder(out, overwrite=overwrite)
-    stretch_in = build_stretch(meta.stretches["inputs"])
-    stretch_out = build_stretch(meta.stretches["targets"])
-    keys = (stretch_in.exposure_keyword, stretch_out.exposure_keyword)
-    pairs = load_pairs(
-        table,
-        split,
-        data["inputs"],
-        data["targets"],
-        align_target=data["align_target"],
-        exposure_keyword=keys,
-        scale=data.get("scale", 1),
-    )
+    stretch_in = build_stretch(desc.stretches["inputs"])
+    stretch_out = build_stretch(desc.stretches["targets"])
+    pairs = load_pairs(table, split, data["inputs"], data["targets"],
+                       align_target=data["align_target"],
+                       exposure_keyword=(stretch_in.exposure_keyword, stretch_out.exposure_keyword),
+                       scale=data.get("scale", 1))  # fmt: skip
     rows_by_id = {str(r["id"]): r for r in table.rows(split)}
     to_range = _range_space(stretch_out) if range_space else None
     same_bands = len(data["inputs"]) == len(data["targets"]) and data.get("scale", 1) == 1
@@ -104,54 +94,51 @@ def evaluate_split(
         where = f"{table.source} row id={pair.key}"
         cells = [table.cell(row, c) for c in data["inputs"]]
         inputs = [f"{p}:{h}" if h is not None else str(p) for p, h in cells]
-        pred_path = translate(
-            checkpoint,
-            inputs,
-            out / "predictions" / f"{pair.key}.fits",
-            overwrite=overwrite,
-            device=device,
-            loaded=loaded,
-        )
-        target = pair.target
+        pred_path = translate(checkpoint, inputs, out / "predictions" / f"{pair.key}.fits",
+                              overwrite=overwrite, device=device, loaded=loaded)  # fmt: skip
         methods = [("model", read_image(pred_path))]
-        if same_bands:
+        if same_bands:  # the input in the target's unit: the stretches' round trip
             x = stretch_in.forward(pair.inputs.data, exposure=pair.input_exposure)
             base = stretch_out.inverse(x, exposure=pair.target_exposure)
             methods.append(("input", pair.inputs.replace(data=base.astype(np.float32))))
         for column in compare:
             path, hdu = table.cell(row, column)
-            image = _on_grid(read_image(path, hdu=hdu), target, data["align_target"], where)
+            image = _on_grid(read_image(path, hdu=hdu), pair.target, data["align_target"], where)
             methods.append((column, image))
-        group = str(row[group_by]) if group_by else "all"
         e = pair.target_exposure
         spaces = [("stretched", lambda d, e=e: stretch_out.forward(d, exposure=e))]
         if range_space:
             spaces.append(("range", lambda d, e=e: to_range(d, e)))
-        for method, image in methods:
-            if image.shape != target.shape:
-                raise InputError(f"{where}: {method} is {image.shape}, target {target.shape}")
-            invalid = image.band_mask | target.band_mask
-            pairs_by_space = [("physical", image.data, target.data)]
-            pairs_by_space += [(name, f(image.data), f(target.data)) for name, f in spaces]
-            for c, band in enumerate(target.bands):
-                for space, a, b in pairs_by_space:
-                    a, b = a[c], b[c]
-                    m = band_metrics(a, b, invalid[c])
-                    m["source_flux_ratio"] = source_flux_ratio(a, b, invalid[c])
-                    if space != "physical":  # sums of stretched values mean nothing
-                        m["flux_ratio"] = m["source_flux_ratio"] = float("nan")
-                    records.append(
-                        {"id": pair.key, "group": group, "method": method, "band": band}
-                        | {"space": space}
-                        | {k: m[k] for k in METRICS}
-                    )
+        group = str(row[group_by]) if group_by else "all"
+        records += _records(pair, group, methods, spaces, where)
     per_sample = Table(rows=records)
-    per_sample.meta["stretched_space"] = meta.stretches["targets"]["type"]
+    per_sample.meta["stretched_space"] = desc.stretches["targets"]["type"]
     summary = summarize_groups(per_sample)
     per_sample.write(out / "metrics.ecsv", format="ascii.ecsv", overwrite=True)
     summary.write(out / "summary.ecsv", format="ascii.ecsv", overwrite=True)
     (out / "summary.json").write_text(json.dumps(json_rows(summary), indent=1))
     return per_sample, summary
+
+
+def _records(pair, group: str, methods, spaces, where: str) -> list[dict]:
+    """One record per (method, band, space) of one sample: physical units and each space of
+    ``spaces`` ((name, function of the data))."""
+    target, records = pair.target, []
+    for method, image in methods:
+        if image.shape != target.shape:
+            raise InputError(f"{where}: {method} is {image.shape}, target {target.shape}")
+        invalid = image.band_mask | target.band_mask
+        by_space = [("physical", image.data, target.data)]
+        by_space += [(name, f(image.data), f(target.data)) for name, f in spaces]
+        for c, band in enumerate(target.bands):
+            for space, a, b in by_space:
+                m = band_metrics(a[c], b[c], invalid[c])
+                m["source_flux_ratio"] = source_flux_ratio(a[c], b[c], invalid[c])
+                if space != "physical":  # sums of stretched values mean nothing
+                    m["flux_ratio"] = m["source_flux_ratio"] = float("nan")
+                records.append({"id": pair.key, "group": group, "method": method, "band": band,
+                                "space": space} | {k: m[k] for k in METRICS})  # fmt: skip
+    return records
 
 
 def _range_space(stretch):
