@@ -37,17 +37,8 @@ def ablation(
     and the checkpoint's stretched space), the total-flux ratio and the median point-source
     aperture-flux error (physical only).
     """
-    from astropy.table import vstack
-
-    from astroi2i.data.stretches import build_stretch
-    from astroi2i.io.fits import read_image
     from astroi2i.io.manifest import read_manifest
-    from astroi2i.metrics.image import band_metrics
-    from astroi2i.metrics.science import point_source_flux_error
-    from astroi2i.workflows.evaluate import summarize
-    from astroi2i.workflows.model import describe
     from astroi2i.workflows.train import prepare_recipe, train
-    from astroi2i.workflows.translate import translate
 
     if len(variants) < 2:
         raise InputError("--inputs: give at least two input sets to compare")
@@ -57,44 +48,66 @@ def ablation(
         raise InputError(f"data.targets: ablation scores one target column, got {targets}")
     manifest = read_manifest(base["data"]["manifest"])
     manifest.require_columns([b for v in variants for b in v] + targets)
-    rows_split = manifest.rows(split)
-    if len(rows_split) == 0:
+    if len(manifest.rows(split)) == 0:
         raise InputError(f"{manifest.source}: no rows with split == {split!r} to score on")
     workdir = Path(workdir)
     require_empty_folder(workdir, overwrite=overwrite)
-
     rows = []
     for bands in variants:
         name = _variant_name(bands)
         log.info("ablation: training %s", name)
-        result = train(
-            recipe,
-            overrides=[*overrides, f"data.inputs=[{','.join(bands)}]"],
-            workdir=workdir / name,
-            overwrite=True,
-        )
-        stretch = build_stretch(describe(result.checkpoint).stretches["targets"])
-        for row in rows_split:
-            inputs = [manifest.cell(row, b)[0] for b in bands]
-            pred_path = workdir / name / "predictions" / f"{row['id']}.fits"
-            translate(result.checkpoint, inputs, pred_path, overwrite=True)
-            pred, target = read_image(pred_path), read_image(manifest.cell(row, targets[0])[0])
-            invalid = pred.band_mask | target.band_mask
-            for c, band in enumerate(pred.bands):
-                physical = band_metrics(pred.data[c], target.data[c], invalid[c])
-                physical.update(point_source_flux_error(pred.data[c], target.data[c], invalid[c]))
-                stretched = band_metrics(
-                    stretch.forward(pred.data)[c], stretch.forward(target.data)[c], invalid[c]
-                )
-                stretched.update(flux_ratio=np.nan, point_flux_err=np.nan, n_sources=0)
-                for space, m in (("physical", physical), ("stretched", stretched)):
-                    rows.append(
-                        {"variant": name, "file": str(row["id"]), "band": band, "space": space, **m}
-                    )
+        result = train(recipe, overrides=[*overrides, f"data.inputs=[{','.join(bands)}]"],
+                       workdir=workdir / name, overwrite=True)  # fmt: skip
+        rows += _variant_rows(name, result.checkpoint, bands, manifest, split, targets[0],
+                              workdir / name / "predictions")  # fmt: skip
     table = Table(rows=rows)
+    summary = _summary(table, [_variant_name(bands) for bands in variants])
+    table.write(workdir / "ablation_rows.ecsv", format="ascii.ecsv", overwrite=True)
+    summary.write(workdir / "ablation.ecsv", format="ascii.ecsv", overwrite=True)
+    return table, summary
+
+
+def _variant_rows(name, checkpoint, bands, manifest, split, target, folder) -> list[dict]:
+    """Translate and score the ``split`` rows with one variant's model: physical units (with
+    the point-source aperture-flux error) and the model's stretched space."""
+    from astroi2i.data.stretches import build_stretch
+    from astroi2i.io.fits import read_image
+    from astroi2i.metrics.image import band_metrics
+    from astroi2i.metrics.science import point_source_flux_error
+    from astroi2i.workflows.evaluate import target_exposure
+    from astroi2i.workflows.model import describe
+    from astroi2i.workflows.translate import translate
+
+    stretch = build_stretch(describe(checkpoint).stretches["targets"])
+    rows = []
+    for row in manifest.rows(split):
+        inputs = [manifest.cell(row, b)[0] for b in bands]
+        pred_path = translate(checkpoint, inputs, folder / f"{row['id']}.fits", overwrite=True)
+        target_path = manifest.cell(row, target)[0]
+        pred, truth = read_image(pred_path), read_image(target_path)
+        exposure = target_exposure(stretch, truth, target_path)
+        invalid = pred.band_mask | truth.band_mask
+        a = stretch.forward(pred.data, exposure=exposure)
+        b = stretch.forward(truth.data, exposure=exposure)
+        for c, band in enumerate(pred.bands):
+            physical = band_metrics(pred.data[c], truth.data[c], invalid[c])
+            physical.update(point_source_flux_error(pred.data[c], truth.data[c], invalid[c]))
+            stretched = band_metrics(a[c], b[c], invalid[c])
+            stretched.update(flux_ratio=np.nan, point_flux_err=np.nan, n_sources=0)
+            for space, m in (("physical", physical), ("stretched", stretched)):
+                rows.append({"variant": name, "file": str(row["id"]), "band": band,
+                             "space": space, **m})  # fmt: skip
+    return rows
+
+
+def _summary(table: Table, names: list[str]) -> Table:
+    """Means per variant/band/space, and the median point-source flux error (physical)."""
+    from astropy.table import vstack
+
+    from astroi2i.workflows.evaluate import summarize
+
     summaries = []
-    for bands in variants:
-        name = _variant_name(bands)
+    for name in names:
         part = summarize(table[table["variant"] == name])
         part.add_column([name] * len(part), name="variant", index=0)
         errs = table[(table["variant"] == name) & (table["space"] == "physical")]["point_flux_err"]
@@ -104,7 +117,4 @@ def ablation(
             for s in part["space"]
         ]
         summaries.append(part)
-    summary = vstack(summaries)
-    table.write(workdir / "ablation_rows.ecsv", format="ascii.ecsv", overwrite=True)
-    summary.write(workdir / "ablation.ecsv", format="ascii.ecsv", overwrite=True)
-    return table, summary
+    return vstack(summaries)

@@ -64,7 +64,7 @@ def _stretch_for(checkpoint, targets) -> tuple[object, str]:
     return stretch, "stretched (asinh, softening 3σ fitted on the targets)"
 
 
-def _exposure(stretch, target, path):
+def target_exposure(stretch, target, path):
     """The target's per-band exposures when the stretch divides by one (else None)."""
     if stretch.exposure_keyword is None:
         return None
@@ -206,7 +206,7 @@ def _read_pair(p_path, t_path):
 def _image_rows(name, candidates, t, t_path, stretch, label, seed_softening) -> list[dict]:
     """One row per (method, band, space) of one target image: physical, the stretched space
     and, with ``seed_softening``, the SRGAN seed's two spaces."""
-    exposure = _exposure(stretch, t, t_path)  # the target's, for prediction and target
+    exposure = target_exposure(stretch, t, t_path)  # the target's, for prediction and target
     t_stretched = stretch.forward(t.data, exposure=exposure)  # once per file
     if seed_softening is not None:
         t_asinh = np.arcsinh(np.asarray(t.data, float) / seed_softening)
@@ -257,7 +257,7 @@ def _hole_rows(loaded, mask, stretch, label) -> list[dict]:
         methods = {"prediction": p.data}
         methods["biharmonic"] = np.stack([biharmonic_fill(b, missing) for b in t.data])
         methods["border_mean"] = np.stack([border_mean_fill(b, missing) for b in t.data])
-        exposure = _exposure(stretch, t, t_path)
+        exposure = target_exposure(stretch, t, t_path)
         t_stretched = stretch.forward(t.data, exposure=exposure)
         for method, data in methods.items():
             for space, a, b in (

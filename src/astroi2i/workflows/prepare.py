@@ -150,95 +150,82 @@ def prepare(
     if unknown:
         raise InputError(f"--method: {sorted(unknown)} are not band columns ({bands})")
     require_empty_folder(out, overwrite=overwrite)
-    step = step or stamp
-    base = fields_csv.parent
     result = PrepareResult(out / "manifest.csv")
-
     stamps = []  # (field, aligned, origin, ra, dec, scale_deg)
     for row in table:
-        aligned = _aligned_field(row, bands, reference, base, methods, result.methods)
-        ref = aligned[reference]
-        h, w = ref.shape
-        invalid = np.zeros((h, w), bool)
-        for image in aligned.values():
-            invalid |= image.pixel_mask
-        origins = [
-            (y0, x0) for y0 in range(0, h - stamp + 1, step) for x0 in range(0, w - stamp + 1, step)
-        ]
-        keep = [
-            o
-            for o in origins
-            if invalid[o[0] : o[0] + stamp, o[1] : o[1] + stamp].mean() <= max_invalid
-        ]
-        result.dropped_invalid += len(origins) - len(keep)
-        ra, dec = _stamp_centres(ref.wcs, keep, stamp) if keep else (None, None)
-        scale = float(np.mean(np.abs(proj_plane_pixel_scales(ref.wcs))))  # deg per pixel
-        for i, origin in enumerate(keep):
-            stamps.append(
-                (
-                    str(row["field"]),
-                    aligned,
-                    origin,
-                    None if ra is None else ra[i],
-                    None if dec is None else dec[i],
-                    scale,
-                )
-            )
+        aligned = _aligned_field(row, bands, reference, fields_csv.parent, methods, result.methods)
+        stamps += _field_stamps(str(row["field"]), aligned, reference, stamp, step or stamp,
+                                max_invalid, result)  # fmt: skip
     if not stamps:
         raise InputError(f"{fields_csv}: no stamp of {stamp}² px has ≤ {max_invalid:.0%} invalid")
-
     size_deg = stamp * float(np.median([s[5] for s in stamps]))
-    region = region_deg or 4 * size_deg
-    if all(s[3] is not None for s in stamps):
-        cells = sky_cells(
-            np.array([s[3] for s in stamps]), np.array([s[4] for s in stamps]), region
-        )
-        cells = [str(c) for c in cells]
-    else:  # no route to ICRS: regions of the field's own pixel grid
-        cell_px = max(1, int(round(region / stamps[0][5])))
-        cells = [f"{s[0]}:{s[2][0] // cell_px}:{s[2][1] // cell_px}" for s in stamps]
-        log.info("no ICRS positions for these images; splitting by %d-pixel regions", cell_px)
-    splits = assign_splits(cells, fractions, seed=seed)
-
+    splits = assign_splits(_sky_regions(stamps, region_deg or 4 * size_deg), fractions, seed=seed)
     # the smallest split keeps its stamps; larger ones lose the stamps that touch it
     order = {name: i for i, name in enumerate(sorted(fractions, key=fractions.get))}
     keep_idx = _drop_overlaps(stamps, splits, order, stamp, size_deg)
     result.dropped_overlap = len(stamps) - len(keep_idx)
-
-    rows = []
-    for n, i in enumerate(keep_idx):
-        name, aligned, (y0, x0), ra, dec, _ = stamps[i]
-        split = splits[i]
-        key = f"{name}_{n:05d}"
-        row = {
-            "split": split,
-            "id": key,
-            "field": name,
-            "x0": x0,
-            "y0": y0,
-            "ra": np.nan if ra is None else ra,
-            "dec": np.nan if dec is None else dec,
-        }
-        for band in bands:
-            cut = cutout(aligned[band], (x0 + (stamp - 1) / 2, y0 + (stamp - 1) / 2), stamp)
-            path = out / split / f"{key}_{band}.fits"
-            write_image(
-                cut,
-                path,
-                overwrite=overwrite,
-                provenance={
-                    "task": "prepare",
-                    "field": name,
-                    "band": band,
-                    "grid": f"reference band {reference}, stamp origin x={x0} y={y0}",
-                    "resampling": ",".join(sorted(result.methods.get(band, {"none"}))),
-                },
-            )
-            row[band] = str(path.relative_to(out))
-        rows.append(row)
-        result.stamps[split] = result.stamps.get(split, 0) + 1
+    rows = [
+        _write_stamp(n, stamps[i], splits[i], bands, reference, stamp, out, result, overwrite)
+        for n, i in enumerate(keep_idx)
+    ]
     write_manifest(rows, result.manifest, overwrite=True)
     return result
+
+
+def _field_stamps(name, aligned, reference, stamp, step, max_invalid, result) -> list[tuple]:
+    """The stamps of one aligned field with at most ``max_invalid`` invalid pixels (in any
+    band): (field, aligned, origin, ra, dec, scale_deg) each."""
+    ref = aligned[reference]
+    h, w = ref.shape
+    invalid = np.zeros((h, w), bool)
+    for image in aligned.values():
+        invalid |= image.pixel_mask
+    origins = [(y0, x0) for y0 in range(0, h - stamp + 1, step)
+               for x0 in range(0, w - stamp + 1, step)]  # fmt: skip
+    keep = [o for o in origins
+            if invalid[o[0] : o[0] + stamp, o[1] : o[1] + stamp].mean() <= max_invalid]  # fmt: skip
+    result.dropped_invalid += len(origins) - len(keep)
+    ra, dec = _stamp_centres(ref.wcs, keep, stamp) if keep else (None, None)
+    scale = float(np.mean(np.abs(proj_plane_pixel_scales(ref.wcs))))  # deg per pixel
+    return [
+        (name, aligned, origin, None if ra is None else ra[i], None if dec is None else dec[i],
+         scale)
+        for i, origin in enumerate(keep)
+    ]  # fmt: skip
+
+
+def _sky_regions(stamps, region: float) -> list[str]:
+    """The sky cell of each stamp (``region`` degrees across), dealt to splits as a whole;
+    without a route to ICRS, regions of the field's own pixel grid."""
+    if all(s[3] is not None for s in stamps):
+        cells = sky_cells(np.array([s[3] for s in stamps]), np.array([s[4] for s in stamps]),
+                          region)  # fmt: skip
+        return [str(c) for c in cells]
+    cell_px = max(1, int(round(region / stamps[0][5])))
+    log.info("no ICRS positions for these images; splitting by %d-pixel regions", cell_px)
+    return [f"{s[0]}:{s[2][0] // cell_px}:{s[2][1] // cell_px}" for s in stamps]
+
+
+def _write_stamp(n, stamp_entry, split, bands, reference, stamp, out, result, overwrite) -> dict:
+    """Cut and write every band of one stamp; returns its manifest row."""
+    name, aligned, (y0, x0), ra, dec, _ = stamp_entry
+    key = f"{name}_{n:05d}"
+    row = {"split": split, "id": key, "field": name, "x0": x0, "y0": y0,
+           "ra": np.nan if ra is None else ra, "dec": np.nan if dec is None else dec}  # fmt: skip
+    for band in bands:
+        cut = cutout(aligned[band], (x0 + (stamp - 1) / 2, y0 + (stamp - 1) / 2), stamp)
+        path = out / split / f"{key}_{band}.fits"
+        provenance = {
+            "task": "prepare",
+            "field": name,
+            "band": band,
+            "grid": f"reference band {reference}, stamp origin x={x0} y={y0}",
+            "resampling": ",".join(sorted(result.methods.get(band, {"none"}))),
+        }
+        write_image(cut, path, overwrite=overwrite, provenance=provenance)
+        row[band] = str(path.relative_to(out))
+    result.stamps[split] = result.stamps.get(split, 0) + 1
+    return row
 
 
 def _neighbours(stamps, size, size_deg) -> dict[int, set[int]]:

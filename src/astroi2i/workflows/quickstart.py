@@ -47,13 +47,8 @@ def quickstart(
     progress_bar: bool = True,
 ) -> QuickstartResult:
     """Run the quickstart in ``workdir`` (refused if it is not empty, unless ``overwrite``)."""
-    from astroi2i.io.fits import read_image, write_image
-    from astroi2i.io.manifest import read_manifest
     from astroi2i.sources.survey_pair import simulate_survey_pair
-    from astroi2i.workflows.evaluate import evaluate, format_table, summarize
-    from astroi2i.workflows.report import panel_figure
     from astroi2i.workflows.train import train
-    from astroi2i.workflows.translate import translate
 
     workdir = Path(workdir)
     require_empty_folder(workdir, overwrite=overwrite, hint="pass --overwrite or --workdir")
@@ -70,21 +65,29 @@ def quickstart(
     result = train(
         "pix2pix_quickstart", overrides=overrides, workdir=workdir / "run", overwrite=True
     )
-
     log.info("3/4 translating the held-out test stamps")
+    table, panels = _score_test_stamps(workdir, manifest_path, result.checkpoint)
+    log.info("4/4 writing the report")
+    report, summary, gain, ssim_gain = _write_report(workdir, table, panels, result.checkpoint)
+    return QuickstartResult(workdir, result.checkpoint, report, summary, gain, ssim_gain)
+
+
+def _score_test_stamps(workdir: Path, manifest_path, checkpoint) -> tuple[Table, list[dict]]:
+    """Translate every test stamp, score it and the identity baseline; the first three as
+    panels."""
+    from astroi2i.io.fits import read_image, write_image
+    from astroi2i.io.manifest import read_manifest
+    from astroi2i.workflows.evaluate import evaluate
+    from astroi2i.workflows.translate import translate
+
     manifest = read_manifest(manifest_path)
     tables, panels = [], []
     for row in manifest.rows("test"):
         key = str(row["id"])
         inputs = [manifest.cell(row, c)[0] for c in ("shallow_g", "shallow_r")]
         target_path = manifest.cell(row, "deep_r")[0]
-        pred_path = translate(
-            result.checkpoint,
-            inputs,
-            workdir / "predictions" / f"{key}.fits",
-            overwrite=True,
-            command="astroi2i quickstart",
-        )
+        pred_path = translate(checkpoint, inputs, workdir / "predictions" / f"{key}.fits",
+                              overwrite=True, command="astroi2i quickstart")  # fmt: skip
         shallow_r = read_image(inputs[1])
         base_path = write_image(
             shallow_r.replace(bands=("deep_r",)),
@@ -93,7 +96,7 @@ def quickstart(
             overwrite=True,
         )
         for method, path in (("pix2pix", pred_path), ("identity", base_path)):
-            t = evaluate(path, target_path, checkpoint=result.checkpoint)
+            t = evaluate(path, target_path, checkpoint=checkpoint)
             t["method"] = method
             tables.append(t)
         if len(panels) < 3:
@@ -102,9 +105,15 @@ def quickstart(
             panels.append(
                 {"label": key, "input": shallow_r.data[0], "prediction": pred, "target": target}
             )
+    return vstack(tables), panels
 
-    log.info("4/4 writing the report")
-    table = vstack(tables)
+
+def _write_report(workdir: Path, table: Table, panels, checkpoint):
+    """metrics.ecsv, summary.ecsv, panels.png and report.md; returns (folder, summary, PSNR
+    gain, SSIM gain), the gains in physical units over the identity baseline."""
+    from astroi2i.workflows.evaluate import format_table, summarize
+    from astroi2i.workflows.report import panel_figure
+
     report = workdir / "report"
     report.mkdir(parents=True, exist_ok=True)
     table.write(report / "metrics.ecsv", format="ascii.ecsv", overwrite=True)
@@ -128,6 +137,6 @@ def quickstart(
         f"Physical-unit PSNR gain over the identity baseline: **{gain:+.2f} dB**; "
         f"SSIM gain: **{ssim_gain:+.3f}**.\n\n```\n{format_table(summary)}\n```\n\n"
         "![panels](panels.png)\n\n"
-        f"Checkpoint: `{result.checkpoint}`; predictions in `{workdir / 'predictions'}`.\n"
+        f"Checkpoint: `{checkpoint}`; predictions in `{workdir / 'predictions'}`.\n"
     )
-    return QuickstartResult(workdir, result.checkpoint, report, summary, gain, ssim_gain)
+    return report, summary, gain, ssim_gain
