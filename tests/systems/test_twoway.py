@@ -8,7 +8,7 @@ import torch
 
 from astroi2i.config import packaged_recipes
 from astroi2i.systems.build import build_system
-from astroi2i.systems.twoway import ImagePool
+from astroi2i.systems.twoway_base import ImagePool
 from astroi2i.workflows.checkpoint import read_checkpoint
 from astroi2i.workflows.train import prepare_recipe, train
 from tests.conftest import TWOWAY_TINY

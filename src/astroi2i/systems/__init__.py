@@ -1,10 +1,11 @@
 """Training recipes as LightningModules: each owns its optimizers and writes its steps out."""
 
+from astroi2i.systems.cyclegan import AugmentedCycleGAN, CycleGAN
 from astroi2i.systems.inpainting import PConvInpainting
+from astroi2i.systems.noise_gan import OneStepNoiseGAN, TwoWayNoiseGAN
 from astroi2i.systems.pix2pix import Pix2Pix
 from astroi2i.systems.registry import SYSTEMS
 from astroi2i.systems.srgan import SRGAN
-from astroi2i.systems.twoway import AugmentedCycleGAN, CycleGAN, OneStepNoiseGAN, TwoWayNoiseGAN
 
 __all__ = [
     "SYSTEMS",
