@@ -202,3 +202,21 @@ def test_a_files_warning_is_said_once(tmp_path, caplog):
             read_image(path)
     said = [r for r in caplog.records if "no celestial WCS" in r.getMessage()]
     assert len(said) == 1 and str(path) in said[0].getMessage()
+
+
+def test_cube_bands_are_named_from_the_header(tmp_path):
+    """Not name_0 … name_2: per-plane FILTERn keys, or the planes' spectral coordinate."""
+    data = np.ones((3, 4, 4), "f4")
+    header = fits.Header()
+    for i, f in enumerate("gri"):
+        header[f"FILTER{i + 1}"] = f
+    fits.PrimaryHDU(data, header).writeto(tmp_path / "filters.fits")
+    assert read_image(tmp_path / "filters.fits").bands == ("g", "r", "i")
+    header = fits.Header()
+    header.update(CTYPE3="WAVE", CRVAL3=4770.0, CDELT3=1460.0, CRPIX3=1.0, CUNIT3="Angstrom")
+    fits.PrimaryHDU(data, header).writeto(tmp_path / "spectral.fits")
+    bands = read_image(tmp_path / "spectral.fits").bands
+    assert bands == ("4770Angstrom", "6230Angstrom", "7690Angstrom")
+    fits.PrimaryHDU(data).writeto(tmp_path / "plain_cube.fits")
+    assert read_image(tmp_path / "plain_cube.fits").bands == tuple(f"plain_cube_{i}"
+                                                                    for i in range(3))  # fmt: skip

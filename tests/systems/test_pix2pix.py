@@ -77,9 +77,15 @@ def test_checkpoint_round_trip_reproduces_the_generator(tiny_checkpoint):
     }
     for key, value in generator.state_dict().items():
         torch.testing.assert_close(value, state[key])
+    # eval mode, and the same function as a generator built from the recipe by hand
+    from astroi2i.systems.build import build_generator
+
+    assert not any(m.training for m in generator.modules())
+    fresh = build_generator(meta.recipe["model"], 2, 1)
+    fresh.load_state_dict(state)
     x = torch.randn(1, 2, 32, 32)
     with torch.no_grad():
-        np.testing.assert_array_equal(generator(x).numpy(), generator(x).numpy())  # eval mode
+        np.testing.assert_array_equal(generator(x).numpy(), fresh.eval()(x).numpy())
     workdir = tiny_checkpoint.workdir
     assert (workdir / "config.yaml").is_file()
     metrics = (workdir / "logs" / "metrics.csv").read_text().splitlines()

@@ -155,3 +155,18 @@ def test_load_model_refuses_a_sidecar_that_lies(forms, tmp_path):
     (tmp_path / "bad.json").write_text(json.dumps(stored))
     with pytest.raises(InputError, match="weights do not fit the model's recipe"):
         load_model(bad)
+
+
+@pytest.mark.slow
+def test_translate_reads_a_checkpoint_once(forms, survey_pair, tmp_path, monkeypatch):
+    """One torch.load (memory-mapped) per translate, plus the hash for the provenance."""
+    import torch
+
+    inputs, _ = _quickstart_inputs(survey_pair)
+    calls = []
+    real = torch.load
+    monkeypatch.setattr(torch, "load", lambda *a, **k: calls.append(k.get("mmap")) or real(*a, **k))
+    from astroi2i.workflows.translate import translate
+
+    translate(forms["checkpoint"], inputs, tmp_path / "o.fits")
+    assert calls == [True]

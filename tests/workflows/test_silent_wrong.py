@@ -144,3 +144,25 @@ def test_band_order_check_trusts_only_headers_that_tell_bands_apart(caplog):
     with caplog.at_level(logging.WARNING, logger="astroi2i"):
         check_band_order(["a", "b"], ["g", "g"], desc)
     assert any("band order not checked" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.slow
+def test_history_names_inputs_by_full_path(tiny_checkpoint, gr_inputs, tmp_path, capsys):
+    """Two inputs both called g.fits in different folders stay distinguishable."""
+    out = tmp_path / "o.fits"
+    assert run(capsys, "translate", tiny_checkpoint.checkpoint, *gr_inputs, "-o", out)[0] == 0
+    history = "".join(str(h) for h in fits.getheader(out)["HISTORY"]).replace(" ", "")
+    from pathlib import Path
+
+    for path in gr_inputs:
+        assert str(Path(path).resolve()).replace(" ", "") in history
+
+
+def test_inspect_a_header_declaring_a_huge_image(tmp_path, capsys):
+    """A 100000² header over a few kB of data: one line, no MemoryError."""
+    header = fits.Header()
+    header.update(SIMPLE=True, BITPIX=-32, NAXIS=2, NAXIS1=100000, NAXIS2=100000)
+    path = tmp_path / "huge.fits"
+    path.write_bytes(header.tostring().encode() + b"\0" * 2880)
+    code, _, err = run(capsys, "inspect", path)
+    assert_one_line_error(code, err, "huge.fits", "truncated")

@@ -168,14 +168,28 @@ def _celestial_wcs(header: fits.Header, hdul, source) -> WCS | None:
     return wcs if wcs.naxis == 2 else wcs.celestial
 
 
+#: the third axis of a cube that is a spectral coordinate (FITS WCS paper III)
+_SPECTRAL = ("WAVE", "AWAV", "FREQ", "ENER", "WAVN", "VRAD", "VOPT", "ZOPT", "VELO", "BETA")
+
+
 def header_band_labels(header, n: int) -> tuple[str, ...]:
-    """What a file's header says each of its ``n`` bands is (``BANDn`` keys, else ``FILTER``
-    for a single band); ``""`` where it says nothing. Used to check band order."""
-    stored = [header.get(f"BAND{i + 1}") for i in range(n)]
-    if all(isinstance(b, str) and b.strip() for b in stored):
-        return tuple(b.strip() for b in stored)
-    label = str(header.get("FILTER", "") or "").strip() if n == 1 else ""
-    return (label,) * n
+    """What a file's header says each of its ``n`` bands is: ``BANDn`` keys, else
+    ``FILTERn`` keys, else ``FILTER`` for a single band, else a cube's spectral axis
+    (``CTYPE3`` WAVE, FREQ …: each plane's coordinate, e.g. ``4770Angstrom``); ``""`` where
+    it says nothing. Band names and the band-order check come from here."""
+    for prefix in ("BAND", "FILTER"):
+        stored = [header.get(f"{prefix}{i + 1}") for i in range(n)]
+        if all(isinstance(b, str) and b.strip() for b in stored):
+            return tuple(b.strip() for b in stored)
+    if n == 1:
+        return (str(header.get("FILTER", "") or "").strip(),)
+    ctype = str(header.get("CTYPE3", "")).upper()
+    if ctype[:4] in _SPECTRAL and all(isinstance(header.get(k), int | float)
+                                      for k in ("CRVAL3", "CDELT3")):  # fmt: skip
+        crpix, unit = float(header.get("CRPIX3", 1.0)), str(header.get("CUNIT3", "")).strip()
+        values = [header["CRVAL3"] + (i + 1 - crpix) * header["CDELT3"] for i in range(n)]
+        return tuple(f"{v:.6g}{unit}" for v in values)
+    return ("",) * n
 
 
 def band_labels(images) -> tuple[str, ...]:

@@ -22,6 +22,7 @@ from astroi2i.errors import InputError
 
 __all__ = [
     "describe",
+    "load",
     "load_model",
     "load_system",
     "packaged_models",
@@ -124,14 +125,10 @@ def _one_way(desc: ModelDescription) -> None:
         )
 
 
-def load_model(model, *, device="cpu"):
-    """(network, description) of a one-way model in any form. The network maps stretched
-    inputs to stretched targets: a torch module in eval mode on ``device``, or an onnxruntime
-    session (CPU, or CUDA where its provider is present) that takes and returns tensors."""
-    import torch
-
-    from astroi2i.systems.build import build_generator
-
+def load(model, *, device="cpu"):
+    """(network, description) of a model in any form, the file read once: a one-way model's
+    generator (see :func:`load_model`), or a two-way checkpoint's system with every network
+    (see :func:`load_system`). For callers that serve both kinds (``translate``)."""
     path = resolve_model(model)
     if path.suffix == ".onnx":
         desc = _read_sidecar(path)
@@ -146,12 +143,21 @@ def load_model(model, *, device="cpu"):
             state = load_file(str(path))
         except (SafetensorError, OSError) as exc:
             raise InputError(f"{path}: not a readable safetensors file ({exc})") from None
-        prefix = ""
-    else:
-        desc, state = _read_checkpoint(path)
-        prefix = "generator."
-        state = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
-    _one_way(desc)
+        _one_way(desc)
+        return _build_generator(desc, state, path).to(device), desc
+    desc, state = _read_checkpoint(path)
+    if desc.is_two_way:
+        return _build_system(desc, state).to(device), desc
+    prefix = "generator."
+    state = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
+    return _build_generator(desc, state, path).to(device), desc
+
+
+def _build_generator(desc: ModelDescription, state: dict, path: Path):
+    import torch
+
+    from astroi2i.systems.build import build_generator
+
     with torch.device("meta"):  # no random initialisation of weights about to be replaced
         generator = build_generator(
             desc.recipe["model"], len(desc.input_bands), len(desc.target_bands)
@@ -160,22 +166,35 @@ def load_model(model, *, device="cpu"):
         generator.load_state_dict(state, assign=True)
     except RuntimeError as exc:
         raise InputError(f"{path}: weights do not fit the model's recipe ({exc})") from None
-    return generator.eval().to(device), desc
+    return generator.eval()
 
 
-def load_system(model, *, device="cpu"):
-    """(system, description) of a two-way checkpoint: every network, in eval mode."""
+def _build_system(desc: ModelDescription, state: dict):
     import torch
 
     from astroi2i.systems.build import build_system
 
-    path = resolve_model(model)
-    if path.suffix in EXPORT_SUFFIXES:
-        raise InputError(f"{path}: exports hold one generator; two-way models need the .ckpt")
-    desc, state = _read_checkpoint(path)
-    if not desc.is_two_way:
-        raise InputError(f"{path}: not a two-way model")
     with torch.device("meta"):
         system = build_system(desc.recipe["model"], len(desc.input_bands), len(desc.target_bands))
     system.load_state_dict(state, assign=True)
-    return system.eval().to(device), desc
+    return system.eval()
+
+
+def load_model(model, *, device="cpu"):
+    """(network, description) of a one-way model in any form. The network maps stretched
+    inputs to stretched targets: a torch module in eval mode on ``device``, or an onnxruntime
+    session (CPU, or CUDA where its provider is present) that takes and returns tensors."""
+    network, desc = load(model, device=device)
+    _one_way(desc)
+    return network, desc
+
+
+def load_system(model, *, device="cpu"):
+    """(system, description) of a two-way checkpoint: every network, in eval mode."""
+    path = resolve_model(model)
+    if path.suffix in EXPORT_SUFFIXES:
+        raise InputError(f"{path}: exports hold one generator; two-way models need the .ckpt")
+    system, desc = load(path, device=device)
+    if not desc.is_two_way:
+        raise InputError(f"{path}: not a two-way model")
+    return system, desc

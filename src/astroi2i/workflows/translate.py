@@ -36,7 +36,7 @@ from astroi2i.sky.geometry import (
     stack_bands,
 )
 from astroi2i.sky.masks import read_mask, zero_blocks
-from astroi2i.workflows.model import describe, load_model
+from astroi2i.workflows.model import load
 
 __all__ = ["translate", "CARRIED_KEYS"]
 
@@ -359,7 +359,8 @@ def translate(
     output = Path(output)
     if output.exists() and not overwrite:
         raise FileExistsError(f"{output}: exists; pass --overwrite to replace it")
-    desc = loaded[1] if loaded is not None else describe(checkpoint)
+    device = resolve_device(device)
+    model, desc = loaded if loaded is not None else load(checkpoint, device=device)  # read once
     tile = desc.inference["tile"] if tile is None else tile
     overlap = desc.inference["overlap"] if overlap is None else overlap
     check_tiling(tile, overlap)
@@ -369,13 +370,12 @@ def translate(
         if to is None:
             raise InputError(f"{checkpoint}: a two-way model; say which domain with --to")
         return translate_twoway(checkpoint, inputs, output, to=to, seed=seed, noise=noise,
-                                overwrite=overwrite, device=device, command=command)  # fmt: skip
+                                overwrite=overwrite, device=device, command=command,
+                                loaded=(model, desc))  # fmt: skip
     if to is not None:
         raise InputError(f"--to {to}: only for two-way models; {checkpoint} translates one way")
     if mask is not None and not desc.fills_invalid:
         raise InputError(f"{mask}: --mask is for inpainting models; this model does not fill")
-    device = resolve_device(device)
-    model, desc = loaded if loaded is not None else load_model(checkpoint, device=device)
     return _predict_to_file(model, desc, inputs, output, tile=tile, overlap=overlap, align=align,
                             reference=reference, overwrite=overwrite, device=device,
                             command=command, mask=mask)  # fmt: skip

@@ -112,6 +112,7 @@ def translate_twoway(
     overwrite: bool = False,
     device: str | None = None,
     command: str | None = None,
+    loaded: tuple | None = None,
 ) -> Path:
     """Translate a stamp (one cube, or one file per band in the model's order) into the
     domain ``to`` and write it as FITS with the rescaled WCS, the target unit and provenance."""
@@ -124,7 +125,7 @@ def translate_twoway(
     if output.exists() and not overwrite:
         raise FileExistsError(f"{output}: exists; pass --overwrite to replace it")
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    system, meta = load_twoway(checkpoint, device=device)
+    system, meta = loaded if loaded is not None else load_twoway(checkpoint, device=device)
     side = domain_side(meta, to)
     images = [read_image(*parse_cell(str(p), Path("."))) for p in inputs]
     image = _stack(images, "inputs") if len(images) > 1 else images[0]
