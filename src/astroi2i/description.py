@@ -61,6 +61,9 @@ class ModelDescription:
         Package versions at training time.
     exported_from : dict or None
         Exports: the checkpoint's name and SHA-256.
+    baseline : dict or None
+        The classical baseline fitted on the training split that every evaluation shows next
+        to the model (``{"type": "LinearSmoothBaseline", ...}`` for same-grid translation).
     extra : dict
         Fields that later features add (fitted baselines, uncertainty calibration), kept
         through every model form.
@@ -85,6 +88,7 @@ class ModelDescription:
     two_way: dict | None = None
     versions: dict = field(default_factory=dict)
     exported_from: dict | None = None
+    baseline: dict | None = None
     extra: dict = field(default_factory=dict)
     path: str = field(default="", compare=False)
     form: str = field(default="", compare=False)

@@ -16,7 +16,17 @@ def test_quickstart_runs_end_to_end_and_reports(tmp_path):
         assert (report / name).is_file(), name
     assert len(list((tmp_path / "qs" / "predictions").glob("*.fits"))) == 6
     table = Table.read(report / "metrics.ecsv")
-    assert set(table["method"]) == {"pix2pix", "identity"}
+    assert set(table["method"]) == {"pix2pix", "baseline", "identity"}
+    physical = table[table["space"] == "physical"]
+    assert np.isfinite(physical["noise_floor_psnr"]).all()
+    # the fitted baseline is at least as good as the identity it contains (a = 1 on r, σ = 0)
+    assert result.baseline_gain_db == pytest.approx(
+        float(np.mean(physical["psnr"][physical["method"] == "pix2pix"]))
+        - float(np.mean(physical["psnr"][physical["method"] == "baseline"])),
+        abs=1e-6,
+    )
+    base = np.mean(physical["psnr"][physical["method"] == "baseline"])
+    assert base > np.mean(physical["psnr"][physical["method"] == "identity"])
     assert all(np.isfinite(table["psnr"]))
     stretched = [s for s in set(table["space"]) if s.startswith("stretched")]
     assert len(stretched) == 1
@@ -26,6 +36,8 @@ def test_quickstart_runs_end_to_end_and_reports(tmp_path):
         return float(np.mean(table["psnr"][sel]))
 
     assert mean("pix2pix", stretched[0]) > mean("identity", stretched[0])
-    assert "PSNR gain over the identity baseline" in (report / "report.md").read_text()
+    text = (report / "report.md").read_text()
+    assert "the fitted classical baseline" in text and "noise floor" in text
+    assert "PSNR gain over the identity baseline" in text
     with pytest.raises(InputError, match="exists and is not empty"):
         quickstart(tmp_path / "qs", max_batches=1)

@@ -78,12 +78,14 @@ def test_stix_train_translate_evaluate_split(stix_data, tmp_path, capsys):
     from astropy.table import Table
 
     summary = Table.read(report / "summary.ecsv")
-    assert {"model", "input", "truth_beam"} <= set(summary["method"])
+    assert {"model", "baseline", "input", "truth_beam"} <= set(summary["method"])
     assert {"physical", "stretched", "range"} == set(summary["space"])
     per_sample = Table.read(report / "metrics.ecsv")
     n_test = len(manifest.rows("test"))
-    assert len(per_sample) == n_test * 3 * 3  # methods × spaces
+    assert len(per_sample) == n_test * 4 * 3  # methods × spaces
     assert np.isfinite(per_sample["psnr"]).all()
+    physical = per_sample[per_sample["space"] == "physical"]
+    assert np.isfinite(physical["noise_floor_psnr"]).all()
     # the range space is affine in the physical one for each map: the same PSNR
     phys = per_sample[per_sample["space"] == "physical"]
     rng_ = per_sample[per_sample["space"] == "range"]

@@ -3,5 +3,17 @@ resampling). numpy, scipy and scikit-image only: no torch, no astropy, nothing o
 above ``errors``, so networks, datasets, metrics and workflows can all use the same code."""
 
 from astroi2i.baselines.fills import biharmonic_fill, border_mean_fill
+from astroi2i.baselines.linear import LinearSmoothBaseline
 
-__all__ = ["biharmonic_fill", "border_mean_fill"]
+__all__ = ["biharmonic_fill", "border_mean_fill", "LinearSmoothBaseline", "baseline_from_dict"]
+
+_FITTED = {"LinearSmoothBaseline": LinearSmoothBaseline}
+
+
+def baseline_from_dict(spec: dict | None):
+    """The fitted baseline a model description stores (``None`` → ``None``)."""
+    if spec is None:
+        return None
+    if spec.get("type") not in _FITTED:
+        raise ValueError(f"unknown baseline {spec.get('type')!r}; known: {', '.join(_FITTED)}")
+    return _FITTED[spec["type"]].from_dict(spec)

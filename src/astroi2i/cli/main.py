@@ -42,11 +42,14 @@ def _run_quickstart(args) -> int:
         progress_bar=not args.quiet,
     )
     print(format_table(result.summary))
-    verdict = "better" if result.psnr_gain_db > 0 else "NOT better"
+    gain = result.baseline_gain_db
+    verdict = "WORSE than" if gain < -0.1 else "a tie with" if gain <= 0.1 else "better than"
     print(
-        f"\npix2pix vs identity baseline on held-out stamps (physical units): "
-        f"PSNR {result.psnr_gain_db:+.2f} dB, SSIM {result.ssim_gain:+.3f} ({verdict})"
+        f"\npix2pix is {verdict} the fitted classical baseline on held-out stamps: "
+        f"PSNR {gain:+.2f} dB (physical units; the baseline: {result.baseline}); "
+        f"noise floor {result.noise_floor_db:.2f} dB"
     )
+    print(f"pix2pix vs identity: PSNR {result.psnr_gain_db:+.2f} dB, SSIM {result.ssim_gain:+.3f}")
     print(f"checkpoint: {result.checkpoint}")
     print(f"report:     {result.report / 'report.md'} (panels: {result.report / 'panels.png'})")
     return 0

@@ -4,34 +4,45 @@ per sample and summarised per group of a manifest column (e.g. STIX single- vs m
 Methods scored against the recipe's target column:
 - ``model``: the checkpoint's prediction, made by :func:`~astroi2i.workflows.translate.translate`
   (the FITS files are kept under ``OUT/predictions``);
+- ``baseline``: the classical baseline the model description stores, fitted on the training
+  split in physical units (same-grid translation: the linear combination of the smoothed input
+  bands, :class:`~astroi2i.baselines.LinearSmoothBaseline`); a warning says so for every band
+  where the model's mean physical PSNR is more than 0.1 dB below it;
 - ``input``: the input itself taken as the prediction, carried through the model's own
   normalisation (input stretch forward, target stretch inverse), i.e. the identity in the
   normalised space (for STIX: the back projection as a first-look image);
 - one method per ``compare`` column of the manifest (e.g. CLEAN against the true flare).
 Every metric is given in physical units (BUNIT) and in the target stretch's space; the flux
 ratios (total, and over the source region where the target is ≥ 10% of its peak) only in
-physical units.
+physical units. ``noise_floor_psnr`` (physical rows) is the PSNR a perfect noiseless
+prediction would score against the noisy target (:mod:`astroi2i.metrics.noise`): a method
+near it is at the target's noise floor, and differences there are ties.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import numpy as np
 from astropy.table import Table
 
+from astroi2i.baselines import baseline_from_dict
 from astroi2i.errors import InputError
 from astroi2i.io.fits import read_image
 from astroi2i.io.folders import require_empty_folder
 from astroi2i.io.manifest import read_manifest
 from astroi2i.metrics.image import band_metrics, source_flux_ratio
+from astroi2i.metrics.noise import noise_floor_psnr
 from astroi2i.sky.geometry import crop_to_grid, same_grid
 from astroi2i.workflows.evaluate import json_rows, summarize
 
 __all__ = ["evaluate_split", "summarize_groups"]
 
-METRICS = ("psnr", "ssim", "mae", "flux_ratio", "source_flux_ratio")
+log = logging.getLogger(__name__)
+
+METRICS = ("psnr", "ssim", "mae", "flux_ratio", "source_flux_ratio", "noise_floor_psnr")
 
 
 def _on_grid(image, reference, mode: str, where: str):
@@ -87,6 +98,7 @@ def evaluate_split(
                        scale=data.get("scale", 1))  # fmt: skip
     rows_by_id = {str(r["id"]): r for r in table.rows(split)}
     to_range = _range_space(stretch_out) if range_space else None
+    baseline = baseline_from_dict(desc.baseline)
     same_bands = len(data["inputs"]) == len(data["targets"]) and data.get("scale", 1) == 1
     records = []
     for pair in pairs:
@@ -97,6 +109,9 @@ def evaluate_split(
         pred_path = translate(checkpoint, inputs, out / "predictions" / f"{pair.key}.fits",
                               overwrite=overwrite, device=device, loaded=loaded)  # fmt: skip
         methods = [("model", read_image(pred_path))]
+        if baseline is not None:  # fitted on the training split, in physical units
+            x = np.where(pair.inputs.band_mask, np.nan, pair.inputs.data)
+            methods.append(("baseline", pair.target.replace(data=baseline.predict(x))))
         if same_bands:  # the input in the target's unit: the stretches' round trip
             x = stretch_in.forward(pair.inputs.data, exposure=pair.input_exposure)
             base = stretch_out.inverse(x, exposure=pair.target_exposure)
@@ -114,6 +129,7 @@ def evaluate_split(
     per_sample = Table(rows=records)
     per_sample.meta["stretched_space"] = desc.stretches["targets"]["type"]
     summary = summarize_groups(per_sample)
+    warn_if_worse(summary, "model", "baseline")
     per_sample.write(out / "metrics.ecsv", format="ascii.ecsv", overwrite=True)
     summary.write(out / "summary.ecsv", format="ascii.ecsv", overwrite=True)
     (out / "summary.json").write_text(json.dumps(json_rows(summary), indent=1))
@@ -128,17 +144,44 @@ def _records(pair, group: str, methods, spaces, where: str) -> list[dict]:
         if image.shape != target.shape:
             raise InputError(f"{where}: {method} is {image.shape}, target {target.shape}")
         invalid = image.band_mask | target.band_mask
+        floors = [noise_floor_psnr(target.data[c], target.band_mask[c])
+                  for c in range(target.n_bands)]  # fmt: skip
         by_space = [("physical", image.data, target.data)]
         by_space += [(name, f(image.data), f(target.data)) for name, f in spaces]
         for c, band in enumerate(target.bands):
             for space, a, b in by_space:
                 m = band_metrics(a[c], b[c], invalid[c])
                 m["source_flux_ratio"] = source_flux_ratio(a[c], b[c], invalid[c])
+                m["noise_floor_psnr"] = floors[c] if space == "physical" else float("nan")
                 if space != "physical":  # sums of stretched values mean nothing
                     m["flux_ratio"] = m["source_flux_ratio"] = float("nan")
                 records.append({"id": pair.key, "group": group, "method": method, "band": band,
                                 "space": space} | {k: m[k] for k in METRICS})  # fmt: skip
     return records
+
+
+def warn_if_worse(summary: Table, model: str, baseline: str, *, margin_db: float = 0.1) -> list:
+    """Log a warning for every (group, band) where ``model``'s mean physical-unit PSNR is more
+    than ``margin_db`` below ``baseline``'s; returns those (group, band, model, baseline)."""
+    worse = []
+    if not len(summary) or baseline not in set(summary["method"]):
+        return worse
+    physical = summary[summary["space"] == "physical"]
+    for row in physical[physical["method"] == model]:
+        sel = (
+            (physical["method"] == baseline)
+            & (physical["band"] == row["band"])
+            & (physical["group"] == row["group"])
+        )
+        for other in physical[sel]:
+            if row["psnr"] < other["psnr"] - margin_db:
+                worse.append((row["group"], row["band"], float(row["psnr"]), float(other["psnr"])))
+                log.warning(
+                    "%s band %s (%s): the model is WORSE than its fitted classical baseline "
+                    "(%.2f vs %.2f dB physical PSNR)", row["group"], row["band"], model,
+                    row["psnr"], other["psnr"],
+                )  # fmt: skip
+    return worse
 
 
 def _range_space(stretch):

@@ -157,7 +157,26 @@ def _paired_datasets(cfg: dict, manifest, stretch_in, stretch_out, *, fit: bool)
         "target_filters": list(first.target_labels),
         "pixel_scale_arcsec": pixel_scale_arcsec(first.inputs.wcs),
     }
+    if fit and data["scale"] == 1 and not data["holes"] and not data["zero_blocks"]:
+        meta["baseline"] = fit_baseline(train_pairs, seed=cfg["seed"])
     return train_set, val_set, meta
+
+
+def fit_baseline(pairs, *, seed: int = 0) -> dict:
+    """The classical baseline of a same-grid translation, fitted on the training pairs in
+    physical units: target bands as a linear combination of the Gaussian-smoothed input bands
+    (:class:`~astroi2i.baselines.LinearSmoothBaseline`)."""
+    import numpy as np
+
+    from astroi2i.baselines import LinearSmoothBaseline
+
+    def physical(image):
+        return np.where(image.band_mask, np.nan, image.data)
+
+    fitted = LinearSmoothBaseline.fit([physical(p.inputs) for p in pairs],
+                                      [physical(p.target) for p in pairs], seed=seed)  # fmt: skip
+    log.info("baseline fitted on the training split: %s", fitted.describe())
+    return fitted.to_dict()
 
 
 def train(
@@ -246,6 +265,8 @@ def _datasets(cfg: dict, resumed: ModelDescription | None, *, source: str):
         "scale": cfg["data"]["scale"],
         "fill_value": cfg["data"]["fill_value"],
     }
+    if resumed is not None:  # the baseline was fitted with the stretches, on the same data
+        stored["baseline"] = resumed.baseline
     return train_set, val_set, ModelDescription.from_dict(stored, source=source)
 
 
