@@ -34,11 +34,15 @@ def test_ablation_compares_input_sets(survey_pair, tmp_path, capsys):
         overrides=sets,
         workdir=tmp_path / "abl",
     )
-    assert list(summary["variant"]) == ["shallow_r"] * 2 + ["shallow_g+shallow_r"] * 2
+    assert list(summary["variant"]) == (
+        ["shallow_r"] * 2 + ["shallow_r (fitted baseline)"] * 2
+        + ["shallow_g+shallow_r"] * 2 + ["shallow_g+shallow_r (fitted baseline)"] * 2
+    )  # fmt: skip
     assert set(summary["space"]) == {"physical", "stretched"}
     physical = summary[summary["space"] == "physical"]
     assert np.all(np.isfinite(physical["psnr"])) and np.all(np.isfinite(physical["flux_ratio"]))
-    assert len(rows) == 2 * 2 * 2  # variants × test stamps × spaces
+    assert len(rows) == 2 * 2 * 2 * 2  # variants × (model, baseline) × test stamps × spaces
+    assert np.all(np.isfinite(physical["noise_floor_psnr"]))
     assert (tmp_path / "abl" / "ablation.ecsv").is_file()
     # the two variants really had different inputs
     ckpts = [tmp_path / "abl" / v / "config.yaml" for v in ("shallow_r", "shallow_g+shallow_r")]

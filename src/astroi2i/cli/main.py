@@ -42,10 +42,11 @@ def _run_quickstart(args) -> int:
         progress_bar=not args.quiet,
     )
     print(format_table(result.summary))
+    from astroi2i.workflows.split_eval import verdict
+
     gain = result.baseline_gain_db
-    verdict = "WORSE than" if gain < -0.1 else "a tie with" if gain <= 0.1 else "better than"
     print(
-        f"\npix2pix is {verdict} the fitted classical baseline on held-out stamps: "
+        f"\npix2pix is {verdict(gain, 0.0)} the fitted classical baseline on held-out stamps: "
         f"PSNR {gain:+.2f} dB (physical units; the baseline: {result.baseline}); "
         f"noise floor {result.noise_floor_db:.2f} dB"
     )
@@ -301,7 +302,7 @@ def _run_simulate_stix(args) -> int:
 
 def _run_evaluate_split(args) -> int:
     from astroi2i.workflows.evaluate import format_table
-    from astroi2i.workflows.split_eval import evaluate_split
+    from astroi2i.workflows.split_eval import evaluate_split, verdict, versus
 
     _, summary = evaluate_split(
         args.checkpoint,
@@ -314,6 +315,10 @@ def _run_evaluate_split(args) -> int:
         overwrite=args.overwrite,
     )
     print(format_table(summary))
+    for group, band, model, base, floor in versus(summary, "model", "baseline"):
+        print(f"{group}, band {band}: the model is {verdict(model, base)} its fitted classical "
+              f"baseline, {model:.2f} vs {base:.2f} dB physical PSNR; noise floor "
+              f"{floor:.2f} dB")  # fmt: skip
     print(f"per-sample metrics, summary and predictions in {args.out}")
     return 0
 

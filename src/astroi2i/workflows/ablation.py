@@ -61,24 +61,34 @@ def ablation(
         rows += _variant_rows(name, result.checkpoint, bands, manifest, split, targets[0],
                               workdir / name / "predictions")  # fmt: skip
     table = Table(rows=rows)
-    summary = _summary(table, [_variant_name(bands) for bands in variants])
+    names = [n for bands in variants for n in (_variant_name(bands), _baseline_name(bands))]
+    summary = _summary(table, [n for n in names if n in set(table["variant"])])
     table.write(workdir / "ablation_rows.ecsv", format="ascii.ecsv", overwrite=True)
     summary.write(workdir / "ablation.ecsv", format="ascii.ecsv", overwrite=True)
     return table, summary
 
 
+def _baseline_name(bands: list[str]) -> str:
+    return f"{_variant_name(bands)} (fitted baseline)"
+
+
 def _variant_rows(name, checkpoint, bands, manifest, split, target, folder) -> list[dict]:
-    """Translate and score the ``split`` rows with one variant's model: physical units (with
-    the point-source aperture-flux error) and the model's stretched space."""
+    """Translate and score the ``split`` rows with one variant's model and with the classical
+    baseline fitted on the same inputs (its model description holds it): physical units (with
+    the point-source aperture-flux error and the target's noise floor) and the model's
+    stretched space."""
+    from astroi2i.baselines import baseline_from_dict
     from astroi2i.data.stretches import build_stretch
     from astroi2i.io.fits import read_image
     from astroi2i.metrics.image import band_metrics
+    from astroi2i.metrics.noise import noise_floor_psnr
     from astroi2i.metrics.science import point_source_flux_error
     from astroi2i.workflows.evaluate import target_exposure
     from astroi2i.workflows.model import describe
     from astroi2i.workflows.translate import translate
 
-    stretch = build_stretch(describe(checkpoint).stretches["targets"])
+    desc = describe(checkpoint)
+    stretch, baseline = build_stretch(desc.stretches["targets"]), baseline_from_dict(desc.baseline)
     rows = []
     for row in manifest.rows(split):
         inputs = [manifest.cell(row, b)[0] for b in bands]
@@ -86,17 +96,25 @@ def _variant_rows(name, checkpoint, bands, manifest, split, target, folder) -> l
         target_path = manifest.cell(row, target)[0]
         pred, truth = read_image(pred_path), read_image(target_path)
         exposure = target_exposure(stretch, truth, target_path)
-        invalid = pred.band_mask | truth.band_mask
-        a = stretch.forward(pred.data, exposure=exposure)
         b = stretch.forward(truth.data, exposure=exposure)
-        for c, band in enumerate(pred.bands):
-            physical = band_metrics(pred.data[c], truth.data[c], invalid[c])
-            physical.update(point_source_flux_error(pred.data[c], truth.data[c], invalid[c]))
-            stretched = band_metrics(a[c], b[c], invalid[c])
-            stretched.update(flux_ratio=np.nan, point_flux_err=np.nan, n_sources=0)
-            for space, m in (("physical", physical), ("stretched", stretched)):
-                rows.append({"variant": name, "file": str(row["id"]), "band": band,
-                             "space": space, **m})  # fmt: skip
+        methods = [(name, pred.data, pred.band_mask)]
+        if baseline is not None:
+            x = np.concatenate([read_image(p).data for p in inputs])
+            guess = baseline.predict(x)
+            methods.append((_baseline_name(bands), guess, ~np.isfinite(guess)))
+        for method, data, mask in methods:
+            invalid = mask | truth.band_mask
+            a = stretch.forward(data, exposure=exposure)
+            for c, band in enumerate(truth.bands):
+                physical = band_metrics(data[c], truth.data[c], invalid[c])
+                physical.update(point_source_flux_error(data[c], truth.data[c], invalid[c]))
+                physical["noise_floor_psnr"] = noise_floor_psnr(truth.data[c], truth.band_mask[c])
+                stretched = band_metrics(a[c], b[c], invalid[c])
+                stretched.update(flux_ratio=np.nan, point_flux_err=np.nan, n_sources=0,
+                                 noise_floor_psnr=np.nan)  # fmt: skip
+                for space, m in (("physical", physical), ("stretched", stretched)):
+                    rows.append({"variant": method, "file": str(row["id"]), "band": band,
+                                 "space": space, **m})  # fmt: skip
     return rows
 
 
@@ -108,7 +126,8 @@ def _summary(table: Table, names: list[str]) -> Table:
 
     summaries = []
     for name in names:
-        part = summarize(table[table["variant"] == name])
+        metrics = ("psnr", "ssim", "mae", "flux_ratio", "noise_floor_psnr")
+        part = summarize(table[table["variant"] == name], metrics=metrics)
         part.add_column([name] * len(part), name="variant", index=0)
         errs = table[(table["variant"] == name) & (table["space"] == "physical")]["point_flux_err"]
         finite = np.asarray(errs, float)[np.isfinite(np.asarray(errs, float))]

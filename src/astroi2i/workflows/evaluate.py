@@ -13,6 +13,7 @@ from astropy.table import Table
 from astroi2i.errors import InputError
 from astroi2i.io.fits import read_image
 from astroi2i.metrics.image import band_metrics, psnr
+from astroi2i.metrics.noise import noise_floor_psnr
 from astroi2i.sky.geometry import same_grid
 
 __all__ = [
@@ -183,7 +184,8 @@ def evaluate(
         Table(rows=rows),
         rows,
         report,
-        "PSNR peak = max-min of the valid target pixels of each band",
+        "PSNR peak = max-min of the valid target pixels of each band; noise_floor_psnr = the "
+        "PSNR of a perfect noiseless prediction against the noisy target",
     )
 
 
@@ -211,6 +213,7 @@ def _image_rows(name, candidates, t, t_path, stretch, label, seed_softening) -> 
     if seed_softening is not None:
         t_asinh = np.arcsinh(np.asarray(t.data, float) / seed_softening)
         t_seed = _minmax(t_asinh, t_asinh)
+    floors = [noise_floor_psnr(t.data[c], t.band_mask[c]) for c in range(t.n_bands)]
     rows = []
     for method, data, mask in candidates:
         invalid = mask | t.band_mask
@@ -232,6 +235,7 @@ def _image_rows(name, candidates, t, t_path, stretch, label, seed_softening) -> 
                     m["flux_ratio"] = float("nan")  # sums of stretched values mean nothing
                 if space.startswith("seed"):  # the seed's PSNR peak is the [0, 1] range
                     m["psnr"] = psnr(a[c], b[c], invalid[c], data_range_=1.0)
+                m["noise_floor_psnr"] = floors[c] if space == "physical" else float("nan")
                 rows.append({"file": name, "method": method, "band": band, "space": space, **m})
     return rows
 

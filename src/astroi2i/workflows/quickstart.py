@@ -136,6 +136,7 @@ def _write_report(workdir: Path, table: Table, panels, checkpoint):
     from astroi2i.workflows.evaluate import format_table, summarize
     from astroi2i.workflows.model import describe
     from astroi2i.workflows.report import panel_figure
+    from astroi2i.workflows.split_eval import verdict
 
     report = workdir / "report"
     report.mkdir(parents=True, exist_ok=True)
@@ -151,8 +152,7 @@ def _write_report(workdir: Path, table: Table, panels, checkpoint):
     model, base = (_mean_by(table, m, "physical", "psnr") for m in ("pix2pix", "baseline"))
     floor = _mean_by(table, "pix2pix", "physical", "noise_floor_psnr")
     formula = baseline_from_dict(describe(checkpoint).baseline).describe()
-    verdict = ("WORSE than" if model < base - 0.1 else "a tie with" if model <= base + 0.1
-               else "better than")  # fmt: skip
+    said = verdict(model, base)
     panel_figure(
         panels, report / "panels.png", title="shallow r (input) → pix2pix → deep r (target)"
     )
@@ -162,7 +162,7 @@ def _write_report(workdir: Path, table: Table, panels, checkpoint):
         "(r; PSF FWHM 1.6 px, σ 0.02 nmgy), same 0.4″/px TAN grid, synthetic Sérsic galaxies "
         "and stars. Metrics are means over the held-out test stamps; *physical* is in nmgy, "
         "the stretched space is the checkpoint's target stretch. PSNR peak = target range.\n\n"
-        f"**pix2pix is {verdict} the fitted classical baseline**: {model:.2f} vs {base:.2f} dB "
+        f"**pix2pix is {said} the fitted classical baseline**: {model:.2f} vs {base:.2f} dB "
         f"physical-unit PSNR ({model - base:+.2f} dB); the targets' noise floor (a perfect "
         f"noiseless prediction) is {floor:.2f} dB. The baseline, fitted on the training split "
         f"in nmgy: {formula} (x0 = shallow g, x1 = shallow r).\n\n"

@@ -160,13 +160,21 @@ def _records(pair, group: str, methods, spaces, where: str) -> list[dict]:
     return records
 
 
-def warn_if_worse(summary: Table, model: str, baseline: str, *, margin_db: float = 0.1) -> list:
-    """Log a warning for every (group, band) where ``model``'s mean physical-unit PSNR is more
-    than ``margin_db`` below ``baseline``'s; returns those (group, band, model, baseline)."""
-    worse = []
+def verdict(model_db: float, baseline_db: float, *, margin_db: float = 0.1) -> str:
+    """ "better than", "a tie with" or "WORSE than": the model against its baseline, ties
+    within ``margin_db``."""
+    if model_db < baseline_db - margin_db:
+        return "WORSE than"
+    return "a tie with" if model_db <= baseline_db + margin_db else "better than"
+
+
+def versus(summary: Table, model: str, baseline: str) -> list[tuple]:
+    """(group, band, model PSNR, baseline PSNR, noise floor) per (group, band): the mean
+    physical-unit PSNRs of the two methods and the targets' mean noise floor."""
     if not len(summary) or baseline not in set(summary["method"]):
-        return worse
+        return []
     physical = summary[summary["space"] == "physical"]
+    out = []
     for row in physical[physical["method"] == model]:
         sel = (
             (physical["method"] == baseline)
@@ -174,13 +182,22 @@ def warn_if_worse(summary: Table, model: str, baseline: str, *, margin_db: float
             & (physical["group"] == row["group"])
         )
         for other in physical[sel]:
-            if row["psnr"] < other["psnr"] - margin_db:
-                worse.append((row["group"], row["band"], float(row["psnr"]), float(other["psnr"])))
-                log.warning(
-                    "%s band %s (%s): the model is WORSE than its fitted classical baseline "
-                    "(%.2f vs %.2f dB physical PSNR)", row["group"], row["band"], model,
-                    row["psnr"], other["psnr"],
-                )  # fmt: skip
+            floor = float(row["noise_floor_psnr"]) if "noise_floor_psnr" in row.colnames else np.nan
+            out.append((row["group"], row["band"], float(row["psnr"]), float(other["psnr"]), floor))
+    return out
+
+
+def warn_if_worse(summary: Table, model: str, baseline: str, *, margin_db: float = 0.1) -> list:
+    """Log a warning for every (group, band) where ``model``'s mean physical-unit PSNR is more
+    than ``margin_db`` below ``baseline``'s; returns those (group, band, model, baseline)."""
+    worse = []
+    for group, band, psnr_model, psnr_base, _ in versus(summary, model, baseline):
+        if verdict(psnr_model, psnr_base, margin_db=margin_db) == "WORSE than":
+            worse.append((group, band, psnr_model, psnr_base))
+            log.warning(
+                "%s band %s (%s): the model is WORSE than its fitted classical baseline "
+                "(%.2f vs %.2f dB physical PSNR)", group, band, model, psnr_model, psnr_base,
+            )  # fmt: skip
     return worse
 
 
