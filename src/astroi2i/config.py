@@ -55,6 +55,10 @@ class DataConfig:
     #: unpaired_b: 1, paired: 1} (the default); inputs = domain A columns, targets = domain B
     streams: dict[str, int] | None = None
     align_target: Literal["none", "wcs", "crpix"] = "none"
+    #: "baseline": the network predicts a correction, in the target's stretched units, on top
+    #: of the classical baseline fitted on the training split (same-grid translation); with a
+    #: zero-initialised last layer the untrained model is exactly that baseline
+    anchor: Literal["none", "baseline"] = "none"
     scale: int = 1
     batch_size: int = 8
     num_workers: int = 0
@@ -248,6 +252,13 @@ def resolve_recipe(recipe: dict) -> dict:
     data = resolved["data"]
     if data["holes"] is not None:
         _check_holes(data["holes"])
+    if data["anchor"] == "baseline" and (
+        data["scale"] != 1 or data["holes"] or data["zero_blocks"]
+    ):
+        raise InputError(
+            "data.anchor: baseline is the fitted linear baseline of same-grid translation; "
+            "it does not apply with data.scale > 1, data.holes or data.zero_blocks"
+        )
     if not data["inputs"]:
         raise InputError("data.inputs: list at least one input band column")
     if not data["targets"]:

@@ -105,3 +105,39 @@ def test_training_stores_the_baseline_and_evaluate_split_scores_it(
            & (per_sample["id"] == str(row["id"])))  # fmt: skip
     assert float(per_sample["psnr"][sel][0]) == pytest.approx(expected, rel=1e-6)
     assert isinstance(Table.read(tmp_path / "e" / "summary.ecsv"), Table)
+
+
+@pytest.mark.slow
+def test_an_untrained_anchored_model_is_its_baseline(survey_pair, tmp_path):
+    """data.anchor=baseline with a zero last layer: before the network has learnt anything
+    (lr 0), translate returns the fitted baseline, strip by strip, on an image larger than a
+    tile."""
+    from astroi2i.baselines import baseline_from_dict
+    from astroi2i.io import read_image, read_manifest
+    from astroi2i.workflows.model import describe
+    from astroi2i.workflows.train import train
+    from astroi2i.workflows.translate import translate
+    from tests.conftest import TINY_MODEL
+
+    overrides = [f"data.manifest={survey_pair}", "trainer.max_batches=2", *TINY_MODEL,
+                 "data.anchor=baseline", "model.generator.zero_output=true",
+                 "model.system.lr=0.0"]  # fmt: skip
+    result = train("pix2pix_quickstart", overrides=overrides, workdir=tmp_path / "run")
+    fitted = baseline_from_dict(describe(result.checkpoint).baseline)
+    manifest = read_manifest(survey_pair)
+    row = manifest.rows("train")[0]  # 64² images, tiles of 32
+    inputs = [manifest.cell(row, c)[0] for c in ("shallow_g", "shallow_r")]
+    out = read_image(translate(result.checkpoint, inputs, tmp_path / "o.fits"))
+    x = np.concatenate([read_image(p).data for p in inputs])
+    expected = fitted.predict(x)
+    scale = np.nanmax(np.abs(expected))
+    np.testing.assert_allclose(out.data, expected, rtol=1e-5, atol=1e-6 * scale)
+
+
+def test_anchor_refuses_what_it_does_not_apply_to():
+    from astroi2i.config import apply_overrides, load_recipe, resolve_recipe
+    from astroi2i.errors import InputError
+
+    recipe = load_recipe("pix2pix_quickstart")
+    with pytest.raises(InputError, match="data.anchor: baseline is the fitted linear baseline"):
+        resolve_recipe(apply_overrides(recipe, ["data.anchor=baseline", "data.scale=2"]))

@@ -22,6 +22,7 @@ def _sr_checkpoint(path):
                 "model.generator={type: SRResNetGenerator, scale: 2, n_blocks: 1,"
                 " base_channels: 4}",
                 "data.scale=2",
+                "data.anchor=none",  # the quickstart anchors on a same-grid baseline
             ],
         )
     )

@@ -41,7 +41,9 @@ class UNetGenerator(nn.Module):
     (translate pads automatically). Dropout (pix2pix's noise source) acts in the three decoder
     levels below the innermost one in ``unet_256`` (levels 4 … depth−2, so small U-Nets have
     none). The output is linear by default: stretched astronomical data are not confined to
-    [−1, 1], so ``final_activation="tanh"`` is opt-in.
+    [−1, 1], so ``final_activation="tanh"`` is opt-in. ``zero_output`` zeroes the last layer,
+    so the untrained network returns exactly 0: a model that predicts a correction on top of a
+    baseline (``data.anchor: baseline``) then starts exactly at the baseline.
     """
 
     def __init__(
@@ -56,6 +58,7 @@ class UNetGenerator(nn.Module):
         dropout: float = 0.5,
         upsample: Literal["transpose", "bilinear"] = "transpose",
         final_activation: Literal["none", "tanh"] = "none",
+        zero_output: bool = False,
     ) -> None:
         super().__init__()
         if depth < 2:
@@ -90,6 +93,9 @@ class UNetGenerator(nn.Module):
                 nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False),
                 nn.Conv2d(widths[0] * 2, out_channels, 3, padding=1),
             ]
+        if zero_output:
+            nn.init.zeros_(out_layers[-1].weight)
+            nn.init.zeros_(out_layers[-1].bias)
         if final_activation == "tanh":
             out_layers.append(nn.Tanh())
         self.out = nn.Sequential(*out_layers)

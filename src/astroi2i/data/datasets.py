@@ -261,6 +261,10 @@ class PairedDataset(torch.utils.data.Dataset):
     scale : int
         Target pixels per input pixel (super-resolution): the target crop is ``scale`` ×
         the input crop over the same sky, and ``mask`` is on the target grid.
+    baseline : fitted baseline, optional
+        ``data.anchor: baseline``: the targets become target − baseline(inputs), both
+        stretched with the target stretch (the baseline is computed once, in physical units,
+        on the whole image, then cropped with it).
     holes : dict, optional
         Inpainting: keyword arguments of :func:`astroi2i.sky.masks.random_blocks`; each
         sample gets random missing blocks (drawn from its own random stream), filled with
@@ -282,6 +286,7 @@ class PairedDataset(torch.utils.data.Dataset):
         seed: int = 0,
         scale: int = 1,
         holes: dict | None = None,
+        baseline=None,
     ) -> None:
         self.keys = [p.key for p in pairs]
         self.holes = None if holes is None else dict(holes)
@@ -306,6 +311,9 @@ class PairedDataset(torch.utils.data.Dataset):
             y = None
             if p.target is not None and target_stretch is not None:
                 y = apply_stretch(target_stretch, p.target.data, p.target_exposure, p.key)
+                if baseline is not None:  # the network learns the correction to it
+                    b = baseline.predict(np.where(p.inputs.band_mask, np.nan, p.inputs.data))
+                    y = y - apply_stretch(target_stretch, b, p.target_exposure, p.key)
                 mask = mask | p.target.pixel_mask | ~np.isfinite(y).all(axis=0)
                 y = np.where(np.isfinite(y), y, fill_value).astype(np.float32)
             x = np.where(np.isfinite(x), x, fill_value).astype(np.float32)

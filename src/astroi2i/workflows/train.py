@@ -105,10 +105,12 @@ def init_from(system, model, description: ModelDescription) -> None:
     log.info("generator initialised from %s", model)
 
 
-def _paired_datasets(cfg: dict, manifest, stretch_in, stretch_out, *, fit: bool):
+def _paired_datasets(cfg: dict, manifest, stretch_in, stretch_out, *, fit: bool,
+                     resumed_baseline: dict | None = None):  # fmt: skip
     """Training and validation :class:`PairedDataset` s of a paired recipe (fitting the
-    stretches on the training split when ``fit``), and the checkpoint metadata on bands and
-    units."""
+    stretches and the classical baseline on the training split when ``fit``; a resumed run
+    keeps its own), and the checkpoint metadata on bands, units and the baseline."""
+    from astroi2i.baselines import baseline_from_dict
     from astroi2i.data.datasets import PairedDataset, fit_pair_stretch, load_pairs
     from astroi2i.sky.geometry import pixel_scale_arcsec
 
@@ -130,6 +132,9 @@ def _paired_datasets(cfg: dict, manifest, stretch_in, stretch_out, *, fit: bool)
     if fit:
         fit_pair_stretch(stretch_in, train_pairs, "inputs")
         fit_pair_stretch(stretch_out, train_pairs, "targets")
+    same_grid = data["scale"] == 1 and not data["holes"] and not data["zero_blocks"]
+    baseline = fit_baseline(train_pairs, seed=cfg["seed"]) if fit and same_grid else None
+    baseline = baseline if fit else resumed_baseline
     common = dict(
         input_stretch=stretch_in,
         target_stretch=stretch_out,
@@ -138,6 +143,7 @@ def _paired_datasets(cfg: dict, manifest, stretch_in, stretch_out, *, fit: bool)
         seed=cfg["seed"],
         scale=data["scale"],
         holes=data["holes"],
+        baseline=baseline_from_dict(baseline) if data["anchor"] == "baseline" else None,
     )
     train_set = PairedDataset(
         train_pairs,
@@ -157,8 +163,8 @@ def _paired_datasets(cfg: dict, manifest, stretch_in, stretch_out, *, fit: bool)
         "target_filters": list(first.target_labels),
         "pixel_scale_arcsec": pixel_scale_arcsec(first.inputs.wcs),
     }
-    if fit and data["scale"] == 1 and not data["holes"] and not data["zero_blocks"]:
-        meta["baseline"] = fit_baseline(train_pairs, seed=cfg["seed"])
+    if baseline is not None:
+        meta["baseline"] = baseline
     return train_set, val_set, meta
 
 
@@ -253,11 +259,16 @@ def _datasets(cfg: dict, resumed: ModelDescription | None, *, source: str):
     manifest = read_manifest(cfg["data"]["manifest"])
     specs = resumed.stretches if resumed is not None else cfg["stretch"]  # fitted ones travel
     stretch_in, stretch_out = build_stretch(specs["inputs"]), build_stretch(specs["targets"])
+    fit = resumed is None
     if getattr(SYSTEMS.get(cfg["model"]["system"]["type"]), "two_way", False):
-        from astroi2i.data.twoway import twoway_datasets as make
+        from astroi2i.data.twoway import twoway_datasets
+
+        train_set, val_set, meta = twoway_datasets(cfg, manifest, stretch_in, stretch_out, fit=fit)
     else:
-        make = _paired_datasets
-    train_set, val_set, meta = make(cfg, manifest, stretch_in, stretch_out, fit=resumed is None)
+        train_set, val_set, meta = _paired_datasets(
+            cfg, manifest, stretch_in, stretch_out, fit=fit,
+            resumed_baseline=None if fit else resumed.baseline,
+        )  # fmt: skip
     stored = {
         "recipe": cfg,
         **meta,
@@ -265,8 +276,6 @@ def _datasets(cfg: dict, resumed: ModelDescription | None, *, source: str):
         "scale": cfg["data"]["scale"],
         "fill_value": cfg["data"]["fill_value"],
     }
-    if resumed is not None:  # the baseline was fitted with the stretches, on the same data
-        stored["baseline"] = resumed.baseline
     return train_set, val_set, ModelDescription.from_dict(stored, source=source)
 
 

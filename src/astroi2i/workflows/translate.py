@@ -228,13 +228,28 @@ class _OutputStrips:
     that fills, the input's own pixels wherever it had them) → the FITS writer."""
 
     def __init__(self, writer, desc: ModelDescription, inputs: _InputStrips, exposure) -> None:
+        from astroi2i.baselines import baseline_from_dict
+
         self.writer, self.inputs, self.scale = writer, inputs, desc.scale
         self.stretch = build_stretch(desc.stretches["targets"])
         self.exposure = None
         if self.stretch.exposure_keyword is not None and exposure is not None:
             self.exposure = np.repeat(np.nanmean(exposure), len(desc.target_bands))
+        anchored = desc.data.get("anchor", "none") == "baseline"
+        self.baseline = baseline_from_dict(desc.baseline) if anchored else None
+
+    def _baseline_rows(self, y0: int, y1: int) -> np.ndarray:
+        """The fitted baseline of output rows y0:y1, stretched: computed on the input rows
+        with a halo wide enough for its smoothing, so strips join exactly."""
+        halo = int(np.ceil(4 * self.baseline.sigma)) + 1
+        top, bottom = max(0, y0 - halo), y1 + halo
+        raw = self.inputs.rows(top, bottom)
+        b = self.baseline.predict(raw)[:, y0 - top : y1 - top]
+        return self.stretch.forward(b, exposure=self.exposure)
 
     def __call__(self, y0: int, block: np.ndarray) -> None:
+        if self.baseline is not None:  # the network gave the correction to the baseline
+            block = block + self._baseline_rows(y0, y0 + block.shape[1])
         y = self.stretch.inverse(block, exposure=self.exposure)
         invalid, raw = self.inputs.strip(y0, y0 + block.shape[1] // self.scale)
         if self.inputs.fills:  # measured pixels bit for bit from the input; the model only fills
