@@ -133,7 +133,7 @@ def test_band_order_check_trusts_only_headers_that_tell_bands_apart(caplog):
     order, so they are not used against it (a warning says so)."""
     from astroi2i.description import ModelDescription
     from astroi2i.errors import InputError
-    from astroi2i.workflows.translate import check_band_order
+    from astroi2i.workflows.translate_checks import check_band_order
 
     desc = ModelDescription(recipe={}, input_bands=("g", "r"), target_bands=("i",),
                             stretches={}, input_filters=("g", "r"))  # fmt: skip

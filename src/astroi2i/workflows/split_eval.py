@@ -81,7 +81,8 @@ def evaluate_split(
     from astroi2i.data.datasets import load_pairs
     from astroi2i.data.stretches import build_stretch
     from astroi2i.workflows.model import load_model
-    from astroi2i.workflows.translate import resolve_device, translate
+    from astroi2i.workflows.translate import translate
+    from astroi2i.workflows.translate_checks import resolve_device
 
     out = Path(out)
     device = resolve_device(device)

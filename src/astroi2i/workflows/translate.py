@@ -28,7 +28,6 @@ from astroi2i.io.fits import (
 from astroi2i.io.image import SkyImage
 from astroi2i.io.stream import FitsRowWriter, ImageSource
 from astroi2i.sky.geometry import (
-    pixel_scale_arcsec,
     reproject_image,
     reprojection_method,
     rescale_wcs,
@@ -37,6 +36,13 @@ from astroi2i.sky.geometry import (
 )
 from astroi2i.sky.masks import read_mask, zero_blocks
 from astroi2i.workflows.model import load
+from astroi2i.workflows.translate_checks import (
+    check_band_count,
+    check_band_order,
+    check_tiling,
+    resolve_device,
+    warn_pixel_scale,
+)
 
 __all__ = ["translate", "CARRIED_KEYS"]
 
@@ -47,71 +53,6 @@ log = logging.getLogger(__name__)
 CARRIED_KEYS = OBSERVATION_CONTEXT_KEYS
 
 
-def _check_band_count(n: int, paths: Sequence, desc: ModelDescription) -> None:
-    expected = desc.input_bands
-    if n != len(expected):
-        raise InputError(
-            f"{', '.join(map(str, paths))}: {n} input band(s) given, the model expects "
-            f"{len(expected)} ({', '.join(expected)}) in that order"
-        )
-
-
-def check_band_order(paths: Sequence, labels: Sequence[str], desc: ModelDescription) -> None:
-    """Refuse inputs whose headers name a band the model takes at another position (``r g``
-    given to a ``g r`` model). ``labels`` are the given bands' header labels (``BANDn`` or
-    ``FILTER``; ``""`` where none); the model's are those of its training files, else its band
-    names. Bands whose headers say nothing, or name a band the model does not know, pass."""
-    expected = list(desc.input_filters) if any(desc.input_filters) else list(desc.input_bands)
-    named = [label for label in labels if label]
-    if len(expected) != len(labels) or len(set(named)) < len(named):
-        if len(set(named)) < len(named):  # e.g. every file of a survey says FILTER='g'
-            log.warning("%s: the headers give two bands one name (%s); band order not checked",
-                        ", ".join(map(str, paths)), ", ".join(labels))  # fmt: skip
-        return
-    for i, label in enumerate(labels):
-        if label and label != expected[i] and label in expected:
-            raise InputError(
-                f"{', '.join(map(str, paths))}: input band {i + 1} is {label!r} by its header, "
-                f"but the model takes {expected[i]!r} there; give the bands in the order "
-                f"{', '.join(expected)}"
-            )
-
-
-def check_tiling(tile: int | None, overlap: int | None) -> None:
-    """``--tile`` and ``--overlap`` as translate can use them (one-line errors otherwise)."""
-    if tile is not None and (not isinstance(tile, int) or tile < 8):
-        raise InputError(f"--tile {tile}: must be a whole number of pixels, at least 8")
-    if overlap is not None and (not isinstance(overlap, int) or overlap < 0):
-        raise InputError(f"--overlap {overlap}: must be a whole number of pixels, 0 or more")
-    if tile is not None and overlap is not None and overlap >= tile:
-        raise InputError(f"--overlap {overlap}: must be smaller than the tile ({tile})")
-
-
-def resolve_device(device: str | None) -> str:
-    """``--device`` checked against this machine (``cpu``, ``cuda``, ``cuda:N``, ``mps``);
-    None picks CUDA where present."""
-    import torch
-
-    if device is None:
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    try:
-        parsed = torch.device(device)
-    except (RuntimeError, ValueError):
-        raise InputError(f"--device {device}: not a device name (cpu, cuda, cuda:N)") from None
-    if parsed.type == "cuda":
-        if not torch.cuda.is_available():
-            raise InputError(f"--device {device}: CUDA is not available on this machine")
-        if parsed.index is not None and parsed.index >= torch.cuda.device_count():
-            raise InputError(
-                f"--device {device}: this machine has {torch.cuda.device_count()} CUDA device(s)"
-            )
-    elif parsed.type == "mps" and not torch.backends.mps.is_available():
-        raise InputError(f"--device {device}: MPS is not available on this machine")
-    elif parsed.type not in ("cpu", "cuda", "mps"):
-        raise InputError(f"--device {device}: astroi2i runs on cpu, cuda or mps")
-    return device
-
-
 def _aligned_rows(paths: Sequence, desc: ModelDescription, reference, exposure_keyword):
     """--align: read everything, reproject what is off the reference grid (in memory)."""
     from astroi2i.data.datasets import band_exposures
@@ -119,7 +60,7 @@ def _aligned_rows(paths: Sequence, desc: ModelDescription, reference, exposure_k
     images = [read_image(p) for p in paths]
     for path, image in zip(paths, images):
         require_valid_pixels(image, path)
-    _check_band_count(sum(im.n_bands for im in images), paths, desc)
+    check_band_count(sum(im.n_bands for im in images), paths, desc)
     check_band_order(paths, band_labels(images), desc)
     ref = read_image(reference) if reference is not None else images[0]
     aligned = []
@@ -148,7 +89,7 @@ def _streamed_rows(paths: Sequence, desc: ModelDescription, stack: ExitStack, ex
     from astroi2i.data.datasets import band_exposures
 
     sources = [stack.enter_context(ImageSource(p)) for p in paths]
-    _check_band_count(sum(s.n_bands for s in sources), paths, desc)
+    check_band_count(sum(s.n_bands for s in sources), paths, desc)
     check_band_order(paths, band_labels(sources), desc)
     for path, source in zip(paths[1:], sources[1:]):
         if not same_grid(source, sources[0]):
@@ -291,20 +232,6 @@ def _output_dtype(first, desc: ModelDescription):
     return np.float64 if desc.fills_invalid and first.header.get("BITPIX") == -64 else np.float32
 
 
-def _warn_pixel_scale(first, desc: ModelDescription, where) -> None:
-    """Warn when the input's pixel scale is far from the training images' (the model then
-    sees structures at sizes it never learned)."""
-    trained, scale = desc.pixel_scale_arcsec, pixel_scale_arcsec(first.wcs)
-    if not trained or not scale:
-        return
-    if not 0.8 <= scale / trained <= 1.25:
-        log.warning(
-            "%s: pixel scale %.4g arcsec, the model was trained at %.4g arcsec (ratio %.2f); "
-            "its output is not what it was trained to give",
-            where, scale, trained, scale / trained,
-        )  # fmt: skip
-
-
 def _provenance(desc: ModelDescription, inputs: Sequence, command: str | None) -> dict:
     provenance = {
         "task": "translate",
@@ -409,7 +336,7 @@ def _predict_to_file(model, desc: ModelDescription, inputs, output, *, tile, ove
             rows, first, exposure, shape = _aligned_rows(inputs, desc, reference, key)
         else:
             rows, first, exposure, shape = _streamed_rows(inputs, desc, stack, key)
-        _warn_pixel_scale(first, desc, inputs[0])
+        warn_pixel_scale(first, desc, inputs[0])
         user_mask = None if mask is None else read_mask(mask, shape)
         strips = _InputStrips(rows, desc, stretch_in, exposure, str(inputs[0]), user_mask)
         n_out, f = len(desc.target_bands), desc.scale
