@@ -51,6 +51,10 @@ class ModelDescription:
         Output pixels per input pixel along each axis (super-resolution > 1).
     stride : int
         Input sizes the network accepts are multiples of this.
+    receptive_radius : int or None
+        Input pixels on each side of an output pixel that can change it; ``translate`` keeps
+        at least this much of every tile's inner edges out of the blend, so the output does not
+        depend on the tiling. None where unknown (then the recipe's tiling is used as it is).
     fill_value : float
         What invalid input pixels become in the stretched space.
     fills_invalid : bool
@@ -83,6 +87,7 @@ class ModelDescription:
     pixel_scale_arcsec: float | None = None
     scale: int = 1
     stride: int = 1
+    receptive_radius: int | None = None
     fill_value: float = 0.0
     fills_invalid: bool = False
     two_way: dict | None = None

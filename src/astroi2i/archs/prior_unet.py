@@ -78,6 +78,8 @@ class BiharmonicResidualUNet(nn.Module):
     """
 
     fills_invalid = True
+    #: the biharmonic fill of a hole depends on the whole image: no finite receptive field
+    receptive_radius = None
     onnx_exportable = False  # scikit-image runs inside forward()
 
     def __init__(

@@ -105,6 +105,12 @@ class UNetGenerator(nn.Module):
         """H and W of the input must be multiples of this."""
         return 2**self.depth
 
+    @property
+    def receptive_radius(self) -> int:
+        """Pixels on each side of an output pixel that can change it: 2^(depth+1) − 1 (the
+        4×4 stride-2 encoder and decoder; checked against the gradient in the tests)."""
+        return 2 ** (self.depth + 1) - 1
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h, w = x.shape[-2:]
         if h % self.stride or w % self.stride:

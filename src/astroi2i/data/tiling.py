@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 __all__ = [
+    "receptive_radius",
     "tile_starts",
     "tile_window",
     "pad_to_multiple",
@@ -47,11 +48,38 @@ def tile_starts(length: int, tile: int, overlap: int, align: int = 1) -> list[in
     return starts
 
 
-def _ramp(n: int, overlap: int, lead: bool, trail: bool) -> np.ndarray:
+def receptive_radius(model, in_channels: int, stride: int = 1, *, limit: int = 1024) -> int | None:
+    """Pixels on each side of an output pixel that can change it: the model's own
+    ``receptive_radius`` where it states one, else measured as the extent of the gradient of
+    the centre output pixel on an input of zeros (doubled until it fits; None beyond
+    ``limit`` pixels). Run on a copy in eval mode; the model is not changed."""
+    import copy
+
+    if hasattr(model, "receptive_radius"):  # None: the model says it has no finite one
+        return None if model.receptive_radius is None else int(model.receptive_radius)
+    if not isinstance(model, torch.nn.Module):
+        return None
+    probe = copy.deepcopy(model).eval()
+    n = max(64, 4 * stride)
+    while n <= limit:
+        x = torch.zeros(1, in_channels, n, n, requires_grad=True)
+        out = probe(x)
+        c = out.shape[-1] // 2
+        out[0, :, c, c].sum().backward()
+        hit = (x.grad.abs().sum(dim=(0, 1)) > 0).nonzero()
+        centre = n // 2
+        radius = int((hit - centre).abs().max()) if len(hit) else 0
+        if radius < centre - 1:
+            return radius
+        n *= 2
+    return None
+
+
+def _ramp(n: int, overlap: int, lead: bool, trail: bool, margin: int | None = None) -> np.ndarray:
     w = np.ones(n, np.float32)
     if overlap <= 0:
         return w
-    margin = overlap // 4
+    margin = overlap // 4 if margin is None else min(margin, (overlap - 1) // 2)
     width = max(overlap - 2 * margin, 1)
     up = np.clip((np.arange(n) - margin + 0.5) / width, 0.0, 1.0).astype(np.float32)
     if lead:
@@ -62,13 +90,17 @@ def _ramp(n: int, overlap: int, lead: bool, trail: bool) -> np.ndarray:
 
 
 def tile_window(
-    shape: tuple[int, int], overlap: int, sides: tuple[bool, bool, bool, bool]
+    shape: tuple[int, int],
+    overlap: int,
+    sides: tuple[bool, bool, bool, bool],
+    margin: int | None = None,
 ) -> np.ndarray:
     """Blending weights (H, W) for one tile. ``sides`` = (top, bottom, left, right): True where
-    a neighbouring tile overlaps that side."""
+    a neighbouring tile overlaps that side; ``margin`` (default ``overlap // 4``) pixels next
+    to such a side get weight 0."""
     top, bottom, left, right = sides
-    wy = _ramp(shape[0], overlap, top, bottom)
-    wx = _ramp(shape[1], overlap, left, right)
+    wy = _ramp(shape[0], overlap, top, bottom, margin)
+    wx = _ramp(shape[1], overlap, left, right, margin)
     return wy[:, None] * wx[None, :]
 
 
@@ -106,6 +138,7 @@ def predict_streaming(
     scale: int = 1,
     device: torch.device | str = "cpu",
     dtype: torch.dtype = torch.float32,
+    margin: int | None = None,
 ) -> None:
     """Tiled inference over an image that is read and written by rows.
 
@@ -126,6 +159,11 @@ def predict_streaming(
         Input size in pixels.
     tile, overlap, stride, scale : int
         As in :func:`predict_tiled`.
+    margin : int, optional
+        Input pixels next to an inner tile edge whose prediction gets no weight (default
+        ``overlap // 4``); at least the model's receptive radius, every blended prediction saw
+        its whole receptive field, so the result does not depend on the tiling (up to the
+        sub-stride shift of the last tile on an axis that is not a multiple of the stride).
     """
     height, width = shape
     tile = int(np.ceil(tile / stride) * stride)
@@ -149,7 +187,8 @@ def predict_streaming(
                 acc = np.zeros((pred.shape[0], 2 * th * s, ext_w * s), np.float32)
                 weight = np.zeros((2 * th * s, ext_w * s), np.float32)
             win = tile_window(pred.shape[-2:], overlap * s, (iy > 0, iy < len(ys) - 1,
-                                                            ix > 0, ix < len(xs) - 1))  # fmt: skip
+                                                            ix > 0, ix < len(xs) - 1),
+                              None if margin is None else margin * s)  # fmt: skip
             rows = slice((y0 - base) * s, (y0 - base + th) * s)
             cols = slice(x0 * s, (x0 + tw) * s)
             acc[:, rows, cols] += pred * win

@@ -82,6 +82,24 @@ def _resume_checkpoint(
     return path, meta
 
 
+def _with_receptive_field(description: ModelDescription, generator, crop) -> ModelDescription:
+    """The generator's receptive radius in the description; a warning when it is not smaller
+    than half the training crop (then no training pixel saw its whole receptive field, and
+    what the network does with full context is untrained: its output depends on the tile)."""
+    from astroi2i.data.tiling import receptive_radius
+
+    radius = receptive_radius(generator, len(description.input_bands), description.stride,
+                              limit=512)  # fmt: skip
+    if radius is not None and crop is not None and 2 * radius >= crop:
+        log.warning(
+            "the generator's receptive field (radius %d px) is not smaller than half the "
+            "training crop (%d px): no training pixel saw its whole receptive field, so its "
+            "predictions will depend on how images are tiled; use a larger data.crop_size or "
+            "a shallower generator (docs/tiling.md)", radius, crop,
+        )  # fmt: skip
+    return description.replace(receptive_radius=radius)
+
+
 def init_from(system, model, description: ModelDescription) -> None:
     """Start ``system``'s generator from the weights of ``model`` (a checkpoint, an export or
     a packaged name: ``trainer.init_from``), which must take and give the same bands."""
@@ -299,6 +317,8 @@ def _system(cfg: dict, description: ModelDescription, resumed):
         stride=int(getattr(generator, "stride", 1)),
         fills_invalid=bool(getattr(generator, "fills_invalid", False)),
     )
+    if generator is not None and not description.is_two_way and not description.fills_invalid:
+        description = _with_receptive_field(description, generator, data["crop_size"])
     if cfg["trainer"]["init_from"] and resumed is None:
         init_from(system, cfg["trainer"]["init_from"], description)
     return system, description

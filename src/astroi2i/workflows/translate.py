@@ -41,6 +41,7 @@ from astroi2i.workflows.translate_checks import (
     check_band_order,
     check_tiling,
     resolve_device,
+    tiling_for,
     warn_pixel_scale,
 )
 
@@ -303,9 +304,9 @@ def translate(
         raise FileExistsError(f"{output}: exists; pass --overwrite to replace it")
     device = resolve_device(device)
     model, desc = loaded if loaded is not None else load(checkpoint, device=device)  # read once
-    tile = desc.inference["tile"] if tile is None else tile
-    overlap = desc.inference["overlap"] if overlap is None else overlap
-    check_tiling(tile, overlap)
+    check_tiling(tile, overlap)  # the options as given
+    tile, overlap, margin = tiling_for(desc, tile, overlap)
+    check_tiling(tile, overlap)  # and as completed from the model
     if desc.is_two_way:
         from astroi2i.workflows.twoway import translate_twoway
 
@@ -318,12 +319,13 @@ def translate(
         raise InputError(f"--to {to}: only for two-way models; {checkpoint} translates one way")
     if mask is not None and not desc.fills_invalid:
         raise InputError(f"{mask}: --mask is for inpainting models; this model does not fill")
-    return _predict_to_file(model, desc, inputs, output, tile=tile, overlap=overlap, align=align,
-                            reference=reference, overwrite=overwrite, device=device,
-                            command=command, mask=mask)  # fmt: skip
+    return _predict_to_file(model, desc, inputs, output, tile=tile, overlap=overlap,
+                            margin=margin, align=align, reference=reference,
+                            overwrite=overwrite, device=device, command=command,
+                            mask=mask)  # fmt: skip
 
 
-def _predict_to_file(model, desc: ModelDescription, inputs, output, *, tile, overlap, align,
+def _predict_to_file(model, desc: ModelDescription, inputs, output, *, tile, overlap, margin, align,
                      reference, overwrite, device, command, mask) -> Path:  # fmt: skip
     """Inputs → stretched strips → tiled network → inverse-stretched strips → the output
     file (written atomically; removed again if anything fails)."""
@@ -348,7 +350,7 @@ def _predict_to_file(model, desc: ModelDescription, inputs, output, *, tile, ove
         try:
             predict_streaming(model, strips.network_rows, _OutputStrips(writer, desc, strips,
                               exposure), shape, tile=tile, overlap=overlap, stride=desc.stride,
-                              scale=f, device=device)  # fmt: skip
+                              scale=f, device=device, margin=margin)  # fmt: skip
         except BaseException:
             writer.abort()
             raise

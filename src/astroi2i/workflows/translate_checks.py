@@ -11,7 +11,7 @@ from astroi2i.errors import InputError
 from astroi2i.sky.geometry import pixel_scale_arcsec
 
 __all__ = ["check_band_count", "check_band_order", "check_tiling", "resolve_device",
-           "warn_pixel_scale"]  # fmt: skip
+           "warn_pixel_scale", "tiling_for"]  # fmt: skip
 
 log = logging.getLogger(__name__)
 
@@ -93,3 +93,37 @@ def warn_pixel_scale(first, desc: ModelDescription, where) -> None:
             "its output is not what it was trained to give",
             where, scale, trained, scale / trained,
         )  # fmt: skip
+
+
+def _up(value: int, multiple: int) -> int:
+    return -(-int(value) // multiple) * multiple
+
+
+def tiling_for(desc: ModelDescription, tile: int | None, overlap: int | None):
+    """(tile, overlap, margin) for ``translate``. With the model's receptive radius R known,
+    every tile's prediction within R of an inner tile edge gets no weight (margin = R), so
+    each blended prediction saw its whole receptive field and the output does not depend on
+    how the image is cut; the default overlap is 2R plus a ramp of two strides (at least
+    16 px), the default tile at least the training crop and twice the overlap. Without R:
+    the recipe's ``inference`` tile and overlap, as given."""
+    radius, stride = desc.receptive_radius, max(1, desc.stride)
+    if radius is None:
+        tile = desc.inference["tile"] if tile is None else tile
+        overlap = desc.inference["overlap"] if overlap is None else overlap
+        return tile, overlap, None
+    given = overlap is not None
+    if overlap is None:
+        overlap = max(desc.inference["overlap"], _up(2 * radius + max(2 * stride, 16), stride))
+        if tile is not None and overlap >= tile:  # the tile asked for is too small for it
+            overlap = max(tile - stride, 0)
+    if overlap < 2 * radius + 1:
+        log.warning(
+            "%s %d is less than twice the model's receptive radius (%d px): pixels near "
+            "tile edges are blended from predictions that did not see their whole receptive "
+            "field, so the output depends on the tiling",
+            "--overlap" if given else "the overlap that fits the tile,", overlap, radius,
+        )  # fmt: skip
+    if tile is None:
+        crop = desc.data.get("crop_size") or 0
+        tile = _up(max(desc.inference["tile"], crop, 2 * overlap + stride), stride)
+    return tile, overlap, radius

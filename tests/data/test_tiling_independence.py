@@ -1,0 +1,70 @@
+"""Predictions that do not depend on how the image is cut: with the model's receptive radius
+kept out of every blend, three tile sizes and the whole image agree."""
+
+import numpy as np
+import pytest
+import torch
+
+from astroi2i.archs.unet import UNetGenerator
+from astroi2i.data.tiling import predict_tiled, receptive_radius
+
+
+@pytest.mark.parametrize("depth", [2, 3, 4])
+def test_unet_receptive_radius_matches_the_gradient(depth):
+    net = UNetGenerator(2, 1, depth=depth, base_channels=4, dropout=0.0)
+    stated = net.receptive_radius
+    measured = receptive_radius(torch.nn.Sequential(net), 2, net.stride)  # no attribute: measure
+    assert measured == stated == 2 ** (depth + 1) - 1
+
+
+@pytest.mark.slow
+def test_three_tile_sizes_give_one_image(tiny_checkpoint, tmp_path):
+    """Tolerance: 1e-4 of the output's range (float32 blending of identical predictions, and
+    the sub-stride shift of the last tile on an axis that is not a multiple of the stride)."""
+    from astroi2i.io import read_image
+    from astroi2i.workflows.model import describe
+    from astroi2i.workflows.translate import translate
+    from tests.conftest import gaussian_sources, make_wcs, write_fits
+
+    desc = describe(tiny_checkpoint.checkpoint)
+    assert desc.receptive_radius == 15  # depth-3 U-Net
+    rng = np.random.default_rng(4)
+    shape = (200, 176)  # a multiple of the stride (8) on both axes
+    wcs = make_wcs("tan", shape)
+    paths = []
+    for band in ("g", "r"):
+        path = tmp_path / f"{band}.fits"
+        write_fits(path, gaussian_sources(shape, rng, n=12), wcs)
+        paths.append(path)
+    outs = {}
+    for tile in (64, 96, 256):  # 256: one tile, the whole image
+        out = translate(tiny_checkpoint.checkpoint, paths, tmp_path / f"t{tile}.fits", tile=tile)
+        outs[tile] = read_image(out).data
+    span = np.nanmax(outs[256]) - np.nanmin(outs[256])
+    for tile in (64, 96):
+        np.testing.assert_allclose(outs[tile], outs[256], rtol=0, atol=1e-4 * span)
+
+
+def test_margin_makes_blending_exact_for_a_local_model():
+    """A model with a small receptive field, tiled with margin = its radius, equals the
+    whole-image result to float precision, whatever the tile."""
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 5, padding=2), torch.nn.ReLU(),
+                              torch.nn.Conv2d(4, 1, 5, padding=2)).eval()  # fmt: skip
+    radius = receptive_radius(net, 1)
+    assert radius == 4
+    image = np.random.default_rng(1).normal(size=(1, 90, 70)).astype(np.float32)
+    with torch.no_grad():
+        whole = net(torch.from_numpy(image)[None])[0].numpy()
+    for tile in (24, 40):
+        from astroi2i.data.tiling import predict_streaming
+
+        out = np.zeros_like(whole)
+
+        def write(y0, block, out=out):
+            out[:, y0 : y0 + block.shape[1]] = block
+
+        predict_streaming(net, lambda a, b: image[:, a:b], write, (90, 70), tile=tile,
+                          overlap=2 * radius + 4, margin=radius)  # fmt: skip
+        np.testing.assert_allclose(out, whole, atol=1e-5)
+    assert predict_tiled is not None
