@@ -68,6 +68,10 @@ class ModelDescription:
     baseline : dict or None
         The classical baseline fitted on the training split that every evaluation shows next
         to the model (``{"type": "LinearSmoothBaseline", ...}`` for same-grid translation).
+    calibration : dict or None
+        Models with a σ network: the split-conformal calibration of σ in physical units
+        (``{"method": "split-conformal", "levels", "scale", "multipliers", "n_pixels", …}``;
+        see :mod:`astroi2i.metrics.uncertainty`). None for a model not yet calibrated.
     extra : dict
         Fields that later features add (fitted baselines, uncertainty calibration), kept
         through every model form.
@@ -94,6 +98,7 @@ class ModelDescription:
     versions: dict = field(default_factory=dict)
     exported_from: dict | None = None
     baseline: dict | None = None
+    calibration: dict | None = None
     extra: dict = field(default_factory=dict)
     path: str = field(default="", compare=False)
     form: str = field(default="", compare=False)
@@ -169,6 +174,11 @@ class ModelDescription:
     def inference(self) -> dict:
         """The recipe's ``inference`` section (default tile and overlap)."""
         return self.recipe["inference"]
+
+    @property
+    def has_uncertainty(self) -> bool:
+        """Whether the model predicts a per-pixel σ (its recipe has ``model.uncertainty``)."""
+        return isinstance(self.recipe["model"].get("uncertainty"), dict)
 
     @property
     def is_two_way(self) -> bool:

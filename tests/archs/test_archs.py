@@ -76,6 +76,7 @@ def test_registry_lists_names():
         "SRGANDiscriminator",
         "SRResNetGenerator",
         "ScaleGenerator",
+        "SigmaNet",
         "UNetGenerator",
     ]
     with pytest.raises(

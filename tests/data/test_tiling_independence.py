@@ -4,6 +4,7 @@ kept out of every blend, three tile sizes and the whole image agree."""
 import numpy as np
 import pytest
 import torch
+from astropy.io import fits
 
 from astroi2i.archs.unet import UNetGenerator
 from astroi2i.data.tiling import predict_streaming, receptive_radius
@@ -27,7 +28,7 @@ def test_three_tile_sizes_give_one_image(tiny_checkpoint, tmp_path):
     from tests.conftest import gaussian_sources, make_wcs, write_fits
 
     desc = describe(tiny_checkpoint.checkpoint)
-    assert desc.receptive_radius == 15  # depth-3 U-Net
+    assert desc.receptive_radius == 15 + 22  # depth-3 U-Net, then the σ network on its output
     rng = np.random.default_rng(4)
     shape = (200, 176)  # a multiple of the stride (8) on both axes
     wcs = make_wcs("tan", shape)
@@ -36,13 +37,18 @@ def test_three_tile_sizes_give_one_image(tiny_checkpoint, tmp_path):
         path = tmp_path / f"{band}.fits"
         write_fits(path, gaussian_sources(shape, rng, n=12), wcs)
         paths.append(path)
-    outs = {}
+    outs, sigmas = {}, {}
     for tile in (64, 96, 256):  # 256: one tile, the whole image
         out = translate(tiny_checkpoint.checkpoint, paths, tmp_path / f"t{tile}.fits", tile=tile)
         outs[tile] = read_image(out).data
+        sigmas[tile] = fits.getdata(out, "UNCERT")
     span = np.nanmax(outs[256]) - np.nanmin(outs[256])
+    sigma_span = np.nanmax(sigmas[256]) - np.nanmin(sigmas[256])
+    assert sigma_span > 0
     for tile in (64, 96):
         np.testing.assert_allclose(outs[tile], outs[256], rtol=0, atol=1e-4 * span)
+        # σ is blended like the prediction: the same agreement
+        np.testing.assert_allclose(sigmas[tile], sigmas[256], rtol=0, atol=1e-4 * sigma_span)
 
 
 def test_margin_makes_blending_exact_for_a_local_model():

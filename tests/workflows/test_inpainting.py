@@ -50,9 +50,12 @@ def test_translate_fills_only_the_holes_and_evaluate_scores_them(trained, tmp_pa
     code, _, err = run(capsys, "translate", ckpt, damaged, "-o", pred)
     assert code == 0, err
     with fits.open(pred) as hdul:
-        assert [h.name for h in hdul] == ["PRIMARY", "MASK"]
+        assert [h.name for h in hdul] == ["PRIMARY", "UNCERT", "MASK"]
         filled = hdul["MASK"].data.astype(bool)
         out = hdul[0].data
+        sigma = hdul["UNCERT"].data
+    # σ: exactly 0 on copied pixels, positive wherever the model filled
+    assert (sigma[~filled] == 0).all() and (sigma[filled] > 0).all()
     raw = fits.getdata(damaged)
     # exact-zero 16² blocks (the recipe's zero_blocks) and NaN are filled, nothing else
     assert filled[hole].all()
@@ -100,8 +103,10 @@ def test_finetune_starts_from_the_pretrained_generator(trained, tmp_path):
     system = build_system(recipe["model"], 1, 1)
     init_from(system, recipe["trainer"]["init_from"], describe(ckpt))
     pretrained, _ = load_model(ckpt)
-    for key, value in pretrained.state_dict().items():
+    for key, value in pretrained.generator.state_dict().items():
         torch.testing.assert_close(system.generator.state_dict()[key], value)
+    for key, value in pretrained.sigma_net.state_dict().items():  # σ network too
+        torch.testing.assert_close(system.sigma_net.state_dict()[key], value)
     assert system.hparams.lr == 5e-5 and system.hparams.clip == 5e-4
     assert system.inpaint_loss.alphas == [0.2, 0.8, 0.2, 1.2, 1.8]
 

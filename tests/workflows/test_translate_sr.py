@@ -42,7 +42,9 @@ def _sr_checkpoint(path):
         "fill_value": 0.0,
         "versions": package_versions(),
     }
-    state = {f"generator.{k}": v for k, v in generator.state_dict().items()}
+    # the recipe has a σ network: the module is WithUncertainty, whose keys (generator.*,
+    # sigma_net.*) are the training system's
+    state = dict(generator.state_dict())
     torch.save({"state_dict": state, "hyper_parameters": {"astroi2i": meta}}, path)
     return generator.eval()
 

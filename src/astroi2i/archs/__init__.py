@@ -13,6 +13,7 @@ from astroi2i.archs.twoway import (
     RegridResnetGenerator,
     ScaleGenerator,
 )
+from astroi2i.archs.uncertainty import SigmaNet, WithUncertainty
 from astroi2i.archs.unet import UNetGenerator
 
 __all__ = [
@@ -31,4 +32,6 @@ __all__ = [
     "ConvAutoencoder",
     "NoiseEmulator",
     "LatentEncoder",
+    "SigmaNet",
+    "WithUncertainty",
 ]

@@ -98,6 +98,7 @@ def _run_translate(args) -> int:
         to=args.to,
         seed=args.seed,
         noise=not args.no_noise,
+        calibrated=not args.uncalibrated,
     )
     print(f"wrote {out}")
     if args.conserve_flux:
@@ -120,6 +121,7 @@ def _run_evaluate(args) -> int:
         bicubic_from=args.bicubic_from,
         seed_softening=args.seed_softening,
         mask=args.mask,
+        uncertainty=True if args.uncertainty else None,
     )
     print(format_table(table))
     if args.report:
@@ -336,6 +338,20 @@ def _run_export(args) -> int:
     return 0
 
 
+def _run_calibrate(args) -> int:
+    from astroi2i.workflows.calibrate import calibrate
+
+    path, cal = calibrate(args.checkpoint, args.manifest, split=args.split, output=args.output,
+                          overwrite=args.overwrite, device=args.device, seed=args.seed)  # fmt: skip
+    for c, (scale, mult, n) in enumerate(zip(cal["scale"], cal["multipliers"], cal["n_pixels"])):
+        print(
+            f"band {c + 1}: σ × {scale:.4g}; 90 % interval ±{mult[1]:.3f}σ, 95 % ±{mult[2]:.3f}σ "
+            f"({n} pixels of {cal['n_images']} {args.split} image(s))"
+        )
+    print(f"wrote {path}")
+    return 0
+
+
 def _run_inspect(args) -> int:
     from astroi2i.workflows.inspect import inspect_file
 
@@ -356,6 +372,7 @@ COMMANDS = {
     "simulate": _run_simulate,
     "evaluate-split": _run_evaluate_split,
     "export": _run_export,
+    "calibrate": _run_calibrate,
     "inspect": _run_inspect,
 }
 

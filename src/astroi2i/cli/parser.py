@@ -102,6 +102,11 @@ def _add_translate(sub) -> None:
         action="store_true",
         help="two-way models: the deterministic output (no emulated noise, mean latent code)",
     )
+    p.add_argument(
+        "--uncalibrated",
+        action="store_true",
+        help="models with σ: write the raw σ, without the stored calibration (for comparison)",
+    )
     p.add_argument("--overwrite", action="store_true")
 
 
@@ -133,6 +138,12 @@ def _add_evaluate(sub) -> None:
         metavar="MASK",
         help="inpainting: FITS mask (≠0 = hole) or folder matched by name; score only the hole, "
         "next to biharmonic and border-mean fills, with the RMSE by depth into the hole",
+    )
+    p.add_argument(
+        "--uncertainty",
+        action="store_true",
+        help="score the predictions' σ (UNCERT extension; automatic when present): coverage, "
+        "width, Spearman(|residual|, σ), fraction beyond 3σ, reliability.png",
     )
     p.add_argument("--report", default=None, help="folder for metrics.ecsv and metrics.json")
     p.add_argument("--overwrite", action="store_true")
@@ -306,6 +317,23 @@ def _add_export(sub) -> None:
     p.add_argument("--overwrite", action="store_true")
 
 
+def _add_calibrate(sub) -> None:
+    p = sub.add_parser(
+        "calibrate",
+        parents=[common_options()],
+        help="calibrate a model's σ on held-out pairs (split conformal); writes a new model",
+    )
+    p.add_argument("checkpoint", help="checkpoint, export, or packaged model name")
+    p.add_argument("--manifest", required=True, help="manifest with the model's input and "
+                   "target columns")  # fmt: skip
+    p.add_argument("--split", default="val", help="rows to calibrate on (default: %(default)s)")
+    p.add_argument("-o", "--output", default=None,
+                   help="new model file (default: NAME.calibrated.EXT beside it)")  # fmt: skip
+    p.add_argument("--device", default=None, help="cpu, cuda … (default: cuda if present)")
+    p.add_argument("--seed", type=int, default=0, help="seed of inpainting holes and subsets")
+    p.add_argument("--overwrite", action="store_true")
+
+
 def _add_inspect(sub) -> None:
     p = sub.add_parser(
         "inspect",
@@ -336,6 +364,7 @@ def build_parser() -> argparse.ArgumentParser:
         _add_import_panels,
         _add_evaluate_split,
         _add_export,
+        _add_calibrate,
         _add_inspect,
     ):
         add(sub)

@@ -102,6 +102,17 @@ class Stretch:
         self._check_fitted()
         return _out(self._inverse(np.asarray(y, np.float64), exposure), y)
 
+    def inverse_sigma(self, y: np.ndarray, s: np.ndarray, *,
+                      exposure: Sequence[float] | None = None) -> np.ndarray:  # fmt: skip
+        """A standard deviation ``s`` around ``y`` (both in stretched units) in physical units:
+        half the width of the interval [y − s, y + s] mapped through the (monotone) inverse.
+        For small ``s`` this is |d inverse / dy| · s (the delta method); for large ``s`` it
+        follows the stretch's curvature, which a derivative would not."""
+        y64, s64 = np.asarray(y, np.float64), np.abs(np.asarray(s, np.float64))
+        hi = self.inverse(y64 + s64, exposure=exposure)
+        lo = self.inverse(y64 - s64, exposure=exposure)
+        return _out(np.abs(hi - lo) / 2.0, y)
+
     def _check_fitted(self) -> None:
         if not self.fitted:
             raise RuntimeError(f"{type(self).__name__} is not fitted; call fit(images) first")

@@ -66,13 +66,14 @@ def _fail(source, problem: str) -> InputError:
 
 
 def image_hdus(hdul: fits.HDUList) -> list[int]:
-    """Indices of the HDUs that hold an image of at least two dimensions (a ``MASK`` flag
-    extension next to another image, as astroi2i writes, is not one of them)."""
+    """Indices of the HDUs that hold an image of at least two dimensions (the ``MASK`` and
+    ``UNCERT`` extensions next to another image, as astroi2i and CCDData write them, are
+    not: they describe that image)."""
     found = []
     for i, hdu in enumerate(hdul):
         if hdu.name in ("WCSDVARR", "D2IMARR"):  # distortion look-up tables belong to the WCS
             continue
-        if hdu.name == "MASK" and i > 0:  # flags of the image before it, not a data image
+        if hdu.name in ("MASK", "UNCERT") and i > 0:  # describe the image before them
             continue
         if isinstance(hdu, fits.PrimaryHDU | fits.ImageHDU | fits.CompImageHDU):
             if hdu.header.get("NAXIS", 0) >= 2 or isinstance(hdu, fits.CompImageHDU):

@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from astroi2i.errors import InputError
 
-__all__ = ["require_empty_folder"]
+__all__ = ["require_empty_folder", "write_atomic"]
+
+
+def write_atomic(path: Path, write) -> None:
+    """``write(tmp)`` into a temporary file beside ``path``, then rename it into place: the
+    file at ``path`` is the old one or the complete new one, never a partial one."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def require_empty_folder(

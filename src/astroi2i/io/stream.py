@@ -118,13 +118,20 @@ class FitsRowWriter:
     The header is :func:`~astroi2i.io.fits.fresh_header` of ``meta`` (a SkyImage whose data are
     ignored). Data go into a temporary file through a memory map, so memory stays bounded;
     :meth:`close` verifies the header and renames the file into place, :meth:`abort` removes it.
-    With ``mask_extension`` a second HDU, ``MASK`` (uint8 H×W, 1 = flagged), is written by
-    :meth:`write_mask_rows` (e.g. the pixels an inpainting model filled).
+
+    Optional image extensions follow, in this order (astropy's CCDData conventions, so
+    ``CCDData.read`` returns data, uncertainty and mask):
+
+    - ``uncertainty``: header cards (a dict) for ``UNCERT``, a float32 (C, H, W) standard
+      deviation in the primary's unit (``UTYPE = 'StdDevUncertainty'``), written by
+      :meth:`write_uncert_rows`;
+    - ``mask_extension``: ``MASK`` (uint8 H×W, 1 = flagged), written by
+      :meth:`write_mask_rows` (e.g. the pixels an inpainting model filled).
     """
 
     def __init__(self, path, meta: SkyImage, shape: tuple[int, int, int], *, provenance=None,
                  overwrite: bool = False, mask_extension: bool = False,
-                 dtype=np.float32) -> None:  # fmt: skip
+                 dtype=np.float32, uncertainty: dict | None = None) -> None:  # fmt: skip
         self.path = Path(path)
         if self.path.exists() and not overwrite:
             raise FileExistsError(f"{self.path}: exists; pass overwrite=True (--overwrite)")
@@ -142,52 +149,66 @@ class FitsRowWriter:
         header["EXTEND"] = True
         header.extend(fresh_header(meta, provenance), unique=True)
         fits.PrimaryHDU(header=header).verify("exception")
-        head = header.tostring().encode("ascii")
-        size = c * h * w * itemsize
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-        end = len(head) + size + (-size) % 2880
-        total, self._mask = end, None
+        # (header bytes, data dtype, data shape) of each HDU, in file order
+        hdus = [(header.tostring().encode("ascii"), f">f{itemsize}", shape)]
+        if uncertainty is not None:
+            ext = fits.ImageHDU(np.zeros((1,) * (2 if c == 1 else 3), np.float32),
+                                name="UNCERT").header  # fmt: skip
+            ext["NAXIS1"], ext["NAXIS2"] = w, h
+            if c > 1:
+                ext["NAXIS3"] = c
+            ext["UTYPE"] = ("StdDevUncertainty", "astropy.nddata uncertainty class")
+            if "BUNIT" in header:  # σ is in the image's unit
+                ext["BUNIT"] = header["BUNIT"]
+            for key, value in uncertainty.items():
+                ext[key] = value
+            hdus.append((ext.tostring().encode("ascii"), ">f4", shape))
         if mask_extension:
             ext = fits.ImageHDU(np.zeros((1, 1), np.uint8), name="MASK").header
             ext["NAXIS1"], ext["NAXIS2"] = w, h
             ext["COMMENT"] = "1 = pixel filled by the model (not measured)"
-            ext_head = ext.tostring().encode("ascii")
-            total = end + len(ext_head) + h * w + (-(h * w)) % 2880
+            hdus.append((ext.tostring().encode("ascii"), np.uint8, (h, w)))
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        offsets, end = [], 0
         with open(self._tmp, "wb") as f:
-            f.write(head)
-            if mask_extension:
+            for head, kind, dims in hdus:
                 f.seek(end)
-                f.write(ext_head)
-            f.truncate(total)
-        self._data = np.memmap(
-            self._tmp, dtype=f">f{itemsize}", mode="r+", offset=len(head), shape=shape
-        )
-        if mask_extension:
-            self._mask = np.memmap(
-                self._tmp, dtype=np.uint8, mode="r+", offset=end + len(ext_head), shape=(h, w)
-            )
+                f.write(head)
+                offsets.append(end + len(head))
+                size = int(np.prod(dims)) * np.dtype(kind).itemsize
+                end = end + len(head) + size + (-size) % 2880
+            f.truncate(end)
+        maps = [np.memmap(self._tmp, dtype=kind, mode="r+", offset=o, shape=dims)
+                for (_, kind, dims), o in zip(hdus, offsets)]  # fmt: skip
+        self._data = maps.pop(0)
+        self._uncert = maps.pop(0) if uncertainty is not None else None
+        self._mask = maps.pop(0) if mask_extension else None
 
     def write_rows(self, y0: int, block: np.ndarray) -> None:
         """Write ``block`` (C, h, W) at rows ``y0:y0 + h``."""
         self._data[:, y0 : y0 + block.shape[1]] = block
 
+    def write_uncert_rows(self, y0: int, block: np.ndarray) -> None:
+        """Write a (C, h, W) block of the UNCERT extension at rows ``y0:y0 + h``."""
+        self._uncert[:, y0 : y0 + block.shape[1]] = block
+
     def write_mask_rows(self, y0: int, block: np.ndarray) -> None:
         """Write a (h, W) boolean block of the MASK extension at rows ``y0:y0 + h``."""
         self._mask[y0 : y0 + block.shape[0]] = block.astype(np.uint8)
 
+    def _release(self) -> None:
+        for name in ("_data", "_uncert", "_mask"):
+            if getattr(self, name, None) is not None:
+                getattr(self, name).flush()
+            if hasattr(self, name):
+                delattr(self, name)
+
     def close(self) -> Path:
-        self._data.flush()
-        del self._data
-        if self._mask is not None:
-            self._mask.flush()
-            del self._mask
+        self._release()
         os.replace(self._tmp, self.path)
         return self.path
 
     def abort(self) -> None:
-        if hasattr(self, "_data"):
-            del self._data
-        if getattr(self, "_mask", None) is not None:
-            del self._mask
+        self._release()
         self._tmp.unlink(missing_ok=True)

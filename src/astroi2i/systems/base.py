@@ -7,14 +7,17 @@ import lightning as L
 import torch
 from torch import nn
 
+from astroi2i.archs.uncertainty import gaussian_nll, predict_log_sigma
 from astroi2i.systems.guard import NonFiniteGuard
 
-__all__ = ["GANSystem", "adam"]
+__all__ = ["GANSystem", "adam", "sigma_nll", "with_sigma_net"]
 
 
 def adam(params, hp) -> torch.optim.Adam:
     """Adam with the system's ``lr``, ``beta1``, ``beta2``; fused when ``hp.fused_adam`` and the
-    device/build supports it (same update, one kernel: ~8× faster than the loop on CPU)."""
+    device/build supports it (same update, one kernel: ~8× faster than the loop on CPU).
+    ``params`` may be parameter groups; a group with ``no_clip`` is left out of gradient
+    clipping (the σ network's, whose loss does not reach the generator)."""
     params = list(params)
     kwargs = dict(lr=hp.lr, betas=(hp.beta1, hp.beta2))
     if hp.fused_adam:
@@ -23,6 +26,27 @@ def adam(params, hp) -> torch.optim.Adam:
         except (RuntimeError, TypeError):  # device or build without the fused kernel
             pass
     return torch.optim.Adam(params, **kwargs)
+
+
+def with_sigma_net(generator: nn.Module, sigma_net: nn.Module | None) -> list:
+    """The generator's optimizer's parameter groups: the generator's, then the σ network's
+    (not clipped). Both learn in one step: the σ loss cannot reach the generator, whose
+    prediction it sees detached, and Adam scales every parameter on its own."""
+    groups = [{"params": list(generator.parameters())}]
+    if sigma_net is not None:
+        groups.append({"params": list(sigma_net.parameters()), "no_clip": True})
+    return groups
+
+
+def sigma_nll(system, x, fake, target, mask, name: str = "train") -> torch.Tensor:
+    """The σ network's Gaussian NLL of ``target`` around the (detached) prediction ``fake``,
+    logged as ``{name}/sigma_nll``; 0 for a system without a σ network."""
+    if system.sigma_net is None:
+        return fake.new_zeros(())
+    log_sigma, _ = predict_log_sigma(system.sigma_net, x, fake, holes=system.fills)
+    nll = gaussian_nll(fake, log_sigma, target, mask)
+    system.log(f"{name}/sigma_nll", nll, batch_size=x.shape[0], sync_dist=name == "val")
+    return nll
 
 
 class GANSystem(L.LightningModule):
@@ -36,8 +60,12 @@ class GANSystem(L.LightningModule):
         "gan_loss": "loss",
         "pixel_loss": "loss",
     }
+    #: components a recipe may add: ``uncertainty``, the σ network (archs/uncertainty.py)
+    optional_components = {"uncertainty": "arch"}
     #: optimizer steps per training batch (Lightning's global_step counts each)
     steps_per_batch = 2
+    #: whether the generator fills missing pixels (σ is then 0 on known ones)
+    fills = False
 
     def __init__(
         self,
@@ -46,10 +74,12 @@ class GANSystem(L.LightningModule):
         gan_loss: nn.Module,
         pixel_loss: nn.Module,
         max_nonfinite_steps: int,
+        sigma_net: nn.Module | None = None,
     ) -> None:
         super().__init__()
         self.automatic_optimization = False
         self.generator, self.discriminator = generator, discriminator
+        self.sigma_net = sigma_net
         self.gan_loss, self.pixel_loss = gan_loss, pixel_loss
         self.guard = NonFiniteGuard(max_nonfinite_steps)
 
@@ -66,6 +96,6 @@ class GANSystem(L.LightningModule):
 
     def _adams(self) -> list[torch.optim.Adam]:
         return [
-            adam(self.generator.parameters(), self.hparams),
+            adam(with_sigma_net(self.generator, self.sigma_net), self.hparams),
             adam(self.discriminator.parameters(), self.hparams),
         ]

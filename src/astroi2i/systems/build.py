@@ -6,7 +6,7 @@ from typing import Any
 
 from astroi2i.errors import InputError
 
-__all__ = ["validate_model", "build_system", "build_generator"]
+__all__ = ["validate_model", "build_system", "build_generator", "has_uncertainty"]
 
 
 def _registries():
@@ -28,12 +28,14 @@ def validate_model(model: Any) -> dict:
     if not isinstance(system_spec, dict) or "type" not in system_spec:
         raise InputError("model.system: expected {type: SystemName, ...}")
     cls = systems.get(system_spec["type"])
-    components = cls.components
+    optional = {k: v for k, v in _optional(cls).items() if k in model}
+    components = {**cls.components, **optional}
     unknown = set(model) - set(components) - {"system"}
     if unknown:
+        allowed = [*cls.components, *_optional(cls)]
         raise InputError(
             f"model.{sorted(unknown)[0]}: unknown key for {system_spec['type']}; "
-            f"allowed: system, {', '.join(components)}"
+            f"allowed: system, {', '.join(allowed)}"
         )
     channel_keys = {k: tuple(v) for k, v in cls.network_channels(1, 1).items()}
     resolved = {"system": systems.validate(system_spec, "model.system", provided=tuple(components))}
@@ -46,21 +48,40 @@ def validate_model(model: Any) -> dict:
     return resolved
 
 
+def _optional(cls) -> dict[str, str]:
+    """Components a system may have but need not (``uncertainty``: its σ network)."""
+    return getattr(cls, "optional_components", {})
+
+
+def has_uncertainty(model: dict) -> bool:
+    """Whether a resolved ``model`` section gives its generator a σ network."""
+    return isinstance(model.get("uncertainty"), dict)
+
+
 def build_system(model: dict, in_channels: int, out_channels: int):
     """Build the system of a resolved ``model`` section for the given band counts."""
     systems, kinds = _registries()
     cls = systems.get(model["system"]["type"])
     channels = cls.network_channels(in_channels, out_channels)
+    names = {**cls.components, **{k: v for k, v in _optional(cls).items() if k in model}}
     parts = {
         name: kinds[kind].build(model[name], f"model.{name}", **channels.get(name, {}))
-        for name, kind in cls.components.items()
+        for name, kind in names.items()
     }
     return systems.build(model["system"], "model.system", **parts)
 
 
 def build_generator(model: dict, in_channels: int, out_channels: int):
-    """Only the generator (what inference needs)."""
+    """What inference needs: the generator, wrapped with its σ network
+    (:class:`~astroi2i.archs.uncertainty.WithUncertainty`) when the model has one."""
     systems, kinds = _registries()
     cls = systems.get(model["system"]["type"])
-    channels = cls.network_channels(in_channels, out_channels)["generator"]
-    return kinds["arch"].build(model["generator"], "model.generator", **channels)
+    channels = cls.network_channels(in_channels, out_channels)
+    generator = kinds["arch"].build(model["generator"], "model.generator", **channels["generator"])
+    if not has_uncertainty(model):
+        return generator
+    from astroi2i.archs.uncertainty import WithUncertainty
+
+    sigma_net = kinds["arch"].build(model["uncertainty"], "model.uncertainty",
+                                    **channels["uncertainty"])  # fmt: skip
+    return WithUncertainty(generator, sigma_net, holes=bool(getattr(cls, "fills", False)))

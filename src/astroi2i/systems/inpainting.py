@@ -16,7 +16,7 @@ import lightning as L
 import torch
 from torch import nn
 
-from astroi2i.systems.base import adam
+from astroi2i.systems.base import adam, sigma_nll, with_sigma_net
 from astroi2i.systems.guard import NonFiniteGuard
 from astroi2i.systems.registry import SYSTEMS
 
@@ -28,11 +28,19 @@ class PConvInpainting(L.LightningModule):
     """One generator step per batch on CorKit's loss, with teacher forcing per layer."""
 
     components = {"generator": "arch", "inpaint_loss": "loss"}
+    #: ``uncertainty``: a σ network that also sees the known-pixel mask and the hole depth
+    optional_components = {"uncertainty": "arch"}
     steps_per_batch = 1
+    fills = True
 
     @staticmethod
     def network_channels(in_channels: int, out_channels: int) -> dict[str, dict[str, int]]:
-        return {"generator": {"in_channels": in_channels, "out_channels": out_channels}}
+        return {
+            "generator": {"in_channels": in_channels, "out_channels": out_channels},
+            # inputs, known mask, hole depth, prediction
+            "uncertainty": {"in_channels": in_channels + 2 + out_channels,
+                            "out_channels": out_channels},
+        }  # fmt: skip
 
     def __init__(
         self,
@@ -46,6 +54,7 @@ class PConvInpainting(L.LightningModule):
         freeze_encoder_bn: bool = False,
         max_nonfinite_steps: int = 10,
         fused_adam: bool = True,
+        uncertainty: nn.Module | None = None,
     ) -> None:
         super().__init__()
         if not hasattr(generator, "stages"):
@@ -54,8 +63,9 @@ class PConvInpainting(L.LightningModule):
             )
         self.automatic_optimization = False
         self.generator, self.inpaint_loss = generator, inpaint_loss
+        self.sigma_net = uncertainty
         self.guard = NonFiniteGuard(max_nonfinite_steps)
-        self.save_hyperparameters(ignore=["generator", "inpaint_loss"])
+        self.save_hyperparameters(ignore=["generator", "inpaint_loss", "uncertainty"])
 
     def optimizer_steps(self, batches: int) -> int:
         return batches
@@ -87,10 +97,23 @@ class PConvInpainting(L.LightningModule):
         opt = self.optimizers()
         stages = self.generator.stages(torch.nan_to_num(x) * valid, valid, target=y)
         loss, terms = self.inpaint_loss(stages, y, scored)
+        loss = loss + self._sigma_term(batch, y, "train")
         self.guard.step(self, opt, loss, "generator", clip=self.hparams.clip)
         logs = {f"train/loss_{k}": v for k, v in terms.items()}
         logs |= {"train/loss": loss, "train/skipped_steps": float(self.guard.skipped)}
         self.log_dict(logs, prog_bar=True, batch_size=x.shape[0])
+
+    def _sigma_term(self, batch, y, name: str) -> torch.Tensor:
+        """The σ network's NLL on the scored hole pixels, around the generator's fill of the
+        damaged input as translate makes it (no teacher forcing; computed without gradient)."""
+        if self.sigma_net is None:
+            return y.new_zeros(())
+        valid, scored, hole = self._masks(batch)
+        damaged = torch.where(valid.bool(), batch["inputs"], torch.nan)
+        with torch.no_grad():
+            filled = self.generator(damaged)
+        not_scored = ~(hole.unsqueeze(1) & scored.bool())
+        return sigma_nll(self, damaged, filled, y, not_scored, name)
 
     def _validation_fill(self, batch):
         """(damaged input, fill, scored, hole): every hole and invalid pixel set to NaN, as
@@ -102,6 +125,7 @@ class PConvInpainting(L.LightningModule):
     def validation_step(self, batch, batch_idx: int) -> None:
         x, y = batch["inputs"], torch.nan_to_num(batch["target"])
         _, filled, scored, hole = self._validation_fill(batch)
+        self._sigma_term(batch, y, "val")
         region = hole.unsqueeze(1).to(x.dtype) * scored
         err = ((filled - y).abs() * region).sum() / region.sum().clamp_min(1.0)
         self.log("val/l1", err, prog_bar=True, batch_size=x.shape[0], sync_dist=True)
@@ -126,4 +150,4 @@ class PConvInpainting(L.LightningModule):
         return rows
 
     def configure_optimizers(self):
-        return adam(self.generator.parameters(), self.hparams)
+        return adam(with_sigma_net(self.generator, self.sigma_net), self.hparams)

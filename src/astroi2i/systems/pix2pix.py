@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from astroi2i.losses.gan import GANLoss
-from astroi2i.systems.base import GANSystem
+from astroi2i.systems.base import GANSystem, sigma_nll
 from astroi2i.systems.registry import SYSTEMS
 
 __all__ = ["Pix2Pix"]
@@ -60,6 +60,11 @@ class Pix2Pix(GANSystem):
         return {
             "generator": {"in_channels": in_channels, "out_channels": out_channels},
             "discriminator": {"in_channels": in_channels + out_channels},
+            # the σ network sees the inputs (on the output grid) and the prediction
+            "uncertainty": {
+                "in_channels": in_channels + out_channels,
+                "out_channels": out_channels,
+            },
         }
 
     def __init__(
@@ -77,9 +82,14 @@ class Pix2Pix(GANSystem):
         max_nonfinite_steps: int = 10,
         channels_last: bool = False,
         fused_adam: bool = True,
+        uncertainty: nn.Module | None = None,
     ) -> None:
-        super().__init__(generator, discriminator, gan_loss, pixel_loss, max_nonfinite_steps)
-        self.save_hyperparameters(ignore=["generator", "discriminator", "gan_loss", "pixel_loss"])
+        super().__init__(
+            generator, discriminator, gan_loss, pixel_loss, max_nonfinite_steps, uncertainty
+        )
+        self.save_hyperparameters(
+            ignore=["generator", "discriminator", "gan_loss", "pixel_loss", "uncertainty"]
+        )
 
     def training_step(self, batch, batch_idx: int) -> None:
         with self.guard.protect_buffers(self):
@@ -114,7 +124,7 @@ class Pix2Pix(GANSystem):
         self.toggle_optimizer(opt_g)
         loss_g_gan = self.gan_loss.generator(self.discriminator(torch.cat([x, fake], 1)))
         loss_g_pix = self.pixel_loss(fake, y, mask)
-        loss_g = loss_g_gan + loss_g_pix
+        loss_g = loss_g_gan + loss_g_pix + sigma_nll(self, x, fake, y, mask)
         stepped = self.guard.step(self, opt_g, loss_g, "generator")
         self.untoggle_optimizer(opt_g)
 
@@ -133,6 +143,7 @@ class Pix2Pix(GANSystem):
     def validation_step(self, batch, batch_idx: int) -> None:
         fake = self.generator(batch["inputs"])
         l1 = self.pixel_loss(fake, batch["target"], batch["mask"]) / self.pixel_loss.weight
+        sigma_nll(self, batch["inputs"], fake, batch["target"], batch["mask"], "val")
         self.log("val/l1", l1, prog_bar=True, batch_size=fake.shape[0], sync_dist=True)
 
     def configure_optimizers(self):

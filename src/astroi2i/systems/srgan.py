@@ -14,7 +14,7 @@ from torch import nn
 
 from astroi2i.losses.gan import GANLoss
 from astroi2i.losses.perceptual import perceptual_term
-from astroi2i.systems.base import GANSystem
+from astroi2i.systems.base import GANSystem, sigma_nll
 from astroi2i.systems.registry import SYSTEMS
 
 __all__ = ["SRGAN"]
@@ -49,6 +49,11 @@ class SRGAN(GANSystem):
         return {
             "generator": {"in_channels": in_channels, "out_channels": out_channels},
             "discriminator": {"in_channels": out_channels},
+            # the σ network sees the inputs (on the output grid) and the prediction
+            "uncertainty": {
+                "in_channels": in_channels + out_channels,
+                "out_channels": out_channels,
+            },
         }
 
     def __init__(
@@ -68,14 +73,19 @@ class SRGAN(GANSystem):
         gan_lr: float | None = None,
         max_nonfinite_steps: int = 10,
         fused_adam: bool = True,
+        uncertainty: nn.Module | None = None,
     ) -> None:
-        super().__init__(generator, discriminator, gan_loss, pixel_loss, max_nonfinite_steps)
+        super().__init__(
+            generator, discriminator, gan_loss, pixel_loss, max_nonfinite_steps, uncertainty
+        )
         self.vgg = None
         if vgg_weights:
             from astroi2i.archs.vgg import VGG19Features
 
             self.vgg = VGG19Features(list(content_layers), weights=vgg_weights)
-        self.save_hyperparameters(ignore=["generator", "discriminator", "gan_loss", "pixel_loss"])
+        self.save_hyperparameters(
+            ignore=["generator", "discriminator", "gan_loss", "pixel_loss", "uncertainty"]
+        )
 
     def optimizer_steps(self, batches: int) -> int:
         """Optimizer steps (Lightning's global_step) in ``batches`` training batches."""
@@ -97,8 +107,9 @@ class SRGAN(GANSystem):
         opt_g, opt_d = self.optimizers()
         fake = self.generator(x)
         pixel = self.pixel_loss(fake, y, mask)
+        nll = sigma_nll(self, x, fake, y, mask)
         if self.trainer.fit_loop.total_batch_idx < self.hparams.pretrain_batches:
-            self.guard.step(self, opt_g, pixel, "generator (pretraining)")
+            self.guard.step(self, opt_g, pixel + nll, "generator (pretraining)")
             self.log("train/loss_g_pixel", pixel, prog_bar=True, batch_size=x.shape[0])
             return
         if self.hparams.gan_lr is not None:
@@ -115,7 +126,7 @@ class SRGAN(GANSystem):
         self.toggle_optimizer(opt_g)
         adversarial = self.gan_loss.generator(self.discriminator(fake))
         content = self._content(fake, y)
-        loss_g = self.hparams.content_weight * content + adversarial + pixel
+        loss_g = self.hparams.content_weight * content + adversarial + pixel + nll
         self.guard.step(self, opt_g, loss_g, "generator")
         self.untoggle_optimizer(opt_g)
         self.log_dict(
@@ -132,6 +143,7 @@ class SRGAN(GANSystem):
 
     def validation_step(self, batch, batch_idx: int) -> None:
         fake = self.generator(batch["inputs"])
+        sigma_nll(self, batch["inputs"], fake, batch["target"], batch["mask"], "val")
         l1 = (fake - batch["target"]).abs()
         valid = (~batch["mask"]).unsqueeze(1).expand_as(l1).to(l1.dtype)
         value = (l1 * valid).sum() / valid.sum().clamp_min(1.0)

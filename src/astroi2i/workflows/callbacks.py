@@ -126,13 +126,24 @@ class RunProgressBar(TQDMProgressBar):
 
 def _forward_rows(pl_module, batch, n: int) -> list[dict]:
     """Panel rows of a system whose prediction is its forward pass on ``batch["inputs"]``: the
-    last input band, and band 0 of the prediction and the target."""
-    pred = pl_module(batch["inputs"][:n]).float().cpu().numpy()
-    x = batch["inputs"][:n].float().cpu().numpy()
+    last input band, and band 0 of the prediction and the target (and of σ, for a system
+    with a σ network; all in the stretched space)."""
+    import torch
+
+    from astroi2i.archs.uncertainty import predict_log_sigma
+
+    inputs = batch["inputs"][:n]
+    fake = pl_module(inputs)
+    pred = fake.float().cpu().numpy()
+    sigma = None
+    if getattr(pl_module, "sigma_net", None) is not None:
+        log_sigma, _ = predict_log_sigma(pl_module.sigma_net, inputs, fake, holes=False)
+        sigma = torch.exp(log_sigma).float().cpu().numpy()
+    x = inputs.float().cpu().numpy()
     y = batch["target"][:n].float().cpu().numpy()
     return [
         {"label": str(batch["key"][i]), "input": x[i, -1], "prediction": pred[i, 0],
-         "target": y[i, 0]}
+         "target": y[i, 0], "sigma": None if sigma is None else sigma[i, 0]}
         for i in range(len(pred))
     ]  # fmt: skip
 

@@ -133,6 +133,7 @@ def evaluate(
     bicubic_from=None,
     seed_softening: float | None = None,
     mask=None,
+    uncertainty: bool | None = None,
 ) -> Table:
     """Score predictions against targets.
 
@@ -151,6 +152,13 @@ def evaluate(
     ``mask`` (inpainting: a FITS mask, non-zero = hole, or a folder of masks matched by name)
     scores only the hole, with the biharmonic and border-mean fills of the target-with-hole
     as the methods ``biharmonic`` and ``border_mean`` (:mod:`astroi2i.metrics.inpainting`).
+
+    ``uncertainty`` (default: whenever the predictions carry an ``UNCERT`` extension; True
+    demands one) adds to the prediction's physical rows the scores of its σ
+    (:func:`~astroi2i.metrics.uncertainty.coverage_metrics`: coverage of the 68.3/90/95 %
+    intervals with the multipliers of the UNCERT header, mean 95 % width, Spearman of
+    |residual| with σ, fraction beyond 3σ; with ``mask`` also the 68.3 % coverage by depth)
+    and, with ``report``, ``reliability.png``.
     """
     pairs = match_files(pred, target)
     if report is not None:
@@ -167,19 +175,24 @@ def evaluate(
             raise InputError(f"{bicubic_from}: no low-resolution file for {missing[0].name}")
     loaded = [_read_pair(p_path, t_path) for p_path, t_path in pairs]
     stretch, label = _stretch_for(checkpoint, [t for *_, t in loaded])
+    sigmas = _uncertainties(loaded, uncertainty)
     if mask is not None:
-        rows = _hole_rows(loaded, mask, stretch, label)
+        rows = _hole_rows(loaded, mask, stretch, label, sigmas)
         comment = (
             "PSNR peak = valid target range; hole only; rmse_depth_A_B: RMSE of the hole pixels "
             "A to B pixels from the nearest known pixel"
         )
+        _reliability(loaded, sigmas, report, mask)
         return _finish(Table(rows=rows), rows, report, comment)
     rows = []
     for p_path, t_path, p, t in loaded:
         candidates = [("prediction", p.data, p.band_mask)]
         if p_path in lows:
             candidates.append(("bicubic", *bicubic_baseline(lows[p_path], t.shape)))
-        rows += _image_rows(p_path.name, candidates, t, t_path, stretch, label, seed_softening)
+        file_rows = _image_rows(p_path.name, candidates, t, t_path, stretch, label,
+                                seed_softening)  # fmt: skip
+        rows += _with_uncertainty(file_rows, sigmas.get(p_path), p.data, t)
+    _reliability(loaded, sigmas, report)
     return _finish(
         Table(rows=rows),
         rows,
@@ -240,7 +253,85 @@ def _image_rows(name, candidates, t, t_path, stretch, label, seed_softening) -> 
     return rows
 
 
-def _hole_rows(loaded, mask, stretch, label) -> list[dict]:
+def _uncertainties(loaded, demanded: bool | None) -> dict:
+    """{prediction path: (σ, UNCERT header)} of the predictions that carry one (none when
+    ``demanded`` is False; every one must when it is True)."""
+    from astroi2i.io.uncertainty import read_uncertainty
+
+    if demanded is False:
+        return {}
+    out = {}
+    for p_path, _, p, _ in loaded:
+        found = read_uncertainty(p_path, p.data.shape)
+        if found is None and demanded:
+            raise InputError(
+                f"{p_path}: no UNCERT extension (σ) to score; translate with a model that "
+                "predicts σ, or leave out --uncertainty"
+            )
+        if found is not None:
+            out[p_path] = found
+    return out
+
+
+def _with_uncertainty(rows: list[dict], found, pred: np.ndarray, t, *, hole=None,
+                      missing=None) -> list[dict]:  # fmt: skip
+    """``rows`` with the σ columns: filled on the prediction's physical rows, NaN elsewhere;
+    ``hole``: scored in the hole only, with the 68.3 % coverage by depth."""
+    from astroi2i.metrics.inpainting import DEPTH_BINS, depth_bin, hole_depth
+    from astroi2i.metrics.uncertainty import UNCERTAINTY_METRICS, coverage_metrics, read_multipliers
+
+    if found is None:
+        return rows
+    sigma, header = found
+    mult = read_multipliers(header, t.n_bands)
+    depth = None if hole is None else hole_depth(missing)
+    per_band = {}
+    for c, band in enumerate(t.bands):
+        invalid = t.band_mask[c] | ~np.isfinite(pred[c]) | (False if hole is None else ~hole)
+        m = coverage_metrics(pred[c], t.data[c], sigma[c], invalid, mult[c])
+        if depth is not None:
+            for lo, hi in DEPTH_BINS:
+                sel = invalid | ~depth_bin(depth, lo, hi)
+                m[f"cover_68_depth_{lo}_{hi or 'up'}"] = coverage_metrics(
+                    pred[c], t.data[c], sigma[c], sel, mult[c])["cover_68"]  # fmt: skip
+        per_band[band] = m
+    keys = list(next(iter(per_band.values())))
+    for row in rows:
+        chosen = row["method"] == "prediction" and row["space"] == "physical"
+        row.update(per_band[row["band"]] if chosen else dict.fromkeys(keys, float("nan")))
+    assert set(UNCERTAINTY_METRICS) <= set(keys)
+    return rows
+
+
+def _reliability(loaded, sigmas: dict, report, mask=None) -> None:
+    """reliability.png in ``report``: nominal against observed coverage per band, over every
+    scored pixel (the hole only, with ``mask``)."""
+    if report is None or not sigmas:
+        return
+    from astroi2i.metrics.uncertainty import reliability_curve
+    from astroi2i.sky.masks import read_mask
+    from astroi2i.workflows.report import reliability_figure
+
+    curves = {}
+    for p_path, _, p, t in loaded:
+        if p_path not in sigmas:
+            continue
+        sigma = sigmas[p_path][0]
+        scored = ~t.band_mask
+        if mask is not None:
+            m_path = Path(mask) / p_path.name if Path(mask).is_dir() else mask
+            scored &= read_mask(m_path, t.shape)[None]
+        for c, band in enumerate(t.bands):
+            r = np.where(scored[c], p.data[c] - t.data[c], np.nan).ravel()
+            curves.setdefault(band, []).append((r, sigma[c].ravel()))
+    lines = {band: reliability_curve(np.concatenate([r for r, _ in parts]),
+                                     np.concatenate([s for _, s in parts]))
+             for band, parts in curves.items()}  # fmt: skip
+    report.mkdir(parents=True, exist_ok=True)
+    reliability_figure(lines, report / "reliability.png")
+
+
+def _hole_rows(loaded, mask, stretch, label, sigmas=None) -> list[dict]:
     from astroi2i.baselines import biharmonic_fill, border_mean_fill
     from astroi2i.metrics.inpainting import hole_metrics
     from astroi2i.sky.masks import read_mask
@@ -263,6 +354,7 @@ def _hole_rows(loaded, mask, stretch, label) -> list[dict]:
         methods["border_mean"] = np.stack([border_mean_fill(b, missing) for b in t.data])
         exposure = target_exposure(stretch, t, t_path)
         t_stretched = stretch.forward(t.data, exposure=exposure)
+        file_rows = []
         for method, data in methods.items():
             for space, a, b in (
                 ("physical", data, t.data),
@@ -272,9 +364,11 @@ def _hole_rows(loaded, mask, stretch, label) -> list[dict]:
                     m = hole_metrics(a[c], b[c], hole, missing)
                     if space != "physical":
                         m["flux_ratio"] = float("nan")
-                    rows.append(
+                    file_rows.append(
                         {"file": p_path.name, "method": method, "band": band, "space": space, **m}
                     )
+        rows += _with_uncertainty(file_rows, (sigmas or {}).get(p_path), p.data, t, hole=hole,
+                                  missing=missing)  # fmt: skip
     return rows
 
 

@@ -9,13 +9,13 @@ import contextlib
 import io
 import json
 import logging
-import os
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from astroi2i.errors import InputError
+from astroi2i.io.folders import write_atomic
 from astroi2i.workflows.model import MODEL_DIR, load_model, resolve_model, sidecar_path
 
 __all__ = ["export", "FORMATS"]
@@ -23,15 +23,6 @@ __all__ = ["export", "FORMATS"]
 log = logging.getLogger(__name__)
 
 FORMATS = {"onnx": ".onnx", "safetensors": ".safetensors"}
-
-
-def _write_atomic(path: Path, write) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _export_onnx(generator, n_in: int, stride: int, path: Path) -> float:
@@ -47,7 +38,7 @@ def _export_onnx(generator, n_in: int, stride: int, path: Path) -> float:
         program = torch.onnx.export(generator, (x,), input_names=["inputs"],
                                     output_names=["prediction"], dynamic_shapes={"x": dims},
                                     dynamo=True, verbose=False)  # fmt: skip
-    _write_atomic(path, lambda tmp: program.save(str(tmp)))
+    write_atomic(path, lambda tmp: program.save(str(tmp)))
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     check = torch.randn(2, n_in, 3 * stride, 2 * stride)
     with torch.no_grad():
@@ -94,6 +85,6 @@ def export(model, fmt: str, output=None, *, overwrite: bool = False) -> tuple[Pa
         from safetensors.torch import save_file
 
         state = {k: v.contiguous() for k, v in generator.state_dict().items()}
-        _write_atomic(output, lambda tmp: save_file(state, str(tmp), metadata={"astroi2i": "1"}))
-    _write_atomic(sidecar, lambda tmp: tmp.write_text(json.dumps(info, indent=1)))
+        write_atomic(output, lambda tmp: save_file(state, str(tmp), metadata={"astroi2i": "1"}))
+    write_atomic(sidecar, lambda tmp: tmp.write_text(json.dumps(info, indent=1)))
     return output, report

@@ -54,12 +54,35 @@ def inspect_file(path) -> str:
                     for i, h in enumerate(hdul)
                 ]
                 images = image_hdus(hdul)
+                uncert = _uncert_lines(hdul)
     except OSError as exc:
         raise InputError(f"{path}: not a readable FITS file ({exc})") from None
     lines = [f"{path}", "HDUs:", *listing]
     for index in images:
         lines += _image_lines(path, index)
-    return "\n".join(lines)
+    return "\n".join(lines + uncert)
+
+
+def _uncert_lines(hdul) -> list[str]:
+    """The UNCERT extension (a prediction's σ): its type, unit, calibration and median."""
+    if "UNCERT" not in hdul:
+        return []
+    hdu = hdul["UNCERT"]
+    head = hdu.header
+    data = np.asarray(hdu.data, float)
+    finite = data[np.isfinite(data) & (data > 0)]
+    cal = "NOT calibrated"
+    if head.get("UNCCAL"):
+        cal = (f"calibrated ({head.get('UNCMETH', '?')}, {head.get('UNCNPIX', '?')} pixels of "
+               f"{head.get('UNCNIMG', '?')} images)")  # fmt: skip
+    mult = [f"band {k[5:]}: ±{head[k]:.3g}σ" for k in head if str(k).startswith("CK95_")]
+    return [
+        f"UNCERT: {head.get('UTYPE', 'StdDevUncertainty')} in {head.get('BUNIT', '(no unit)')}, "
+        f"{cal}",
+        f"  ±1σ covers {head.get('UNCLEV', 0.683):.1%}; 95 % interval " + ", ".join(mult),
+        f"  σ > 0 on {finite.size} pixels, median {np.median(finite):.4g}" if finite.size
+        else "  σ: no positive value",
+    ]  # fmt: skip
 
 
 #: pixels read for the statistics at most; larger images are sampled by evenly spaced rows

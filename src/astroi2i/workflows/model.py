@@ -148,8 +148,11 @@ def load(model, *, device="cpu"):
     desc, state = _read_checkpoint(path)
     if desc.is_two_way:
         return _build_system(desc, state).to(device), desc
-    prefix = "generator."
-    state = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
+    if desc.has_uncertainty:  # WithUncertainty: generator.* and sigma_net.*, as trained
+        state = {k: v for k, v in state.items() if k.startswith(("generator.", "sigma_net."))}
+    else:
+        prefix = "generator."
+        state = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
     return _build_generator(desc, state, path).to(device), desc
 
 

@@ -75,13 +75,32 @@ def quickstart(
     return QuickstartResult(workdir, result.checkpoint, report, summary, *gains)
 
 
+def _coverage_line(table: Table) -> str:
+    """The report's sentence on σ: observed against nominal coverage on the test stamps."""
+    if "cover_68" not in table.colnames:
+        return ""
+    c68, c90, c95 = (_mean_by(table, "pix2pix", "physical", f"cover_{p}") for p in (68, 90, 95))
+    if not np.isfinite(c68):
+        return ""
+    rho = _mean_by(table, "pix2pix", "physical", "spearman_sigma")
+    return (
+        f"**σ (UNCERT extension), calibrated on the validation split**: the intervals "
+        f"prediction ± σ, ±k₉₀σ, ±k₉₅σ cover {100 * c68:.1f} %, {100 * c90:.1f} %, "
+        f"{100 * c95:.1f} % of the test pixels (nominal 68.3, 90, 95 %); Spearman "
+        f"correlation of |residual| with σ {rho:.2f}. The σ and |residual|/σ panels show "
+        "where the prediction can be trusted.\n\n"
+    )
+
+
 def _score_test_stamps(workdir: Path, manifest_path, checkpoint) -> tuple[Table, list[dict]]:
     """Translate every test stamp, score it, the fitted baseline and the identity, and note
     the target's noise floor; the first three stamps as panels."""
     from astroi2i.baselines import baseline_from_dict
     from astroi2i.io.fits import read_image, write_image
     from astroi2i.io.manifest import read_manifest
+    from astroi2i.io.uncertainty import read_uncertainty
     from astroi2i.metrics.noise import noise_floor_psnr
+    from astroi2i.metrics.uncertainty import UNCERTAINTY_METRICS
     from astroi2i.workflows.evaluate import evaluate
     from astroi2i.workflows.model import describe
     from astroi2i.workflows.translate import translate
@@ -113,6 +132,9 @@ def _score_test_stamps(workdir: Path, manifest_path, checkpoint) -> tuple[Table,
                              ("identity", identity_path)):  # fmt: skip
             t = evaluate(path, target_path, checkpoint=checkpoint)
             t["method"] = method
+            for column in UNCERTAINTY_METRICS:  # σ is scored on the model's rows only
+                if column not in t.colnames:
+                    t[column] = np.nan
             target = read_image(target_path)
             t["noise_floor_psnr"] = [
                 noise_floor_psnr(target.data[0]) if space == "physical" else np.nan
@@ -120,11 +142,12 @@ def _score_test_stamps(workdir: Path, manifest_path, checkpoint) -> tuple[Table,
             ]
             tables.append(t)
         if len(panels) < 3:
-            pred = read_image(pred_path).data[0]
+            pred = read_image(pred_path).data
             target = read_image(target_path).data[0]
-            panels.append(
-                {"label": key, "input": shallow_r.data[0], "prediction": pred, "target": target}
-            )
+            found = read_uncertainty(pred_path, pred.shape)
+            sigma = None if found is None else found[0][0]
+            panels.append({"label": key, "input": shallow_r.data[0], "prediction": pred[0],
+                           "target": target, "sigma": sigma})  # fmt: skip
     return vstack(tables), panels
 
 
@@ -141,7 +164,8 @@ def _write_report(workdir: Path, table: Table, panels, checkpoint):
     report = workdir / "report"
     report.mkdir(parents=True, exist_ok=True)
     table.write(report / "metrics.ecsv", format="ascii.ecsv", overwrite=True)
-    summary = summarize(table, metrics=("psnr", "ssim", "mae", "flux_ratio", "noise_floor_psnr"))
+    summary = summarize(table, metrics=("psnr", "ssim", "mae", "flux_ratio", "noise_floor_psnr",
+                                        "cover_68", "cover_95"))  # fmt: skip
     summary.write(report / "summary.ecsv", format="ascii.ecsv", overwrite=True)
     gain = _mean_by(table, "pix2pix", "physical", "psnr") - _mean_by(
         table, "identity", "physical", "psnr"
@@ -167,7 +191,8 @@ def _write_report(workdir: Path, table: Table, panels, checkpoint):
         f"noiseless prediction) is {floor:.2f} dB. The baseline, fitted on the training split "
         f"in nmgy: {formula} (x0 = shallow g, x1 = shallow r).\n\n"
         f"Physical-unit PSNR gain over the identity baseline: **{gain:+.2f} dB**; "
-        f"SSIM gain: **{ssim_gain:+.3f}**.\n\n```\n{format_table(summary)}\n```\n\n"
+        f"SSIM gain: **{ssim_gain:+.3f}**.\n\n{_coverage_line(table)}"
+        f"```\n{format_table(summary)}\n```\n\n"
         "![panels](panels.png)\n\n"
         f"Checkpoint: `{checkpoint}`; predictions in `{workdir / 'predictions'}`.\n"
     )

@@ -33,8 +33,10 @@ from astroi2i.errors import InputError
 from astroi2i.io.fits import read_image
 from astroi2i.io.folders import require_empty_folder
 from astroi2i.io.manifest import read_manifest
+from astroi2i.io.uncertainty import read_uncertainty
 from astroi2i.metrics.image import band_metrics, source_flux_ratio
 from astroi2i.metrics.noise import noise_floor_psnr
+from astroi2i.metrics.uncertainty import UNCERTAINTY_METRICS, coverage_metrics, read_multipliers
 from astroi2i.sky.geometry import crop_to_grid, same_grid
 from astroi2i.workflows.evaluate import json_rows, summarize
 
@@ -42,7 +44,8 @@ __all__ = ["evaluate_split", "summarize_groups"]
 
 log = logging.getLogger(__name__)
 
-METRICS = ("psnr", "ssim", "mae", "flux_ratio", "source_flux_ratio", "noise_floor_psnr")
+METRICS = ("psnr", "ssim", "mae", "flux_ratio", "source_flux_ratio", "noise_floor_psnr",
+           *UNCERTAINTY_METRICS)  # fmt: skip
 
 
 def _on_grid(image, reference, mode: str, where: str):
@@ -110,6 +113,7 @@ def evaluate_split(
         pred_path = translate(checkpoint, inputs, out / "predictions" / f"{pair.key}.fits",
                               overwrite=overwrite, device=device, loaded=loaded)  # fmt: skip
         methods = [("model", read_image(pred_path))]
+        sigma = read_uncertainty(pred_path, methods[0][1].data.shape)
         if baseline is not None:  # fitted on the training split, in physical units
             x = np.where(pair.inputs.band_mask, np.nan, pair.inputs.data)
             methods.append(("baseline", pair.target.replace(data=baseline.predict(x))))
@@ -126,7 +130,7 @@ def evaluate_split(
         if range_space:
             spaces.append(("range", lambda d, e=e: to_range(d, e)))
         group = str(row[group_by]) if group_by else "all"
-        records += _records(pair, group, methods, spaces, where)
+        records += _records(pair, group, methods, spaces, where, sigma)
     per_sample = Table(rows=records)
     per_sample.meta["stretched_space"] = desc.stretches["targets"]["type"]
     summary = summarize_groups(per_sample)
@@ -137,9 +141,10 @@ def evaluate_split(
     return per_sample, summary
 
 
-def _records(pair, group: str, methods, spaces, where: str) -> list[dict]:
+def _records(pair, group: str, methods, spaces, where: str, sigma=None) -> list[dict]:
     """One record per (method, band, space) of one sample: physical units and each space of
-    ``spaces`` ((name, function of the data))."""
+    ``spaces`` ((name, function of the data)); the model's physical rows also score its σ
+    (``sigma``: (σ, UNCERT header) or None)."""
     target, records = pair.target, []
     for method, image in methods:
         if image.shape != target.shape:
@@ -156,6 +161,10 @@ def _records(pair, group: str, methods, spaces, where: str) -> list[dict]:
                 m["noise_floor_psnr"] = floors[c] if space == "physical" else float("nan")
                 if space != "physical":  # sums of stretched values mean nothing
                     m["flux_ratio"] = m["source_flux_ratio"] = float("nan")
+                m |= dict.fromkeys(UNCERTAINTY_METRICS, float("nan"))
+                if sigma is not None and method == "model" and space == "physical":
+                    mult = read_multipliers(sigma[1], target.n_bands)[c]
+                    m |= coverage_metrics(a[c], b[c], sigma[0][c], invalid[c], mult)
                 records.append({"id": pair.key, "group": group, "method": method, "band": band,
                                 "space": space} | {k: m[k] for k in METRICS})  # fmt: skip
     return records

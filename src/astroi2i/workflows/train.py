@@ -114,8 +114,15 @@ def init_from(system, model, description: ModelDescription) -> None:
             )
     if not hasattr(source, "state_dict"):
         raise InputError(f"trainer.init_from: {model} is ONNX; start from its checkpoint")
+    sigma_net = getattr(source, "sigma_net", None)  # a model with σ: both networks
     try:
-        system.generator.load_state_dict(source.state_dict())
+        system.generator.load_state_dict(
+            getattr(source, "generator", source).state_dict()
+            if sigma_net is not None
+            else source.state_dict()
+        )
+        if sigma_net is not None and getattr(system, "sigma_net", None) is not None:
+            system.sigma_net.load_state_dict(sigma_net.state_dict())
     except RuntimeError as exc:
         raise InputError(
             f"trainer.init_from: {model} does not fit model.generator ({exc})"
@@ -250,7 +257,24 @@ def train(
                                   num_workers=data["num_workers"], seed=cfg["seed"])  # fmt: skip
     fit(trainer, system, datamodule, ckpt_path)
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
-    return TrainResult(workdir, workdir / "checkpoints" / "last.ckpt", metrics)
+    last = workdir / "checkpoints" / "last.ckpt"
+    if description.has_uncertainty and is_rank_zero():
+        _calibrate_last(last, cfg, has_val=val_set is not None)
+    return TrainResult(workdir, last, metrics)
+
+
+def _calibrate_last(last: Path, cfg: dict, *, has_val: bool) -> None:
+    """Calibrate σ of the run's last checkpoint on the validation split, in place."""
+    from astroi2i.workflows.calibrate import calibrate
+
+    if not has_val or not last.is_file():
+        log.warning(
+            "%s: σ is NOT calibrated (no %r split to calibrate on); run 'astroi2i calibrate' "
+            "on held-out data before trusting its intervals", last, cfg["data"]["val_split"],
+        )  # fmt: skip
+        return
+    calibrate(last, cfg["data"]["manifest"], split=cfg["data"]["val_split"], output=last,
+              overwrite=True, seed=cfg["seed"])  # fmt: skip
 
 
 def _run_folder(name: str, cfg: dict, workdir, overwrite: bool, resume: str | None):
@@ -319,6 +343,12 @@ def _system(cfg: dict, description: ModelDescription, resumed):
     )
     if generator is not None and not description.is_two_way and not description.fills_invalid:
         description = _with_receptive_field(description, generator, data["crop_size"])
+        sigma_net = getattr(system, "sigma_net", None)
+        if sigma_net is not None and description.receptive_radius is not None:
+            # σ sees the prediction within its own radius (output pixels) of each pixel
+            extra = -(-int(sigma_net.receptive_radius) // max(1, enlarges))
+            description = description.replace(receptive_radius=description.receptive_radius
+                                              + extra)  # fmt: skip
     if cfg["trainer"]["init_from"] and resumed is None:
         init_from(system, cfg["trainer"]["init_from"], description)
     return system, description

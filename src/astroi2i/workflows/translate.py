@@ -27,6 +27,7 @@ from astroi2i.io.fits import (
 )
 from astroi2i.io.image import SkyImage
 from astroi2i.io.stream import FitsRowWriter, ImageSource
+from astroi2i.metrics.uncertainty import uncert_cards
 from astroi2i.sky.geometry import (
     reproject_image,
     reprojection_method,
@@ -169,7 +170,8 @@ class _OutputStrips:
     """Network output rows → inverse stretch → NaN where an input was invalid (or, for a model
     that fills, the input's own pixels wherever it had them) → the FITS writer."""
 
-    def __init__(self, writer, desc: ModelDescription, inputs: _InputStrips, exposure) -> None:
+    def __init__(self, writer, desc: ModelDescription, inputs: _InputStrips, exposure, *,
+                 calibrated: bool = True) -> None:  # fmt: skip
         from astroi2i.baselines import baseline_from_dict
 
         self.writer, self.inputs, self.scale = writer, inputs, desc.scale
@@ -179,6 +181,9 @@ class _OutputStrips:
             self.exposure = np.repeat(np.nanmean(exposure), len(desc.target_bands))
         anchored = desc.data.get("anchor", "none") == "baseline"
         self.baseline = baseline_from_dict(desc.baseline) if anchored else None
+        self.n_out, self.sigma = len(desc.target_bands), desc.has_uncertainty
+        scale = (desc.calibration or {}).get("scale") if calibrated else None
+        self.sigma_scale = np.ones(self.n_out) if scale is None else np.asarray(scale, float)
 
     def _baseline_rows(self, y0: int, y1: int) -> np.ndarray:
         """The fitted baseline of output rows y0:y1, stretched: computed on the input rows
@@ -190,18 +195,27 @@ class _OutputStrips:
         return self.stretch.forward(b, exposure=self.exposure)
 
     def __call__(self, y0: int, block: np.ndarray) -> None:
+        block, s = block[: self.n_out], block[self.n_out :] if self.sigma else None
         if self.baseline is not None:  # the network gave the correction to the baseline
             block = block + self._baseline_rows(y0, y0 + block.shape[1])
         y = self.stretch.inverse(block, exposure=self.exposure)
+        if s is not None:  # σ in physical units, calibrated
+            sigma = self.stretch.inverse_sigma(block, s, exposure=self.exposure)
+            sigma = (sigma * self.sigma_scale[:, None, None]).astype(np.float32)
         invalid, raw = self.inputs.strip(y0, y0 + block.shape[1] // self.scale)
         if self.inputs.fills:  # measured pixels bit for bit from the input; the model only fills
             self.writer.write_rows(y0, np.where(invalid[None], y, raw).astype(raw.dtype))
             self.writer.write_mask_rows(y0, invalid)
+            if s is not None:  # copied pixels are exact
+                self.writer.write_uncert_rows(y0, np.where(invalid[None], sigma, 0.0))
             return
         if self.scale > 1:  # an invalid input pixel invalidates the scale² pixels it becomes
             invalid = np.repeat(np.repeat(invalid, self.scale, axis=0), self.scale, axis=1)
         y[:, invalid] = np.nan
         self.writer.write_rows(y0 * self.scale, y)
+        if s is not None:
+            sigma[:, invalid] = np.nan
+            self.writer.write_uncert_rows(y0 * self.scale, sigma)
 
 
 def _output_template(first, desc: ModelDescription) -> SkyImage:
@@ -267,6 +281,7 @@ def translate(
     to: str | None = None,
     seed: int = 0,
     noise: bool = True,
+    calibrated: bool = True,
 ) -> Path:
     """Translate input FITS file(s) with a trained model and write the prediction as FITS.
 
@@ -289,6 +304,8 @@ def translate(
     loaded : (model, description), optional
         What :func:`~astroi2i.workflows.model.load_model` returned for ``checkpoint`` on
         this ``device``, for callers that translate many files with one model.
+    calibrated : bool
+        Models with σ: apply the stored calibration (``False``: the raw σ ``calibrate`` uses).
     to, seed, noise
         Two-way models only (:func:`~astroi2i.workflows.twoway.translate_twoway`): the domain
         to translate into, the seed of sampled noise/latents, and whether to sample them.
@@ -297,7 +314,11 @@ def translate(
     any input pixel was invalid, on the input grid. An inpainting model (one that fills
     invalid pixels) instead fills every missing pixel (NaN, the recipe's zero blocks, ``mask``)
     and copies every other pixel bit for bit from the input, keeping its header and float
-    type; a ``MASK`` extension (1 = filled) says which is which.
+    type; a ``MASK`` extension (1 = filled) says which is which. A model with a σ network
+    also writes ``UNCERT``: the standard deviation of the truth around the prediction, per
+    pixel and band, in the same unit (astropy's CCDData convention, ``UTYPE =
+    'StdDevUncertainty'``); its header says whether and how σ was calibrated and gives the
+    90 % and 95 % interval half-widths in σ (:mod:`astroi2i.metrics.uncertainty`).
     """
     output = Path(output)
     if output.exists() and not overwrite:
@@ -322,11 +343,11 @@ def translate(
     return _predict_to_file(model, desc, inputs, output, tile=tile, overlap=overlap,
                             margin=margin, align=align, reference=reference,
                             overwrite=overwrite, device=device, command=command,
-                            mask=mask)  # fmt: skip
+                            mask=mask, calibrated=calibrated)  # fmt: skip
 
 
 def _predict_to_file(model, desc: ModelDescription, inputs, output, *, tile, overlap, margin, align,
-                     reference, overwrite, device, command, mask) -> Path:  # fmt: skip
+                     reference, overwrite, device, command, mask, calibrated) -> Path:  # fmt: skip
     """Inputs → stretched strips → tiled network → inverse-stretched strips → the output
     file (written atomically; removed again if anything fails)."""
     from astroi2i.data.tiling import predict_streaming
@@ -342,15 +363,18 @@ def _predict_to_file(model, desc: ModelDescription, inputs, output, *, tile, ove
         user_mask = None if mask is None else read_mask(mask, shape)
         strips = _InputStrips(rows, desc, stretch_in, exposure, str(inputs[0]), user_mask)
         n_out, f = len(desc.target_bands), desc.scale
+        calibration = desc.calibration if calibrated else None
         writer = FitsRowWriter(
             output, _output_template(first, desc), (n_out, shape[0] * f, shape[1] * f),
             provenance=_provenance(desc, inputs, command), overwrite=overwrite,
             mask_extension=desc.fills_invalid, dtype=_output_dtype(first, desc),
+            uncertainty=uncert_cards(calibration, n_out) if desc.has_uncertainty else None,
         )  # fmt: skip
+        out = _OutputStrips(writer, desc, strips, exposure, calibrated=calibrated)
         try:
-            predict_streaming(model, strips.network_rows, _OutputStrips(writer, desc, strips,
-                              exposure), shape, tile=tile, overlap=overlap, stride=desc.stride,
-                              scale=f, device=device, margin=margin)  # fmt: skip
+            predict_streaming(model, strips.network_rows, out, shape, tile=tile,
+                              overlap=overlap, stride=desc.stride, scale=f, device=device,
+                              margin=margin)  # fmt: skip
         except BaseException:
             writer.abort()
             raise

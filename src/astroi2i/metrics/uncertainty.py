@@ -1,0 +1,155 @@
+"""Calibrating and scoring a per-pixel σ, in physical units.
+
+**Calibration** (split conformal, Vovk et al. 2005; Angelopoulos & Bates 2021): on held-out
+pairs the nonconformity score of a pixel is s = |truth − prediction| / σ_raw. For each
+nominal level p the calibrated multiplier is the ⌈(n + 1)·p⌉-th smallest of the n scores
+(:func:`conformal_quantile`); if the held-out pixels and a new pixel are exchangeable, the
+interval prediction ± q_p·σ_raw then covers the truth with probability ≥ p (and < p + 1/(n+1)).
+Pixels of one image are correlated, so the statement holds for the pixels of a new image drawn
+like the calibration images, not pixel by pixel; ``evaluate`` measures it on held-out images.
+
+The stored calibration scales σ so that prediction ± σ is the 68.3 % interval (σ is the
+standard deviation for Gaussian errors), and keeps the multipliers k₉₀ = q₉₀ / q₆₈.₃ and
+k₉₅ = q₉₅ / q₆₈.₃ of the 90 % and 95 % intervals, written into the UNCERT header (``CK90_n``,
+``CK95_n`` for band n); for Gaussian errors they are 1.645 and 1.960.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy import stats
+
+__all__ = [
+    "LEVELS",
+    "GAUSSIAN_MULTIPLIERS",
+    "conformal_quantile",
+    "calibrate",
+    "uncert_cards",
+    "read_multipliers",
+    "coverage_metrics",
+    "reliability_curve",
+    "UNCERTAINTY_METRICS",
+]
+
+#: the nominal coverages that are calibrated and scored
+LEVELS = (0.683, 0.90, 0.95)
+#: the half-widths of the central Gaussian intervals at LEVELS, in σ (±1σ covers 68.27 %,
+#: which is the 68.3 % level)
+GAUSSIAN_MULTIPLIERS = (1.0, *(float(stats.norm.ppf(0.5 + p / 2)) for p in LEVELS[1:]))
+#: the per-band columns :func:`coverage_metrics` gives
+UNCERTAINTY_METRICS = ("cover_68", "cover_90", "cover_95", "width_95", "spearman_sigma",
+                       "beyond_3sigma")  # fmt: skip
+
+
+def conformal_quantile(scores: np.ndarray, level: float) -> float:
+    """The split-conformal quantile: the ⌈(n + 1)·level⌉-th smallest score (1-based); +inf
+    when that exceeds n (too few scores for the level)."""
+    scores = np.asarray(scores, np.float64).ravel()
+    n = scores.size
+    if n == 0:
+        raise ValueError("no calibration scores")
+    k = math.ceil((n + 1) * level)
+    if k > n:
+        return float("inf")
+    return float(np.partition(scores, k - 1)[k - 1])
+
+
+def calibrate(scores_by_band: list[np.ndarray], *, n_images: int, split: str,
+              source: str) -> dict:  # fmt: skip
+    """The stored calibration of one model from its held-out scores per band (|residual| /
+    σ_raw over valid pixels with σ_raw > 0). ``scale`` multiplies σ_raw so that ±σ is the
+    68.3 % interval; ``multipliers`` are the half-widths at :data:`LEVELS` in calibrated σ."""
+    scale, multipliers, counts = [], [], []
+    for band, scores in enumerate(scores_by_band):
+        if scores.size == 0:
+            raise ValueError(f"band {band}: no held-out pixel with a finite residual and σ > 0")
+        q = [conformal_quantile(scores, p) for p in LEVELS]
+        if not all(math.isfinite(v) and v > 0 for v in q):
+            raise ValueError(f"band {band}: {scores.size} pixel(s) are too few to calibrate")
+        scale.append(q[0])
+        multipliers.append([v / q[0] for v in q])
+        counts.append(int(scores.size))
+    return {
+        "method": "split-conformal",
+        "levels": list(LEVELS),
+        "scale": scale,
+        "multipliers": multipliers,
+        "n_pixels": counts,
+        "n_images": int(n_images),
+        "split": split,
+        "source": source,
+    }
+
+
+def uncert_cards(calibration: dict | None, n_bands: int) -> dict:
+    """Header cards of the UNCERT extension: how σ was calibrated and the interval
+    multipliers per band (Gaussian ones, flagged, for an uncalibrated model)."""
+    cards = {"UNCCAL": (calibration is not None, "sigma calibrated on held-out data")}
+    if calibration is None:
+        mult = [list(GAUSSIAN_MULTIPLIERS)] * n_bands
+        cards["COMMENT"] = "sigma is NOT calibrated: intervals assume Gaussian errors"
+    else:
+        mult = calibration["multipliers"]
+        cards["UNCMETH"] = (calibration["method"], "calibration of sigma")
+        cards["UNCNPIX"] = (int(sum(calibration["n_pixels"])), "calibration pixels")
+        cards["UNCNIMG"] = (int(calibration["n_images"]), "calibration images")
+    cards["UNCLEV"] = (LEVELS[0], "prediction +- 1 sigma covers this fraction")
+    for c in range(n_bands):
+        for j, level in ((1, 90), (2, 95)):
+            cards[f"CK{level}_{c + 1}"] = (round(float(mult[c][j]), 5),
+                                           f"band {c + 1}: {level}% half-width/sigma")  # fmt: skip
+    return cards
+
+
+def read_multipliers(header, n_bands: int) -> np.ndarray:
+    """(n_bands, 3) half-widths in σ at :data:`LEVELS` from an UNCERT header (Gaussian ones
+    where the header has none)."""
+    out = np.tile(np.asarray(GAUSSIAN_MULTIPLIERS), (n_bands, 1))
+    for c in range(n_bands):
+        for j, key in ((1, f"CK90_{c + 1}"), (2, f"CK95_{c + 1}")):
+            if key in header:
+                out[c, j] = float(header[key])
+    return out
+
+
+def coverage_metrics(pred: np.ndarray, truth: np.ndarray, sigma: np.ndarray,
+                     invalid: np.ndarray, multipliers, *, max_pixels: int = 200_000,
+                     seed: int = 0) -> dict:  # fmt: skip
+    """One band's uncertainty scores over valid pixels with σ > 0 (physical units): the
+    observed coverage of the central 68.3/90/95 % intervals (prediction ± k·σ), the mean 95 %
+    interval width (2·k₉₅·σ), the Spearman correlation of |residual| with σ (on at most
+    ``max_pixels`` pixels drawn with ``seed``) and the fraction with |residual| > 3σ."""
+    ok = ~invalid & np.isfinite(pred) & np.isfinite(truth) & np.isfinite(sigma) & (sigma > 0)
+    out = dict.fromkeys(UNCERTAINTY_METRICS, float("nan"))
+    if not ok.any():
+        return out
+    r = np.abs(np.asarray(truth, np.float64)[ok] - np.asarray(pred, np.float64)[ok])
+    s = np.asarray(sigma, np.float64)[ok]
+    for key, k in zip(("cover_68", "cover_90", "cover_95"), multipliers):
+        out[key] = float(np.mean(r <= k * s))
+    out["width_95"] = float(np.mean(2 * multipliers[2] * s))
+    out["beyond_3sigma"] = float(np.mean(r > 3 * s))
+    if r.size > max_pixels:
+        pick = np.random.default_rng(seed).choice(r.size, max_pixels, replace=False)
+        r, s = r[pick], s[pick]
+    if r.size > 2 and np.ptp(s) > 0 and np.ptp(r) > 0:
+        out["spearman_sigma"] = float(stats.spearmanr(r, s).statistic)
+    return out
+
+
+#: the nominal levels of the reliability diagram
+RELIABILITY_LEVELS = tuple(np.linspace(0.05, 0.99, 20))
+
+
+def reliability_curve(residual: np.ndarray, sigma: np.ndarray,
+                      levels=RELIABILITY_LEVELS) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """(nominal, observed): the coverage of the central Gaussian interval ±z(p)·σ at each
+    nominal level p, over finite pixels with σ > 0 (for the reliability diagram)."""
+    ok = np.isfinite(residual) & np.isfinite(sigma) & (sigma > 0)
+    r, s = np.abs(residual[ok]), sigma[ok]
+    levels = np.asarray(levels, float)
+    observed = np.array([np.mean(r <= stats.norm.ppf(0.5 + p / 2) * s) if r.size else np.nan
+                         for p in levels])  # fmt: skip
+    return levels, observed

@@ -1,0 +1,165 @@
+"""``astroi2i calibrate``: the split-conformal calibration of a model's σ on held-out pairs,
+written into a new model file (any form: checkpoint, safetensors or ONNX with its sidecar, a
+packaged name). ``train`` runs it on the validation split when a run ends.
+
+Each held-out pair is translated exactly as ``translate`` does (tiled, streamed, inverse
+stretch) but with the raw σ; the scores |truth − prediction| / σ_raw over its valid pixels
+(for inpainting models: over holes cut into it, as in training) give the calibration of
+:func:`astroi2i.metrics.uncertainty.calibrate`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from astropy.io import fits
+
+from astroi2i.description import ModelDescription
+from astroi2i.errors import InputError
+from astroi2i.io.folders import write_atomic
+from astroi2i.metrics import uncertainty
+
+__all__ = ["calibrate", "calibrated_path", "write_model"]
+
+log = logging.getLogger(__name__)
+
+#: at most this many scores per image and band enter the calibration (a random subset)
+MAX_SCORES_PER_IMAGE = 500_000
+
+
+def calibrated_path(source: Path) -> Path:
+    """Where a calibrated copy goes by default: ``name.calibrated.ext`` next to the source, or
+    in the current folder for a packaged model."""
+    from astroi2i.workflows.model import MODEL_DIR
+
+    folder = Path(".") if source.parent == MODEL_DIR else source.parent
+    return folder / f"{source.stem}.calibrated{source.suffix}"
+
+
+def _check_output(source: Path, output, overwrite: bool) -> Path:
+    from astroi2i.workflows.model import EXPORT_SUFFIXES, sidecar_path
+
+    output = calibrated_path(source) if output is None else Path(output)
+    if output.suffix != source.suffix:
+        raise InputError(f"{output}: must end in {source.suffix}, like {source.name}")
+    if output.is_dir():
+        raise InputError(f"{output}: a folder, not a model file name")
+    targets = [output] + ([sidecar_path(output)] if source.suffix in EXPORT_SUFFIXES else [])
+    for path in targets:
+        if path.exists() and not overwrite:
+            raise FileExistsError(f"{path}: exists; pass --overwrite to replace it")
+    return output
+
+
+def _hole_mask(shape, holes: dict, crop: int, seed: int) -> np.ndarray:
+    """Holes like the training ones, drawn in every ``crop``-sized window of the image."""
+    from astroi2i.sky.masks import random_blocks
+
+    rng = np.random.default_rng(seed)
+    mask = np.zeros(shape, bool)
+    for y0 in range(0, shape[0], crop):
+        for x0 in range(0, shape[1], crop):
+            window = mask[y0 : y0 + crop, x0 : x0 + crop]
+            window |= random_blocks(window.shape, rng, **holes)
+    return mask
+
+
+def _scores(pred_path: Path, target, rng) -> list[np.ndarray]:
+    """|target − prediction| / σ_raw per band over pixels valid in both with σ_raw > 0."""
+    with fits.open(pred_path) as hdul:
+        pred = np.asarray(hdul[0].data, np.float64).reshape(target.data.shape)
+        sigma = np.asarray(hdul["UNCERT"].data, np.float64).reshape(target.data.shape)
+    out = []
+    for c in range(target.n_bands):
+        t = np.where(target.band_mask[c], np.nan, target.data[c])
+        s = np.abs(t - pred[c]) / np.where(sigma[c] > 0, sigma[c], np.nan)
+        s = s[np.isfinite(s)]
+        if s.size > MAX_SCORES_PER_IMAGE:
+            s = rng.choice(s, MAX_SCORES_PER_IMAGE, replace=False)
+        out.append(s)
+    return out
+
+
+def calibrate(model, manifest, *, split: str = "val", output=None, overwrite: bool = False,
+              device: str | None = None, seed: int = 0) -> tuple[Path, dict]:  # fmt: skip
+    """Calibrate ``model``'s σ on the ``split`` rows of ``manifest`` and write the calibrated
+    model to ``output`` (default :func:`calibrated_path`). Returns (path, calibration)."""
+    from astroi2i.data.datasets import load_pairs
+    from astroi2i.data.stretches import build_stretch
+    from astroi2i.io.manifest import read_manifest
+    from astroi2i.workflows.model import load_model, resolve_model
+    from astroi2i.workflows.translate import translate
+    from astroi2i.workflows.translate_checks import resolve_device
+
+    source = resolve_model(model)
+    device = resolve_device(device)
+    loaded = load_model(source, device=device)
+    desc = loaded[1]
+    if not desc.has_uncertainty:
+        raise InputError(
+            f"{model}: this model has no σ network (model.uncertainty), so it predicts no σ to "
+            "calibrate; train it with a recipe that has one"
+        )
+    output = _check_output(source, output, overwrite)
+    table = read_manifest(manifest)
+    data = desc.data
+    keys = tuple(build_stretch(desc.stretches[s]).exposure_keyword for s in ("inputs", "targets"))
+    pairs = load_pairs(table, split, data["inputs"], data["targets"],
+                       align_target=data["align_target"], exposure_keyword=keys,
+                       scale=data.get("scale", 1),
+                       zero_blocks=data.get("zero_blocks", 0))  # fmt: skip
+    rows = {str(r["id"]): r for r in table.rows(split)}
+    rng = np.random.default_rng(seed)
+    scores: list[list[np.ndarray]] = [[] for _ in desc.target_bands]
+    with tempfile.TemporaryDirectory(prefix="astroi2i-calibrate-") as tmp:
+        for i, pair in enumerate(pairs):
+            cells = [table.cell(rows[pair.key], c) for c in data["inputs"]]
+            inputs = [f"{p}:{h}" if h is not None else str(p) for p, h in cells]
+            mask = None
+            if desc.fills_invalid:  # holes to fill, as in training
+                holes = data.get("holes") or {"block": 32, "max_blocks": 2, "max_size": 2}
+                hole = _hole_mask(pair.target.shape, holes, int(data["crop_size"]), seed + i)
+                mask = Path(tmp) / f"{i}.mask.fits"
+                fits.PrimaryHDU(hole.astype(np.int16)).writeto(mask)
+            pred = translate(source, inputs, Path(tmp) / f"{i}.fits", device=device,
+                             loaded=loaded, mask=mask, calibrated=False)  # fmt: skip
+            for c, s in enumerate(_scores(pred, pair.target, rng)):
+                scores[c].append(s)
+    try:
+        calibration = uncertainty.calibrate(
+            [np.concatenate(s) for s in scores], n_images=len(pairs), split=split,
+            source=Path(str(manifest)).name,
+        )  # fmt: skip
+    except ValueError as exc:
+        raise InputError(f"{manifest} (split {split!r}): {exc}") from None
+    write_model(source, desc.replace(calibration=calibration), output)
+    log.info("calibrated σ on %d %s image(s): scale %s, 95%% multipliers %s → %s", len(pairs),
+             split, [f"{v:.3g}" for v in calibration["scale"]],
+             [f"{m[2]:.3g}" for m in calibration["multipliers"]], output)  # fmt: skip
+    return output, calibration
+
+
+def write_model(source: Path, desc: ModelDescription, output: Path) -> Path:
+    """Write the model of ``source`` with description ``desc`` to ``output`` (same form;
+    atomically; ``output`` may be ``source``)."""
+    from astroi2i.workflows.model import EXPORT_SUFFIXES, sidecar_path
+
+    if source.suffix in EXPORT_SUFFIXES:
+        if output.resolve() != source.resolve():
+            write_atomic(output, lambda tmp: shutil.copyfile(source, tmp))
+        text = json.dumps(desc.to_dict(), indent=1)
+        write_atomic(sidecar_path(output), lambda tmp: tmp.write_text(text))
+        return output
+    import torch
+
+    from astroi2i.workflows.checkpoint import META_KEY, read_checkpoint
+
+    ckpt = read_checkpoint(source, mmap=False)
+    ckpt["hyper_parameters"][META_KEY] = desc.to_dict()
+    write_atomic(output, lambda tmp: torch.save(ckpt, tmp))
+    return output

@@ -1,0 +1,128 @@
+"""The conformal calibration and the σ scores, on numbers checked by hand."""
+
+import math
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from astroi2i.data.stretches import build_stretch
+from astroi2i.metrics.uncertainty import (
+    GAUSSIAN_MULTIPLIERS,
+    calibrate,
+    conformal_quantile,
+    coverage_metrics,
+    read_multipliers,
+    reliability_curve,
+    uncert_cards,
+)
+
+
+def test_conformal_quantile_is_the_finite_sample_order_statistic():
+    scores = np.array([0.9, 0.1, 0.5, 0.3, 0.7, 0.2, 0.8, 0.4, 0.6])  # n = 9, shuffled
+    # ⌈(n + 1)·p⌉-th smallest: p = 0.683 → ⌈6.83⌉ = 7th → 0.7; p = 0.5 → 5th → 0.5
+    assert conformal_quantile(scores, 0.683) == 0.7
+    assert conformal_quantile(scores, 0.5) == 0.5
+    # p = 0.9 → ⌈9.0⌉ = 9th (the largest); p = 0.95 → ⌈9.5⌉ = 10 > n: no finite quantile
+    assert conformal_quantile(scores, 0.9) == 0.9
+    assert math.isinf(conformal_quantile(scores, 0.95))
+    # without the +1 correction the 0.683 quantile would be the ⌈6.147⌉ = 7th as well, but at
+    # 0.75 the two differ: ⌈7.5⌉ = 8th (0.8) against ⌈6.75⌉ = 7th (0.7)
+    assert conformal_quantile(scores, 0.75) == 0.8
+    with pytest.raises(ValueError, match="no calibration scores"):
+        conformal_quantile(np.array([]), 0.5)
+
+
+def test_calibration_of_gaussian_scores_recovers_the_gaussian_multipliers():
+    rng = np.random.default_rng(0)
+    # residuals ~ N(0, (2σ_raw)²): the calibrated scale is 2, the multipliers Gaussian
+    scores = np.abs(rng.normal(0, 2.0, 400_000))
+    cal = calibrate([scores], n_images=4, split="val", source="m.csv")
+    assert cal["scale"][0] == pytest.approx(2.0, rel=0.01)
+    np.testing.assert_allclose(cal["multipliers"][0], GAUSSIAN_MULTIPLIERS, rtol=0.01)
+    assert cal["n_pixels"] == [400_000] and cal["levels"] == [0.683, 0.9, 0.95]
+    with pytest.raises(ValueError, match="too few"):
+        calibrate([scores[:10]], n_images=1, split="val", source="m.csv")
+
+
+def test_coverage_metrics_on_a_constructed_case():
+    rng = np.random.default_rng(1)
+    s = rng.uniform(0.5, 3.0, (200, 200))  # heteroscedastic, known
+    truth = rng.normal(0.0, s)
+    pred = np.zeros_like(truth)
+    invalid = np.zeros(truth.shape, bool)
+    invalid[:10] = True
+    m = coverage_metrics(pred, truth, s, invalid, GAUSSIAN_MULTIPLIERS)
+    assert m["cover_68"] == pytest.approx(0.683, abs=0.01)
+    assert m["cover_90"] == pytest.approx(0.90, abs=0.01)
+    assert m["cover_95"] == pytest.approx(0.95, abs=0.01)
+    assert m["width_95"] == pytest.approx(2 * GAUSSIAN_MULTIPLIERS[2] * s[10:].mean(), rel=1e-9)
+    assert m["beyond_3sigma"] == pytest.approx(2 * stats.norm.sf(3), abs=0.002)
+    assert m["spearman_sigma"] > 0.3  # |residual| grows with s
+    # a σ that is too small by 2 under-covers, and a constant σ does not rank
+    small = coverage_metrics(pred, truth, s / 2, invalid, GAUSSIAN_MULTIPLIERS)
+    assert small["cover_68"] == pytest.approx(2 * stats.norm.cdf(0.5) - 1, abs=0.01)
+    flat = coverage_metrics(pred, truth, np.ones_like(s), invalid, GAUSSIAN_MULTIPLIERS)
+    assert math.isnan(flat["spearman_sigma"])
+
+
+def test_header_cards_round_trip_the_multipliers():
+    from astropy.io import fits
+
+    cal = {"method": "split-conformal", "multipliers": [[1, 1.5, 2.5], [1, 1.7, 2.1]],
+           "n_pixels": [10, 12], "n_images": 2}  # fmt: skip
+    header = fits.Header()
+    for key, value in uncert_cards(cal, 2).items():
+        header[key] = value
+    np.testing.assert_allclose(read_multipliers(header, 2), [[1.0, 1.5, 2.5], [1.0, 1.7, 2.1]])
+    assert header["UNCCAL"] and header["UNCNPIX"] == 22
+    bare = fits.Header()
+    for key, value in uncert_cards(None, 1).items():
+        bare[key] = value
+    assert not bare["UNCCAL"]
+    np.testing.assert_allclose(read_multipliers(bare, 1)[0], GAUSSIAN_MULTIPLIERS, rtol=1e-5)
+    assert GAUSSIAN_MULTIPLIERS[1:] == pytest.approx((1.644854, 1.959964), abs=1e-6)
+
+
+def test_reliability_curve_of_a_calibrated_sigma_is_the_diagonal():
+    rng = np.random.default_rng(2)
+    s = rng.uniform(1, 2, 100_000)
+    nominal, observed = reliability_curve(rng.normal(0, s), s)
+    np.testing.assert_allclose(observed, nominal, atol=0.01)
+
+
+STRETCHES = [
+    {"type": "IdentityStretch"},
+    {"type": "LinearStretch", "vmin": [-1.0], "vmax": [5.0]},
+    {"type": "AsinhStretch", "softening": [0.3]},
+    {"type": "SignedSqrtStretch", "flux_scale": 10.0},
+    {"type": "LogStretch", "a": 100.0, "vmin": [-0.5], "vmax": [20.0]},
+    {"type": "HistEqStretch", "knots": [list(np.linspace(-1, 1, 11) ** 3 * 5)]},
+    {"type": "ExposureStretch"},
+    {"type": "ChainStretch", "steps": [{"type": "ExposureStretch"},
+                                       {"type": "AsinhStretch", "softening": [0.1]}]},
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("spec", STRETCHES, ids=lambda s: s["type"])
+def test_sigma_through_the_inverse_stretch_is_the_derivative(spec):
+    """A small σ in stretched units maps to |d inverse/dy|·σ in physical units (checked against
+    a central difference of the inverse with a different step)."""
+    stretch = build_stretch(spec)
+    exposure = [4.0] if stretch.exposure_keyword else None
+    y = np.linspace(0.05, 0.9, 7).reshape(1, 1, 7) + 0.013  # off the hist-eq knots
+    s = np.full_like(y, 1e-4)
+    got = stretch.inverse_sigma(y, s, exposure=exposure)
+    h = 1e-6
+    slope = stretch.inverse(y + h, exposure=exposure) - stretch.inverse(y - h, exposure=exposure)
+    np.testing.assert_allclose(got, np.abs(slope) / (2 * h) * s, rtol=1e-4)
+
+
+def test_large_sigma_follows_the_curvature_of_the_stretch():
+    """For asinh a σ of 1 maps to half the width of [sinh(y − 1), sinh(y + 1)]·softening, not
+    to the derivative, which would be too narrow."""
+    stretch = build_stretch({"type": "AsinhStretch", "softening": [2.0]})
+    y = np.array([[[3.0]]])
+    got = float(stretch.inverse_sigma(y, np.array([[[1.0]]]))[0, 0, 0])
+    assert got == pytest.approx((np.sinh(4.0) - np.sinh(2.0)) / 2 * 2.0)
+    assert got > np.cosh(3.0) * 2.0
