@@ -59,6 +59,14 @@ def test_coverage_metrics_on_a_constructed_case():
     assert m["width_95"] == pytest.approx(2 * GAUSSIAN_MULTIPLIERS[2] * s[10:].mean(), rel=1e-9)
     assert m["beyond_3sigma"] == pytest.approx(2 * stats.norm.sf(3), abs=0.002)
     assert m["spearman_sigma"] > 0.3  # |residual| grows with s
+    assert m["median_width_95"] == pytest.approx(2 * GAUSSIAN_MULTIPLIERS[2] * np.median(s[10:]))
+    assert m["cover_95_top10"] == pytest.approx(0.95, abs=0.02)  # calibrated where σ is large
+    # one constant σ at the pooled 95 % quantile covers 95 % overall but not where s is large
+    q95 = float(np.quantile(np.abs(truth[10:]), 0.95))
+    c = coverage_metrics(pred, truth, s, invalid, GAUSSIAN_MULTIPLIERS, constant_95=q95)
+    assert c["cover_95_const"] == pytest.approx(0.95, abs=0.002)
+    assert c["width_95_const"] == pytest.approx(2 * q95)
+    assert c["cover_95_const_top10"] < 0.85
     # a σ that is too small by 2 under-covers, and a constant σ does not rank
     small = coverage_metrics(pred, truth, s / 2, invalid, GAUSSIAN_MULTIPLIERS)
     assert small["cover_68"] == pytest.approx(2 * stats.norm.cdf(0.5) - 1, abs=0.01)

@@ -110,6 +110,10 @@ def test_calibrate_writes_a_new_model_whose_sigma_covers_the_calibration_split(
     scores = np.abs(t - pred)[np.isfinite(t - pred)] / np.exp(INIT_LOG_SIGMA)
     k = int(np.ceil((scores.size + 1) * 0.683))
     assert cal["scale"][0] == pytest.approx(np.sort(scores)[k - 1], rel=1e-5)
+    # the constant-σ baseline: the 95 % conformal quantile of |residual| itself
+    absolute = np.sort(np.abs(t - pred)[np.isfinite(t - pred)])
+    k95 = int(np.ceil((absolute.size + 1) * 0.95))
+    assert cal["constant"][0][2] == pytest.approx(absolute[k95 - 1], rel=1e-5)
     # the calibrated model's σ covers 68.3 % of the calibration pixels (at least, and by
     # less than one pixel's worth above)
     out_cal = tmp_path / "cal.fits"
@@ -118,7 +122,9 @@ def test_calibrate_writes_a_new_model_whose_sigma_covers_the_calibration_split(
     ok = np.isfinite(t - pred)
     covered = np.mean(np.abs(t - pred)[ok] <= sigma[ok] * (1 + 1e-6))
     assert 0.683 <= covered <= 0.683 + 2.0 / ok.sum()
-    assert fits.getheader(out_cal, "UNCERT")["UNCCAL"] is True
+    head = fits.getheader(out_cal, "UNCERT")
+    assert head["UNCCAL"] is True
+    assert head["CQ95_1"] == pytest.approx(cal["constant"][0][2], rel=1e-5)
     # --uncalibrated writes the raw σ again
     main(["translate", str(calibrated), *map(str, inputs), "-o", str(tmp_path / "u.fits"),
           "--uncalibrated"])  # fmt: skip

@@ -28,6 +28,7 @@ __all__ = [
     "calibrate",
     "uncert_cards",
     "read_multipliers",
+    "read_constant_width",
     "coverage_metrics",
     "reliability_curve",
     "UNCERTAINTY_METRICS",
@@ -39,8 +40,9 @@ LEVELS = (0.683, 0.90, 0.95)
 #: which is the 68.3 % level)
 GAUSSIAN_MULTIPLIERS = (1.0, *(float(stats.norm.ppf(0.5 + p / 2)) for p in LEVELS[1:]))
 #: the per-band columns :func:`coverage_metrics` gives
-UNCERTAINTY_METRICS = ("cover_68", "cover_90", "cover_95", "width_95", "spearman_sigma",
-                       "beyond_3sigma")  # fmt: skip
+UNCERTAINTY_METRICS = ("cover_68", "cover_90", "cover_95", "width_95", "median_width_95",
+                       "spearman_sigma", "beyond_3sigma", "cover_95_top10", "cover_95_const",
+                       "width_95_const", "cover_95_const_top10")  # fmt: skip
 
 
 def conformal_quantile(scores: np.ndarray, level: float) -> float:
@@ -56,11 +58,15 @@ def conformal_quantile(scores: np.ndarray, level: float) -> float:
     return float(np.partition(scores, k - 1)[k - 1])
 
 
-def calibrate(scores_by_band: list[np.ndarray], *, n_images: int, split: str,
-              source: str) -> dict:  # fmt: skip
+def calibrate(scores_by_band: list[np.ndarray], *, n_images: int, split: str, source: str,
+              residuals_by_band: list[np.ndarray] | None = None) -> dict:  # fmt: skip
     """The stored calibration of one model from its held-out scores per band (|residual| /
     σ_raw over valid pixels with σ_raw > 0). ``scale`` multiplies σ_raw so that ±σ is the
-    68.3 % interval; ``multipliers`` are the half-widths at :data:`LEVELS` in calibrated σ."""
+    68.3 % interval; ``multipliers`` are the half-widths at :data:`LEVELS` in calibrated σ.
+
+    ``residuals_by_band`` (|residual| on the same pixels) adds ``constant``: the conformal
+    half-widths at :data:`LEVELS` of one σ for every pixel, in physical units — the classical
+    error bar (the global residual spread) that a per-pixel σ has to beat in width."""
     scale, multipliers, counts = [], [], []
     for band, scores in enumerate(scores_by_band):
         if scores.size == 0:
@@ -71,7 +77,7 @@ def calibrate(scores_by_band: list[np.ndarray], *, n_images: int, split: str,
         scale.append(q[0])
         multipliers.append([v / q[0] for v in q])
         counts.append(int(scores.size))
-    return {
+    out = {
         "method": "split-conformal",
         "levels": list(LEVELS),
         "scale": scale,
@@ -81,6 +87,9 @@ def calibrate(scores_by_band: list[np.ndarray], *, n_images: int, split: str,
         "split": split,
         "source": source,
     }
+    if residuals_by_band is not None:
+        out["constant"] = [[conformal_quantile(r, p) for p in LEVELS] for r in residuals_by_band]
+    return out
 
 
 def uncert_cards(calibration: dict | None, n_bands: int) -> dict:
@@ -96,11 +105,21 @@ def uncert_cards(calibration: dict | None, n_bands: int) -> dict:
         cards["UNCNPIX"] = (int(sum(calibration["n_pixels"])), "calibration pixels")
         cards["UNCNIMG"] = (int(calibration["n_images"]), "calibration images")
     cards["UNCLEV"] = (LEVELS[0], "prediction +- 1 sigma covers this fraction")
+    constant = (calibration or {}).get("constant")
     for c in range(n_bands):
         for j, level in ((1, 90), (2, 95)):
             cards[f"CK{level}_{c + 1}"] = (round(float(mult[c][j]), 5),
                                            f"band {c + 1}: {level}% half-width/sigma")  # fmt: skip
+        if constant is not None:
+            note = f"band {c + 1}: 95% half-width of a constant sigma"
+            cards[f"CQ95_{c + 1}"] = (float(f"{constant[c][2]:.6g}"), note)
     return cards
+
+
+def read_constant_width(header, n_bands: int) -> np.ndarray:
+    """Per band, the 95 % half-width of the calibrated constant σ (``CQ95_n``; NaN where the
+    header has none)."""
+    return np.array([float(header.get(f"CQ95_{c + 1}", np.nan)) for c in range(n_bands)])
 
 
 def read_multipliers(header, n_bands: int) -> np.ndarray:
@@ -115,12 +134,18 @@ def read_multipliers(header, n_bands: int) -> np.ndarray:
 
 
 def coverage_metrics(pred: np.ndarray, truth: np.ndarray, sigma: np.ndarray,
-                     invalid: np.ndarray, multipliers, *, max_pixels: int = 200_000,
-                     seed: int = 0) -> dict:  # fmt: skip
+                     invalid: np.ndarray, multipliers, *, constant_95: float = float("nan"),
+                     max_pixels: int = 200_000, seed: int = 0) -> dict:  # fmt: skip
     """One band's uncertainty scores over valid pixels with σ > 0 (physical units): the
     observed coverage of the central 68.3/90/95 % intervals (prediction ± k·σ), the mean 95 %
     interval width (2·k₉₅·σ), the Spearman correlation of |residual| with σ (on at most
-    ``max_pixels`` pixels drawn with ``seed``) and the fraction with |residual| > 3σ."""
+    ``max_pixels`` pixels drawn with ``seed``) and the fraction with |residual| > 3σ; with
+    ``constant_95`` (the calibrated constant σ's 95 % half-width) the coverage and width of
+    that constant interval on the same pixels.
+
+    ``median_width_95`` and the ``_top10`` coverages (on the tenth of pixels with the largest
+    σ: sources, edges, deep holes) say what the mean hides: a constant interval can be
+    narrower on average only by giving up the pixels where errors are large."""
     ok = ~invalid & np.isfinite(pred) & np.isfinite(truth) & np.isfinite(sigma) & (sigma > 0)
     out = dict.fromkeys(UNCERTAINTY_METRICS, float("nan"))
     if not ok.any():
@@ -130,7 +155,14 @@ def coverage_metrics(pred: np.ndarray, truth: np.ndarray, sigma: np.ndarray,
     for key, k in zip(("cover_68", "cover_90", "cover_95"), multipliers):
         out[key] = float(np.mean(r <= k * s))
     out["width_95"] = float(np.mean(2 * multipliers[2] * s))
+    out["median_width_95"] = float(np.median(2 * multipliers[2] * s))
     out["beyond_3sigma"] = float(np.mean(r > 3 * s))
+    top = s >= np.quantile(s, 0.9)
+    out["cover_95_top10"] = float(np.mean(r[top] <= multipliers[2] * s[top]))
+    if np.isfinite(constant_95):
+        out["cover_95_const"] = float(np.mean(r <= constant_95))
+        out["width_95_const"] = 2.0 * float(constant_95)
+        out["cover_95_const_top10"] = float(np.mean(r[top] <= constant_95))
     if r.size > max_pixels:
         pick = np.random.default_rng(seed).choice(r.size, max_pixels, replace=False)
         r, s = r[pick], s[pick]

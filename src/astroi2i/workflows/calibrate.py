@@ -69,19 +69,23 @@ def _hole_mask(shape, holes: dict, crop: int, seed: int) -> np.ndarray:
     return mask
 
 
-def _scores(pred_path: Path, target, rng) -> list[np.ndarray]:
-    """|target − prediction| / σ_raw per band over pixels valid in both with σ_raw > 0."""
+def _scores(pred_path: Path, target, rng) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(|target − prediction| / σ_raw, |target − prediction|) per band over pixels valid in
+    both with σ_raw > 0."""
     with fits.open(pred_path) as hdul:
         pred = np.asarray(hdul[0].data, np.float64).reshape(target.data.shape)
         sigma = np.asarray(hdul["UNCERT"].data, np.float64).reshape(target.data.shape)
     out = []
     for c in range(target.n_bands):
         t = np.where(target.band_mask[c], np.nan, target.data[c])
-        s = np.abs(t - pred[c]) / np.where(sigma[c] > 0, sigma[c], np.nan)
-        s = s[np.isfinite(s)]
+        r = np.abs(t - pred[c])
+        s = r / np.where(sigma[c] > 0, sigma[c], np.nan)
+        ok = np.isfinite(s)
+        s, r = s[ok], r[ok]
         if s.size > MAX_SCORES_PER_IMAGE:
-            s = rng.choice(s, MAX_SCORES_PER_IMAGE, replace=False)
-        out.append(s)
+            pick = rng.choice(s.size, MAX_SCORES_PER_IMAGE, replace=False)
+            s, r = s[pick], r[pick]
+        out.append((s, r))
     return out
 
 
@@ -115,7 +119,7 @@ def calibrate(model, manifest, *, split: str = "val", output=None, overwrite: bo
                        zero_blocks=data.get("zero_blocks", 0))  # fmt: skip
     rows = {str(r["id"]): r for r in table.rows(split)}
     rng = np.random.default_rng(seed)
-    scores: list[list[np.ndarray]] = [[] for _ in desc.target_bands]
+    scores: list[list[tuple]] = [[] for _ in desc.target_bands]
     with tempfile.TemporaryDirectory(prefix="astroi2i-calibrate-") as tmp:
         for i, pair in enumerate(pairs):
             cells = [table.cell(rows[pair.key], c) for c in data["inputs"]]
@@ -132,8 +136,9 @@ def calibrate(model, manifest, *, split: str = "val", output=None, overwrite: bo
                 scores[c].append(s)
     try:
         calibration = uncertainty.calibrate(
-            [np.concatenate(s) for s in scores], n_images=len(pairs), split=split,
-            source=Path(str(manifest)).name,
+            [np.concatenate([s for s, _ in band]) for band in scores], n_images=len(pairs),
+            split=split, source=Path(str(manifest)).name,
+            residuals_by_band=[np.concatenate([r for _, r in band]) for band in scores],
         )  # fmt: skip
     except ValueError as exc:
         raise InputError(f"{manifest} (split {split!r}): {exc}") from None

@@ -278,17 +278,24 @@ def _with_uncertainty(rows: list[dict], found, pred: np.ndarray, t, *, hole=None
     """``rows`` with the σ columns: filled on the prediction's physical rows, NaN elsewhere;
     ``hole``: scored in the hole only, with the 68.3 % coverage by depth."""
     from astroi2i.metrics.inpainting import DEPTH_BINS, depth_bin, hole_depth
-    from astroi2i.metrics.uncertainty import UNCERTAINTY_METRICS, coverage_metrics, read_multipliers
+    from astroi2i.metrics.uncertainty import (
+        UNCERTAINTY_METRICS,
+        coverage_metrics,
+        read_constant_width,
+        read_multipliers,
+    )
 
     if found is None:
         return rows
     sigma, header = found
     mult = read_multipliers(header, t.n_bands)
+    constant = read_constant_width(header, t.n_bands)
     depth = None if hole is None else hole_depth(missing)
     per_band = {}
     for c, band in enumerate(t.bands):
         invalid = t.band_mask[c] | ~np.isfinite(pred[c]) | (False if hole is None else ~hole)
-        m = coverage_metrics(pred[c], t.data[c], sigma[c], invalid, mult[c])
+        m = coverage_metrics(pred[c], t.data[c], sigma[c], invalid, mult[c],
+                             constant_95=constant[c])  # fmt: skip
         if depth is not None:
             for lo, hi in DEPTH_BINS:
                 sel = invalid | ~depth_bin(depth, lo, hi)

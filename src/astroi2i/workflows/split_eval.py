@@ -36,7 +36,12 @@ from astroi2i.io.manifest import read_manifest
 from astroi2i.io.uncertainty import read_uncertainty
 from astroi2i.metrics.image import band_metrics, source_flux_ratio
 from astroi2i.metrics.noise import noise_floor_psnr
-from astroi2i.metrics.uncertainty import UNCERTAINTY_METRICS, coverage_metrics, read_multipliers
+from astroi2i.metrics.uncertainty import (
+    UNCERTAINTY_METRICS,
+    coverage_metrics,
+    read_constant_width,
+    read_multipliers,
+)
 from astroi2i.sky.geometry import crop_to_grid, same_grid
 from astroi2i.workflows.evaluate import json_rows, summarize
 
@@ -164,7 +169,9 @@ def _records(pair, group: str, methods, spaces, where: str, sigma=None) -> list[
                 m |= dict.fromkeys(UNCERTAINTY_METRICS, float("nan"))
                 if sigma is not None and method == "model" and space == "physical":
                     mult = read_multipliers(sigma[1], target.n_bands)[c]
-                    m |= coverage_metrics(a[c], b[c], sigma[0][c], invalid[c], mult)
+                    const = read_constant_width(sigma[1], target.n_bands)[c]
+                    m |= coverage_metrics(a[c], b[c], sigma[0][c], invalid[c], mult,
+                                          constant_95=const)  # fmt: skip
                 records.append({"id": pair.key, "group": group, "method": method, "band": band,
                                 "space": space} | {k: m[k] for k in METRICS})  # fmt: skip
     return records
