@@ -80,9 +80,7 @@ def main() -> None:
     header = stix_header(vis, vis.exposure, vis.time_range[0])
     maps = stix_maps(vis, imaging, exposure=vis.exposure, header=header)
     bp = maps["bp"]
-    x = build_stretch(meta.stretches["inputs"]).forward(
-        bp.data, exposure=np.array([vis.exposure])
-    )
+    x = build_stretch(meta.stretches["inputs"]).forward(bp.data, exposure=np.array([vis.exposure]))
     xt = torch.from_numpy(x[None].astype(np.float32))
     with torch.inference_mode():
         model(xt)

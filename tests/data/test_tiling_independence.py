@@ -28,7 +28,7 @@ def test_three_tile_sizes_give_one_image(tiny_checkpoint, tmp_path):
     from tests.conftest import gaussian_sources, make_wcs, write_fits
 
     desc = describe(tiny_checkpoint.checkpoint)
-    assert desc.receptive_radius == 15 + 22  # depth-3 U-Net, then the σ network on its output
+    assert desc.receptive_radius == 15 + 48  # depth-3 U-Net, then the σ network on its output
     rng = np.random.default_rng(4)
     shape = (200, 176)  # a multiple of the stride (8) on both axes
     wcs = make_wcs("tan", shape)

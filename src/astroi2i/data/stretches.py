@@ -108,10 +108,18 @@ class Stretch:
         half the width of the interval [y − s, y + s] mapped through the (monotone) inverse.
         For small ``s`` this is |d inverse / dy| · s (the delta method); for large ``s`` it
         follows the stretch's curvature, which a derivative would not."""
+        slope = self.inverse_slope(np.asarray(y).shape[-3], exposure)
+        if slope is not None:  # affine: exactly |slope|·s, without two inverses
+            return _out(np.abs(np.asarray(s)) * np.abs(slope).reshape(-1, 1, 1), y)
         y64, s64 = np.asarray(y, np.float64), np.abs(np.asarray(s, np.float64))
         hi = self.inverse(y64 + s64, exposure=exposure)
         lo = self.inverse(y64 - s64, exposure=exposure)
         return _out(np.abs(hi - lo) / 2.0, y)
+
+    def inverse_slope(self, n_bands: int, exposure=None) -> np.ndarray | None:
+        """d inverse / dy per band when the inverse is affine (the same everywhere), else
+        None."""
+        return None
 
     def _check_fitted(self) -> None:
         if not self.fitted:
@@ -146,6 +154,9 @@ class IdentityStretch(Stretch):
 
     def _inverse(self, y, exposure):
         return y
+
+    def inverse_slope(self, n_bands, exposure=None):
+        return np.ones(n_bands)
 
 
 @STRETCHES.register
@@ -187,6 +198,10 @@ class LinearStretch(Stretch):
 
     def _inverse(self, y, exposure):
         return y * (_bcast(self.vmax, y) - _bcast(self.vmin, y)) + _bcast(self.vmin, y)
+
+    def inverse_slope(self, n_bands, exposure=None):
+        self._check_fitted()
+        return _per_band(self.vmax - self.vmin, n_bands)
 
     def params(self):
         return {"vmin": self.vmin, "vmax": self.vmax, "percentiles": self.percentiles}
@@ -400,6 +415,9 @@ class ExposureStretch(Stretch):
     def _inverse(self, y, exposure):
         return y * self._exposure(exposure, y)
 
+    def inverse_slope(self, n_bands, exposure=None):
+        return self._exposure(exposure, np.zeros((n_bands, 1, 1)))[:, 0, 0]
+
     def params(self):
         return {"keyword": self.keyword}
 
@@ -439,6 +457,10 @@ class ChainStretch(Stretch):
         for s in reversed(self.stretches):
             y = s._inverse(y, exposure)
         return y
+
+    def inverse_slope(self, n_bands, exposure=None):
+        slopes = [s.inverse_slope(n_bands, exposure) for s in self.stretches]
+        return None if any(v is None for v in slopes) else np.prod(slopes, axis=0)
 
     def to_dict(self):
         return {"type": "ChainStretch", "steps": [s.to_dict() for s in self.stretches]}

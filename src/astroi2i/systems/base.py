@@ -10,14 +10,13 @@ from torch import nn
 from astroi2i.archs.uncertainty import gaussian_nll, predict_log_sigma
 from astroi2i.systems.guard import NonFiniteGuard
 
-__all__ = ["GANSystem", "adam", "sigma_nll", "with_sigma_net"]
+__all__ = ["GANSystem", "adam", "lr_factors", "sigma_nll", "with_sigma_net", "SIGMA_LR"]
 
 
 def adam(params, hp) -> torch.optim.Adam:
     """Adam with the system's ``lr``, ``beta1``, ``beta2``; fused when ``hp.fused_adam`` and the
     device/build supports it (same update, one kernel: ~8× faster than the loop on CPU).
-    ``params`` may be parameter groups; a group with ``no_clip`` is left out of gradient
-    clipping (the σ network's, whose loss does not reach the generator)."""
+    ``params`` may be parameter groups (:func:`with_sigma_net`)."""
     params = list(params)
     kwargs = dict(lr=hp.lr, betas=(hp.beta1, hp.beta2))
     if hp.fused_adam:
@@ -28,14 +27,25 @@ def adam(params, hp) -> torch.optim.Adam:
     return torch.optim.Adam(params, **kwargs)
 
 
+#: the σ network's learning rate: constant (no schedule, which decays the generator's to 0),
+#: and higher than a GAN's, since its loss is a smooth likelihood of a fixed prediction
+SIGMA_LR = 2e-3
+
+
 def with_sigma_net(generator: nn.Module, sigma_net: nn.Module | None) -> list:
     """The generator's optimizer's parameter groups: the generator's, then the σ network's
-    (not clipped). Both learn in one step: the σ loss cannot reach the generator, whose
-    prediction it sees detached, and Adam scales every parameter on its own."""
+    (``sigma``: not clipped, its own constant rate :data:`SIGMA_LR`). Both learn in one step:
+    the σ loss cannot reach the generator, whose prediction it sees detached, and Adam scales
+    every parameter on its own."""
     groups = [{"params": list(generator.parameters())}]
     if sigma_net is not None:
-        groups.append({"params": list(sigma_net.parameters()), "no_clip": True})
+        groups.append({"params": list(sigma_net.parameters()), "sigma": True, "lr": SIGMA_LR})
     return groups
+
+
+def lr_factors(optimizer, factor) -> list:
+    """Per parameter group, the schedule ``factor`` (the σ network's group: constant 1)."""
+    return [(lambda step: 1.0) if g.get("sigma") else factor for g in optimizer.param_groups]
 
 
 def sigma_nll(system, x, fake, target, mask, name: str = "train") -> torch.Tensor:

@@ -88,8 +88,8 @@ class NonFiniteGuard:
         # every DDP rank must take the same decision, or their weights drift apart
         finite = module.trainer.strategy.reduce_boolean_decision(finite, all=True)
         if finite:
-            if clip is not None:  # groups marked no_clip (the σ network) are left alone
-                clipped = [p for group in optimizer.param_groups if not group.get("no_clip")
+            if clip is not None:  # the σ network's group is left alone
+                clipped = [p for group in optimizer.param_groups if not group.get("sigma")
                            for p in group["params"] if p.grad is not None]  # fmt: skip
                 torch.nn.utils.clip_grad_norm_(clipped, clip)
             optimizer.step()

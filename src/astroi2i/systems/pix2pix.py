@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from astroi2i.losses.gan import GANLoss
-from astroi2i.systems.base import GANSystem, sigma_nll
+from astroi2i.systems.base import GANSystem, lr_factors, sigma_nll
 from astroi2i.systems.registry import SYSTEMS
 
 __all__ = ["Pix2Pix"]
@@ -154,5 +154,6 @@ class Pix2Pix(GANSystem):
         total = int(self.trainer.max_steps) if self.trainer.max_steps > 0 else 0
         # Lightning's max_steps counts both optimizers' steps; the schedule counts batches
         factor = _linear_decay(hp.decay_start, total // self.steps_per_batch)
-        schedulers = [torch.optim.lr_scheduler.LambdaLR(o, factor) for o in (opt_g, opt_d)]
+        schedulers = [torch.optim.lr_scheduler.LambdaLR(o, lr_factors(o, factor))
+                      for o in (opt_g, opt_d)]  # fmt: skip
         return [opt_g, opt_d], schedulers

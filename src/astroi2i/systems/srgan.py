@@ -115,7 +115,8 @@ class SRGAN(GANSystem):
         if self.hparams.gan_lr is not None:
             for opt in (opt_g, opt_d):
                 for group in getattr(opt, "optimizer", opt).param_groups:
-                    group["lr"] = self.hparams.gan_lr
+                    if not group.get("sigma"):  # the σ network keeps its own rate
+                        group["lr"] = self.hparams.gan_lr
         self.toggle_optimizer(opt_d)
         loss_d = self.gan_loss.discriminator(
             self.discriminator(y), self.discriminator(fake.detach())

@@ -337,13 +337,18 @@ def _system(cfg: dict, description: ModelDescription, resumed):
             f"data.scale is {data['scale']}, but model.generator "
             f"({cfg['model']['generator']['type']}) enlarges images {enlarges}×"
         )
+    sigma_net = getattr(system, "sigma_net", None)
+    stride = int(getattr(generator, "stride", 1))
+    if sigma_net is not None:  # sizes both networks accept
+        from astroi2i.archs.uncertainty import combined_stride
+
+        stride = combined_stride(generator, sigma_net)
     description = description.replace(
-        stride=int(getattr(generator, "stride", 1)),
+        stride=stride,
         fills_invalid=bool(getattr(generator, "fills_invalid", False)),
     )
     if generator is not None and not description.is_two_way and not description.fills_invalid:
         description = _with_receptive_field(description, generator, data["crop_size"])
-        sigma_net = getattr(system, "sigma_net", None)
         if sigma_net is not None and description.receptive_radius is not None:
             # σ sees the prediction within its own radius (output pixels) of each pixel
             extra = -(-int(sigma_net.receptive_radius) // max(1, enlarges))

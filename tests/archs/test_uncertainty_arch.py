@@ -1,0 +1,73 @@
+"""The σ network and its wrapper: shapes, the zero-initialised start, σ = 0 on known pixels,
+the hole depth against scipy's distance transform, and the cost bound in FLOPs."""
+
+import numpy as np
+import pytest
+import torch
+from scipy import ndimage
+
+from astroi2i.archs.uncertainty import Pointwise, SigmaNet, WithUncertainty, hole_depth
+from astroi2i.archs.unet import UNetGenerator
+
+
+def test_hole_depth_is_exact_near_the_edge_and_close_deeper():
+    valid = torch.ones(1, 1, 100, 100)
+    valid[..., 20:84, 10:90] = 0
+    valid[..., 5:8, 50:53] = 0  # a small hole too
+    got = hole_depth(valid, 32)[0, 0].numpy()
+    ref = np.minimum(ndimage.distance_transform_cdt(valid[0, 0].numpy() == 0,
+                                                    metric="chessboard"), 32)  # fmt: skip
+    assert (got[ref <= 8] == ref[ref <= 8]).all()
+    assert np.abs(got - ref).max() <= 3 and got.max() == 32
+
+
+class _ZeroFill(torch.nn.Module):
+    """An inpainting stand-in: missing pixels become 0."""
+
+    out_channels = 1
+
+    def forward(self, x):
+        return torch.nan_to_num(x)
+
+
+def test_untrained_sigma_is_constant_and_zero_on_known_pixels():
+    torch.manual_seed(0)
+    net = WithUncertainty(_ZeroFill(), SigmaNet(1 + 2 + 1, 1, init_log_sigma=-1.5), holes=True)
+    x = torch.randn(2, 1, 32, 32)
+    x[:, :, 8:20, 8:20] = torch.nan
+    with torch.no_grad():
+        out = net(x)
+    assert out.shape == (2, 2, 32, 32)
+    sigma = out[:, 1]
+    hole = torch.isnan(x[:, 0])
+    assert (sigma[~hole] == 0).all()
+    torch.testing.assert_close(sigma[hole], torch.full_like(sigma[hole], np.exp(-1.5)))
+    # without holes: the generator's prediction and a constant σ everywhere
+    plain = WithUncertainty(UNetGenerator(1, 1, depth=2, base_channels=4),
+                            SigmaNet(2, 1, init_log_sigma=-1.5))  # fmt: skip
+    with torch.no_grad():
+        out = plain.eval()(torch.randn(1, 1, 32, 32))
+    torch.testing.assert_close(out[:, 1], torch.full_like(out[:, 1], np.exp(-1.5)))
+
+
+def test_sigma_net_needs_sizes_on_its_pooling_grid_and_stays_cheap():
+    net = SigmaNet(3, 1)
+    assert net.stride == 4 and net.receptive_radius == 4 * (10 + 2)
+    with pytest.raises(ValueError, match="multiples of 4"):
+        net(torch.zeros(1, 3, 30, 32))
+    # multiply-adds per output pixel, counted from the layers: at most ~2 kFLOP
+    macs = 0.0
+    coarse = list(net.coarse.modules())
+    for m in net.modules():
+        if isinstance(m, torch.nn.Conv2d):
+            per_out = m.in_channels * m.out_channels * m.kernel_size[0] * m.kernel_size[1]
+            macs += per_out / (net.pool**2 if m in coarse else 1)
+        elif isinstance(m, Pointwise):
+            macs += m.weight.numel()
+    assert 2 * macs < 2500
+    # the pointwise layers are 1×1 convolutions
+    pw = Pointwise(5, 3)
+    conv = torch.nn.Conv2d(5, 3, 1)
+    conv.weight.data, conv.bias.data = pw.weight.data[..., None, None], pw.bias.data
+    x = torch.randn(2, 5, 8, 12)
+    torch.testing.assert_close(pw(x), conv(x))
