@@ -281,3 +281,37 @@ def test_evaluate_scores_sigma_and_draws_the_reliability_diagram(tmp_path, surve
     fits.PrimaryHDU(pred).writeto(tmp_path / "bare" / "a.fits")
     code, _, err = _run(capsys, "evaluate", tmp_path / "bare", truth_dir, "--uncertainty")
     assert code == 2 and "no UNCERT extension" in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.slow
+def test_a_sigma_network_is_added_to_a_trained_model_without_changing_it(
+    tiny_checkpoint, survey_pair, tmp_path, capsys
+):
+    """freeze_generator: only σ learns; the generator's weights, BatchNorm statistics,
+    stretches and baseline stay those of ``trainer.init_from``."""
+    from astroi2i.workflows.model import load_model
+    from astroi2i.workflows.train import train
+    from tests.conftest import TINY_MODEL
+
+    source, desc = load_model(tiny_checkpoint.checkpoint)
+    sets = [f"data.manifest={survey_pair}", "trainer.max_batches=6", *TINY_MODEL,
+            f"trainer.init_from={tiny_checkpoint.checkpoint}",
+            "model.system.freeze_generator=true"]  # fmt: skip
+    result = train("pix2pix_quickstart", overrides=sets, workdir=tmp_path / "run")
+    added, new = load_model(result.checkpoint)
+    for key, value in source.generator.state_dict().items():  # incl. running statistics
+        torch.testing.assert_close(added.generator.state_dict()[key], value, msg=key)
+    changed = [k for k, v in source.sigma_net.state_dict().items()
+               if not torch.equal(added.sigma_net.state_dict()[k], v)]  # fmt: skip
+    assert changed
+    assert new.stretches == desc.stretches and new.baseline == desc.baseline
+    assert new.calibration is not None  # calibrated on the validation split when it ended
+    import csv as _csv
+
+    with open(tmp_path / "run" / "logs" / "metrics.csv") as f:
+        steps = [int(r["step"]) for r in _csv.DictReader(f) if r["step"]]
+    assert max(steps) == 6 - 1  # one optimizer step a batch: 6 batches, as asked
+    code, _, err = _run(capsys, "train", "pix2pix_quickstart", "--workdir", tmp_path / "bad",
+                        "--set", f"data.manifest={survey_pair}",
+                        "model.system.freeze_generator=true")  # fmt: skip
+    assert code == 2 and "needs trainer.init_from" in err

@@ -10,7 +10,15 @@ from torch import nn
 from astroi2i.archs.uncertainty import gaussian_nll, predict_log_sigma
 from astroi2i.systems.guard import NonFiniteGuard
 
-__all__ = ["GANSystem", "adam", "lr_factors", "sigma_nll", "with_sigma_net", "SIGMA_LR"]
+__all__ = [
+    "GANSystem",
+    "adam",
+    "freeze_generator",
+    "lr_factors",
+    "sigma_nll",
+    "with_sigma_net",
+    "SIGMA_LR",
+]
 
 
 def adam(params, hp) -> torch.optim.Adam:
@@ -46,6 +54,18 @@ def with_sigma_net(generator: nn.Module, sigma_net: nn.Module | None) -> list:
 def lr_factors(optimizer, factor) -> list:
     """Per parameter group, the schedule ``factor`` (the σ network's group: constant 1)."""
     return [(lambda step: 1.0) if g.get("sigma") else factor for g in optimizer.param_groups]
+
+
+def freeze_generator(system) -> None:
+    """``model.system.freeze_generator``: the generator (started from ``trainer.init_from``)
+    does not learn and stays in eval mode, so a σ network can be added to a trained model
+    without changing its predictions."""
+    if not system.hparams.get("freeze_generator", False):
+        return
+    if system.sigma_net is None:
+        raise ValueError("freeze_generator needs a σ network (model.uncertainty) to train")
+    system.generator.eval()
+    system.generator.requires_grad_(False)
 
 
 def sigma_nll(system, x, fake, target, mask, name: str = "train") -> torch.Tensor:
@@ -94,8 +114,27 @@ class GANSystem(L.LightningModule):
         self.guard = NonFiniteGuard(max_nonfinite_steps)
 
     def optimizer_steps(self, batches: int) -> int:
-        """Optimizer steps (Lightning's global_step) in ``batches`` training batches."""
+        """Optimizer steps (Lightning's global_step) in ``batches`` training batches (one a
+        batch with a frozen generator: only σ steps)."""
+        if self.hparams.get("freeze_generator", False):
+            return batches
         return self.steps_per_batch * batches
+
+    def train(self, mode: bool = True):
+        """As nn.Module.train, but a frozen generator (``freeze_generator``) stays in eval
+        mode: its BatchNorm statistics must not move while only σ learns."""
+        super().train(mode)
+        freeze_generator(self)
+        return self
+
+    def _sigma_only_step(self, x, y, mask) -> bool:
+        """``freeze_generator``: one step of the σ network alone, on the generator's fixed
+        prediction (the discriminator is not trained: nothing it judges changes)."""
+        freeze_generator(self)  # Lightning restores submodules' modes itself, so again here
+        with torch.no_grad():
+            fake = self.generator(x)
+        opt_g = self.optimizers()[0]
+        return self.guard.step(self, opt_g, sigma_nll(self, x, fake, y, mask), "σ network")
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
         """Inference: the generator's prediction in stretched target units."""

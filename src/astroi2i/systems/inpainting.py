@@ -16,7 +16,7 @@ import lightning as L
 import torch
 from torch import nn
 
-from astroi2i.systems.base import adam, sigma_nll, with_sigma_net
+from astroi2i.systems.base import adam, freeze_generator, sigma_nll, with_sigma_net
 from astroi2i.systems.guard import NonFiniteGuard
 from astroi2i.systems.registry import SYSTEMS
 
@@ -55,6 +55,7 @@ class PConvInpainting(L.LightningModule):
         max_nonfinite_steps: int = 10,
         fused_adam: bool = True,
         uncertainty: nn.Module | None = None,
+        freeze_generator: bool = False,
     ) -> None:
         super().__init__()
         if not hasattr(generator, "stages"):
@@ -76,6 +77,12 @@ class PConvInpainting(L.LightningModule):
     def predict_step(self, batch, batch_idx: int) -> torch.Tensor:
         return self.generator(batch["inputs"])
 
+    def train(self, mode: bool = True):
+        """A frozen generator (``freeze_generator``) stays in eval mode."""
+        super().train(mode)
+        freeze_generator(self)
+        return self
+
     def on_train_epoch_start(self) -> None:
         if self.hparams.freeze_encoder_bn:
             for layer in self.generator.layers:
@@ -95,6 +102,10 @@ class PConvInpainting(L.LightningModule):
         x, y = batch["inputs"], torch.nan_to_num(batch["target"])
         valid, scored, _ = self._masks(batch)
         opt = self.optimizers()
+        if self.hparams.freeze_generator:  # only σ learns; the generator in eval mode
+            freeze_generator(self)
+            self.guard.step(self, opt, self._sigma_term(batch, y, "train"), "σ network")
+            return
         stages = self.generator.stages(torch.nan_to_num(x) * valid, valid, target=y)
         loss, terms = self.inpaint_loss(stages, y, scored)
         loss = loss + self._sigma_term(batch, y, "train")

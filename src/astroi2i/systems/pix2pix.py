@@ -46,6 +46,10 @@ class Pix2Pix(GANSystem):
     max_nonfinite_steps : int
         An optimizer step whose loss or gradients are not finite is skipped (and counted in
         ``train/skipped_steps``); this many in a row stop the run.
+    freeze_generator : bool
+        Train only the σ network (``model.uncertainty``) of a generator started from
+        ``trainer.init_from``, which stays as it is (eval mode; the stretches and baseline
+        are the initial model's): σ for a model trained without one.
     fused_adam : bool
         Use PyTorch's fused Adam kernel (same update, one kernel for all parameters: about 8×
         faster than the per-tensor loop on CPU); falls back to the loop where unsupported.
@@ -83,6 +87,7 @@ class Pix2Pix(GANSystem):
         channels_last: bool = False,
         fused_adam: bool = True,
         uncertainty: nn.Module | None = None,
+        freeze_generator: bool = False,
     ) -> None:
         super().__init__(
             generator, discriminator, gan_loss, pixel_loss, max_nonfinite_steps, uncertainty
@@ -94,7 +99,9 @@ class Pix2Pix(GANSystem):
     def training_step(self, batch, batch_idx: int) -> None:
         with self.guard.protect_buffers(self):
             stepped = self._gan_step(batch)
-        if stepped:  # a skipped (non-finite) batch does not advance the schedule
+        # a skipped (non-finite) batch does not advance the schedule; a frozen generator has
+        # none (σ's rate is constant, the discriminator does not step)
+        if stepped and not self.hparams.freeze_generator:
             for scheduler in self.lr_schedulers() or []:
                 scheduler.step()
 
@@ -105,6 +112,8 @@ class Pix2Pix(GANSystem):
 
     def _gan_step(self, batch) -> bool:
         x, y, mask = batch["inputs"], batch["target"], batch["mask"]
+        if self.hparams.freeze_generator:  # only σ learns (a σ network for a trained model)
+            return self._sigma_only_step(x, y, mask)
         if self.hparams.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
             y = y.contiguous(memory_format=torch.channels_last)

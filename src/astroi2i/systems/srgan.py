@@ -74,6 +74,7 @@ class SRGAN(GANSystem):
         max_nonfinite_steps: int = 10,
         fused_adam: bool = True,
         uncertainty: nn.Module | None = None,
+        freeze_generator: bool = False,
     ) -> None:
         super().__init__(
             generator, discriminator, gan_loss, pixel_loss, max_nonfinite_steps, uncertainty
@@ -89,6 +90,8 @@ class SRGAN(GANSystem):
 
     def optimizer_steps(self, batches: int) -> int:
         """Optimizer steps (Lightning's global_step) in ``batches`` training batches."""
+        if self.hparams.freeze_generator:  # only σ steps
+            return batches
         pre = min(self.hparams.pretrain_batches, batches)
         return pre + 2 * (batches - pre)
 
@@ -104,6 +107,8 @@ class SRGAN(GANSystem):
 
     def _step(self, batch) -> None:
         x, y, mask = batch["inputs"], batch["target"], batch["mask"]
+        if self.hparams.freeze_generator:  # only σ learns (a σ network for a trained model)
+            return self._sigma_only_step(x, y, mask)
         opt_g, opt_d = self.optimizers()
         fake = self.generator(x)
         pixel = self.pixel_loss(fake, y, mask)

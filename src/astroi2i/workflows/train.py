@@ -239,7 +239,8 @@ def train(
         raise InputError("data.manifest: no manifest given (--set data.manifest=PATH)")
     name = Path(recipe).stem if isinstance(recipe, str | Path) else "run"
     workdir, ckpt_path, resumed = _run_folder(name, cfg, workdir, overwrite, resume)
-    train_set, val_set, description = _datasets(cfg, resumed, source=str(recipe))
+    kept = resumed if resumed is not None else _frozen_source(cfg)
+    train_set, val_set, description = _datasets(cfg, kept, source=str(recipe))
     L.seed_everything(cfg["seed"], workers=True, verbose=False)
     system, description = _system(cfg, description, resumed)
     # fails early if a package is missing
@@ -275,6 +276,22 @@ def _calibrate_last(last: Path, cfg: dict, *, has_val: bool) -> None:
         return
     calibrate(last, cfg["data"]["manifest"], split=cfg["data"]["val_split"], output=last,
               overwrite=True, seed=cfg["seed"])  # fmt: skip
+
+
+def _frozen_source(cfg: dict) -> ModelDescription | None:
+    """``model.system.freeze_generator``: the description of ``trainer.init_from``, whose
+    stretches and baseline the run keeps (its generator's predictions depend on them)."""
+    if not cfg["model"]["system"].get("freeze_generator", False):
+        return None
+    from astroi2i.workflows.model import describe
+
+    if not cfg["trainer"]["init_from"]:
+        raise InputError("model.system.freeze_generator: needs trainer.init_from (the model "
+                         "whose generator is kept)")  # fmt: skip
+    if "uncertainty" not in cfg["model"]:
+        raise InputError("model.system.freeze_generator: needs model.uncertainty (the σ "
+                         "network to train)")  # fmt: skip
+    return describe(cfg["trainer"]["init_from"])
 
 
 def _run_folder(name: str, cfg: dict, workdir, overwrite: bool, resume: str | None):
