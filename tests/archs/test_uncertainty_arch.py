@@ -71,3 +71,27 @@ def test_sigma_net_needs_sizes_on_its_pooling_grid_and_stays_cheap():
     conv.weight.data, conv.bias.data = pw.weight.data[..., None, None], pw.bias.data
     x = torch.randn(2, 5, 8, 12)
     torch.testing.assert_close(pw(x), conv(x))
+
+
+def test_the_starting_level_and_feature_scale_follow_the_data():
+    """Data in DN (thousands) or stretched units (near 1) start at their own residual level:
+    σ = 1.4826 × median |residual| per band, features divided by their RMS."""
+    from astroi2i.systems.base import _log_residual_level, _set_level
+
+    torch.manual_seed(0)
+    fake = torch.zeros(4, 2, 16, 16)
+    target = torch.randn(4, 2, 16, 16) * torch.tensor([2.0, 500.0])[None, :, None, None]
+    mask = torch.zeros(4, 16, 16, dtype=torch.bool)
+    mask[:, :2] = True
+    target[:, :, :2] = 1e9  # masked pixels do not count
+    level = _log_residual_level(fake, target, mask).exp()
+    np.testing.assert_allclose(level.numpy(), [2.0, 500.0], rtol=0.12)
+    net = SigmaNet(1 + 2, 2)
+    x = torch.randn(4, 1, 16, 16) * 3000.0
+    _set_level(net, x, fake, target, mask, holes=False)
+    assert int(net.level_set) == 1
+    torch.testing.assert_close(net.head.bias, level.log())
+    assert net.feature_scale[0] == pytest.approx(3000.0, rel=0.05)
+    with torch.no_grad():  # an untrained head gives the level everywhere
+        out = net(torch.cat([x, fake], 1))
+    torch.testing.assert_close(out.exp()[:, 1], torch.full_like(out[:, 1], float(level[1])))

@@ -70,6 +70,11 @@ def test_translate_fills_only_the_holes_and_evaluate_scores_them(trained, tmp_pa
     assert code == 0, err
     table = Table.read(tmp_path / "rep" / "metrics.ecsv")
     assert set(table["method"]) == {"prediction", "biharmonic", "border_mean"}
+    # σ scored in the hole only, with the 68.3 % coverage by depth into it
+    pred_row = table[(table["method"] == "prediction") & (table["space"] == "physical")][0]
+    assert 0 <= pred_row["cover_95"] <= 1 and 0 <= pred_row["cover_68_depth_1_4"] <= 1
+    assert np.isnan(table[table["method"] == "biharmonic"]["cover_95"]).all()
+    assert (tmp_path / "rep" / "reliability.png").is_file()
     assert (table["n_hole"] == (hole & ~truth.pixel_mask).sum()).all()
     from astroi2i.metrics.inpainting import hole_metrics
 

@@ -315,3 +315,33 @@ def test_a_sigma_network_is_added_to_a_trained_model_without_changing_it(
                         "--set", f"data.manifest={survey_pair}",
                         "model.system.freeze_generator=true")  # fmt: skip
     assert code == 2 and "needs trainer.init_from" in err
+
+
+def test_a_solar_output_opens_in_sunpy_with_sigma_as_a_second_map(tmp_path, rng):
+    """Each extension repeats the image's WCS and observation keys: sunpy.map.Map reads the
+    prediction (``hdus=0``), or every HDU as maps of the same sky."""
+    sunpy_map = pytest.importorskip("sunpy.map")
+    from astropy.wcs import WCS
+
+    _sigma_checkpoint(tmp_path / "m.ckpt")
+    w = WCS(naxis=2)
+    w.wcs.ctype, w.wcs.cunit = ["HPLN-TAN", "HPLT-TAN"], ["arcsec", "arcsec"]
+    w.wcs.crpix, w.wcs.cdelt, w.wcs.crval = [16.5, 16.5], [2.0, 2.0], [100.0, -200.0]
+    paths = []
+    for band in ("g", "r"):
+        header = w.to_header()
+        header.update({"DATE-OBS": "2021-06-28T23:21:59", "HGLN_OBS": 0.0, "HGLT_OBS": 1.5,
+                       "DSUN_OBS": 1.5e11, "BUNIT": "nanomaggy", "FILTER": ""})  # fmt: skip
+        path = tmp_path / f"{band}.fits"
+        fits.PrimaryHDU(rng.normal(size=(32, 32)).astype("f4"), header).writeto(path)
+        paths.append(path)
+    out = tmp_path / "out.fits"
+    assert main(["translate", str(tmp_path / "m.ckpt"), *map(str, paths), "-o", str(out)]) == 0
+    with fits.open(out) as hdul:
+        hdul.verify("exception")
+    only = sunpy_map.Map(out, hdus=0)
+    np.testing.assert_array_equal(only.data, fits.getdata(out))
+    assert only.coordinate_frame.name == "helioprojective"
+    both = sunpy_map.Map(out)
+    assert len(both) == 2 and both[1].wcs.wcs.compare(only.wcs.wcs)
+    np.testing.assert_array_equal(both[1].data, fits.getdata(out, "UNCERT"))

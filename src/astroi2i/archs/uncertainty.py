@@ -3,16 +3,17 @@
 The σ network sees what the generator saw (its inputs, resampled onto the output grid) and
 what it predicted (detached), and returns log σ per output band in the *stretched* target
 space. It is trained with the Gaussian negative log-likelihood of the residual
-(:func:`gaussian_nll`), the generator's prediction held fixed, so the generator trains exactly
-as without it and σ learns the spread of the truth around the prediction. At inference
-:class:`WithUncertainty` returns both in one call — one extra (small) forward pass per tile —
-as 2·C channels: C predictions, then C standard deviations (stretched units). The inverse
-stretch and the conformal calibration into physical units happen in ``translate``.
+(:func:`astroi2i.losses.pixel.gaussian_nll`), the generator's prediction held fixed, so the
+generator trains exactly as without it and σ learns the spread of the truth around the
+prediction. At inference :class:`WithUncertainty` returns both in one call — one extra
+(small) forward pass per tile — as 2·C channels: C predictions, then C standard deviations
+(stretched units). The inverse stretch and the conformal calibration into physical units
+happen in ``translate``.
 
 For an inpainting generator (``holes=True``) the σ network also gets the known-pixel mask and
 each pixel's depth into the hole (Chebyshev distance to the nearest known pixel, by repeated
-3×3 max-pooling, capped at ``max_depth``), and σ is exactly 0 on known pixels, which are
-copied, not predicted.
+max-pooling, capped at ``max_depth``), and σ is exactly 0 on known pixels, which are copied,
+not predicted.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ __all__ = [
     "SigmaNet",
     "WithUncertainty",
     "combined_stride",
-    "gaussian_nll",
+    "predict_log_sigma",
     "sigma_inputs",
     "hole_depth",
 ]
@@ -92,6 +93,22 @@ class SigmaNet(nn.Module):
         self.head = Pointwise(fine_width, out_channels)
         nn.init.zeros_(self.head.weight)
         nn.init.constant_(self.head.bias, float(init_log_sigma))
+        #: 1 once :meth:`set_level` has fitted the two buffers below to the data
+        self.register_buffer("level_set", torch.zeros((), dtype=torch.uint8))
+        #: per input channel, the RMS of the first training batch's features: the network
+        #: sees features / scale, so data in any unit (DN in the thousands, stretched values
+        #: near 1) reach it at order 1
+        self.register_buffer("feature_scale", torch.ones(in_channels))
+
+    def set_level(self, log_sigma: torch.Tensor, features: torch.Tensor) -> None:
+        """Fit the starting point to the data (called once, on the first training batch):
+        every pixel's σ at ``log_sigma`` (per band: the batch's robust residual scale) and
+        the feature scale at the batch features' RMS per channel."""
+        with torch.no_grad():
+            self.head.bias.copy_(log_sigma.to(self.head.bias))
+            rms = features.float().pow(2).mean(dim=(0, 2, 3)).sqrt()
+            self.feature_scale.copy_(torch.where(rms > 0, rms, torch.ones_like(rms)))
+            self.level_set.fill_(1)
 
     @property
     def stride(self) -> int:
@@ -107,6 +124,7 @@ class SigmaNet(nn.Module):
         h, w = x.shape[-2:]
         if h % self.pool or w % self.pool:
             raise ValueError(f"SigmaNet needs sizes that are multiples of {self.pool}, got {h}×{w}")
+        x = x / self.feature_scale[:, None, None]
         coarse = F.interpolate(self.coarse(x), size=(h, w), mode="bilinear", align_corners=False)
         return self.head(self.mix(torch.cat([coarse, self.fine(x)], 1)))
 
@@ -149,20 +167,6 @@ def sigma_inputs(x: torch.Tensor, mu: torch.Tensor, *, holes: bool, max_depth: i
     known = finite.all(dim=1, keepdim=True).to(mu.dtype)
     depth = hole_depth(known, max_depth) / max_depth
     return torch.cat([x0 * known, known, depth, mu], 1), known
-
-
-def gaussian_nll(mu, log_sigma, target, mask=None) -> torch.Tensor:
-    """Mean Gaussian negative log-likelihood of ``target`` under N(``mu``, σ²) over pixels where
-    ``mask`` (True = not scored; (N, H, W), (N, 1, H, W) or (N, C, H, W)) is False; ``mu``
-    is detached, so only σ learns from it. The constant ½ log 2π is left out."""
-    r = (target - mu.detach()).nan_to_num()
-    nll = log_sigma + 0.5 * (r * torch.exp(-log_sigma)) ** 2
-    if mask is None:
-        return nll.mean()
-    if mask.dim() == nll.dim() - 1:
-        mask = mask.unsqueeze(1)
-    valid = (~mask).to(nll.dtype).expand_as(nll)
-    return (nll * valid).sum() / valid.sum().clamp_min(1.0)
 
 
 def predict_log_sigma(sigma_net: nn.Module, x, mu, *, holes: bool, max_depth: int = 32):

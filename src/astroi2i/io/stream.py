@@ -24,6 +24,11 @@ from astroi2i.io.image import SkyImage
 
 __all__ = ["ImageSource", "FitsRowWriter"]
 
+#: primary-header keys that describe the HDU's layout or history, not the sky it shows
+_STRUCTURAL = {"SIMPLE", "BITPIX", "NAXIS", "NAXIS1", "NAXIS2", "NAXIS3", "EXTEND", "BSCALE",
+               "BZERO", "BLANK", "HISTORY", "COMMENT", "CHECKSUM", "DATASUM", "", "EXTNAME",
+               "UTYPE"}  # fmt: skip
+
 
 class ImageSource:
     """An image HDU opened for reading by rows.
@@ -151,6 +156,9 @@ class FitsRowWriter:
         fits.PrimaryHDU(header=header).verify("exception")
         # (header bytes, data dtype, data shape) of each HDU, in file order
         hdus = [(header.tostring().encode("ascii"), f">f{itemsize}", shape)]
+        # extensions repeat the image's WCS and observation keys: each one is a map of the
+        # same sky on its own (sunpy.map.Map reads every HDU of a file)
+        context = [card for card in header.cards if card.keyword not in _STRUCTURAL]
         if uncertainty is not None:
             ext = fits.ImageHDU(np.zeros((1,) * (2 if c == 1 else 3), np.float32),
                                 name="UNCERT").header  # fmt: skip
@@ -158,6 +166,7 @@ class FitsRowWriter:
             if c > 1:
                 ext["NAXIS3"] = c
             ext["UTYPE"] = ("StdDevUncertainty", "astropy.nddata uncertainty class")
+            ext.extend(context)
             if "BUNIT" in header:  # σ is in the image's unit
                 ext["BUNIT"] = header["BUNIT"]
             for key, value in uncertainty.items():
@@ -166,6 +175,7 @@ class FitsRowWriter:
         if mask_extension:
             ext = fits.ImageHDU(np.zeros((1, 1), np.uint8), name="MASK").header
             ext["NAXIS1"], ext["NAXIS2"] = w, h
+            ext.extend(card for card in context if card.keyword != "BUNIT")
             ext["COMMENT"] = "1 = pixel filled by the model (not measured)"
             hdus.append((ext.tostring().encode("ascii"), np.uint8, (h, w)))
         self.path.parent.mkdir(parents=True, exist_ok=True)

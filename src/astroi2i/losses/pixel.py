@@ -8,7 +8,7 @@ from torch import nn
 
 from astroi2i.losses.registry import LOSSES
 
-__all__ = ["MaskedL1Loss", "MaskedMSELoss", "masked_mean"]
+__all__ = ["MaskedL1Loss", "MaskedMSELoss", "masked_mean", "gaussian_nll"]
 
 
 def masked_mean(values: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
@@ -23,6 +23,14 @@ def masked_mean(values: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor
         mask = mask.unsqueeze(1)
     valid = (~mask).to(values.dtype).expand_as(values)
     return (values * valid).sum() / valid.sum().clamp_min(1.0)
+
+
+def gaussian_nll(mu, log_sigma, target, mask=None) -> torch.Tensor:
+    """Mean Gaussian negative log-likelihood of ``target`` under N(``mu``, σ²), σ =
+    exp(``log_sigma``), over pixels where ``mask`` is False (as :func:`masked_mean`). ``mu`` is
+    detached, so only σ learns from it. The constant ½ log 2π is left out."""
+    r = (target - mu.detach()).nan_to_num()
+    return masked_mean(log_sigma + 0.5 * (r * torch.exp(-log_sigma)) ** 2, mask)
 
 
 class _PixelLoss(nn.Module):

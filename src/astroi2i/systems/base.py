@@ -7,7 +7,8 @@ import lightning as L
 import torch
 from torch import nn
 
-from astroi2i.archs.uncertainty import gaussian_nll, predict_log_sigma
+from astroi2i.archs.uncertainty import predict_log_sigma, sigma_inputs
+from astroi2i.losses.pixel import gaussian_nll
 from astroi2i.systems.guard import NonFiniteGuard
 
 __all__ = [
@@ -68,12 +69,44 @@ def freeze_generator(system) -> None:
     system.generator.requires_grad_(False)
 
 
+def _log_residual_level(fake, target, mask) -> torch.Tensor:
+    """log of a robust residual scale per band over the scored pixels of a batch: 1.4826 ×
+    the median |residual| (the σ network's starting level: that of the many quiet pixels,
+    from which it grows σ where the errors are larger, rather than an RMS that the few
+    brightest residuals set)."""
+    r = (target - fake.detach()).abs()
+    if mask is not None:
+        m = mask.unsqueeze(1) if mask.dim() == r.dim() - 1 else mask
+        r = torch.where(m.expand_as(r), torch.nan, r)
+    scale = 1.4826 * torch.nanmedian(r.transpose(0, 1).reshape(r.shape[1], -1), dim=1).values
+    return torch.log(torch.nan_to_num(scale, nan=1.0).clamp_min(1e-12))
+
+
+def _set_level(net, x, fake, target, mask, *, holes: bool) -> None:
+    """Fit the σ network's starting level and feature scale on this (first) batch, the same
+    on every process."""
+    import torch.distributed as dist
+
+    level = _log_residual_level(fake, target, mask)
+    features, _ = sigma_inputs(x, fake.detach(), holes=holes)
+    square = features.float().pow(2).mean(dim=(0, 2, 3))
+    if dist.is_available() and dist.is_initialized():
+        for value in (level, square):
+            dist.all_reduce(value)
+            value /= dist.get_world_size()
+    mean_square = square[None, :, None, None].expand(1, -1, 1, 1)  # set_level takes the RMS
+    net.set_level(level, mean_square.sqrt())
+
+
 def sigma_nll(system, x, fake, target, mask, name: str = "train") -> torch.Tensor:
     """The σ network's Gaussian NLL of ``target`` around the (detached) prediction ``fake``,
     logged as ``{name}/sigma_nll``; 0 for a system without a σ network."""
     if system.sigma_net is None:
         return fake.new_zeros(())
-    log_sigma, _ = predict_log_sigma(system.sigma_net, x, fake, holes=system.fills)
+    net = system.sigma_net
+    if name == "train" and hasattr(net, "set_level") and not int(net.level_set):
+        _set_level(net, x, fake, target, mask, holes=system.fills)
+    log_sigma, _ = predict_log_sigma(net, x, fake, holes=system.fills)
     nll = gaussian_nll(fake, log_sigma, target, mask)
     system.log(f"{name}/sigma_nll", nll, batch_size=x.shape[0], sync_dist=name == "val")
     return nll

@@ -129,7 +129,9 @@ def calibrate(model, manifest, *, split: str = "val", output=None, overwrite: bo
                 holes = data.get("holes") or {"block": 32, "max_blocks": 2, "max_size": 2}
                 hole = _hole_mask(pair.target.shape, holes, int(data["crop_size"]), seed + i)
                 mask = Path(tmp) / f"{i}.mask.fits"
-                fits.PrimaryHDU(hole.astype(np.int16)).writeto(mask)
+                wcs = pair.target.wcs  # on the image's grid (read_mask checks the shape)
+                head = wcs.to_header() if wcs is not None else None
+                fits.PrimaryHDU(hole.astype(np.int16), header=head).writeto(mask)
             pred = translate(source, inputs, Path(tmp) / f"{i}.fits", device=device,
                              loaded=loaded, mask=mask, calibrated=False)  # fmt: skip
             for c, s in enumerate(_scores(pred, pair.target, rng)):
