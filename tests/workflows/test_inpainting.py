@@ -214,6 +214,8 @@ def test_validation_panels_show_the_damaged_input_and_the_fill(trained):
     invalid = mask[1].numpy()  # the target is blank where it is never scored
     np.testing.assert_array_equal(np.isnan(rows[1]["target"]), invalid)
     np.testing.assert_array_equal(rows[1]["target"][~invalid], x[1, 0].numpy()[~invalid])
+    sigma = rows[0]["sigma"]  # σ of the fill: 0 where pixels are kept, positive in the gaps
+    assert (sigma[~blank] == 0).all() and (sigma[blank] > 0).all()
 
 
 @pytest.mark.slow

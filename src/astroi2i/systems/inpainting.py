@@ -16,6 +16,7 @@ import lightning as L
 import torch
 from torch import nn
 
+from astroi2i.archs.uncertainty import predict_log_sigma
 from astroi2i.systems.base import adam, freeze_generator, sigma_nll, with_sigma_net
 from astroi2i.systems.guard import NonFiniteGuard
 from astroi2i.systems.registry import SYSTEMS
@@ -143,12 +144,17 @@ class PConvInpainting(L.LightningModule):
 
     def panel_rows(self, batch, n: int) -> list[dict]:
         """Validation panels (band 0, stretched units): the input with its holes and invalid
-        pixels blank (NaN), the fill, and the target blank where it is invalid (occulter,
-        off-detector: never scored). The residual is then blank where nothing is scored, zero
-        on valid pixels (kept bit for bit) and the fill's error in the holes."""
+        pixels blank (NaN), the fill, the target blank where it is invalid (occulter,
+        off-detector: never scored), and σ of the fill when the model has one. The residual
+        is then blank where nothing is scored, zero on valid pixels (kept bit for bit) and the
+        fill's error in the holes."""
         part = {k: v[:n] for k, v in batch.items() if torch.is_tensor(v)}
         damaged, filled, scored, hole = self._validation_fill(part)
         y = torch.where(scored.bool(), part["target"], torch.nan)
+        sigma = None
+        if self.sigma_net is not None:  # σ of the fill: 0 on kept pixels, growing into holes
+            log_sigma, known = predict_log_sigma(self.sigma_net, damaged, filled, holes=True)
+            sigma = (torch.exp(log_sigma) * (1.0 - known))[:, 0].float().cpu().numpy()
         rows = []
         for i in range(len(damaged)):
             n_hole = int(hole[i].sum())
@@ -157,6 +163,7 @@ class PConvInpainting(L.LightningModule):
                 "input": damaged[i, 0].float().cpu().numpy(),
                 "prediction": filled[i, 0].float().cpu().numpy(),
                 "target": y[i, 0].float().cpu().numpy(),
+                "sigma": None if sigma is None else sigma[i],
             })  # fmt: skip
         return rows
 
