@@ -191,13 +191,6 @@ class WithUncertainty(nn.Module):
                 setattr(self, name, getattr(generator, name))
         self.stride = combined_stride(generator, sigma_net)
 
-    @property
-    def sigma_radius(self) -> int:
-        """Output pixels on each side that can change σ beyond those that change the
-        prediction: the σ network's radius (plus the depth cap for holes). The whole module's
-        radius in input pixels is the generator's plus this ÷ ``scale``, rounded up."""
-        return self.sigma_net.receptive_radius + (self.max_depth if self.holes else 0)
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         mu = self.generator(x)
         log_sigma, known = predict_log_sigma(
