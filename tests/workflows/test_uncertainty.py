@@ -345,3 +345,12 @@ def test_a_solar_output_opens_in_sunpy_with_sigma_as_a_second_map(tmp_path, rng)
     both = sunpy_map.Map(out)
     assert len(both) == 2 and both[1].wcs.wcs.compare(only.wcs.wcs)
     np.testing.assert_array_equal(both[1].data, fits.getdata(out, "UNCERT"))
+
+
+def test_uncalibrated_is_refused_for_a_model_without_sigma(tmp_path, survey_pair, capsys):
+    _sigma_checkpoint(tmp_path / "m.ckpt", uncertainty=False)
+    inputs, _ = _inputs(survey_pair)
+    code, _, err = _run(capsys, "translate", tmp_path / "m.ckpt", *inputs, "-o",
+                        tmp_path / "o.fits", "--uncalibrated")  # fmt: skip
+    assert code == 2 and "predicts no σ" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "o.fits").exists()

@@ -40,6 +40,7 @@ from astroi2i.workflows.model import load
 from astroi2i.workflows.translate_checks import (
     check_band_count,
     check_band_order,
+    check_one_way_options,
     check_tiling,
     resolve_device,
     tiling_for,
@@ -336,10 +337,7 @@ def translate(
         return translate_twoway(checkpoint, inputs, output, to=to, seed=seed, noise=noise,
                                 overwrite=overwrite, device=device, command=command,
                                 loaded=(model, desc))  # fmt: skip
-    if to is not None:
-        raise InputError(f"--to {to}: only for two-way models; {checkpoint} translates one way")
-    if mask is not None and not desc.fills_invalid:
-        raise InputError(f"{mask}: --mask is for inpainting models; this model does not fill")
+    check_one_way_options(desc, checkpoint, to=to, mask=mask, calibrated=calibrated)
     return _predict_to_file(model, desc, inputs, output, tile=tile, overlap=overlap,
                             margin=margin, align=align, reference=reference,
                             overwrite=overwrite, device=device, command=command,

@@ -11,7 +11,7 @@ from astroi2i.errors import InputError
 from astroi2i.sky.geometry import pixel_scale_arcsec
 
 __all__ = ["check_band_count", "check_band_order", "check_tiling", "resolve_device",
-           "warn_pixel_scale", "tiling_for"]  # fmt: skip
+           "warn_pixel_scale", "tiling_for", "check_one_way_options"]  # fmt: skip
 
 log = logging.getLogger(__name__)
 
@@ -127,3 +127,17 @@ def tiling_for(desc: ModelDescription, tile: int | None, overlap: int | None):
         crop = desc.data.get("crop_size") or 0
         tile = _up(max(desc.inference["tile"], crop, 2 * overlap + stride), stride)
     return tile, overlap, radius
+
+
+def check_one_way_options(
+    desc: ModelDescription, checkpoint, *, to, mask, calibrated: bool
+) -> None:
+    """Options a one-way model cannot honour are refused, not ignored: ``--to`` (two-way
+    models), ``--mask`` (models that fill), ``--uncalibrated`` (models with σ)."""
+    if to is not None:
+        raise InputError(f"--to {to}: only for two-way models; {checkpoint} translates one way")
+    if mask is not None and not desc.fills_invalid:
+        raise InputError(f"{mask}: --mask is for inpainting models; this model does not fill")
+    if not calibrated and not desc.has_uncertainty:
+        raise InputError(f"--uncalibrated: {checkpoint} predicts no σ, so there is nothing to "
+                         "leave uncalibrated")  # fmt: skip
