@@ -7,10 +7,10 @@ PAIRS.json is a list of ``{"inputs": [FITS, …], "target": FITS, "mask": FITS (
 (``mask``: inpainting, ≠0 = hole to fill and score). Each pair is translated twice (with the
 calibration, and ``--uncalibrated``) into OUT_DIR; the target is cut onto the prediction's grid
 by CRPIX when it is larger (STIX's 257² CLEAN maps). Printed as JSON and written to
-OUT_DIR/sigma_scores.json: the coverage of the 68.3/90/95 % intervals (the UNCERT header's
-multipliers), Spearman(|residual|, σ), the mean and median 95 % width, the 95 % coverage on
-the tenth of pixels with the largest σ, the same for the calibrated constant σ, the pixel
-count and the RMSE — all in physical units.
+OUT_DIR/sigma_scores.json: evaluate's σ columns over the pooled pixels (coverage of the
+68.3/90/95 % intervals with the UNCERT header's multipliers, Spearman(|residual|, σ), mean and
+median 95 % width, the 95 % coverage on the tenth of pixels with the largest σ, the same for
+the calibrated constant σ), the pixel count and the RMSE — all in physical units.
 """
 
 from __future__ import annotations
@@ -21,10 +21,13 @@ from pathlib import Path
 
 import numpy as np
 from astropy.io import fits
-from scipy import stats
 
 from astroi2i.io import read_image
-from astroi2i.metrics.uncertainty import read_constant_width, read_multipliers
+from astroi2i.metrics.uncertainty import (
+    coverage_metrics,
+    read_constant_width,
+    read_multipliers,
+)
 from astroi2i.sky.geometry import crop_to_grid
 from astroi2i.sky.masks import read_mask
 from astroi2i.workflows.model import describe
@@ -32,6 +35,8 @@ from astroi2i.workflows.translate import translate
 
 
 def _pixels(model, pairs, out: Path, calibrated: bool):
+    """Pooled (|residual|, σ) over every scored pixel of the pairs, and the last UNCERT
+    header (the model's multipliers and constant σ)."""
     r_all, s_all, head = [], [], None
     for i, pair in enumerate(pairs):
         path = translate(model, pair["inputs"], out / f"{i}.fits", overwrite=True,
@@ -52,20 +57,12 @@ def _pixels(model, pairs, out: Path, calibrated: bool):
 
 
 def scores(model, pairs, out: Path, calibrated: bool) -> dict:
+    """evaluate's σ columns (:func:`~astroi2i.metrics.uncertainty.coverage_metrics`) over
+    the pooled pixels, with their count and RMSE."""
     r, s, head = _pixels(model, pairs, out, calibrated)
-    mult = read_multipliers(head, 1)[0]
-    const = read_constant_width(head, 1)[0]
-    top = s >= np.quantile(s, 0.9)
-    step = max(1, r.size // 200_000)
-    d = {f"cover_{k}": float(np.mean(r <= m * s)) for k, m in zip((68, 90, 95), mult)}
-    d["spearman"] = float(stats.spearmanr(r[::step], s[::step]).statistic)
-    d["width95_mean"] = float(np.mean(2 * mult[2] * s))
-    d["width95_median"] = float(np.median(2 * mult[2] * s))
-    d["cover95_top10"] = float(np.mean(r[top] <= mult[2] * s[top]))
-    if np.isfinite(const):
-        d["const_width95"] = 2 * float(const)
-        d["const_cover95"] = float(np.mean(r <= const))
-        d["const_cover95_top10"] = float(np.mean(r[top] <= const))
+    d = coverage_metrics(np.zeros_like(r), r, s, np.zeros(r.shape, bool),
+                         read_multipliers(head, 1)[0],
+                         constant_95=read_constant_width(head, 1)[0])  # fmt: skip
     d["n_pixels"], d["n_images"] = int(r.size), len(pairs)
     d["rmse"] = float(np.sqrt(np.mean(r**2)))
     return d
