@@ -175,6 +175,13 @@ def predict_log_sigma(sigma_net: nn.Module, x, mu, *, holes: bool, max_depth: in
     return sigma_net(features).clamp(*LOG_SIGMA_RANGE), known
 
 
+def sigma_channels(in_channels: int, out_channels: int, *, holes: bool = False) -> dict:
+    """The σ network's channel arguments: it sees the inputs (on the output grid) and the
+    prediction, and for a model that fills holes also the known-pixel mask and hole depth."""
+    return {"in_channels": in_channels + out_channels + (2 if holes else 0),
+            "out_channels": out_channels}  # fmt: skip
+
+
 class WithUncertainty(nn.Module):
     """Generator and σ network as one inference module: ``forward(x)`` returns
     ``cat([prediction, σ], 1)`` in stretched units (σ = 0 on known pixels for ``holes``).

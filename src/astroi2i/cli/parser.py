@@ -75,9 +75,34 @@ def _add_translate(sub) -> None:
     )
     p.add_argument("checkpoint", help="checkpoint, export, or packaged model name (stix-bp2clean)")
     p.add_argument(
-        "inputs", nargs="+", help="input FITS file(s) (path[:HDU]) in the model's band order"
+        "inputs",
+        nargs="*",
+        help="input FITS file(s) (path[:HDU]) in the model's band order; with --out-dir, "
+        "one output per file",
     )
-    p.add_argument("-o", "--output", required=True, help="output FITS file")
+    p.add_argument("-o", "--output", default=None, help="output FITS file (one translation)")
+    batch = p.add_argument_group(
+        "many files in one call (exit code 0: all written or complete already, 1: some "
+        "failed, listed in OUT_DIR/failures.csv, 2: bad options)"
+    )
+    batch.add_argument("--out-dir", default=None, help="output folder: one FITS file per input "
+                       "file, or per manifest row (ID.fits)")  # fmt: skip
+    batch.add_argument("--manifest", default=None, help="take the inputs from a manifest's "
+                       "rows (the model's input columns) instead of files")  # fmt: skip
+    batch.add_argument("--split", default=None, help="with --manifest: only rows of this split")
+    owner = "workflows.batch_translate:batch_translate"
+    batch.add_argument("--devices", type=int, default=Default(owner, "devices"),
+                       help="processes to shard the files over, GPUs or CPU processes "
+                       "(%(default)s)")  # fmt: skip
+    batch.add_argument(
+        "--workers",
+        type=int,
+        default=Default(owner, "workers"),
+        help="processes reading files ahead (default: one; 0: none)",
+    )
+    batch.add_argument("--batch-size", type=int, default=Default(owner, "batch_size"),
+                       help="same-shape images per network call (%(default)s: bit for bit "
+                       "what a single translate writes)")  # fmt: skip
     p.add_argument("--tile", type=int, default=None, help="tile edge in pixels (default: recipe's)")
     p.add_argument(
         "--mask", default=None, help="inpainting models: FITS mask of extra pixels to fill (≠0)"

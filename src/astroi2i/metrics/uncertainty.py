@@ -17,9 +17,9 @@ k₉₅ = q₉₅ / q₆₈.₃ of the 90 % and 95 % intervals, written into the
 from __future__ import annotations
 
 import math
+from statistics import NormalDist
 
 import numpy as np
-from scipy import stats
 
 __all__ = [
     "LEVELS",
@@ -38,7 +38,7 @@ __all__ = [
 LEVELS = (0.683, 0.90, 0.95)
 #: the half-widths of the central Gaussian intervals at LEVELS, in σ (±1σ covers 68.27 %,
 #: which is the 68.3 % level)
-GAUSSIAN_MULTIPLIERS = (1.0, *(float(stats.norm.ppf(0.5 + p / 2)) for p in LEVELS[1:]))
+GAUSSIAN_MULTIPLIERS = (1.0, *(NormalDist().inv_cdf(0.5 + p / 2) for p in LEVELS[1:]))
 #: the per-band columns :func:`coverage_metrics` gives
 UNCERTAINTY_METRICS = ("cover_68", "cover_90", "cover_95", "width_95", "median_width_95",
                        "spearman_sigma", "beyond_3sigma", "cover_95_top10", "cover_95_const",
@@ -167,6 +167,8 @@ def coverage_metrics(pred: np.ndarray, truth: np.ndarray, sigma: np.ndarray,
         pick = np.random.default_rng(seed).choice(r.size, max_pixels, replace=False)
         r, s = r[pick], s[pick]
     if r.size > 2 and np.ptp(s) > 0 and np.ptp(r) > 0:
+        from scipy import stats  # not at import: translate imports this module
+
         out["spearman_sigma"] = float(stats.spearmanr(r, s).statistic)
     return out
 
@@ -182,6 +184,6 @@ def reliability_curve(residual: np.ndarray, sigma: np.ndarray,
     ok = np.isfinite(residual) & np.isfinite(sigma) & (sigma > 0)
     r, s = np.abs(residual[ok]), sigma[ok]
     levels = np.asarray(levels, float)
-    observed = np.array([np.mean(r <= stats.norm.ppf(0.5 + p / 2) * s) if r.size else np.nan
+    observed = np.array([np.mean(r <= NormalDist().inv_cdf(0.5 + p / 2) * s) if r.size else np.nan
                          for p in levels])  # fmt: skip
     return levels, observed

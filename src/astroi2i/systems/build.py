@@ -72,16 +72,10 @@ def build_system(model: dict, in_channels: int, out_channels: int):
 
 
 def build_generator(model: dict, in_channels: int, out_channels: int):
-    """What inference needs: the generator, wrapped with its σ network
-    (:class:`~astroi2i.archs.uncertainty.WithUncertainty`) when the model has one."""
-    systems, kinds = _registries()
-    cls = systems.get(model["system"]["type"])
-    channels = cls.network_channels(in_channels, out_channels)
-    generator = kinds["arch"].build(model["generator"], "model.generator", **channels["generator"])
-    if not has_uncertainty(model):
-        return generator
-    from astroi2i.archs.uncertainty import WithUncertainty
+    """What inference needs: the generator, wrapped with its σ network when the model has
+    one (:func:`astroi2i.archs.build.build_generator`, told whether this system fills)."""
+    from astroi2i.archs.build import build_generator as build
 
-    sigma_net = kinds["arch"].build(model["uncertainty"], "model.uncertainty",
-                                    **channels["uncertainty"])  # fmt: skip
-    return WithUncertainty(generator, sigma_net, holes=bool(getattr(cls, "fills", False)))
+    systems, _ = _registries()
+    fills = bool(getattr(systems.get(model["system"]["type"]), "fills", False))
+    return build(model, in_channels, out_channels, fills=fills)

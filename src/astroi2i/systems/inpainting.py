@@ -16,7 +16,7 @@ import lightning as L
 import torch
 from torch import nn
 
-from astroi2i.archs.uncertainty import predict_log_sigma
+from astroi2i.archs.uncertainty import predict_log_sigma, sigma_channels
 from astroi2i.systems.base import adam, freeze_generator, sigma_nll, with_sigma_net
 from astroi2i.systems.guard import NonFiniteGuard
 from astroi2i.systems.registry import SYSTEMS
@@ -38,9 +38,7 @@ class PConvInpainting(L.LightningModule):
     def network_channels(in_channels: int, out_channels: int) -> dict[str, dict[str, int]]:
         return {
             "generator": {"in_channels": in_channels, "out_channels": out_channels},
-            # inputs, known mask, hole depth, prediction
-            "uncertainty": {"in_channels": in_channels + 2 + out_channels,
-                            "out_channels": out_channels},
+            "uncertainty": sigma_channels(in_channels, out_channels, holes=True),
         }  # fmt: skip
 
     def __init__(

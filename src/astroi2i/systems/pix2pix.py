@@ -8,6 +8,7 @@ from typing import Literal
 import torch
 from torch import nn
 
+from astroi2i.archs.uncertainty import sigma_channels
 from astroi2i.losses.gan import GANLoss
 from astroi2i.systems.base import GANSystem, lr_factors, sigma_nll
 from astroi2i.systems.registry import SYSTEMS
@@ -64,11 +65,7 @@ class Pix2Pix(GANSystem):
         return {
             "generator": {"in_channels": in_channels, "out_channels": out_channels},
             "discriminator": {"in_channels": in_channels + out_channels},
-            # the σ network sees the inputs (on the output grid) and the prediction
-            "uncertainty": {
-                "in_channels": in_channels + out_channels,
-                "out_channels": out_channels,
-            },
+            "uncertainty": sigma_channels(in_channels, out_channels),
         }
 
     def __init__(

@@ -12,6 +12,7 @@ import logging
 import torch
 from torch import nn
 
+from astroi2i.archs.uncertainty import sigma_channels
 from astroi2i.losses.gan import GANLoss
 from astroi2i.losses.perceptual import perceptual_term
 from astroi2i.systems.base import GANSystem, sigma_nll
@@ -49,11 +50,7 @@ class SRGAN(GANSystem):
         return {
             "generator": {"in_channels": in_channels, "out_channels": out_channels},
             "discriminator": {"in_channels": out_channels},
-            # the σ network sees the inputs (on the output grid) and the prediction
-            "uncertainty": {
-                "in_channels": in_channels + out_channels,
-                "out_channels": out_channels,
-            },
+            "uncertainty": sigma_channels(in_channels, out_channels),
         }
 
     def __init__(

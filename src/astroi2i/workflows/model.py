@@ -159,12 +159,11 @@ def load(model, *, device="cpu"):
 def _build_generator(desc: ModelDescription, state: dict, path: Path):
     import torch
 
-    from astroi2i.systems.build import build_generator
+    from astroi2i.archs.build import build_generator
 
     with torch.device("meta"):  # no random initialisation of weights about to be replaced
-        generator = build_generator(
-            desc.recipe["model"], len(desc.input_bands), len(desc.target_bands)
-        )
+        generator = build_generator(desc.recipe["model"], len(desc.input_bands),
+                                    len(desc.target_bands), fills=desc.fills_invalid)  # fmt: skip
     try:
         generator.load_state_dict(state, assign=True)
     except RuntimeError as exc:

@@ -47,7 +47,7 @@ from astroi2i.workflows.translate_checks import (
     warn_pixel_scale,
 )
 
-__all__ = ["translate", "CARRIED_KEYS"]
+__all__ = ["translate", "open_inputs", "write_prediction", "InMemoryRows", "CARRIED_KEYS"]
 
 log = logging.getLogger(__name__)
 
@@ -348,41 +348,82 @@ def _predict_to_file(model, desc: ModelDescription, inputs, output, *, tile, ove
                      reference, overwrite, device, command, mask, calibrated) -> Path:  # fmt: skip
     """Inputs → stretched strips → tiled network → inverse-stretched strips → the output
     file (written atomically; removed again if anything fails)."""
-    from astroi2i.data.tiling import predict_streaming
+    key = build_stretch(desc.stretches["inputs"]).exposure_keyword
+    with ExitStack() as stack:
+        if align:
+            opened = _aligned_rows(inputs, desc, reference, key)
+        else:
+            opened = _streamed_rows(inputs, desc, stack, key)
+        return write_prediction(model, desc, opened, inputs, output, tile=tile,
+                                overlap=overlap, margin=margin, overwrite=overwrite,
+                                device=device, command=command, mask=mask,
+                                calibrated=calibrated)  # fmt: skip
 
-    stretch_in = build_stretch(desc.stretches["inputs"])
-    key = stretch_in.exposure_keyword
+
+def open_inputs(inputs: Sequence, desc: ModelDescription, *, align: bool = False,
+                reference=None, max_side: int | None = None):  # fmt: skip
+    """Read and check one job's inputs whole: ``(rows, first, exposure, shape)`` as
+    :func:`write_prediction` takes them, ``rows`` serving an in-memory array (the batch
+    reader calls this in its worker processes). None, before any pixel is read, for an
+    image with a side longer than ``max_side`` (it is to be streamed instead)."""
+    key = build_stretch(desc.stretches["inputs"]).exposure_keyword
     with ExitStack() as stack:
         if align:
             rows, first, exposure, shape = _aligned_rows(inputs, desc, reference, key)
         else:
             rows, first, exposure, shape = _streamed_rows(inputs, desc, stack, key)
-        warn_pixel_scale(first, desc, inputs[0])
-        user_mask = None if mask is None else read_mask(mask, shape)
-        strips = _InputStrips(rows, desc, stretch_in, exposure, str(inputs[0]), user_mask)
-        n_out, f = len(desc.target_bands), desc.scale
-        calibration = desc.calibration if calibrated else None
-        writer = FitsRowWriter(
-            output, _output_template(first, desc), (n_out, shape[0] * f, shape[1] * f),
-            provenance=_provenance(desc, inputs, command), overwrite=overwrite,
-            mask_extension=desc.fills_invalid, dtype=_output_dtype(first, desc),
-            uncertainty=uncert_cards(calibration, n_out) if desc.has_uncertainty else None,
+        if max_side is not None and max(shape) > max_side:
+            return None
+        data = rows(0, shape[0])
+    return InMemoryRows(data), first, exposure, shape
+
+
+class InMemoryRows:
+    """``rows(y0, y1)`` of an array read whole (picklable, unlike a closure)."""
+
+    def __init__(self, data: np.ndarray) -> None:
+        self.data = data
+
+    def __call__(self, y0: int, y1: int) -> np.ndarray:
+        return self.data[:, y0:y1]
+
+
+def write_prediction(model, desc: ModelDescription, opened, inputs, output, *, tile, overlap,
+                     margin, overwrite, device, command, mask=None, calibrated=True,
+                     network_rows=None) -> Path:  # fmt: skip
+    """The network over opened inputs (``(rows, first, exposure, shape)``), written to
+    ``output``. ``network_rows`` replaces the input strips the network sees (the batch
+    translator passes the rows it already stretched for a batched forward pass)."""
+    from astroi2i.data.tiling import predict_streaming
+
+    rows, first, exposure, shape = opened
+    warn_pixel_scale(first, desc, inputs[0])
+    user_mask = None if mask is None else read_mask(mask, shape)
+    stretch_in = build_stretch(desc.stretches["inputs"])
+    strips = _InputStrips(rows, desc, stretch_in, exposure, str(inputs[0]), user_mask)
+    n_out, f = len(desc.target_bands), desc.scale
+    calibration = desc.calibration if calibrated else None
+    writer = FitsRowWriter(
+        output, _output_template(first, desc), (n_out, shape[0] * f, shape[1] * f),
+        provenance=_provenance(desc, inputs, command), overwrite=overwrite,
+        mask_extension=desc.fills_invalid, dtype=_output_dtype(first, desc),
+        uncertainty=uncert_cards(calibration, n_out) if desc.has_uncertainty else None,
+    )  # fmt: skip
+    out = _OutputStrips(writer, desc, strips, exposure, calibrated=calibrated)
+    try:
+        predict_streaming(model, network_rows or strips.network_rows, out, shape, tile=tile,
+                          overlap=overlap, stride=desc.stride, scale=f, device=device,
+                          margin=margin)  # fmt: skip
+    except BaseException:
+        writer.abort()
+        raise
+    if strips.stray_zeros:
+        log.warning(
+            "%s: %d pixel(s) are exactly 0 outside the model's %d-pixel zero blocks; they "
+            "were kept as data (if they are smaller telemetry drop-outs, give them with "
+            "--mask)", inputs[0], strips.stray_zeros, strips.zero_block,
         )  # fmt: skip
-        out = _OutputStrips(writer, desc, strips, exposure, calibrated=calibrated)
-        try:
-            predict_streaming(model, strips.network_rows, out, shape, tile=tile,
-                              overlap=overlap, stride=desc.stride, scale=f, device=device,
-                              margin=margin)  # fmt: skip
-        except BaseException:
-            writer.abort()
-            raise
-        if strips.stray_zeros:
-            log.warning(
-                "%s: %d pixel(s) are exactly 0 outside the model's %d-pixel zero blocks; they "
-                "were kept as data (if they are smaller telemetry drop-outs, give them with "
-                "--mask)", inputs[0], strips.stray_zeros, strips.zero_block,
-            )  # fmt: skip
-        return writer.close()
+    return writer.close()
 
 
 def total_flux_ratio(output, inputs: Sequence, *, rows: int = 512) -> list[float]:

@@ -1,0 +1,500 @@
+"""``astroi2i translate MODEL --manifest M --out-dir DIR`` (or ``MODEL IN… --out-dir DIR``):
+many files through one loaded model in one process, or sharded over several.
+
+Each output is what a single-file ``translate`` of the same inputs writes (the same code writes
+it: :func:`~astroi2i.workflows.translate.write_prediction`), so the pixels are identical bit
+for bit with the default ``batch_size=1``. The work is split so that nothing waits:
+
+- a DataLoader's worker processes read and check the next files (FITS parsing is the slow part
+  of a small file) while the network runs on the current one;
+- the main process stretches, runs the network and writes; images larger than one tile are
+  not read ahead but streamed strip by strip, exactly as a single ``translate`` does;
+- ``batch_size > 1`` runs up to that many same-shape images through the network at once
+  (faster on a GPU). The convolution libraries pick other kernels for other batch sizes, so
+  such outputs differ from single-file ones by float32 rounding (~1e-6 relative), not more.
+
+A run is resumable: outputs are written under a temporary name and renamed when complete, an
+existing output written by the same model (its SHA-256 in HISTORY) and complete is skipped, a
+truncated or unreadable one is redone, and ``overwrite`` redoes everything. A file that fails
+(unreadable, wrong bands, all NaN …) is recorded with its one-line reason and the run goes on;
+``failures.csv`` in the output folder lists them.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from astroi2i.description import ModelDescription
+from astroi2i.errors import InputError
+from astroi2i.io.manifest import read_manifest
+from astroi2i.workflows.model import load
+from astroi2i.workflows.translate import open_inputs, write_prediction
+from astroi2i.workflows.translate_checks import check_tiling, resolve_device, tiling_for
+
+__all__ = ["Job", "BatchResult", "batch_translate", "jobs_from_manifest", "jobs_from_files",
+           "output_is_complete", "FAILURES_NAME"]  # fmt: skip
+
+log = logging.getLogger(__name__)
+
+FAILURES_NAME = "failures.csv"
+#: errors that mean "this file cannot be translated" (recorded, the run goes on); anything
+#: else is a bug and stops the run
+_FILE_ERRORS = (InputError, FileNotFoundError, FileExistsError, IsADirectoryError, OSError,
+                ValueError)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Job:
+    """One output: its id, the input cells in the model's band order, and the output path."""
+
+    key: str
+    inputs: tuple[str, ...]
+    output: Path
+
+
+@dataclass
+class BatchResult:
+    """What a batch run did: counts, the failed ids with their reasons, and where."""
+
+    out_dir: Path
+    total: int = 0
+    written: int = 0
+    skipped: int = 0
+    failed: dict[str, str] = field(default_factory=dict)
+    failed_inputs: dict[str, tuple] = field(default_factory=dict)
+    seconds: float = 0.0
+    #: this process's rank in a sharded run (only rank 0 reports)
+    rank: int = 0
+
+    def fail(self, job: Job, reason) -> None:
+        self.failed[job.key] = " ".join(str(reason).split())  # one line
+        self.failed_inputs[job.key] = job.inputs
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+    @property
+    def failures_csv(self) -> Path | None:
+        return self.out_dir / FAILURES_NAME if self.failed else None
+
+
+# ---- the list of jobs ---------------------------------------------------------------------
+def jobs_from_manifest(manifest, desc: ModelDescription, out_dir: Path, split=None) -> list[Job]:
+    """One job per manifest row (of ``split``): the model's input columns, ``ID.fits``."""
+    table = read_manifest(manifest)
+    columns = list(desc.data.get("inputs") or [])
+    if not columns:
+        raise InputError(f"{desc.path}: the model's recipe names no manifest input columns")
+    table.require_columns(columns)
+    rows = table.rows(split)
+    if split is not None and len(rows) == 0:
+        splits = sorted({str(s) for s in table.table["split"]})
+        raise InputError(f"{manifest}: no row has split {split!r} (splits: {', '.join(splits)})")
+    jobs = []
+    for row in rows:
+        cells = [table.cell(row, c) for c in columns]
+        inputs = tuple(f"{p}:{h}" if h is not None else str(p) for p, h in cells)
+        key = str(row["id"])
+        jobs.append(Job(key, inputs, out_dir / f"{_safe(key, manifest)}.fits"))
+    return jobs
+
+
+#: what a folder given as input contributes
+FITS_SUFFIXES = (".fits", ".fit", ".fts", ".fits.gz", ".fit.gz", ".fits.fz")
+
+
+def _expand(files: Sequence) -> list[str]:
+    """Folders become their FITS files (sorted by name): an archive is one argument, not
+    more names than the shell can pass."""
+    out = []
+    for cell in files:
+        path = Path(str(cell))
+        if path.is_dir():
+            found = sorted(p for p in path.iterdir()
+                           if p.is_file() and p.name.lower().endswith(FITS_SUFFIXES))  # fmt: skip
+            if not found:
+                raise InputError(f"{path}: a folder with no FITS file ({', '.join(FITS_SUFFIXES)})")
+            out.extend(map(str, found))
+        else:
+            out.append(str(cell))
+    return out
+
+
+def jobs_from_files(files: Sequence, out_dir: Path) -> list[Job]:
+    """One job per input file (single-input models, or one cube holding every band; a folder
+    stands for its FITS files): the output keeps the file's name."""
+    jobs, seen = [], {}
+    for cell in _expand(files):
+        path = Path(str(cell).rsplit(":", 1)[0]) if not Path(str(cell)).exists() else Path(cell)
+        name = path.name
+        for suffix in (".gz", ".fz"):
+            name = name.removesuffix(suffix)
+        stem = name.rsplit(".", 1)[0] if "." in name else name
+        if stem in seen:
+            raise InputError(f"{cell}: has the output name {stem}.fits of {seen[stem]} too; "
+                             "give files with distinct names, or a manifest with ids")  # fmt: skip
+        seen[stem] = cell
+        jobs.append(Job(stem, (str(cell),), out_dir / f"{stem}.fits"))
+    return jobs
+
+
+def _safe(key: str, source) -> str:
+    if not key or key in (".", "..") or "/" in key or "\\" in key or "\0" in key:
+        raise InputError(f"{source}: id {key!r} cannot be a file name")
+    return key
+
+
+# ---- resuming --------------------------------------------------------------------------
+def output_is_complete(path: Path, sha256: str, extensions: Sequence[str] = ()) -> bool | None:
+    """True: a complete output of the model with this SHA-256, holding the ``extensions``
+    (skip it); False: truncated or unreadable (redo it); None: a complete FITS file that this
+    model did not write. The HDUs are walked header by header (no pixel is read)."""
+    from astropy.io import fits
+
+    size, names, first = path.stat().st_size, set(), None
+    try:
+        with open(path, "rb") as f:
+            while f.tell() < size:
+                header = fits.Header.fromfile(f)
+                first = header if first is None else first
+                names.add(str(header.get("EXTNAME", "")).strip().upper())
+                n = int(np.prod([header[f"NAXIS{i + 1}"] for i in range(header["NAXIS"])]))
+                n = (n * abs(header["BITPIX"]) // 8 + header.get("PCOUNT", 0)) * header.get(
+                    "GCOUNT", 1) if header["NAXIS"] else 0  # fmt: skip
+                f.seek(f.tell() + n + (-n) % 2880)
+            complete = f.tell() == size
+    except Exception:  # noqa: BLE001 - any failure to parse means "not a complete output"
+        return False
+    if first is None or not complete:
+        return False
+    # a long HISTORY entry is cut across cards: join them to find the SHA-256
+    history = "".join(str(c) for c in first.get("HISTORY", []))
+    if f"checkpoint_sha256: {sha256}" not in history:
+        return None
+    return set(extensions) <= names
+
+
+def _plan(jobs: list[Job], desc: ModelDescription, overwrite: bool, result: BatchResult):
+    """(jobs to run, with the outputs they may replace), counting skips and conflicts."""
+    todo = []
+    for job in jobs:
+        if overwrite or not job.output.exists():
+            todo.append((job, overwrite))
+            continue
+        state = output_is_complete(job.output, desc.sha256, _extensions(desc))
+        if state is True:
+            result.skipped += 1
+        elif state is False:
+            log.info("%s: incomplete output, redoing it", job.output)
+            todo.append((job, True))
+        else:
+            result.fail(job, f"{job.output}: exists and was not written by this model; pass "
+                             "--overwrite to replace it")  # fmt: skip
+    return todo
+
+
+def _extensions(desc: ModelDescription) -> tuple[str, ...]:
+    """The extensions a complete one-way output of this model has."""
+    if desc.is_two_way:
+        return ()
+    return ("UNCERT",) * desc.has_uncertainty + ("MASK",) * desc.fills_invalid
+
+
+# ---- reading ahead ------------------------------------------------------------------------
+class _Reader:
+    """A map-style dataset over jobs: each item is ``(index, opened inputs | "stream" |
+    failure text)``. Runs in DataLoader workers: it reads, it does not touch torch."""
+
+    def __init__(self, jobs, desc: ModelDescription, tile: int, align: bool, reference) -> None:
+        self.jobs, self.desc, self.tile = jobs, desc, tile
+        self.align, self.reference = align, reference
+
+    def __len__(self) -> int:
+        return len(self.jobs)
+
+    def __getitem__(self, index: int):
+        job = self.jobs[index][0]
+        try:
+            opened = open_inputs(job.inputs, self.desc, align=self.align,
+                                 reference=self.reference, max_side=self.tile)  # fmt: skip
+        except _FILE_ERRORS as exc:
+            return index, " ".join(str(exc).split())
+        return index, "stream" if opened is None else opened
+
+
+def _first(batch):
+    return batch[0]
+
+
+def _loader(reader: _Reader, workers: int):
+    from torch.utils.data import DataLoader
+
+    return DataLoader(reader, batch_size=1, shuffle=False, num_workers=workers,
+                      collate_fn=_first, prefetch_factor=4 if workers else None,
+                      persistent_workers=False)  # fmt: skip
+
+
+# ---- the run -------------------------------------------------------------------------------
+def batch_translate(
+    model,
+    *,
+    inputs: Sequence = (),
+    manifest=None,
+    split: str | None = None,
+    out_dir,
+    overwrite: bool = False,
+    device: str | None = None,
+    devices: int = 1,
+    workers: int | None = None,
+    batch_size: int = 1,
+    tile: int | None = None,
+    overlap: int | None = None,
+    align: bool = False,
+    reference=None,
+    calibrated: bool = True,
+    to: str | None = None,
+    seed: int = 0,
+    noise: bool = True,
+    command: str | None = None,
+    progress: bool = True,
+) -> BatchResult:
+    """Translate many files with one model loaded once; see the module docstring.
+
+    Parameters
+    ----------
+    model : path or name
+        Any model form (checkpoint, export, packaged name).
+    inputs : sequence of paths
+        One output per file (single-input models, or cubes holding every input band).
+    manifest, split
+        Instead of ``inputs``: one output per manifest row (of ``split``), the inputs from
+        the model's input columns, named ``ID.fits``.
+    out_dir : path
+        Created if missing; must not be a file.
+    devices : int
+        Processes to shard the files over (one per GPU, or CPU processes sharing the cores);
+        see :func:`astroi2i.workflows.batch_launch.run_sharded`.
+    workers : int, optional
+        DataLoader worker processes reading ahead (default: one, none for a single file).
+    batch_size : int
+        Same-shape images per network call (1: outputs bit for bit a single translate's).
+
+    Returns
+    -------
+    BatchResult
+        ``failed`` maps ids to one-line reasons (also in ``out_dir/failures.csv``).
+    """
+    if devices > 1 or _launched_world() > 1:
+        from astroi2i.workflows.batch_launch import run_sharded
+
+        return run_sharded(_batch_run, devices=devices, device=device, kwargs=dict(
+            model=model, inputs=inputs, manifest=manifest, split=split, out_dir=out_dir,
+            overwrite=overwrite, workers=workers, batch_size=batch_size, tile=tile,
+            overlap=overlap, align=align, reference=reference, calibrated=calibrated, to=to,
+            seed=seed, noise=noise, command=command, progress=progress))  # fmt: skip
+    return _batch_run(model=model, inputs=inputs, manifest=manifest, split=split,
+                      out_dir=out_dir, overwrite=overwrite, device=device, workers=workers,
+                      batch_size=batch_size, tile=tile, overlap=overlap, align=align,
+                      reference=reference, calibrated=calibrated, to=to, seed=seed,
+                      noise=noise, command=command, progress=progress)  # fmt: skip
+
+
+def _launched_world() -> int:
+    """Processes started for us by torchrun or SLURM (1 when run on its own)."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def _batch_run(*, model, inputs, manifest, split, out_dir, overwrite, device, workers,
+               batch_size, tile, overlap, align, reference, calibrated, to, seed, noise,
+               command, progress, rank: int = 0, world: int = 1,
+               record_failures: bool = True) -> BatchResult:  # fmt: skip
+    """One process's share (every ``world``-th job from ``rank``) of a batch run."""
+    t0 = time.perf_counter()
+    out_dir = _check_options(out_dir, inputs, manifest, batch_size, workers)
+    device = resolve_device(device)
+    network, desc = load(model, device=device)  # read once
+    jobs = (jobs_from_manifest(manifest, desc, out_dir, split) if manifest is not None
+            else jobs_from_files(inputs, out_dir))  # fmt: skip
+    result = BatchResult(out_dir, total=len(jobs))
+    todo = _plan(jobs[rank::world], desc, overwrite, result)
+    check_tiling(tile, overlap)
+    tiling = tiling_for(desc, tile, overlap)
+    check_tiling(*tiling[:2])
+    options = dict(tiling=tiling, device=device, command=command, calibrated=calibrated,
+                   to=to, seed=seed, noise=noise, align=align, reference=reference)  # fmt: skip
+    if desc.is_two_way or to is not None:
+        _run_one_by_one(model, network, desc, todo, options, result, progress and rank == 0)
+    else:
+        workers = min(1, len(todo) - 1) if workers is None else workers
+        _run_read_ahead(network, desc, todo, options, result, batch_size, max(workers, 0),
+                        progress and rank == 0)  # fmt: skip
+    result.seconds = time.perf_counter() - t0
+    if record_failures:
+        write_failures(result)
+    return result
+
+
+def _check_options(out_dir, inputs, manifest, batch_size, workers) -> Path:
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise InputError(f"{out_dir}: --out-dir is a file, not a folder")
+    if (manifest is None) == (not inputs):
+        raise InputError("give either input files or --manifest, not both or neither")
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise InputError(f"--batch-size {batch_size}: must be a whole number, at least 1")
+    if workers is not None and (not isinstance(workers, int) or workers < 0):
+        raise InputError(f"--workers {workers}: must be a whole number, 0 or more")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    return out_dir
+
+
+def _progress(total: int, enabled: bool):
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="file", disable=not enabled or total == 0, dynamic_ncols=True,
+                smoothing=0.05, desc="translate")  # fmt: skip
+
+
+def _run_one_by_one(model, network, desc, todo, options, result, progress) -> None:
+    """Two-way models: each file through ``translate`` with the loaded system."""
+    from astroi2i.workflows.translate import translate
+
+    tile, overlap, _ = options["tiling"]
+    with _progress(len(todo), progress) as bar:
+        for job, replace in todo:
+            try:
+                translate(model, list(job.inputs), job.output, overwrite=replace,
+                          loaded=(network, desc), device=options["device"],
+                          command=options["command"], to=options["to"], seed=options["seed"],
+                          noise=options["noise"], calibrated=options["calibrated"],
+                          align=options["align"], reference=options["reference"],
+                          tile=tile, overlap=overlap)  # fmt: skip
+                result.written += 1
+            except _FILE_ERRORS as exc:
+                result.fail(job, exc)
+            bar.update()
+
+
+def _run_read_ahead(network, desc, todo, options, result, batch_size, workers, progress):
+    """Read ahead in workers, run the network (in same-shape batches), write in order."""
+    tile = -(-options["tiling"][0] // max(desc.stride, 1)) * max(desc.stride, 1)
+    reader = _Reader(todo, desc, tile, options["align"], options["reference"])
+    pending: list[tuple] = []  # (job, replace, opened) of one shape, waiting for a batch
+    with _progress(len(todo), progress) as bar:
+        for index, item in _loader(reader, workers):
+            job, replace = todo[index]
+            if isinstance(item, str) and item != "stream":
+                result.fail(job, item)
+                bar.update()
+                continue
+            if pending and (item == "stream" or item[3] != pending[0][2][3]):
+                _flush(network, desc, pending, options, result, bar)
+            if item == "stream":
+                _write_one(network, desc, job, replace, None, options, result)
+                bar.update()
+                continue
+            pending.append((job, replace, item))
+            if len(pending) == batch_size:
+                _flush(network, desc, pending, options, result, bar)
+        _flush(network, desc, pending, options, result, bar)
+
+
+def _write_one(network, desc, job, replace, opened, options, result, network_rows=None):
+    from astroi2i.workflows.translate import _predict_to_file
+
+    tile, overlap, margin = options["tiling"]
+    common = dict(tile=tile, overlap=overlap, margin=margin, overwrite=replace,
+                  device=options["device"], command=options["command"],
+                  calibrated=options["calibrated"])  # fmt: skip
+    try:
+        if opened is None:  # larger than a tile: streamed from the files
+            _predict_to_file(network, desc, list(job.inputs), job.output, align=False,
+                             reference=None, mask=None, **common)  # fmt: skip
+        else:
+            write_prediction(network, desc, opened, list(job.inputs), job.output,
+                             network_rows=network_rows, **common)  # fmt: skip
+        result.written += 1
+    except _FILE_ERRORS as exc:
+        result.fail(job, exc)
+
+
+def _flush(network, desc, pending, options, result, bar) -> None:
+    """Write the pending images: one by one, or, for several, from one batched forward."""
+    if len(pending) == 1:
+        job, replace, opened = pending[0]
+        _write_one(network, desc, job, replace, opened, options, result)
+    elif pending:
+        for (job, replace, opened), (x, y) in zip(pending, _batched(network, desc, pending,
+                                                                    options)):  # fmt: skip
+            _write_one(
+                _Cached(y), desc, job, replace, opened, options, result, network_rows=_Fixed(x)
+            )
+    bar.update(len(pending))
+    pending.clear()
+
+
+class _Fixed:
+    """The stretched, padded network input already computed for an image (one tile)."""
+
+    def __init__(self, x: np.ndarray) -> None:
+        self.x = x
+
+    def __call__(self, y0: int, y1: int) -> np.ndarray:
+        return self.x
+
+
+class _Cached:
+    """A 'network' that returns one image's slice of a batched forward pass."""
+
+    def __init__(self, y) -> None:
+        self.y = y
+
+    def __call__(self, chunk):
+        if tuple(chunk.shape[-2:]) != tuple(self.y.shape[-2:]) or chunk.shape[0] != 1:
+            raise AssertionError("batched output used for another tile")  # an internal bug
+        return self.y[None]
+
+
+def _batched(network, desc, pending, options) -> list[tuple]:
+    """Stretched inputs of same-shape one-tile images → one forward pass → per image
+    (padded input, output). Padding is what ``predict_streaming`` does for one tile."""
+    import torch
+
+    from astroi2i.data.stretches import build_stretch
+    from astroi2i.data.tiling import pad_to_multiple
+    from astroi2i.workflows.translate import _InputStrips
+
+    stretch = build_stretch(desc.stretches["inputs"])
+    xs = []
+    for job, _, (rows, _, exposure, shape) in pending:
+        strips = _InputStrips(rows, desc, stretch, exposure, job.inputs[0], None)
+        xs.append(pad_to_multiple(strips.network_rows(0, shape[0]), max(desc.stride, 1))[0])
+    with torch.no_grad():
+        batch = torch.from_numpy(np.stack(xs)).to(options["device"])
+        out = network(batch).float().cpu()
+    return [(x, out[i]) for i, x in enumerate(xs)]
+
+
+def write_failures(result: BatchResult) -> None:
+    """``failures.csv`` (id, inputs, reason) in the output folder, or none when nothing
+    failed (an older one is removed: it described an earlier run)."""
+    path = result.out_dir / FAILURES_NAME
+    if not result.failed:
+        path.unlink(missing_ok=True)
+        return
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "w", newline="") as f:
+        out = csv.writer(f)
+        out.writerow(["id", "inputs", "reason"])
+        for key, reason in sorted(result.failed.items()):
+            out.writerow([key, " ".join(result.failed_inputs.get(key, ())), reason])
+    os.replace(tmp, path)
