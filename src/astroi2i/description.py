@@ -42,6 +42,11 @@ class ModelDescription:
     target_filters : tuple of str
         The same for the training targets: a single-band prediction carries it as FILTER, so
         ``evaluate`` can refuse a target of another filter.
+    target_instrument : dict or None
+        The instrument keys of the training targets (TELESCOP, INSTRUME, DETECTOR,
+        WAVELNTH …): a prediction from a solar input carries them, so sunpy opens it as that
+        instrument's map. None for models trained before they were recorded (the input's
+        keys are carried then).
     stretches : dict
         ``{"inputs": spec, "targets": spec}``, each a fitted stretch's ``to_dict()``.
     pixel_scale_arcsec : float or None
@@ -88,6 +93,7 @@ class ModelDescription:
     target_units: tuple[str, ...] = ()
     input_filters: tuple[str, ...] = ()
     target_filters: tuple[str, ...] = ()
+    target_instrument: dict | None = None
     pixel_scale_arcsec: float | None = None
     scale: int = 1
     stride: int = 1
@@ -132,6 +138,8 @@ class ModelDescription:
                 ):
                     raise InputError(f"{source}: model description {key!r} is not a list of names")
                 values[key] = tuple(value)
+        if not isinstance(values.get("target_instrument") or {}, dict):
+            raise InputError(f"{source}: model description 'target_instrument' is not a mapping")
         for key, kind in (("recipe", dict), ("stretches", dict), ("scale", int), ("stride", int)):
             if key in values and not isinstance(values[key], kind):
                 raise InputError(f"{source}: model description {key!r} is not a {kind.__name__}")

@@ -26,6 +26,7 @@ __all__ = [
     "require_valid_pixels",
     "header_band_labels",
     "band_labels",
+    "sky_metadata",
     "OBSERVATION_KEYS",
     "OBSERVATION_CONTEXT_KEYS",
 ]
@@ -152,7 +153,6 @@ def _check_wcs_numbers(header: fits.Header, source) -> None:
 
 
 def _celestial_wcs(header: fits.Header, hdul, source) -> WCS | None:
-    _check_wcs_numbers(header, source)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FITSFixedWarning)
         try:
@@ -167,6 +167,33 @@ def _celestial_wcs(header: fits.Header, hdul, source) -> WCS | None:
         _warn_once(source, "celestial axes are not the image axes; reading without WCS")
         return None
     return wcs if wcs.naxis == 2 else wcs.celestial
+
+
+def sky_metadata(header: fits.Header, hdul, shape: tuple[int, int], source):
+    """``(header, wcs, unit)`` of an image HDU: a solar header as sunpy's instrument sources
+    fix it (:func:`astroi2i.io.solar.solar_view`), any other as astropy reads it."""
+    from astroi2i.io.solar import is_solar, solar_view
+
+    _check_wcs_numbers(header, source)
+    fixed = solar_view(header, shape, source) if is_solar(header) else None
+    if fixed is None:
+        return header, _celestial_wcs(header, hdul, source), _parse_unit(
+            str(header.get("BUNIT", "")), source)  # fmt: skip
+    header, wcs, unit = fixed
+    text = str(header.get("BUNIT", "")).strip()
+    if unit is None or _same_unit(text, unit):  # keep the spelling the file uses
+        return header, wcs, _parse_unit(text, source)
+    header["BUNIT"] = unit_to_string(unit)  # e.g. 'counts / pixel', which sunpy knows
+    return header, wcs, unit
+
+
+def _same_unit(text: str, unit) -> bool:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            return u.Unit(text, format="fits", parse_strict="raise") == unit
+        except (ValueError, TypeError):
+            return False
 
 
 #: the third axis of a cube that is a spectral coordinate (FITS WCS paper III)
@@ -244,8 +271,7 @@ def _from_hdu(hdu, hdul, source, bands) -> SkyImage:
         mask |= invalid
         data[invalid] = np.nan
     mask = mask[0] if mask.shape[0] == 1 else mask
-    unit = _parse_unit(str(header.get("BUNIT", "")), source)
-    wcs = _celestial_wcs(header, hdul, source)
+    header, wcs, unit = sky_metadata(header, hdul, data.shape[-2:], source)
     names = _band_names(header, data.shape[0], source, bands)
     return SkyImage(data, wcs, unit, mask, names, header)
 

@@ -14,11 +14,11 @@ from astropy.io import fits
 from astroi2i.errors import InputError
 from astroi2i.io.fits import (
     _band_names,
-    _celestial_wcs,
-    _parse_unit,
+    _check_wcs_numbers,
     _select_hdu,
     fresh_header,
     resolve_path,
+    sky_metadata,
 )
 from astroi2i.io.image import SkyImage
 
@@ -58,7 +58,7 @@ class ImageSource:
                 self._hdul = fits.open(path, memmap=False)
                 self._hdu = self._hdul[_select_hdu(self._hdul, hdu, path)]
                 self.header = self._hdu.header.copy()
-                self.wcs = _celestial_wcs(self.header, self._hdul, path)
+                _check_wcs_numbers(self.header, path)  # before anything reads a card
             except InputError:
                 raise
             except (OSError, ValueError, TypeError, IndexError) as exc:
@@ -81,7 +81,7 @@ class ImageSource:
         self._cube = len(core) == 3
         self.n_bands = core[0] if self._cube else 1
         self.shape = (core[-2], core[-1])
-        self.unit = _parse_unit(str(self.header.get("BUNIT", "")), path)
+        self.header, self.wcs, self.unit = sky_metadata(self.header, self._hdul, self.shape, path)
         self.bands = _band_names(self.header, self.n_bands, path, bands)
         self.dtype = np.float64 if self.header.get("BITPIX") == -64 else np.float32
         blank = self.header.get("BLANK")

@@ -11,6 +11,7 @@ from astroi2i.config import apply_overrides, dump_recipe, load_recipe, resolve_r
 from astroi2i.description import ModelDescription
 from astroi2i.errors import InputError
 from astroi2i.io.folders import require_empty_folder
+from astroi2i.io.solar import INSTRUMENT_KEYS
 from astroi2i.workflows.lightning_run import is_rank_zero
 
 __all__ = ["train", "TrainResult", "prepare_recipe"]
@@ -187,7 +188,9 @@ def _paired_datasets(cfg: dict, manifest, stretch_in, stretch_out, *, fit: bool,
         "input_filters": list(first.input_labels),
         "target_filters": list(first.target_labels),
         "pixel_scale_arcsec": pixel_scale_arcsec(first.inputs.wcs),
-    }
+        "target_instrument": {k: first.target.header[k] for k in INSTRUMENT_KEYS
+                              if isinstance(first.target.header.get(k), str | int | float)},
+    }  # fmt: skip
     if baseline is not None:
         meta["baseline"] = baseline
     return train_set, val_set, meta

@@ -26,6 +26,7 @@ from astroi2i.io.fits import (
     require_valid_pixels,
 )
 from astroi2i.io.image import SkyImage
+from astroi2i.io.solar import INSTRUMENT_KEYS, is_solar
 from astroi2i.io.stream import FitsRowWriter, ImageSource
 from astroi2i.metrics.uncertainty import uncert_cards
 from astroi2i.sky.geometry import (
@@ -230,6 +231,11 @@ def _output_template(first, desc: ModelDescription) -> SkyImage:
     for name in CARRIED_KEYS:
         if name in first.header:
             header[name] = first.header[name]
+    if is_solar(first.header):  # sunpy picks a map source by the instrument keys
+        keys = desc.target_instrument
+        if keys is None:  # a model from before they were recorded: the input's instrument
+            keys = {k: first.header[k] for k in INSTRUMENT_KEYS if k in first.header}
+        header.update(keys)
     if n == 1 and desc.target_filters and desc.target_filters[0]:
         header["FILTER"] = desc.target_filters[0]  # the filter the model predicts
     units = set(desc.target_units)
