@@ -17,6 +17,7 @@ from astropy.io import fits
 from astropy.wcs import WCS, FITSFixedWarning
 
 from astroi2i.errors import InputError
+from astroi2i.io.bands import _band_names, band_labels, header_band_labels
 from astroi2i.io.image import SkyImage, unit_to_string
 
 __all__ = [
@@ -196,50 +197,6 @@ def _same_unit(text: str, unit) -> bool:
             return False
 
 
-#: the third axis of a cube that is a spectral coordinate (FITS WCS paper III)
-_SPECTRAL = ("WAVE", "AWAV", "FREQ", "ENER", "WAVN", "VRAD", "VOPT", "ZOPT", "VELO", "BETA")
-
-
-def header_band_labels(header, n: int) -> tuple[str, ...]:
-    """What a file's header says each of its ``n`` bands is: ``BANDn`` keys, else
-    ``FILTERn`` keys, else ``FILTER`` for a single band, else a cube's spectral axis
-    (``CTYPE3`` WAVE, FREQ …: each plane's coordinate, e.g. ``4770Angstrom``); ``""`` where
-    it says nothing. Band names and the band-order check come from here."""
-    for prefix in ("BAND", "FILTER"):
-        stored = [header.get(f"{prefix}{i + 1}") for i in range(n)]
-        if all(isinstance(b, str) and b.strip() for b in stored):
-            return tuple(b.strip() for b in stored)
-    if n == 1:
-        return (str(header.get("FILTER", "") or "").strip(),)
-    ctype = str(header.get("CTYPE3", "")).upper()
-    if ctype[:4] in _SPECTRAL and all(isinstance(header.get(k), int | float)
-                                      for k in ("CRVAL3", "CDELT3")):  # fmt: skip
-        crpix, unit = float(header.get("CRPIX3", 1.0)), str(header.get("CUNIT3", "")).strip()
-        values = [header["CRVAL3"] + (i + 1 - crpix) * header["CDELT3"] for i in range(n)]
-        return tuple(f"{v:.6g}{unit}" for v in values)
-    return ("",) * n
-
-
-def band_labels(images) -> tuple[str, ...]:
-    """:func:`header_band_labels` of several images (anything with ``header`` and
-    ``n_bands``: SkyImages, open sources), band after band."""
-    return tuple(b for im in images for b in header_band_labels(im.header, im.n_bands))
-
-
-def _band_names(header: fits.Header, n: int, source, bands) -> tuple[str, ...]:
-    if bands is not None:
-        bands = tuple(bands)
-        if len(bands) != n:
-            raise _fail(source, f"{len(bands)} band names given for {n} channels")
-        return bands
-    labels = header_band_labels(header, n)
-    if all(labels):
-        return labels
-    stem = Path(str(source)).name.split(".")[0] if isinstance(source, str | Path) else "band"
-    base = str(header.get("FILTER", "") or stem).strip()
-    return (base,) if n == 1 else tuple(f"{base}_{i}" for i in range(n))
-
-
 def _from_hdu(hdu, hdul, source, bands) -> SkyImage:
     header = hdu.header.copy()
     raw = hdu.data
@@ -415,6 +372,14 @@ def _ascii(text: str) -> str:
     return "".join(c for c in text if 32 <= ord(c) < 127)
 
 
+def _context(header: fits.Header) -> fits.Header:
+    """An extension's copy of the image's sky and observation keys (sunpy reads every HDU
+    as a map of its own)."""
+    skip = {"SIMPLE", "BITPIX", "NAXIS", "NAXIS1", "NAXIS2", "NAXIS3", "EXTEND", "HISTORY",
+            "COMMENT", ""}  # fmt: skip
+    return fits.Header([card for card in header.cards if card.keyword not in skip])
+
+
 def write_image(
     image: SkyImage,
     path,
@@ -443,6 +408,11 @@ def write_image(
     header = fresh_header(image, provenance)
     primary = fits.PrimaryHDU(data[0] if image.n_bands == 1 else data, header=header)
     hdus = [primary]
+    if image.uncertainty is not None:  # CCDData's convention: σ in the image's unit
+        sigma = image.uncertainty[0] if image.n_bands == 1 else image.uncertainty
+        ext = fits.ImageHDU(sigma, header=_context(header), name="UNCERT")
+        ext.header["UTYPE"] = ("StdDevUncertainty", "astropy.nddata uncertainty class")
+        hdus.append(ext)
     if mask_extension:
         # a 0/1 flag image (BITPIX 8, the FITS convention for masks), not pixel values
         flags = np.asarray(image.band_mask, dtype=np.uint8)

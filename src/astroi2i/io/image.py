@@ -46,6 +46,8 @@ class SkyImage:
         One name per channel.
     header : astropy.io.fits.Header
         The original header, kept for provenance only; never written back wholesale.
+    uncertainty : ndarray, float32, shape (C, H, W), optional
+        Standard deviation of each pixel, in ``unit`` (a model's σ; written as ``UNCERT``).
     """
 
     data: np.ndarray
@@ -54,6 +56,7 @@ class SkyImage:
     mask: np.ndarray | None = None
     bands: tuple[str, ...] = ()
     header: fits.Header = field(default_factory=fits.Header)
+    uncertainty: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         data = np.asarray(self.data)
@@ -76,6 +79,13 @@ class SkyImage:
         if len(bands) != data.shape[0]:
             raise ValueError(f"{len(bands)} band names for {data.shape[0]} channels")
         object.__setattr__(self, "bands", bands)
+        if self.uncertainty is not None:
+            sigma = np.asarray(self.uncertainty, dtype=np.float32).reshape(
+                (-1, *data.shape[1:]) if np.ndim(self.uncertainty) >= 2 else (0,))  # fmt: skip
+            if sigma.shape != data.shape:
+                raise ValueError(f"uncertainty shape {np.shape(self.uncertainty)} does not "
+                                 f"match data shape {data.shape}")  # fmt: skip
+            object.__setattr__(self, "uncertainty", sigma)
         if self.wcs is not None and self.wcs.pixel_n_dim != 2:
             raise ValueError(f"SkyImage needs a 2-D celestial WCS, got {self.wcs.pixel_n_dim} axes")
 
