@@ -62,6 +62,14 @@ class DataConfig:
     scale: int = 1
     batch_size: int = 8
     num_workers: int = 0
+    #: where the stretched samples live while training: "memory", or "disk" for data larger
+    #: than memory (raw shards, built once and reused; see astroi2i.data.disk_cache)
+    cache: Literal["memory", "disk"] = "memory"
+    #: data.cache: disk: the folder of the caches ("": .astroi2i-cache beside the manifest)
+    cache_dir: str = ""
+    #: data.cache: disk: the stretches and the baseline are fitted on this many training rows
+    #: (the first ones), not on all (which would have to be in memory together)
+    fit_samples: int = 256
 
 
 @dataclass
@@ -101,7 +109,7 @@ SECTIONS = {"data": DataConfig, "trainer": TrainerConfig, "inference": Inference
 #: the recipe is read, before anything is written
 MINIMUM = {
     "data.crop_size": 8, "data.crops_per_image": 1, "data.zero_blocks": 0, "data.scale": 1,
-    "data.batch_size": 1, "data.num_workers": 0, "trainer.max_batches": 1,
+    "data.batch_size": 1, "data.num_workers": 0, "data.fit_samples": 1, "trainer.max_batches": 1,
     "trainer.val_every": 1, "trainer.checkpoint_every": 1, "trainer.log_every": 1,
     "inference.tile": 8, "inference.overlap": 0,
 }  # fmt: skip

@@ -135,7 +135,7 @@ def test_simulate_cli_then_evaluate_with_bicubic_and_flux_check(tmp_path, capsys
     for space in seeds:  # the perfect prediction is perfect in both seed spaces
         row_p = table[(table["space"] == space) & (table["method"] == "prediction")][0]
         assert row_p["psnr"] == np.inf
-    from astroi2i.workflows.translate import total_flux_ratio
+    from astroi2i.workflows.flux import total_flux_ratio
 
     assert total_flux_ratio(tmp_path / "pred.fits", [m.cell(row, "lr")[0]]) == [
         pytest.approx(1.0, rel=0.02)

@@ -114,7 +114,7 @@ def _run_translate(args) -> int:
     )
     print(f"wrote {out}")
     if args.conserve_flux:
-        from astroi2i.workflows.translate import total_flux_ratio
+        from astroi2i.workflows.flux import total_flux_ratio
 
         ratios = total_flux_ratio(out, args.inputs)
         print("total flux, output / input: " + ", ".join(f"{r:.4f}" for r in ratios))

@@ -23,6 +23,7 @@ __all__ = [
     "Sample",
     "Pair",
     "load_pairs",
+    "iter_pairs",
     "PairedDataset",
     "band_exposures",
     "apply_stretch",
@@ -115,7 +116,13 @@ def _without_zero_blocks(image: SkyImage, block: int) -> SkyImage:
     return image.replace(mask=mask)
 
 
-def load_pairs(
+def load_pairs(manifest: Manifest, split: str | None, inputs: list[str],
+               targets: list[str] | None, **options) -> list[Pair]:  # fmt: skip
+    """Every row of one split, read into memory (:func:`iter_pairs`)."""
+    return list(iter_pairs(manifest, split, inputs, targets, **options))
+
+
+def iter_pairs(
     manifest: Manifest,
     split: str | None,
     inputs: list[str],
@@ -125,7 +132,7 @@ def load_pairs(
     exposure_keyword: tuple[str | None, str | None] = (None, None),
     scale: int = 1,
     zero_blocks: int = 0,
-) -> list[Pair]:
+):
     """Read the rows of one split. Inputs must share a grid; the target must share it too, or
     be cut onto it by whole pixels (``align_target="wcs"`` or ``"crpix"``, the STIX 257→256
     case). With ``scale`` > 1 (super-resolution) the target must lie on the input grid made
@@ -136,7 +143,6 @@ def load_pairs(
     rows = manifest.rows(split)
     if len(rows) == 0:
         raise InputError(f"{manifest.source}: no rows with split == {split!r}")
-    pairs = []
     for row in rows:
         where = f"{manifest.source} row id={row['id']}"
         in_images = _read_columns(manifest, row, inputs)
@@ -172,7 +178,7 @@ def load_pairs(
                     f"{where}: inputs and target are not on the same grid "
                     f"({x.shape} vs {y.shape}); set data.align_target or reproject first"
                 )
-        pairs.append(
+        yield (
             Pair(
                 str(row["id"]),
                 x,
@@ -185,7 +191,6 @@ def load_pairs(
                 band_labels(t_images) if t_images else (),
             )
         )
-    return pairs
 
 
 def fit_stretch(
@@ -270,6 +275,11 @@ class PairedDataset(torch.utils.data.Dataset):
         sample gets random missing blocks (drawn from its own random stream), filled with
         ``fill_value`` in ``inputs`` and marked in ``hole`` (True = removed; pixels already
         invalid stay in ``mask`` only).
+    cache : (folder, fingerprint), optional
+        Keep the stretched samples on disk instead of in memory (``data.cache: disk``):
+        :mod:`astroi2i.data.disk_cache` builds the cache once (``pairs`` may then be an
+        iterator, read one pair at a time) or reuses a complete one of the same fingerprint;
+        the samples drawn are the same, value for value.
     """
 
     def __init__(
@@ -287,8 +297,8 @@ class PairedDataset(torch.utils.data.Dataset):
         scale: int = 1,
         holes: dict | None = None,
         baseline=None,
+        cache: tuple | None = None,
     ) -> None:
-        self.keys = [p.key for p in pairs]
         self.holes = None if holes is None else dict(holes)
         self.fill_value = fill_value
         if self.holes is not None:
@@ -304,27 +314,40 @@ class PairedDataset(torch.utils.data.Dataset):
         self.crops_per_image = max(1, int(crops_per_image))
         self.seed = seed
         self.epoch = 0
-        self._x, self._y, self._mask = [], [], []
-        for p in pairs:
-            x = apply_stretch(input_stretch, p.inputs.data, p.input_exposure, p.key)
-            mask = _upsample(p.inputs.pixel_mask | ~np.isfinite(x).all(axis=0), self.scale)
-            y = None
-            if p.target is not None and target_stretch is not None:
-                y = apply_stretch(target_stretch, p.target.data, p.target_exposure, p.key)
-                if baseline is not None:  # the network learns the correction to it
-                    b = baseline.predict(np.where(p.inputs.band_mask, np.nan, p.inputs.data))
-                    y = y - apply_stretch(target_stretch, b, p.target_exposure, p.key)
-                mask = mask | p.target.pixel_mask | ~np.isfinite(y).all(axis=0)
-                y = np.where(np.isfinite(y), y, fill_value).astype(np.float32)
-            x = np.where(np.isfinite(x), x, fill_value).astype(np.float32)
-            if crop_size is not None and min(x.shape[-2:]) < crop_size:
-                raise InputError(
-                    f"sample {p.key}: image {x.shape[-2:]} is smaller than the "
-                    f"crop size {crop_size}"
-                )
-            self._x.append(x)
-            self._y.append(y)
-            self._mask.append(mask)
+        prepared = (self._stretched(p, input_stretch, target_stretch, baseline) for p in pairs)
+        if cache is None:
+            stored = list(prepared)
+        else:
+            from astroi2i.data.disk_cache import build_cache, open_cache
+
+            folder, fingerprint = cache
+            stored = open_cache(folder, fingerprint) or build_cache(prepared, folder, fingerprint)
+        self.keys = [key for key, *_ in stored]
+        self._x = [x for _, x, _, _ in stored]
+        self._y = [y for _, _, y, _ in stored]
+        self._mask = [m for *_, m in stored]
+
+    def _stretched(self, p: Pair, input_stretch, target_stretch, baseline) -> tuple:
+        """``(key, inputs, target, mask)`` of a pair as the network sees them: stretched,
+        invalid pixels at the fill value and in the mask."""
+        fill_value = self.fill_value
+        x = apply_stretch(input_stretch, p.inputs.data, p.input_exposure, p.key)
+        mask = _upsample(p.inputs.pixel_mask | ~np.isfinite(x).all(axis=0), self.scale)
+        y = None
+        if p.target is not None and target_stretch is not None:
+            y = apply_stretch(target_stretch, p.target.data, p.target_exposure, p.key)
+            if baseline is not None:  # the network learns the correction to it
+                b = baseline.predict(np.where(p.inputs.band_mask, np.nan, p.inputs.data))
+                y = y - apply_stretch(target_stretch, b, p.target_exposure, p.key)
+            mask = mask | p.target.pixel_mask | ~np.isfinite(y).all(axis=0)
+            y = np.where(np.isfinite(y), y, fill_value).astype(np.float32)
+        x = np.where(np.isfinite(x), x, fill_value).astype(np.float32)
+        if self.crop_size is not None and min(x.shape[-2:]) < self.crop_size:
+            raise InputError(
+                f"sample {p.key}: image {x.shape[-2:]} is smaller than the "
+                f"crop size {self.crop_size}"
+            )
+        return p.key, x, y, mask
 
     def __len__(self) -> int:
         return len(self._x) * self.crops_per_image
@@ -346,6 +369,8 @@ class PairedDataset(torch.utils.data.Dataset):
             fine = (slice(y0 * s, (y0 + size) * s), slice(x0 * s, (x0 + size) * s))
             mask = mask[fine]  # on the target grid: the same sky as the input crop
             y = None if y is None else y[(slice(None), *fine)]
+        else:  # whole images (a disk-cached array is read here)
+            x, mask, y = x[:], mask[:], None if y is None else y[:]
         if len(self.group) > 1:
             k = self.group[int(rng.integers(0, len(self.group)))]
             x, mask = dihedral(x, k), dihedral(mask, k)

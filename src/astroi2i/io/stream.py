@@ -136,10 +136,37 @@ class FitsRowWriter:
 
     def __init__(self, path, meta: SkyImage, shape: tuple[int, int, int], *, provenance=None,
                  overwrite: bool = False, mask_extension: bool = False,
-                 dtype=np.float32, uncertainty: dict | None = None) -> None:  # fmt: skip
+                 dtype=np.float32, uncertainty: dict | None = None,
+                 layout: list | None = None) -> None:  # fmt: skip
         self.path = Path(path)
         if self.path.exists() and not overwrite:
             raise FileExistsError(f"{self.path}: exists; pass overwrite=True (--overwrite)")
+        if layout is None:  # else built ahead (the batch translator does it in its readers)
+            layout = FitsRowWriter.layout(meta, shape, provenance=provenance, dtype=dtype,
+                                          mask_extension=mask_extension,
+                                          uncertainty=uncertainty)  # fmt: skip
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        offsets, end = [], 0
+        with open(self._tmp, "wb") as f:
+            for _, head, kind, dims in layout:
+                f.seek(end)
+                f.write(head)
+                offsets.append(end + len(head))
+                size = int(np.prod(dims)) * np.dtype(kind).itemsize
+                end = end + len(head) + size + (-size) % 2880
+            f.truncate(end)
+        maps = {name: np.memmap(self._tmp, dtype=kind, mode="r+", offset=o, shape=dims)
+                for (name, _, kind, dims), o in zip(layout, offsets)}  # fmt: skip
+        self._data = maps["PRIMARY"]
+        self._uncert, self._mask = maps.get("UNCERT"), maps.get("MASK")
+
+    @staticmethod
+    def layout(meta: SkyImage, shape: tuple[int, int, int], *, provenance=None,
+               mask_extension: bool = False, dtype=np.float32,
+               uncertainty: dict | None = None) -> list:  # fmt: skip
+        """The file's HDUs as ``(name, header bytes, data dtype, data shape)``, in file
+        order: the verified primary header and the extension headers (picklable)."""
         c, h, w = shape
         header = fits.Header()
         header["SIMPLE"] = True
@@ -154,8 +181,7 @@ class FitsRowWriter:
         header["EXTEND"] = True
         header.extend(fresh_header(meta, provenance), unique=True)
         fits.PrimaryHDU(header=header).verify("exception")
-        # (header bytes, data dtype, data shape) of each HDU, in file order
-        hdus = [(header.tostring().encode("ascii"), f">f{itemsize}", shape)]
+        hdus = [("PRIMARY", header.tostring().encode("ascii"), f">f{itemsize}", shape)]
         # extensions repeat the image's WCS and observation keys: each one is a map of the
         # same sky on its own (sunpy.map.Map reads every HDU of a file)
         context = [card for card in header.cards if card.keyword not in _STRUCTURAL]
@@ -171,29 +197,14 @@ class FitsRowWriter:
                 ext["BUNIT"] = header["BUNIT"]
             for key, value in uncertainty.items():
                 ext[key] = value
-            hdus.append((ext.tostring().encode("ascii"), ">f4", shape))
+            hdus.append(("UNCERT", ext.tostring().encode("ascii"), ">f4", shape))
         if mask_extension:
             ext = fits.ImageHDU(np.zeros((1, 1), np.uint8), name="MASK").header
             ext["NAXIS1"], ext["NAXIS2"] = w, h
             ext.extend(card for card in context if card.keyword != "BUNIT")
             ext["COMMENT"] = "1 = pixel filled by the model (not measured)"
-            hdus.append((ext.tostring().encode("ascii"), np.uint8, (h, w)))
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-        offsets, end = [], 0
-        with open(self._tmp, "wb") as f:
-            for head, kind, dims in hdus:
-                f.seek(end)
-                f.write(head)
-                offsets.append(end + len(head))
-                size = int(np.prod(dims)) * np.dtype(kind).itemsize
-                end = end + len(head) + size + (-size) % 2880
-            f.truncate(end)
-        maps = [np.memmap(self._tmp, dtype=kind, mode="r+", offset=o, shape=dims)
-                for (_, kind, dims), o in zip(hdus, offsets)]  # fmt: skip
-        self._data = maps.pop(0)
-        self._uncert = maps.pop(0) if uncertainty is not None else None
-        self._mask = maps.pop(0) if mask_extension else None
+            hdus.append(("MASK", ext.tostring().encode("ascii"), np.uint8, (h, w)))
+        return hdus
 
     def write_rows(self, y0: int, block: np.ndarray) -> None:
         """Write ``block`` (C, h, W) at rows ``y0:y0 + h``."""

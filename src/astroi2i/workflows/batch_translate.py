@@ -35,8 +35,8 @@ import numpy as np
 from astroi2i.description import ModelDescription
 from astroi2i.errors import InputError
 from astroi2i.io.manifest import read_manifest
+from astroi2i.workflows.batch_stream import FILE_ERRORS, progress_bar, run_read_ahead
 from astroi2i.workflows.model import load
-from astroi2i.workflows.translate import open_inputs, write_prediction
 from astroi2i.workflows.translate_checks import check_tiling, resolve_device, tiling_for
 
 __all__ = ["Job", "BatchResult", "batch_translate", "jobs_from_manifest", "jobs_from_files",
@@ -45,10 +45,6 @@ __all__ = ["Job", "BatchResult", "batch_translate", "jobs_from_manifest", "jobs_
 log = logging.getLogger(__name__)
 
 FAILURES_NAME = "failures.csv"
-#: errors that mean "this file cannot be translated" (recorded, the run goes on); anything
-#: else is a bug and stops the run
-_FILE_ERRORS = (InputError, FileNotFoundError, FileExistsError, IsADirectoryError, OSError,
-                ValueError)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -209,40 +205,6 @@ def _extensions(desc: ModelDescription) -> tuple[str, ...]:
     return ("UNCERT",) * desc.has_uncertainty + ("MASK",) * desc.fills_invalid
 
 
-# ---- reading ahead ------------------------------------------------------------------------
-class _Reader:
-    """A map-style dataset over jobs: each item is ``(index, opened inputs | "stream" |
-    failure text)``. Runs in DataLoader workers: it reads, it does not touch torch."""
-
-    def __init__(self, jobs, desc: ModelDescription, tile: int, align: bool, reference) -> None:
-        self.jobs, self.desc, self.tile = jobs, desc, tile
-        self.align, self.reference = align, reference
-
-    def __len__(self) -> int:
-        return len(self.jobs)
-
-    def __getitem__(self, index: int):
-        job = self.jobs[index][0]
-        try:
-            opened = open_inputs(job.inputs, self.desc, align=self.align,
-                                 reference=self.reference, max_side=self.tile)  # fmt: skip
-        except _FILE_ERRORS as exc:
-            return index, " ".join(str(exc).split())
-        return index, "stream" if opened is None else opened
-
-
-def _first(batch):
-    return batch[0]
-
-
-def _loader(reader: _Reader, workers: int):
-    from torch.utils.data import DataLoader
-
-    return DataLoader(reader, batch_size=1, shuffle=False, num_workers=workers,
-                      collate_fn=_first, prefetch_factor=4 if workers else None,
-                      persistent_workers=False)  # fmt: skip
-
-
 # ---- the run -------------------------------------------------------------------------------
 def batch_translate(
     model,
@@ -335,7 +297,7 @@ def _batch_run(*, model, inputs, manifest, split, out_dir, overwrite, device, wo
         _run_one_by_one(model, network, desc, todo, options, result, progress and rank == 0)
     else:
         workers = min(1, len(todo) - 1) if workers is None else workers
-        _run_read_ahead(network, desc, todo, options, result, batch_size, max(workers, 0),
+        run_read_ahead(network, desc, todo, options, result, batch_size, max(workers, 0),
                         progress and rank == 0)  # fmt: skip
     result.seconds = time.perf_counter() - t0
     if record_failures:
@@ -357,19 +319,12 @@ def _check_options(out_dir, inputs, manifest, batch_size, workers) -> Path:
     return out_dir
 
 
-def _progress(total: int, enabled: bool):
-    from tqdm import tqdm
-
-    return tqdm(total=total, unit="file", disable=not enabled or total == 0, dynamic_ncols=True,
-                smoothing=0.05, desc="translate")  # fmt: skip
-
-
 def _run_one_by_one(model, network, desc, todo, options, result, progress) -> None:
     """Two-way models: each file through ``translate`` with the loaded system."""
     from astroi2i.workflows.translate import translate
 
     tile, overlap, _ = options["tiling"]
-    with _progress(len(todo), progress) as bar:
+    with progress_bar(len(todo), progress) as bar:
         for job, replace in todo:
             try:
                 translate(model, list(job.inputs), job.output, overwrite=replace,
@@ -379,109 +334,9 @@ def _run_one_by_one(model, network, desc, todo, options, result, progress) -> No
                           align=options["align"], reference=options["reference"],
                           tile=tile, overlap=overlap)  # fmt: skip
                 result.written += 1
-            except _FILE_ERRORS as exc:
+            except FILE_ERRORS as exc:
                 result.fail(job, exc)
             bar.update()
-
-
-def _run_read_ahead(network, desc, todo, options, result, batch_size, workers, progress):
-    """Read ahead in workers, run the network (in same-shape batches), write in order."""
-    tile = -(-options["tiling"][0] // max(desc.stride, 1)) * max(desc.stride, 1)
-    reader = _Reader(todo, desc, tile, options["align"], options["reference"])
-    pending: list[tuple] = []  # (job, replace, opened) of one shape, waiting for a batch
-    with _progress(len(todo), progress) as bar:
-        for index, item in _loader(reader, workers):
-            job, replace = todo[index]
-            if isinstance(item, str) and item != "stream":
-                result.fail(job, item)
-                bar.update()
-                continue
-            if pending and (item == "stream" or item[3] != pending[0][2][3]):
-                _flush(network, desc, pending, options, result, bar)
-            if item == "stream":
-                _write_one(network, desc, job, replace, None, options, result)
-                bar.update()
-                continue
-            pending.append((job, replace, item))
-            if len(pending) == batch_size:
-                _flush(network, desc, pending, options, result, bar)
-        _flush(network, desc, pending, options, result, bar)
-
-
-def _write_one(network, desc, job, replace, opened, options, result, network_rows=None):
-    from astroi2i.workflows.translate import _predict_to_file
-
-    tile, overlap, margin = options["tiling"]
-    common = dict(tile=tile, overlap=overlap, margin=margin, overwrite=replace,
-                  device=options["device"], command=options["command"],
-                  calibrated=options["calibrated"])  # fmt: skip
-    try:
-        if opened is None:  # larger than a tile: streamed from the files
-            _predict_to_file(network, desc, list(job.inputs), job.output, align=False,
-                             reference=None, mask=None, **common)  # fmt: skip
-        else:
-            write_prediction(network, desc, opened, list(job.inputs), job.output,
-                             network_rows=network_rows, **common)  # fmt: skip
-        result.written += 1
-    except _FILE_ERRORS as exc:
-        result.fail(job, exc)
-
-
-def _flush(network, desc, pending, options, result, bar) -> None:
-    """Write the pending images: one by one, or, for several, from one batched forward."""
-    if len(pending) == 1:
-        job, replace, opened = pending[0]
-        _write_one(network, desc, job, replace, opened, options, result)
-    elif pending:
-        for (job, replace, opened), (x, y) in zip(pending, _batched(network, desc, pending,
-                                                                    options)):  # fmt: skip
-            _write_one(
-                _Cached(y), desc, job, replace, opened, options, result, network_rows=_Fixed(x)
-            )
-    bar.update(len(pending))
-    pending.clear()
-
-
-class _Fixed:
-    """The stretched, padded network input already computed for an image (one tile)."""
-
-    def __init__(self, x: np.ndarray) -> None:
-        self.x = x
-
-    def __call__(self, y0: int, y1: int) -> np.ndarray:
-        return self.x
-
-
-class _Cached:
-    """A 'network' that returns one image's slice of a batched forward pass."""
-
-    def __init__(self, y) -> None:
-        self.y = y
-
-    def __call__(self, chunk):
-        if tuple(chunk.shape[-2:]) != tuple(self.y.shape[-2:]) or chunk.shape[0] != 1:
-            raise AssertionError("batched output used for another tile")  # an internal bug
-        return self.y[None]
-
-
-def _batched(network, desc, pending, options) -> list[tuple]:
-    """Stretched inputs of same-shape one-tile images → one forward pass → per image
-    (padded input, output). Padding is what ``predict_streaming`` does for one tile."""
-    import torch
-
-    from astroi2i.data.stretches import build_stretch
-    from astroi2i.data.tiling import pad_to_multiple
-    from astroi2i.workflows.translate import _InputStrips
-
-    stretch = build_stretch(desc.stretches["inputs"])
-    xs = []
-    for job, _, (rows, _, exposure, shape) in pending:
-        strips = _InputStrips(rows, desc, stretch, exposure, job.inputs[0], None)
-        xs.append(pad_to_multiple(strips.network_rows(0, shape[0]), max(desc.stride, 1))[0])
-    with torch.no_grad():
-        batch = torch.from_numpy(np.stack(xs)).to(options["device"])
-        out = network(batch).float().cpu()
-    return [(x, out[i]) for i, x in enumerate(xs)]
 
 
 def write_failures(result: BatchResult) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 from dataclasses import dataclass
 from datetime import datetime
@@ -137,7 +138,7 @@ def _paired_datasets(cfg: dict, manifest, stretch_in, stretch_out, *, fit: bool,
     stretches and the classical baseline on the training split when ``fit``; a resumed run
     keeps its own), and the checkpoint metadata on bands, units and the baseline."""
     from astroi2i.baselines import baseline_from_dict
-    from astroi2i.data.datasets import PairedDataset, fit_pair_stretch, load_pairs
+    from astroi2i.data.datasets import PairedDataset, fit_pair_stretch, iter_pairs, load_pairs
     from astroi2i.sky.geometry import pixel_scale_arcsec
 
     data = cfg["data"]
@@ -148,13 +149,18 @@ def _paired_datasets(cfg: dict, manifest, stretch_in, stretch_out, *, fit: bool,
         scale=data["scale"],
         zero_blocks=data["zero_blocks"],
     )
-    train_pairs = load_pairs(manifest, data["train_split"], data["inputs"], data["targets"], **load)
+    on_disk = data["cache"] == "disk"
+    columns = (data["inputs"], data["targets"])
+    if on_disk:  # fit on the first rows only; the datasets stream every row into the cache
+        rows = iter_pairs(manifest, data["train_split"], *columns, **load)
+        train_pairs = list(itertools.islice(rows, data["fit_samples"]))
+    else:
+        train_pairs = load_pairs(manifest, data["train_split"], *columns, **load)
     has_val = data["val_split"] in set(manifest.table["split"])
     val_pairs = (
-        load_pairs(manifest, data["val_split"], data["inputs"], data["targets"], **load)
-        if has_val
-        else None
-    )
+        load_pairs(manifest, data["val_split"], *columns, **load) if has_val and not on_disk
+        else iter_pairs(manifest, data["val_split"], *columns, **load) if has_val else None
+    )  # fmt: skip
     if fit:
         fit_pair_stretch(stretch_in, train_pairs, "inputs")
         fit_pair_stretch(stretch_out, train_pairs, "targets")
@@ -171,15 +177,18 @@ def _paired_datasets(cfg: dict, manifest, stretch_in, stretch_out, *, fit: bool,
         holes=data["holes"],
         baseline=baseline_from_dict(baseline) if data["anchor"] == "baseline" else None,
     )
+    first = train_pairs[0]
+    caches = _disk_caches(cfg, manifest, stretch_in, stretch_out, baseline) if on_disk else {}
     train_set = PairedDataset(
-        train_pairs,
+        iter_pairs(manifest, data["train_split"], *columns, **load) if on_disk else train_pairs,
         crop="random",
         augment=data["augment"],
         crops_per_image=data["crops_per_image"],
+        cache=caches.get("train"),
         **common,
     )
-    val_set = PairedDataset(val_pairs, crop="center", **common) if val_pairs else None
-    first = train_pairs[0]
+    val_set = (PairedDataset(val_pairs, crop="center", cache=caches.get("val"), **common)
+               if val_pairs is not None else None)  # fmt: skip
     meta = {
         "input_bands": list(first.inputs.bands),
         "target_bands": list(first.target.bands),
@@ -194,6 +203,34 @@ def _paired_datasets(cfg: dict, manifest, stretch_in, stretch_out, *, fit: bool,
     if baseline is not None:
         meta["baseline"] = baseline
     return train_set, val_set, meta
+
+
+def _disk_caches(cfg: dict, manifest, stretch_in, stretch_out, baseline) -> dict:
+    """``{"train": (folder, fingerprint), "val": …}`` for ``data.cache: disk``: one cache per
+    split, named by a fingerprint of everything its samples depend on, so a rerun with the same
+    data and stretches reuses it and any change builds a new one."""
+    import hashlib
+    import json
+
+    data = cfg["data"]
+    root = Path(data["cache_dir"]) if data["cache_dir"] else Path(manifest.base) / ".astroi2i-cache"
+    out = {}
+    for name, split in (("train", data["train_split"]), ("val", data["val_split"])):
+        rows = manifest.rows(split)
+        cells = [[str(r[c]) for c in ("id", *data["inputs"], *data["targets"])] for r in rows]
+        recipe = {k: data[k] for k in ("inputs", "targets", "fill_value", "scale", "zero_blocks",
+                                        "align_target", "anchor")}  # fmt: skip
+        spec = {
+            "manifest": str(manifest.source),
+            "rows": cells,
+            "data": recipe,
+            "stretches": [stretch_in.to_dict(), stretch_out.to_dict()],
+            "baseline": baseline,
+        }
+        digest = hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode())
+        fingerprint = digest.hexdigest()
+        out[name] = (root / f"{name}-{fingerprint[:16]}", fingerprint)
+    return out
 
 
 def fit_baseline(pairs, *, seed: int = 0) -> dict:

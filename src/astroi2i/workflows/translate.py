@@ -48,7 +48,14 @@ from astroi2i.workflows.translate_checks import (
     warn_pixel_scale,
 )
 
-__all__ = ["translate", "open_inputs", "write_prediction", "InMemoryRows", "CARRIED_KEYS"]
+__all__ = [
+    "translate",
+    "open_inputs",
+    "write_prediction",
+    "InMemoryRows",
+    "output_layout",
+    "CARRIED_KEYS",
+]
 
 log = logging.getLogger(__name__)
 
@@ -366,6 +373,19 @@ def _predict_to_file(model, desc: ModelDescription, inputs, output, *, tile, ove
                                 calibrated=calibrated)  # fmt: skip
 
 
+def output_layout(desc: ModelDescription, first, shape, inputs, command, calibrated) -> list:
+    """The output file's HDU headers (:meth:`FitsRowWriter.layout`) for inputs whose metadata
+    is ``first`` on a grid of ``shape``: target bands and unit, WCS, provenance, σ cards."""
+    n_out, f = len(desc.target_bands), desc.scale
+    calibration = desc.calibration if calibrated else None
+    return FitsRowWriter.layout(
+        _output_template(first, desc), (n_out, shape[0] * f, shape[1] * f),
+        provenance=_provenance(desc, inputs, command), mask_extension=desc.fills_invalid,
+        dtype=_output_dtype(first, desc),
+        uncertainty=uncert_cards(calibration, n_out) if desc.has_uncertainty else None,
+    )  # fmt: skip
+
+
 def open_inputs(inputs: Sequence, desc: ModelDescription, *, align: bool = False,
                 reference=None, max_side: int | None = None):  # fmt: skip
     """Read and check one job's inputs whole: ``(rows, first, exposure, shape)`` as
@@ -396,10 +416,11 @@ class InMemoryRows:
 
 def write_prediction(model, desc: ModelDescription, opened, inputs, output, *, tile, overlap,
                      margin, overwrite, device, command, mask=None, calibrated=True,
-                     network_rows=None) -> Path:  # fmt: skip
+                     network_rows=None, layout=None) -> Path:  # fmt: skip
     """The network over opened inputs (``(rows, first, exposure, shape)``), written to
     ``output``. ``network_rows`` replaces the input strips the network sees (the batch
-    translator passes the rows it already stretched for a batched forward pass)."""
+    translator passes the rows it already stretched for a batched forward pass); ``layout``
+    is :func:`output_layout`'s, where it was built ahead."""
     from astroi2i.data.tiling import predict_streaming
 
     rows, first, exposure, shape = opened
@@ -407,18 +428,13 @@ def write_prediction(model, desc: ModelDescription, opened, inputs, output, *, t
     user_mask = None if mask is None else read_mask(mask, shape)
     stretch_in = build_stretch(desc.stretches["inputs"])
     strips = _InputStrips(rows, desc, stretch_in, exposure, str(inputs[0]), user_mask)
-    n_out, f = len(desc.target_bands), desc.scale
-    calibration = desc.calibration if calibrated else None
-    writer = FitsRowWriter(
-        output, _output_template(first, desc), (n_out, shape[0] * f, shape[1] * f),
-        provenance=_provenance(desc, inputs, command), overwrite=overwrite,
-        mask_extension=desc.fills_invalid, dtype=_output_dtype(first, desc),
-        uncertainty=uncert_cards(calibration, n_out) if desc.has_uncertainty else None,
-    )  # fmt: skip
+    if layout is None:
+        layout = output_layout(desc, first, shape, inputs, command, calibrated)
+    writer = FitsRowWriter(output, None, None, overwrite=overwrite, layout=layout)
     out = _OutputStrips(writer, desc, strips, exposure, calibrated=calibrated)
     try:
         predict_streaming(model, network_rows or strips.network_rows, out, shape, tile=tile,
-                          overlap=overlap, stride=desc.stride, scale=f, device=device,
+                          overlap=overlap, stride=desc.stride, scale=desc.scale, device=device,
                           margin=margin)  # fmt: skip
     except BaseException:
         writer.abort()
@@ -430,34 +446,3 @@ def write_prediction(model, desc: ModelDescription, opened, inputs, output, *, t
             "--mask)", inputs[0], strips.stray_zeros, strips.zero_block,
         )  # fmt: skip
     return writer.close()
-
-
-def total_flux_ratio(output, inputs: Sequence, *, rows: int = 512) -> list[float]:
-    """Σ output / Σ input per output band, over pixels valid in both (read by rows, so any
-    size works). The input band paired with output band c is input band c, or the only input
-    band. For per-pixel flux units a flux-conserving model gives 1 whatever its scale factor;
-    for surface brightness the ratio of sums is f² (compare means instead)."""
-    with ExitStack() as stack:
-        out = stack.enter_context(ImageSource(output))
-        sources = [stack.enter_context(ImageSource(p)) for p in inputs]
-        n_in = sum(s.n_bands for s in sources)
-        if n_in not in (1, out.n_bands):
-            raise InputError(
-                f"{output}: {out.n_bands} output band(s) cannot be paired with "
-                f"{n_in} input band(s) for a flux check"
-            )
-        height = sources[0].shape[0]
-        f = out.shape[0] // height
-        sums = np.zeros((2, out.n_bands))
-        for y0 in range(0, height, rows):
-            y1 = min(y0 + rows, height)
-            x = np.concatenate([s.read_rows(y0, y1) for s in sources], axis=0)
-            y = out.read_rows(y0 * f, y1 * f)
-            blocks = y.reshape(out.n_bands, y1 - y0, f, -1, f)
-            coarse = blocks.sum(axis=(2, 4))  # output flux per input pixel
-            for c in range(out.n_bands):
-                xc = x[c if n_in > 1 else 0]
-                ok = np.isfinite(xc) & np.isfinite(coarse[c])
-                sums[0, c] += coarse[c][ok].sum(dtype=np.float64)
-                sums[1, c] += xc[ok].sum(dtype=np.float64)
-    return [float(a / b) if b else float("nan") for a, b in sums.T]
