@@ -129,7 +129,9 @@ def _bare_forward_seconds(model, paths) -> float:
 
 def _cli_seconds(model, paths, out: Path, workers: int, extra=()) -> float:
     cmd = [sys.executable, "-m", "astroi2i", "translate", str(model), str(paths[0].parent),
-           "--out-dir", str(out), "--workers", str(workers), "-q", *extra]  # fmt: skip
+           "--out-dir", str(out), "-q", *extra]  # fmt: skip
+    if workers is not None:
+        cmd += ["--workers", str(workers)]
     t0 = time.perf_counter()
     run = subprocess.run(cmd, capture_output=True, text=True)
     seconds = time.perf_counter() - t0
@@ -149,7 +151,7 @@ def main() -> None:
     parser.add_argument("--distinct", type=int, default=100, help="distinct simulated maps")
     parser.add_argument("--stamps", type=int, default=10000, help="64² stamps (0: skip)")
     parser.add_argument("--quickstart-model", default=None)
-    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--workers", type=int, default=None, help="default: translate's")
     args = parser.parse_args()
     import torch
 

@@ -1,11 +1,20 @@
 """Data-loader throughput: samples/s for 256² 4-band FITS stamps with stretch + augmentation.
 
 Usage: python benchmarks/loader.py [--n-stamps 64] [--seconds 5] [--workers 1]
+       python benchmarks/loader.py --disk-gb 20 [--folder DIR] [--seconds 60]
 
 Writes 4 single-band FITS files per stamp (3 inputs + 1 target) to a temporary folder, builds the
 manifest, fits an asinh stretch, and times iteration over a DataLoader with random crops (crop
 = whole stamp), dihedral-8 augmentation and batch size 8. Goal (issue 2): ≥ 500 samples/s on
 1 worker. Also prints the one-off cost of reading + stretching the FITS files.
+
+``--disk-gb N`` (issue 20, ``data.cache: disk``): first the same stamps from the disk cache
+against the in-memory dataset, on a subset that fits in memory (samples/s of both, their
+ratio; goal ≥ 0.8); then a generated cache of N GB (5-band 128² inputs, 1-band target, 64²
+random crops, dihedral-8) read through the same DataLoader for ``--seconds`` with a small
+U-Net forward/backward per batch, printing samples/s and the peak RSS of the main process
+and of its worker processes (goal ≤ 3 GB). The cache is written to ``--folder`` (default: a
+temporary folder) and removed afterwards.
 """
 
 from __future__ import annotations
@@ -96,5 +105,101 @@ def main() -> None:
     )
 
 
+def _peak_rss_mb() -> tuple[float, float]:
+    """(main process, largest child) peak resident set size in MB (Linux)."""
+    import resource
+
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return own, children
+
+
+def _rate(dataset, args, step=None) -> float:
+    loader = torch.utils.data.DataLoader(dataset, batch_size=args.batch_size, shuffle=True,
+                                         num_workers=args.workers)  # fmt: skip
+    n, start = 0, None
+    for batch in loader:
+        if step is not None:
+            step(batch)
+        if start is None:
+            start = time.perf_counter()
+            continue
+        n += batch["inputs"].shape[0]
+        if time.perf_counter() - start > args.seconds:
+            break
+    return n / (time.perf_counter() - start)
+
+
+def disk_main(args) -> None:
+    from astroi2i.archs.unet import UNetGenerator
+    from astroi2i.data.datasets import PairedDataset, fit_pair_stretch, load_pairs
+    from astroi2i.data.disk_cache import build_cache
+    from astroi2i.data.stretches import AsinhStretch
+    from astroi2i.io import read_manifest
+
+    common = dict(crop_size=64, augment=True, crops_per_image=50)
+    with tempfile.TemporaryDirectory(dir=args.folder) as tmp:
+        tmp = Path(tmp)
+        (tmp / "stamps").mkdir()
+        manifest = read_manifest(make_stamps(tmp / "stamps", args.n_stamps, size=128))
+        pairs = load_pairs(manifest, "train", ["b0", "b1", "b2"], ["t"])
+        s_in = fit_pair_stretch(AsinhStretch(softening="auto"), pairs, "inputs")
+        s_out = fit_pair_stretch(AsinhStretch(softening="auto"), pairs, "targets")
+        stretches = dict(input_stretch=s_in, target_stretch=s_out, **common)
+        memory = PairedDataset(pairs, **stretches)
+        disk = PairedDataset(iter(pairs), cache=(tmp / "subset", "subset"), **stretches)
+        r_mem, r_disk = _rate(memory, args), _rate(disk, args)
+        print(f"subset that fits ({args.n_stamps} stamps, 64² crops): in memory {r_mem:.0f}, "
+              f"from the disk cache {r_disk:.0f} samples/s; ratio {r_disk / r_mem:.2f} "
+              "(goal ≥ 0.8)")  # fmt: skip
+
+        per_sample = (6 * 128 * 128 * 4) + 128 * 128
+        n = int(args.disk_gb * 1e9 / per_sample) + 1
+        base = np.random.default_rng(0).normal(size=(6, 128, 128)).astype("f4")
+
+        def samples():
+            for i in range(n):  # cheap distinct samples: a shifted, scaled base
+                x = np.roll(base, i % 128, axis=-1) * (1 + (i % 7) / 10)
+                yield f"g{i}", x[:5], x[5:], np.zeros((128, 128), bool)
+
+        t0 = time.perf_counter()
+        cache = build_cache(samples(), tmp / "big", "big")
+        size = sum(f.stat().st_size for f in (tmp / "big").iterdir()) / 1e9
+        print(f"generated cache: {n} samples, {size:.1f} GB on disk, "
+              f"written in {time.perf_counter() - t0:.0f} s")  # fmt: skip
+        from astroi2i.data.augment import augmentation_group
+
+        big = PairedDataset([], input_stretch=s_in, target_stretch=s_out, **common)
+        big.keys = [k for k, *_ in cache]
+        big._x, big._y, big._mask = ([c[i] for c in cache] for i in (1, 2, 3))
+        big.group = augmentation_group(True)
+        net = UNetGenerator(in_channels=5, out_channels=1, depth=4, base_channels=8)
+        opt = torch.optim.Adam(net.parameters(), 1e-4)
+
+        def step(batch):
+            opt.zero_grad()
+            loss = (net(batch["inputs"]) - batch["target"]).abs().mean()
+            loss.backward()
+            opt.step()
+
+        rate = _rate(big, args, step)
+        own, child = _peak_rss_mb()
+        print(f"{size:.1f} GB cache, random 64² crops + a U-Net step per batch of "
+              f"{args.batch_size}: {rate:.0f} samples/s; peak RSS main {own:.0f} MB, largest "
+              f"worker {child:.0f} MB (goal ≤ 3000 MB)")  # fmt: skip
+
+
 if __name__ == "__main__":
-    main()
+    import sys
+
+    if "--disk-gb" in sys.argv:
+        parser = argparse.ArgumentParser()
+        parser.add_argument("--disk-gb", type=float, required=True)
+        parser.add_argument("--folder", default=None)
+        parser.add_argument("--n-stamps", type=int, default=64)
+        parser.add_argument("--seconds", type=float, default=30.0)
+        parser.add_argument("--workers", type=int, default=1)
+        parser.add_argument("--batch-size", type=int, default=8)
+        disk_main(parser.parse_args())
+    else:
+        main()

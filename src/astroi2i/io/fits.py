@@ -172,11 +172,13 @@ def _celestial_wcs(header: fits.Header, hdul, source) -> WCS | None:
 
 def sky_metadata(header: fits.Header, hdul, shape: tuple[int, int], source):
     """``(header, wcs, unit)`` of an image HDU: a solar header as sunpy's instrument sources
-    fix it (:func:`astroi2i.io.solar.solar_view`), any other as astropy reads it."""
-    from astroi2i.io.solar import is_solar, solar_view
+    fix it (:func:`astroi2i.io.solar.solar_view`), unless it already states everything sunpy
+    would derive; any other as astropy reads it."""
+    from astroi2i.io.solar import is_solar, solar_view, states_everything
 
     _check_wcs_numbers(header, source)
-    fixed = solar_view(header, shape, source) if is_solar(header) else None
+    needs_sunpy = is_solar(header) and not states_everything(header)
+    fixed = solar_view(header, shape, source) if needs_sunpy else None
     if fixed is None:
         return header, _celestial_wcs(header, hdul, source), _parse_unit(
             str(header.get("BUNIT", "")), source)  # fmt: skip

@@ -18,7 +18,7 @@ import warnings
 import numpy as np
 from astropy.io import fits
 
-__all__ = ["is_solar", "solar_view", "INSTRUMENT_KEYS"]
+__all__ = ["is_solar", "solar_view", "states_everything", "INSTRUMENT_KEYS"]
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +43,35 @@ def is_solar(header: fits.Header) -> bool:
     who = " ".join(str(header.get(k, "")).upper() for k in ("TELESCOP", "INSTRUME", "OBSRVTRY"))
     return any(name in who.replace("/", " ").replace("_", " ").split() or
                (" " in name and name in who) for name in _SOLAR_NAMES)  # fmt: skip
+
+
+def states_everything(header: fits.Header) -> bool:
+    """Whether a solar header already states all that sunpy would derive: helioprojective
+    axes with units, the observation time, the observer (distance and both angles) and a unit
+    astropy parses. Such a header (astroi2i's own outputs and simulations, modern level-1
+    files) gives astropy the WCS sunpy builds, so sunpy is not needed to read it."""
+    axes = [str(header.get(f"CTYPE{i}", "")).upper() for i in (1, 2)]
+    if not (axes[0].startswith("HPLN") and axes[1].startswith("HPLT")):
+        return False
+    if not all(header.get(f"CUNIT{i}") for i in (1, 2)):
+        return False
+    if not any(header.get(k) for k in ("DATE-OBS", "DATE_OBS", "DATE-AVG", "DATE-BEG")):
+        return False
+    angles = ("HGLN_OBS", "HGLT_OBS") if "HGLN_OBS" in header else ("CRLN_OBS", "CRLT_OBS")
+    if not all(isinstance(header.get(k), int | float) for k in ("DSUN_OBS", *angles)):
+        return False
+    text = str(header.get("BUNIT", "")).strip()
+    if not text:
+        return True
+    import astropy.units as u
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            u.Unit(text, format="fits", parse_strict="raise")
+        except (ValueError, TypeError):
+            return False
+    return True
 
 
 def solar_view(header: fits.Header, shape: tuple[int, int], source):
