@@ -104,3 +104,30 @@ def test_reading_a_cache_larger_than_the_limit_keeps_memory_bounded(tmp_path):
                          check=True)  # fmt: skip
     grown_mb = int(run.stdout.split()[0])
     assert grown_mb < limit_mb, f"peak RSS grew by {grown_mb} MB reading 324 MB"
+
+
+def test_a_disk_cached_loader_resumes_mid_epoch_and_shards_by_rank(pairs, tmp_path):
+    """The resumable loader over the disk cache: continuing after 2 batches gives the rest of
+    the epoch; two ranks together see the one-rank epoch's samples (with workers reading)."""
+    from astroi2i.data.datamodule import ResumableLoader
+
+    found, s_in, s_out = pairs
+    data = PairedDataset(found, input_stretch=s_in, target_stretch=s_out, crop_size=32,
+                         augment=True, crops_per_image=4, cache=(tmp_path / "c", "fp"))  # fmt: skip
+
+    def batches(loader):
+        return [b["inputs"].numpy().copy() for b in loader]
+
+    full = batches(ResumableLoader(data, batch_size=2, shuffle=True, seed=5, num_workers=1))
+    resumed = ResumableLoader(data, batch_size=2, shuffle=True, seed=5, num_workers=1)
+    resumed.load_state_dict({"epoch": 0, "batches": 2})
+    tail = batches(resumed)
+    assert len(tail) == len(full) - 2
+    for a, b in zip(full[2:], tail):
+        np.testing.assert_array_equal(a, b)
+    shards = [batches(ResumableLoader(data, batch_size=1, shuffle=False, seed=5, rank=r,
+                                      world_size=2)) for r in (0, 1)]  # fmt: skip
+    one = batches(ResumableLoader(data, batch_size=1, shuffle=False, seed=5))
+    merged = [x for pair in zip(*shards) for x in pair][: len(one)]
+    for a, b in zip(merged, one):
+        np.testing.assert_array_equal(a, b)
