@@ -131,3 +131,13 @@ def test_a_disk_cached_loader_resumes_mid_epoch_and_shards_by_rank(pairs, tmp_pa
     merged = [x for pair in zip(*shards) for x in pair][: len(one)]
     for a, b in zip(merged, one):
         np.testing.assert_array_equal(a, b)
+
+
+def test_a_cache_rebuilt_under_the_same_name_is_read_afresh(tmp_path):
+    def samples(value):
+        yield "a", np.full((1, 4, 4), value, "f4"), None, np.zeros((4, 4), bool)
+
+    first = build_cache(samples(1.0), tmp_path / "c", "one")
+    assert first[0][1][:, 1:3, :].max() == 1.0  # read once: a descriptor is kept
+    second = build_cache(samples(2.0), tmp_path / "c", "two")
+    assert second[0][1][:, 1:3, :].max() == 2.0

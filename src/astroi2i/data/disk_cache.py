@@ -6,10 +6,11 @@ other, into shard files of at most ``shard_bytes``, plus an ``index.json`` namin
 shard, byte offset, shape and dtype. The format is plain raw little-endian arrays: any numpy
 reads it, it needs no extra dependency, and a crop touches only the rows it needs.
 
-Reading: each access maps the array's bytes, copies the requested slice and unmaps again. The
-mapping is not kept, so the pages read do not stay in the process's resident memory (a
-long-lived ``np.memmap`` over 20 GB would count every page ever touched in its RSS); the
-operating system's page cache still makes repeated reads fast.
+Reading: a crop reads the rows it needs, one ``preadv`` per band, into a fresh array (other
+index patterns map the array's bytes, copy the slice and unmap again). Nothing stays mapped, so
+the pages read do not stay in the process's resident memory (a long-lived ``np.memmap`` over
+20 GB would count every page ever touched in its RSS); the operating system's page cache still
+makes repeated reads fast.
 
 A cache is valid for one ``fingerprint`` (the manifest rows, stretches, baseline and options
 that made it). It is built under a temporary name and renamed into place when complete, so a
@@ -33,6 +34,21 @@ INDEX_NAME = "index.json"
 _ALIGN = 64  # bytes: every array starts on a cache line
 
 
+_FDS: dict[tuple, int] = {}
+
+
+def _shard_fd(path: str) -> int:
+    """A read-only descriptor of a shard, opened once per process and file (``preadv`` needs
+    no file position; the inode in the key means a cache rebuilt under the same name is
+    opened afresh, never read through a descriptor of the old file)."""
+    key = (os.getpid(), path, os.stat(path).st_ino)
+    if key not in _FDS:
+        for old in [k for k in _FDS if k[:2] == key[:2]]:
+            os.close(_FDS.pop(old))
+        _FDS[key] = os.open(path, os.O_RDONLY)
+    return _FDS[key]
+
+
 class DiskArray:
     """One cached array: ``shape`` without reading; ``array[index]`` reads only that slice
     (a new ndarray)."""
@@ -48,11 +64,33 @@ class DiskArray:
         return len(self.shape)
 
     def __getitem__(self, index) -> np.ndarray:
+        full = (index if isinstance(index, tuple) else (index,)) + (slice(None),) * self.ndim
+        full = full[: self.ndim]
+        if self.ndim in (2, 3) and all(isinstance(i, slice) and i.step in (None, 1) for i in full):
+            return self._rows(full)
         mapped = np.memmap(self.path, dtype=self.dtype, mode="r", offset=self.offset,
                            shape=self.shape)  # fmt: skip
         out = np.array(mapped[index])
         del mapped  # the last reference: unmapped now, its pages leave this process's RSS
         return out
+
+    def _rows(self, full: tuple) -> np.ndarray:
+        """A block of whole rows per leading index, read with one ``preadv`` each (no memory
+        map to set up), then the columns cut from it."""
+        *lead, rows, cols = full
+        height, width = self.shape[-2:]
+        r0, r1, _ = rows.indices(height)
+        c0, c1, _ = lead[0].indices(self.shape[0]) if lead else (0, 1, 1)
+        out = np.empty((max(c1 - c0, 0), max(r1 - r0, 0), width), self.dtype)
+        row_bytes = width * self.dtype.itemsize
+        fd = _shard_fd(self.path)
+        for k, c in enumerate(range(c0, c1)):
+            start = self.offset + (c * height + r0) * row_bytes
+            if out[k].nbytes and os.preadv(fd, [memoryview(out[k]).cast("B")], start) != \
+                    out[k].nbytes:  # fmt: skip
+                raise OSError(f"{self.path}: cache shard shorter than its index says")
+        out = out[:, :, cols]
+        return out if lead else out[0]
 
 
 class _ShardWriter:
