@@ -196,3 +196,15 @@ def test_two_gloo_processes_write_the_files_of_one(maps, singles, tmp_path):
     assert run.stdout.count("5 file(s): 5 written") == 1  # rank 0 reports, once
     for p in paths:
         assert _same(tmp_path / p.name, singles / p.name), p.name
+
+
+def test_a_missing_model_or_manifest_leaves_no_output_folder(maps, tmp_path, capsys):
+    folder, paths, _ = maps
+    out = tmp_path / "out"
+    assert main(["translate", str(tmp_path / "nope.ckpt"), str(paths[0]), "--out-dir",
+                 str(out)]) == 2  # fmt: skip
+    assert main(["translate", MODEL, "--manifest", str(tmp_path / "no.csv"), "--out-dir",
+                 str(out)]) == 2  # fmt: skip
+    err = capsys.readouterr().err
+    assert "checkpoint not found" in err and "manifest not found" in err
+    assert not out.exists()

@@ -292,6 +292,7 @@ def _batch_run(*, model, inputs, manifest, split, out_dir, overwrite, device, wo
     check_tiling(tile, overlap)
     tiling = tiling_for(desc, tile, overlap)
     check_tiling(*tiling[:2])
+    out_dir.mkdir(parents=True, exist_ok=True)  # only once model, jobs and options are sound
     options = dict(tiling=tiling, device=device, command=command, calibrated=calibrated,
                    to=to, seed=seed, noise=noise, align=align, reference=reference)  # fmt: skip
     if desc.is_two_way or to is not None:
@@ -325,7 +326,6 @@ def _check_options(out_dir, inputs, manifest, batch_size, workers) -> Path:
         raise InputError(f"--batch-size {batch_size}: must be a whole number, at least 1")
     if workers is not None and (not isinstance(workers, int) or workers < 0):
         raise InputError(f"--workers {workers}: must be a whole number, 0 or more")
-    out_dir.mkdir(parents=True, exist_ok=True)
     return out_dir
 
 
