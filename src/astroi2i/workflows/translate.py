@@ -14,7 +14,6 @@ from contextlib import ExitStack
 from pathlib import Path
 
 import numpy as np
-from astropy.io import fits
 
 from astroi2i.data.stretches import build_stretch
 from astroi2i.description import ModelDescription
@@ -25,14 +24,10 @@ from astroi2i.io.fits import (
     read_image,
     require_valid_pixels,
 )
-from astroi2i.io.image import SkyImage
-from astroi2i.io.solar import INSTRUMENT_KEYS, is_solar
 from astroi2i.io.stream import FitsRowWriter, ImageSource
-from astroi2i.metrics.uncertainty import uncert_cards
 from astroi2i.sky.geometry import (
     reproject_image,
     reprojection_method,
-    rescale_wcs,
     same_grid,
     stack_bands,
 )
@@ -47,6 +42,7 @@ from astroi2i.workflows.translate_checks import (
     tiling_for,
     warn_pixel_scale,
 )
+from astroi2i.workflows.translate_output import output_layout
 
 __all__ = [
     "translate",
@@ -95,8 +91,10 @@ def _aligned_rows(paths: Sequence, desc: ModelDescription, reference, exposure_k
     return (lambda y0, y1: data[:, y0:y1]), first, exposure, ref.shape
 
 
-def _streamed_rows(paths: Sequence, desc: ModelDescription, stack: ExitStack, exposure_keyword):
-    """Open every input for row access and check that they share one grid and have data."""
+def _streamed_rows(paths: Sequence, desc: ModelDescription, stack: ExitStack, exposure_keyword,
+                   *, check_pixels: bool = True):  # fmt: skip
+    """Open every input for row access and check that they share one grid and (unless the
+    caller checks the pixels it reads itself) have data."""
     from astroi2i.data.datasets import band_exposures
 
     sources = [stack.enter_context(ImageSource(p)) for p in paths]
@@ -108,14 +106,14 @@ def _streamed_rows(paths: Sequence, desc: ModelDescription, stack: ExitStack, ex
                 f"{path}: not on the grid of {paths[0]} (shape or WCS differ); "
                 "pass --align to reproject it"
             )
-    height = sources[0].shape[0]
+    height = sources[0].shape[0] if check_pixels else 0
     for path, source in zip(paths, sources):  # a cheap pass: no band may be empty
         seen = np.zeros(source.n_bands, bool)
         for y0 in range(0, height, 512):
             seen |= np.isfinite(source.read_rows(y0, min(y0 + 512, height))).any(axis=(1, 2))
             if seen.all():
                 break
-        if not seen.all():
+        if height and not seen.all():
             band = source.bands[int(np.argmin(seen))]
             raise InputError(f"{path}: band {band!r} has no valid pixel (all NaN, BLANK or masked)")
     metas = [s.metadata() for s in sources]
@@ -227,57 +225,6 @@ class _OutputStrips:
             self.writer.write_uncert_rows(y0 * self.scale, sigma)
 
 
-def _output_template(first, desc: ModelDescription) -> SkyImage:
-    """The output's metadata: target bands and unit, the carried observation keys, the input
-    grid (made ``scale`` times finer for super-resolution). An inpainting model keeps the
-    input's whole metadata: its output is the input with the gaps filled."""
-    n = len(desc.target_bands)
-    if desc.fills_invalid:
-        return first.replace(data=np.zeros((n, 1, 1), np.float32), mask=None)
-    header = fits.Header()
-    for name in CARRIED_KEYS:
-        if name in first.header:
-            header[name] = first.header[name]
-    if is_solar(first.header):  # sunpy picks a map source by the instrument keys
-        keys = desc.target_instrument
-        if keys is None:  # a model from before they were recorded: the input's instrument
-            keys = {k: first.header[k] for k in INSTRUMENT_KEYS if k in first.header}
-        header.update(keys)
-    if n == 1 and desc.target_filters and desc.target_filters[0]:
-        header["FILTER"] = desc.target_filters[0]  # the filter the model predicts
-    units = set(desc.target_units)
-    wcs = first.wcs if desc.scale == 1 or first.wcs is None else rescale_wcs(first.wcs, desc.scale)
-    return SkyImage(
-        np.zeros((n, 1, 1), np.float32),
-        wcs,
-        units.pop() if len(units) == 1 else "",
-        bands=desc.target_bands,
-        header=header,
-    )
-
-
-def _output_dtype(first, desc: ModelDescription):
-    """float32, or float64 for a model that fills a float64 input (its pixels are copied)."""
-    return np.float64 if desc.fills_invalid and first.header.get("BITPIX") == -64 else np.float32
-
-
-def _provenance(desc: ModelDescription, inputs: Sequence, command: str | None) -> dict:
-    provenance = {
-        "task": "translate",
-        "checkpoint": desc.name,
-        "checkpoint_sha256": desc.sha256,
-        "model": f"{desc.system_type} / {desc.generator_type}",
-        "inputs": ", ".join(str(Path(str(p)).resolve()) for p in inputs),
-        "input_bands": ", ".join(desc.input_bands),
-        "stretch_out": desc.stretches["targets"]["type"] + " (inverted)",
-    }
-    if command:
-        provenance["command"] = command
-    if desc.fills_invalid:
-        provenance["filled"] = "pixels missing in the input (MASK extension = 1)"
-    return provenance
-
-
 def translate(
     checkpoint,
     inputs: Sequence,
@@ -373,19 +320,6 @@ def _predict_to_file(model, desc: ModelDescription, inputs, output, *, tile, ove
                                 calibrated=calibrated)  # fmt: skip
 
 
-def output_layout(desc: ModelDescription, first, shape, inputs, command, calibrated) -> list:
-    """The output file's HDU headers (:meth:`FitsRowWriter.layout`) for inputs whose metadata
-    is ``first`` on a grid of ``shape``: target bands and unit, WCS, provenance, σ cards."""
-    n_out, f = len(desc.target_bands), desc.scale
-    calibration = desc.calibration if calibrated else None
-    return FitsRowWriter.layout(
-        _output_template(first, desc), (n_out, shape[0] * f, shape[1] * f),
-        provenance=_provenance(desc, inputs, command), mask_extension=desc.fills_invalid,
-        dtype=_output_dtype(first, desc),
-        uncertainty=uncert_cards(calibration, n_out) if desc.has_uncertainty else None,
-    )  # fmt: skip
-
-
 def open_inputs(inputs: Sequence, desc: ModelDescription, *, align: bool = False,
                 reference=None, max_side: int | None = None):  # fmt: skip
     """Read and check one job's inputs whole: ``(rows, first, exposure, shape)`` as
@@ -397,10 +331,16 @@ def open_inputs(inputs: Sequence, desc: ModelDescription, *, align: bool = False
         if align:
             rows, first, exposure, shape = _aligned_rows(inputs, desc, reference, key)
         else:
-            rows, first, exposure, shape = _streamed_rows(inputs, desc, stack, key)
+            rows, first, exposure, shape = _streamed_rows(inputs, desc, stack, key,
+                                                          check_pixels=False)  # fmt: skip
         if max_side is not None and max(shape) > max_side:
             return None
         data = rows(0, shape[0])
+    empty = ~np.isfinite(data).any(axis=(1, 2))
+    if empty.any():
+        band = desc.input_bands[int(np.argmax(empty))]
+        raise InputError(f"{', '.join(map(str, inputs))}: band {band!r} has no valid pixel "
+                         "(all NaN, BLANK or masked)")  # fmt: skip
     return InMemoryRows(data), first, exposure, shape
 
 

@@ -1,0 +1,85 @@
+"""What a translation's output file says: the target bands and unit on the input grid (made
+finer for super-resolution), the carried observation and instrument keys, provenance, and the
+σ extension's cards, as the headers :class:`~astroi2i.io.stream.FitsRowWriter` writes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from astropy.io import fits
+
+from astroi2i.description import ModelDescription
+from astroi2i.io.fits import OBSERVATION_CONTEXT_KEYS
+from astroi2i.io.image import SkyImage
+from astroi2i.io.solar import INSTRUMENT_KEYS, is_solar
+from astroi2i.io.stream import FitsRowWriter
+from astroi2i.metrics.uncertainty import uncert_cards
+from astroi2i.sky.geometry import rescale_wcs
+
+__all__ = ["output_layout"]
+
+
+def _output_template(first, desc: ModelDescription) -> SkyImage:
+    """The output's metadata: target bands and unit, the carried observation keys, the input
+    grid (made ``scale`` times finer for super-resolution). An inpainting model keeps the
+    input's whole metadata: its output is the input with the gaps filled."""
+    n = len(desc.target_bands)
+    if desc.fills_invalid:
+        return first.replace(data=np.zeros((n, 1, 1), np.float32), mask=None)
+    header = fits.Header()
+    for name in OBSERVATION_CONTEXT_KEYS:
+        if name in first.header:
+            header[name] = first.header[name]
+    if is_solar(first.header):  # sunpy picks a map source by the instrument keys
+        keys = desc.target_instrument
+        if keys is None:  # a model from before they were recorded: the input's instrument
+            keys = {k: first.header[k] for k in INSTRUMENT_KEYS if k in first.header}
+        header.update(keys)
+    if n == 1 and desc.target_filters and desc.target_filters[0]:
+        header["FILTER"] = desc.target_filters[0]  # the filter the model predicts
+    units = set(desc.target_units)
+    wcs = first.wcs if desc.scale == 1 or first.wcs is None else rescale_wcs(first.wcs, desc.scale)
+    return SkyImage(
+        np.zeros((n, 1, 1), np.float32),
+        wcs,
+        units.pop() if len(units) == 1 else "",
+        bands=desc.target_bands,
+        header=header,
+    )
+
+
+def _output_dtype(first, desc: ModelDescription):
+    """float32, or float64 for a model that fills a float64 input (its pixels are copied)."""
+    return np.float64 if desc.fills_invalid and first.header.get("BITPIX") == -64 else np.float32
+
+
+def _provenance(desc: ModelDescription, inputs: Sequence, command: str | None) -> dict:
+    provenance = {
+        "task": "translate",
+        "checkpoint": desc.name,
+        "checkpoint_sha256": desc.sha256,
+        "model": f"{desc.system_type} / {desc.generator_type}",
+        "inputs": ", ".join(str(Path(str(p)).resolve()) for p in inputs),
+        "input_bands": ", ".join(desc.input_bands),
+        "stretch_out": desc.stretches["targets"]["type"] + " (inverted)",
+    }
+    if command:
+        provenance["command"] = command
+    if desc.fills_invalid:
+        provenance["filled"] = "pixels missing in the input (MASK extension = 1)"
+    return provenance
+
+
+def output_layout(desc: ModelDescription, first, shape, inputs, command, calibrated) -> list:
+    """The output file's HDU headers (:meth:`FitsRowWriter.layout`) for inputs whose metadata
+    is ``first`` on a grid of ``shape``: target bands and unit, WCS, provenance, σ cards."""
+    n_out, f = len(desc.target_bands), desc.scale
+    calibration = desc.calibration if calibrated else None
+    return FitsRowWriter.layout(
+        _output_template(first, desc), (n_out, shape[0] * f, shape[1] * f),
+        provenance=_provenance(desc, inputs, command), mask_extension=desc.fills_invalid,
+        dtype=_output_dtype(first, desc),
+        uncertainty=uncert_cards(calibration, n_out) if desc.has_uncertainty else None,
+    )  # fmt: skip
