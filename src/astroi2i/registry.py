@@ -7,6 +7,7 @@ calling it, so a typo in a recipe fails at load time with the key's name, not mi
 
 from __future__ import annotations
 
+import functools
 import inspect
 import types
 import typing
@@ -73,7 +74,10 @@ def check_type(value: Any, hint: Any, where: str) -> None:
         raise InputError(f"{where}: expected {_hint_text(hint)}, got {value!r}")
 
 
+@functools.lru_cache(maxsize=512)
 def _hints(obj: Callable) -> dict[str, Any]:
+    """The resolved annotations of a class's ``__init__`` or a function, once per object (a
+    batch translation builds its stretches for every file). Callers must not change the dict."""
     target = obj.__init__ if inspect.isclass(obj) else obj
     try:
         return typing.get_type_hints(target)
