@@ -167,12 +167,8 @@ def disk_main(args) -> None:
         size = sum(f.stat().st_size for f in (tmp / "big").iterdir()) / 1e9
         print(f"generated cache: {n} samples, {size:.1f} GB on disk, "
               f"written in {time.perf_counter() - t0:.0f} s")  # fmt: skip
-        from astroi2i.data.augment import augmentation_group
-
-        big = PairedDataset([], input_stretch=s_in, target_stretch=s_out, **common)
-        big.keys = [k for k, *_ in cache]
-        big._x, big._y, big._mask = ([c[i] for c in cache] for i in (1, 2, 3))
-        big.group = augmentation_group(True)
+        assert len(cache) == n
+        big = PairedDataset(iter(()), cache=(tmp / "big", "big"), **stretches)  # opens it
         net = UNetGenerator(in_channels=5, out_channels=1, depth=4, base_channels=8)
         opt = torch.optim.Adam(net.parameters(), 1e-4)
 

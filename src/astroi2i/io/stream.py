@@ -130,8 +130,9 @@ class FitsRowWriter:
     by block (in any row order).
 
     The header is :func:`~astroi2i.io.fits.fresh_header` of ``meta`` (a SkyImage whose data are
-    ignored). Data go into a temporary file through a memory map, so memory stays bounded;
-    :meth:`close` verifies the header and renames the file into place, :meth:`abort` removes it.
+    ignored), verified as it is built (:meth:`layout`; a layout built ahead may be given
+    instead of ``meta`` and ``shape``). Data go into a temporary file through a memory map, so
+    memory stays bounded; :meth:`close` renames the file into place, :meth:`abort` removes it.
 
     Optional image extensions follow, in this order (astropy's CCDData conventions, so
     ``CCDData.read`` returns data, uncertainty and mask):
@@ -143,7 +144,8 @@ class FitsRowWriter:
       :meth:`write_mask_rows` (e.g. the pixels an inpainting model filled).
     """
 
-    def __init__(self, path, meta: SkyImage, shape: tuple[int, int, int], *, provenance=None,
+    def __init__(self, path, meta: SkyImage | None = None,
+                 shape: tuple[int, int, int] | None = None, *, provenance=None,
                  overwrite: bool = False, mask_extension: bool = False,
                  dtype=np.float32, uncertainty: dict | None = None,
                  layout: list | None = None) -> None:  # fmt: skip

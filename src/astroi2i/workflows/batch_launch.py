@@ -17,11 +17,9 @@ __all__ = ["run_sharded"]
 def _fabric(devices: int, device: str | None):
     from lightning.fabric import Fabric
 
-    accelerator = "cpu" if device is None or str(device).startswith("cpu") else "cuda"
-    if device is None:
-        import torch
+    from astroi2i.workflows.translate_checks import resolve_device
 
-        accelerator = "cuda" if torch.cuda.is_available() else "cpu"
+    accelerator = "cpu" if resolve_device(device).startswith("cpu") else "cuda"
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world > 1 and devices <= 1:  # started by torchrun/SLURM: take their layout
         local = int(os.environ.get("LOCAL_WORLD_SIZE", os.environ.get("SLURM_NTASKS_PER_NODE",

@@ -34,7 +34,7 @@ import numpy as np
 
 from astroi2i.description import ModelDescription
 from astroi2i.errors import InputError
-from astroi2i.io.manifest import read_manifest
+from astroi2i.io.manifest import parse_cell, read_manifest
 from astroi2i.workflows.batch_stream import FILE_ERRORS, progress_bar, run_read_ahead
 from astroi2i.workflows.model import load
 from astroi2i.workflows.translate_checks import check_tiling, resolve_device, tiling_for
@@ -130,8 +130,7 @@ def jobs_from_files(files: Sequence, out_dir: Path) -> list[Job]:
     stands for its FITS files): the output keeps the file's name."""
     jobs, seen = [], {}
     for cell in _expand(files):
-        path = Path(str(cell).rsplit(":", 1)[0]) if not Path(str(cell)).exists() else Path(cell)
-        name = path.name
+        name = parse_cell(cell, Path("."))[0].name  # "path:HDU" names the file at path
         for suffix in (".gz", ".fz"):
             name = name.removesuffix(suffix)
         stem = name.rsplit(".", 1)[0] if "." in name else name
@@ -256,19 +255,16 @@ def batch_translate(
     BatchResult
         ``failed`` maps ids to one-line reasons (also in ``out_dir/failures.csv``).
     """
+    options = dict(model=model, inputs=inputs, manifest=manifest, split=split,
+                   out_dir=out_dir, overwrite=overwrite, workers=workers, batch_size=batch_size,
+                   tile=tile, overlap=overlap, align=align, reference=reference,
+                   calibrated=calibrated, to=to, seed=seed, noise=noise, command=command,
+                   progress=progress)  # fmt: skip
     if devices > 1 or _launched_world() > 1:
         from astroi2i.workflows.batch_launch import run_sharded
 
-        return run_sharded(_batch_run, devices=devices, device=device, kwargs=dict(
-            model=model, inputs=inputs, manifest=manifest, split=split, out_dir=out_dir,
-            overwrite=overwrite, workers=workers, batch_size=batch_size, tile=tile,
-            overlap=overlap, align=align, reference=reference, calibrated=calibrated, to=to,
-            seed=seed, noise=noise, command=command, progress=progress))  # fmt: skip
-    return _batch_run(model=model, inputs=inputs, manifest=manifest, split=split,
-                      out_dir=out_dir, overwrite=overwrite, device=device, workers=workers,
-                      batch_size=batch_size, tile=tile, overlap=overlap, align=align,
-                      reference=reference, calibrated=calibrated, to=to, seed=seed,
-                      noise=noise, command=command, progress=progress)  # fmt: skip
+        return run_sharded(_batch_run, devices=devices, device=device, kwargs=options)
+    return _batch_run(**options, device=device)
 
 
 def _launched_world() -> int:

@@ -308,16 +308,22 @@ def _predict_to_file(model, desc: ModelDescription, inputs, output, *, tile, ove
                      reference, overwrite, device, command, mask, calibrated) -> Path:  # fmt: skip
     """Inputs → stretched strips → tiled network → inverse-stretched strips → the output
     file (written atomically; removed again if anything fails)."""
-    key = build_stretch(desc.stretches["inputs"]).exposure_keyword
     with ExitStack() as stack:
-        if align:
-            opened = _aligned_rows(inputs, desc, reference, key)
-        else:
-            opened = _streamed_rows(inputs, desc, stack, key)
+        opened = _open(inputs, desc, stack, align=align, reference=reference)
         return write_prediction(model, desc, opened, inputs, output, tile=tile,
                                 overlap=overlap, margin=margin, overwrite=overwrite,
                                 device=device, command=command, mask=mask,
                                 calibrated=calibrated)  # fmt: skip
+
+
+def _open(inputs, desc: ModelDescription, stack: ExitStack, *, align: bool, reference,
+          check_pixels: bool = True):  # fmt: skip
+    """``(rows, first, exposure, shape)`` of a job's inputs: reprojected in memory with
+    ``align``, else opened for row access (held open by ``stack``)."""
+    key = build_stretch(desc.stretches["inputs"]).exposure_keyword
+    if align:
+        return _aligned_rows(inputs, desc, reference, key)
+    return _streamed_rows(inputs, desc, stack, key, check_pixels=check_pixels)
 
 
 def open_inputs(inputs: Sequence, desc: ModelDescription, *, align: bool = False,
@@ -326,13 +332,9 @@ def open_inputs(inputs: Sequence, desc: ModelDescription, *, align: bool = False
     :func:`write_prediction` takes them, ``rows`` serving an in-memory array (the batch
     reader calls this in its worker processes). None, before any pixel is read, for an
     image with a side longer than ``max_side`` (it is to be streamed instead)."""
-    key = build_stretch(desc.stretches["inputs"]).exposure_keyword
     with ExitStack() as stack:
-        if align:
-            rows, first, exposure, shape = _aligned_rows(inputs, desc, reference, key)
-        else:
-            rows, first, exposure, shape = _streamed_rows(inputs, desc, stack, key,
-                                                          check_pixels=False)  # fmt: skip
+        rows, first, exposure, shape = _open(inputs, desc, stack, align=align,
+                                             reference=reference, check_pixels=False)  # fmt: skip
         if max_side is not None and max(shape) > max_side:
             return None
         data = rows(0, shape[0])
@@ -370,7 +372,7 @@ def write_prediction(model, desc: ModelDescription, opened, inputs, output, *, t
     strips = _InputStrips(rows, desc, stretch_in, exposure, str(inputs[0]), user_mask)
     if layout is None:
         layout = output_layout(desc, first, shape, inputs, command, calibrated)
-    writer = FitsRowWriter(output, None, None, overwrite=overwrite, layout=layout)
+    writer = FitsRowWriter(output, overwrite=overwrite, layout=layout)
     out = _OutputStrips(writer, desc, strips, exposure, calibrated=calibrated)
     try:
         predict_streaming(model, network_rows or strips.network_rows, out, shape, tile=tile,

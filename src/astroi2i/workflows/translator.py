@@ -26,7 +26,7 @@ import numpy as np
 
 from astroi2i.errors import InputError
 from astroi2i.io.fits import read_image, write_image
-from astroi2i.io.image import SkyImage
+from astroi2i.io.image import SkyImage, unit_to_string
 from astroi2i.io.uncertainty import read_uncertainty
 
 __all__ = ["Translator"]
@@ -125,7 +125,7 @@ def _to_sky(image, kind: str) -> SkyImage:
         data[np.broadcast_to(np.asarray(image.mask, bool), data.shape)] = np.nan
     unit = image.unit if image.unit is not None else header.get("BUNIT", "")
     if hasattr(unit, "to_string"):
-        header["BUNIT"] = unit.to_string("fits") if _is_fits_unit(unit) else unit.to_string()
+        header["BUNIT"] = unit_to_string(unit)
     return SkyImage(data, wcs, unit or "", header=header)
 
 
@@ -138,14 +138,6 @@ def _fits_cards(meta) -> list:
                 value, str | int | float | bool):  # fmt: skip
             cards.append((key, value))
     return cards
-
-
-def _is_fits_unit(unit) -> bool:
-    try:
-        unit.to_string("fits")
-    except (ValueError, TypeError):
-        return False
-    return True
 
 
 def _read_prediction(path: Path) -> SkyImage:
