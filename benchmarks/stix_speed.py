@@ -74,7 +74,7 @@ def main() -> None:
         t_vis_clean = time.perf_counter() - t0
         print(f"xrayvision vis_clean (once):            {t_vis_clean:9.3f} s")
     t_clean = _median_time(lambda: stix.clean_map(vis, imaging), max(3, args.repeat // 4))
-    print(f"CLEAN, FFT restore, dirty beam incl.:   {t_clean:9.3f} s")
+    print(f"CLEAN to 2σ, FFT restore, beam incl.:   {t_clean:9.3f} s")
 
     model, meta = load_model(args.model)
     header = stix_header(vis, vis.exposure, vis.time_range[0])

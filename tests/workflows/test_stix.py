@@ -37,6 +37,9 @@ def test_simulate_stix_files_grids_and_manifest(stix_data, tmp_path):
         assert bp[key] == cln[key], key
     assert bp["EXPTIME"] == 30.0 and bp["BUNIT"] == "ct / (cm2 keV)"
     assert cln["BUNIT"] == "ct / (arcsec2 cm2 keV)"
+    # how far CLEAN went, in the CLEAN file only
+    assert cln["CLNCONV"] is True and cln["CLNITER"] >= 1 and cln["CLNTHRSH"] == 2.0
+    assert cln["CLNNOISE"] > 0 and "CLNITER" not in bp
     truth = read_image(stix_data / row["truth"])
     assert truth.data.dtype == np.float32
     # the truth fluence: Σ(surface brightness) × pixel area = flux × exposure
@@ -115,6 +118,12 @@ def test_stix_bad_inputs(stix_data, tmp_path, capsys):
     assert not (tmp_path / "x").exists() or not any((tmp_path / "x").iterdir())
     code, _, err = run(capsys, "simulate", "stix", "--out", stix_data, "--n", "2")
     assert_one_line_error(code, err, str(stix_data))
+    for option, value in (("--clean-threshold", "-1"), ("--gain", "0"), ("--niter", "0")):
+        code, _, err = run(
+            capsys, "simulate", "stix", "--out", tmp_path / "y", "--n", "2", option, value
+        )
+        assert_one_line_error(code, err, option)
+        assert not (tmp_path / "y").exists() or not any((tmp_path / "y").iterdir())
 
 
 @pytest.mark.slow

@@ -260,7 +260,8 @@ def _run_simulate_stix(args) -> int:
     from astroi2i.workflows.simulate_stix import simulate_stix
 
     imaging = given(args, map_size="map_size", pixel_size="pixel_size", clean_size="clean_size",
-                    clean_beam="clean_beam_fwhm", gain="gain", niter="niter")  # fmt: skip
+                    clean_beam="clean_beam_fwhm", gain="gain", niter="niter",
+                    clean_threshold="threshold")  # fmt: skip
     options = given(args, exposure="exposure", flux="flux_range", background="background",
                     workers="workers")  # fmt: skip
     if "flux_range" in options:

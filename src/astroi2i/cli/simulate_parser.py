@@ -146,6 +146,12 @@ def add_simulate(sub) -> None:
         help="CLEAN iterations at most (%(default)s)",
     )
     t.add_argument(
+        "--clean-threshold",
+        type=float,
+        default=Default(imaging, "threshold"),
+        help="CLEAN stops when the largest residual is ≤ this × the map noise σ (%(default)s)",
+    )
+    t.add_argument(
         "--gain", type=float, default=Default(imaging, "gain"), help="CLEAN loop gain (%(default)s)"
     )
     t.add_argument(

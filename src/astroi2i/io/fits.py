@@ -31,6 +31,7 @@ __all__ = [
     "sky_metadata",
     "OBSERVATION_KEYS",
     "OBSERVATION_CONTEXT_KEYS",
+    "PROCESSING_KEYS",
 ]
 
 log = logging.getLogger(__name__)
@@ -50,6 +51,10 @@ OBSERVATION_KEYS = (
     "EXPTIME", "XPOSURE", "EXPOSURE", "WAVELNTH", "WAVEUNIT", "OBSRVTRY", "ENERGY_L", "ENERGY_H",
     *OBSERVATION_CONTEXT_KEYS,
 )  # fmt: skip
+
+#: Keywords that say how the pixels were made and stay true while only the grid is copied or
+#: cropped: the depth of a STIX CLEAN (:func:`astroi2i.workflows.simulate_stix.clean_cards`).
+PROCESSING_KEYS = ("CLNITER", "CLNNMAX", "CLNGAIN", "CLNTHRSH", "CLNNOISE", "CLNCONV")
 
 
 _WARNED: set[tuple[str, str]] = set()
@@ -328,13 +333,13 @@ def fresh_header(image: SkyImage, provenance) -> fits.Header:
         unit = original  # the same unit: keep the spelling the data came with
     if unit:
         header["BUNIT"] = (unit, "physical unit of the pixel values")
-    for key in OBSERVATION_KEYS:
+    for key in OBSERVATION_KEYS + PROCESSING_KEYS:
         if key in image.header and key not in header:
             value = image.header[key]
             if isinstance(value, float) and not np.isfinite(value):
                 continue
             if isinstance(value, str | int | float | bool):
-                header[key] = value
+                header[key] = (value, image.header.comments[key])
     for i, band in enumerate(image.bands):
         header[f"BAND{i + 1}"] = (band, f"name of band {i + 1}")
     from astroi2i import __version__

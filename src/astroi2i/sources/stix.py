@@ -2,11 +2,17 @@
 with count-statistics noise, and back projection (BP) and CLEAN maps made with xrayvision
 (PyPI ``xrayvisim``). The flare source models are in :mod:`astroi2i.sources.flares`.
 
-The physics (Fourier sampling, back projection, Högbom CLEAN) is xrayvision's. Written here:
+The physics (Fourier sampling, back projection, dirty beam) is xrayvision's. Written here:
 the random flare models, the count noise, the grid bookkeeping of the published data set
-(256² BP, 257² CLEAN with the same CRPIX) and the restoring-beam convolution, done by FFT
-instead of xrayvision's direct ``convolve2d`` (same formula and normalisation, checked in the
-tests; the direct form takes ~30 s for a 257² map with its 769² beam).
+(256² BP, 257² CLEAN with the same CRPIX), the Högbom loop and the restoring-beam
+convolution. The loop is xrayvision's (same components, tested) with one change: it stops
+when the largest residual falls below a multiple of the map's noise σ (propagated from the
+visibility errors), not at the first map whose most negative residual outweighs its largest
+positive one. xrayvision's ``clean`` always applies that rule, and on STIX's deep negative
+sidelobes it stops long before the flux is cleaned (11 iterations on the real 2020-06-07
+flare). The restore is done by FFT instead of xrayvision's direct ``convolve2d`` (same
+formula and normalisation, tested; the direct form takes ~30 s for a 257² map with its 769²
+beam).
 
 Units. Visibilities are count rates, ct / (cm² keV s). Maps are written as *fluences*
 (rate × exposure), with EXPTIME in the header, like count maps: the exposure stretch of the
@@ -25,6 +31,7 @@ import math
 import pickle
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -49,6 +56,9 @@ __all__ = [
     "back_projection",
     "dirty_beam",
     "clean_map",
+    "CleanResult",
+    "hogbom",
+    "map_noise",
     "restore",
     "STIX_SOURCE_KINDS",
 ]
@@ -73,8 +83,11 @@ class StixImaging:
         its first ``map_size`` pixels coincide with the BP pixels (same CRPIX); the crop
         257→256 then keeps every source where it is.
     clean_beam_fwhm : restoring (clean) beam FWHM, arcsec.
-    gain, niter : Högbom loop gain and maximum number of iterations (xrayvision also stops
-        when the largest residual is negative).
+    gain, niter : Högbom loop gain and the cap on its iterations.
+    threshold : CLEAN stops when the largest residual is at most ``threshold`` × the dirty
+        map's noise σ (:func:`map_noise`). In a noise-only STIX map the largest pixel is
+        2.2–4.2 σ (median 2.8 σ, 20 realisations: the 24 visibilities give a map with few
+        independent pixels), so 2 σ cleans every peak the noise cannot explain.
     weighting : xrayvision visibility weighting, ``natural`` or ``uniform``.
     """
 
@@ -83,7 +96,8 @@ class StixImaging:
     clean_size: int | None = None
     clean_beam_fwhm: float = 20.0
     gain: float = 0.1
-    niter: int = 200
+    niter: int = 10000
+    threshold: float = 2.0
     weighting: str = "natural"
 
     @property
@@ -93,8 +107,9 @@ class StixImaging:
     def describe(self) -> str:
         return (
             f"BP {self.map_size}² and CLEAN {self.clean_shape}² at {self.pixel_size:g}″/px, "
-            f"{self.weighting} weighting; Högbom CLEAN gain {self.gain:g}, ≤{self.niter} "
-            f"iterations, clean beam FWHM {self.clean_beam_fwhm:g}″ (xrayvision)"
+            f"{self.weighting} weighting; Högbom CLEAN gain {self.gain:g} down to "
+            f"{self.threshold:g}σ of the map noise (≤{self.niter} iterations), clean beam FWHM "
+            f"{self.clean_beam_fwhm:g}″ (xrayvision's BP and beam)"
         )
 
 
@@ -294,33 +309,76 @@ def restore(
     return fftconvolve(model, beam / beam.sum(), mode="same") / area + residual / beam.sum() / area
 
 
+class CleanResult(NamedTuple):
+    """A CLEAN run: the restored map (per arcsec²), the component model and the residual
+    (dirty-map units), the iterations done, whether the stopping rule was reached before the
+    cap, and the dirty map's noise σ the rule was measured against."""
+
+    image: np.ndarray
+    components: np.ndarray
+    residual: np.ndarray
+    iterations: int
+    converged: bool
+    noise: float
+
+
+def map_noise(vis: StixVisibilities, imaging: StixImaging) -> float:
+    """σ of the back projection from the visibility errors: the BP is
+    Re Σₖ wₖ Vₖ e^{−iφₖ(x)} with normalised weights, so with σ(Re Vₖ) = σ(Im Vₖ) = σₖ every
+    pixel has variance Σₖ wₖ² σₖ², whatever its phase (checked against noise-only maps)."""
+    from xrayvision.imaging import get_weights
+
+    if vis.sigma is None:
+        raise ValueError(
+            "the visibilities carry no errors (sigma): CLEAN's stopping rule is set relative "
+            "to the map noise they give"
+        )
+    w = np.asarray(get_weights(_vis_object(vis), scheme=imaging.weighting), float)
+    return float(np.sqrt(np.sum((w * np.asarray(vis.sigma, float)) ** 2)))
+
+
+def hogbom(
+    dirty: np.ndarray, beam: np.ndarray, *, gain: float, niter: int, stop: float
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """Högbom CLEAN as xrayvision does it (the peak pixel gets ``gain`` × its value and the
+    dirty beam centred there is subtracted), stopping once the largest residual is ≤ ``stop``
+    or after ``niter`` iterations. ``beam`` is odd-sized and at least twice the map.
+    Returns (components, residual, iterations)."""
+    res = np.array(dirty, float)
+    model = np.zeros_like(res)
+    h, w = res.shape
+    cy, cx = (beam.shape[0] - 1) // 2, (beam.shape[1] - 1) // 2
+    for i in range(niter):
+        y, x = divmod(int(np.argmax(res)), w)
+        peak = res[y, x]
+        if peak <= stop:
+            return model, res, i
+        model[y, x] += gain * peak
+        res -= gain * peak * beam[cy - y : cy - y + h, cx - x : cx - x + w]
+    return model, res, niter
+
+
 def clean_map(
     vis: StixVisibilities, imaging: StixImaging, *, beam: np.ndarray | None = None
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """xrayvision Högbom CLEAN of the visibilities on the CLEAN grid.
+) -> CleanResult:
+    """Högbom CLEAN of the visibilities on the CLEAN grid, down to ``imaging.threshold`` × the
+    map noise (:func:`map_noise`), restored with the clean beam as xrayvision does.
 
-    Returns (clean map, CLEAN components, residual). With ``clean_size = map_size + 1`` the
-    grid is moved by half a pixel so that its first ``map_size`` pixels are the BP pixels.
-    ``beam`` (from :func:`dirty_beam`) can be passed when many maps share one coverage.
+    With ``clean_size = map_size + 1`` the grid is moved by half a pixel so that its first
+    ``map_size`` pixels are the BP pixels. ``beam`` (from :func:`dirty_beam`) can be passed
+    when many maps share one coverage.
     """
-    import astropy.units as u
-    from xrayvision.clean import clean
-
     n = imaging.clean_shape
     shift = (n - imaging.map_size) * imaging.pixel_size / 2
+    noise = map_noise(vis, imaging)
     dirty = back_projection(vis, imaging, n=n, shift=shift)
     beam = dirty_beam(vis, imaging) if beam is None else beam
-    ps = [imaging.pixel_size, imaging.pixel_size] * u.arcsec / u.pix
-    with _quiet():
-        _, model, residual = clean(
-            dirty,
-            beam,
-            pixel_size=ps,
-            clean_beam_width=None,
-            gain=imaging.gain,
-            niter=imaging.niter,
-        )
-    return restore(model, residual, imaging, beam.shape), model, residual
+    model, residual, done = hogbom(
+        dirty, beam, gain=imaging.gain, niter=imaging.niter, stop=imaging.threshold * noise
+    )
+    converged = done < imaging.niter or residual.max() <= imaging.threshold * noise
+    image = restore(model, residual, imaging, beam.shape)
+    return CleanResult(image, model, residual, done, bool(converged), noise)
 
 
 def truth_with_beam(truth: np.ndarray, imaging: StixImaging) -> np.ndarray:

@@ -14,7 +14,7 @@ from astroi2i.io.folders import require_empty_folder
 from astroi2i.io.manifest import write_manifest
 from astroi2i.sky.regions import assign_splits
 
-__all__ = ["simulate_stix", "stix_maps", "stix_header"]
+__all__ = ["simulate_stix", "stix_maps", "stix_header", "clean_cards"]
 
 _BEAMS: dict = {}  # one dirty beam per (imaging, coverage) in each worker process
 
@@ -65,23 +65,38 @@ def stix_maps(vis, imaging, *, exposure: float, header: dict, beam=None, truth=N
 
     hdr = fits.Header(header)
     bp = stix.back_projection(vis, imaging) * exposure
-    cln, _, _ = stix.clean_map(vis, imaging, beam=beam)
-    cln = cln * exposure
+    cleaned = stix.clean_map(vis, imaging, beam=beam)
     per_beam, per_area = "ct / (cm2 keV)", "ct / (arcsec2 cm2 keV)"
 
-    def sky(data, unit, band):
+    def sky(data, unit, band, extra=()):
         wcs = _stix_wcs(imaging, vis.center, header["DATE-OBS"])
-        return SkyImage(
-            np.asarray(data, np.float32)[None], wcs, unit, bands=(band,), header=hdr.copy()
-        )
+        h = hdr.copy()
+        h.update(extra)
+        return SkyImage(np.asarray(data, np.float32)[None], wcs, unit, bands=(band,), header=h)
 
-    out = {"bp": sky(bp, per_beam, "bp"), "clean": sky(cln, per_area, "clean")}
+    out = {
+        "bp": sky(bp, per_beam, "bp"),
+        "clean": sky(cleaned.image * exposure, per_area, "clean", clean_cards(cleaned, imaging)),
+    }
     if truth is not None:
         area = imaging.pixel_size**2
         out["truth"] = sky(truth * exposure / area, per_area, "truth")
         beamed = stix.truth_with_beam(truth, imaging) * exposure
         out["truth_beam"] = sky(beamed, per_area, "truth_beam")
     return out
+
+
+def clean_cards(cleaned, imaging) -> list[tuple]:
+    """Header cards that say how far CLEAN went: iterations, cap, gain, stopping threshold
+    and the dirty map's noise σ it was measured against, and whether it converged."""
+    return [
+        ("CLNITER", int(cleaned.iterations), "CLEAN iterations done"),
+        ("CLNNMAX", int(imaging.niter), "CLEAN iteration cap"),
+        ("CLNGAIN", float(imaging.gain), "CLEAN loop gain"),
+        ("CLNTHRSH", float(imaging.threshold), "stop: max residual <= CLNTHRSH * CLNNOISE"),
+        ("CLNNOISE", float(cleaned.noise), "[ct/(cm2 keV s)/beam] BP noise sigma, rates"),
+        ("CLNCONV", bool(cleaned.converged), "CLEAN reached its stopping rule"),
+    ]
 
 
 def _stix_sample(task: dict) -> dict:
@@ -172,6 +187,11 @@ def simulate_stix(
         raise InputError(f"--flux range must be 0 < min ≤ max, got {flux_range}")
     if imaging is None or isinstance(imaging, dict):  # the CLI's options, or the defaults
         imaging = stix.StixImaging(**(imaging or {}))
+    if not (0 < imaging.gain <= 1 and imaging.niter >= 1 and imaging.threshold >= 0):
+        raise InputError(
+            f"CLEAN needs 0 < --gain ≤ 1, --niter ≥ 1 and --clean-threshold ≥ 0; got "
+            f"{imaging.gain:g}, {imaging.niter}, {imaging.threshold:g}"
+        )
     try:
         coverage = stix.real_stix_visibilities()
     except ImportError as err:
