@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 import torch
 
@@ -152,6 +153,46 @@ def test_multilayer_pconv_masks_teacher_forcing_and_composite():
     torch.testing.assert_close(out[valid.bool()], x[valid.bool()], rtol=0, atol=0)
     with pytest.raises(ValueError, match="in_channels == out_channels"):
         MultiLayerPConvUNet(2, 1)
+
+
+def test_multilayer_pconv_with_biharmonic_prior_starts_at_the_physical_fill():
+    """prior='biharmonic': the untrained network returns scikit-image's biharmonic fill made in
+    physical units through the attached hist-eq stretch, and every layer learns δ."""
+    from astroi2i.archs import MultiLayerPConvUNet
+    from astroi2i.baselines import biharmonic_fill
+    from astroi2i.data.stretches import HistEqStretch
+
+    torch.manual_seed(0)
+    yy, xx = np.mgrid[:64, :64]
+    rng = np.random.default_rng(0)
+    image = 1000 * np.exp(-((xx - 30) ** 2 + (yy - 36) ** 2) / 300) + 50
+    image = (image + rng.normal(0, 3, image.shape)).astype(np.float32)
+    stretch = HistEqStretch(n_levels=256).fit([image[None]])
+    net = MultiLayerPConvUNet(1, 1, n_layers=2, grow=4, depth=3, base_channels=4,
+                              prior="biharmonic").eval()  # fmt: skip
+    missing = np.zeros((64, 64), bool)
+    missing[24:40, 16:48] = True
+    x = stretch.forward(image[None, None]).astype(np.float32)
+    x[0, 0][missing] = np.nan
+    with torch.no_grad():
+        in_stretch = net(torch.from_numpy(x)).numpy()
+    net.use_input_stretch(stretch.forward, stretch.inverse)
+    with torch.no_grad():
+        stretched = net(torch.from_numpy(x)).numpy()
+    np.testing.assert_array_equal(stretched[0, 0][~missing], x[0, 0][~missing])  # kept as is
+    out = stretch.inverse(stretched.astype(np.float64))[0, 0]
+    expected = biharmonic_fill(image, missing)
+    np.testing.assert_allclose(out[missing], expected[missing], rtol=0, atol=1e-6 * 1000)
+    # without the stretch the fill is made in the stretched units: another answer
+    other = stretch.inverse(in_stretch.astype(np.float64))[0, 0]
+    assert np.abs(other[missing] - expected[missing]).max() > 1.0
+    # every layer's last convolution is where learning starts
+    valid = torch.from_numpy(~missing).float()[None, None]
+    stages = net.stages(torch.nan_to_num(torch.from_numpy(x)), valid)
+    sum(p[(c - m).bool().expand_as(p)].sum() for p, m, c in stages).backward()
+    assert all(layer.dec[-1].conv.weight.grad.abs().sum() > 0 for layer in net.layers)
+    with pytest.raises(ValueError, match="prior"):
+        MultiLayerPConvUNet(1, 1, prior="bicubic")
 
 
 def test_biharmonic_residual_unet_starts_at_biharmonic_and_learns_inside_holes_only():

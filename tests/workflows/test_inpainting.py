@@ -184,6 +184,38 @@ def test_biharmonic_residual_recipe_trains_and_fills_from_biharmonic(trained, tm
 
 
 @pytest.mark.slow
+def test_corkit_recipe_untrained_returns_the_biharmonic_fill(trained, tmp_path, capsys):
+    """The CorKit recipe (partial-convolution U-Nets, CorKit's losses, hist-eq stretch) starts
+    from the biharmonic fill made in physical units: with the learning rate at 0 (weights as
+    initialised) train → checkpoint → translate gives evaluate's biharmonic baseline."""
+    from astroi2i.baselines import biharmonic_fill
+
+    scenes, _, _ = trained
+    work = tmp_path / "run"
+    sets = [f"data.manifest={scenes / 'manifest.csv'}", *TINY, "model.system.lr=0.0"]
+    code, _, err = run(capsys, "train", "inpaint_small", "--workdir", work, "--set", *sets)
+    assert code == 0, err
+    test_image = sorted((scenes / "test").glob("*.fits"))[0]
+    code, _, err = run(capsys, "simulate", "holes", test_image, "--out", tmp_path / "holes",
+                       "--block", "16", "--max-size", "1", "--seed", "3")  # fmt: skip
+    assert code == 0, err
+    damaged = tmp_path / "holes" / "damaged" / test_image.name
+    raw = fits.getdata(damaged).astype(np.float32)
+    missing = ~np.isfinite(raw)
+    code, _, err = run(capsys, "translate", work / "checkpoints" / "last.ckpt", damaged, "-o",
+                       tmp_path / "p.fits", "--tile", "64", "--overlap", "0")  # fmt: skip
+    assert code == 0, err
+    out = fits.getdata(tmp_path / "p.fits")
+    expected = biharmonic_fill(raw, missing)
+    span = np.ptp(raw[~missing])
+    assert missing.sum() >= 256
+    # to float32 precision in the hist-eq units the network works in: near the top knots one
+    # unit of y spans ~10⁶ DN, so 2⁻²³·y is ~0.05 DN there (a relative 2e-5)
+    np.testing.assert_allclose(out[missing], expected[missing], rtol=1e-4, atol=1e-6 * span)
+    np.testing.assert_array_equal(out[~missing], raw[~missing])
+
+
+@pytest.mark.slow
 def test_validation_panels_show_the_damaged_input_and_the_fill(trained):
     """Inpainting runs write validation panels, and their rows are the damaged input (holes
     and invalid pixels blank), the fill (equal to the input wherever it is valid) and the

@@ -9,6 +9,7 @@ zero) and learns only what biharmonic misses, so training cannot begin below the
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -18,15 +19,19 @@ from astroi2i.archs.registry import ARCHS
 __all__ = ["BiharmonicResidualUNet", "biharmonic_prior"]
 
 
-def biharmonic_prior(x: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+def biharmonic_prior(x: torch.Tensor, valid: torch.Tensor, space=None) -> torch.Tensor:
     """The biharmonic fill ``evaluate --mask`` scores as its baseline
     (:func:`astroi2i.baselines.biharmonic_fill`), of every (image, band) of ``x``
     (N, C, H, W) where ``valid`` (N, 1, H, W) is 0; valid pixels are returned unchanged.
-    Computed on the CPU (no gradient flows through it)."""
+    ``space``: ``(forward, inverse)`` numpy maps of the stretch ``x`` is in; the fill is then
+    made in physical units (``inverse``) and stretched back (``forward``), so that it is the
+    very fill the baseline makes. Computed on the CPU (no gradient flows through it)."""
     from astroi2i.baselines import biharmonic_fill
 
     data = x.detach().to("cpu", torch.float32).numpy()
     missing = valid.detach().cpu().numpy()[:, 0] < 0.5
+    if space is not None:
+        data = np.asarray(space[1](data.astype(np.float64)), np.float64)
     out = data.copy()
     for n in range(data.shape[0]):
         if not missing[n].any():
@@ -36,7 +41,10 @@ def biharmonic_prior(x: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
             continue
         for c in range(data.shape[1]):
             out[n, c] = biharmonic_fill(data[n, c], missing[n])
-    return torch.from_numpy(out).to(x.device, x.dtype)
+    if space is not None:
+        out = np.asarray(space[0](out), np.float32)
+    filled = torch.from_numpy(np.ascontiguousarray(out, np.float32)).to(x.device, x.dtype)
+    return torch.where(valid.bool(), x, filled)
 
 
 def _block(c_in: int, c_out: int) -> nn.Sequential:

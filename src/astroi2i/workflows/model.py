@@ -21,6 +21,7 @@ from astroi2i.description import ModelDescription
 from astroi2i.errors import InputError
 
 __all__ = [
+    "attach_input_stretch",
     "describe",
     "load",
     "load_model",
@@ -168,7 +169,26 @@ def _build_generator(desc: ModelDescription, state: dict, path: Path):
         generator.load_state_dict(state, assign=True)
     except RuntimeError as exc:
         raise InputError(f"{path}: weights do not fit the model's recipe ({exc})") from None
+    attach_input_stretch(generator, desc.stretches["inputs"], path)
     return generator.eval()
+
+
+def attach_input_stretch(network, stretch: dict, source) -> None:
+    """Give a generator that makes a classical prior in physical units (one with
+    ``use_input_stretch``, e.g. ``MultiLayerPConvUNet(prior="biharmonic")``) the maps of its
+    fitted input stretch; the same call at training and at inference."""
+    generator = getattr(network, "generator", network)  # inside WithUncertainty or a system
+    if not hasattr(generator, "use_input_stretch"):
+        return
+    from astroi2i.data.stretches import build_stretch
+
+    built = build_stretch(stretch)
+    if built.exposure_keyword is not None:
+        raise InputError(
+            f"{source}: the generator's classical prior is made in physical units, which an "
+            "exposure stretch needs each image's exposure for; use a stretch without one"
+        )
+    generator.use_input_stretch(built.forward, built.inverse)
 
 
 def _build_system(desc: ModelDescription, state: dict):

@@ -363,6 +363,8 @@ def _datasets(cfg: dict, resumed: ModelDescription | None, *, source: str):
         from astroi2i.data.twoway import twoway_datasets
 
         train_set, val_set, meta = twoway_datasets(cfg, manifest, stretch_in, stretch_out, fit=fit)
+        if fit:
+            _measure_domain_noise(train_set, meta["two_way"])
     else:
         train_set, val_set, meta = _paired_datasets(
             cfg, manifest, stretch_in, stretch_out, fit=fit,
@@ -378,11 +380,33 @@ def _datasets(cfg: dict, resumed: ModelDescription | None, *, source: str):
     return train_set, val_set, ModelDescription.from_dict(stored, source=source)
 
 
+def _measure_domain_noise(train_set, domains: dict) -> None:
+    """Each domain's pixel noise per band, in its stretched units, on its training images:
+    the median over images of the Immerkær σ (:func:`astroi2i.metrics.noise.pixel_noise`),
+    stored as ``two_way[side]["noise_sigma"]`` for noise emulators anchored to it."""
+    import numpy as np
+
+    from astroi2i.metrics.noise import pixel_noise
+
+    pools = train_set.pools
+    for side, names in (("a", ("unpaired_a", 0)), ("b", ("unpaired_b", 1))):
+        images = [item[0] for item in pools[names[0]]]
+        images += [pair[names[1]] for pair in pools["paired"]]
+        sigma = [
+            float(np.median([pixel_noise(x[c], mask) for x, mask in images]))
+            for c in range(images[0][0].shape[0])
+        ]
+        domains[side]["noise_sigma"] = sigma
+        log.info("domain %s: pixel noise σ per band (stretched) %s", side,
+                 ", ".join(f"{v:.4g}" for v in sigma))  # fmt: skip
+
+
 def _system(cfg: dict, description: ModelDescription, resumed):
     """(system, description): the recipe's system for the description's bands, its generator
     checked against ``data.scale`` and started from ``trainer.init_from``; the description
     completed with the generator's stride and whether it fills."""
     from astroi2i.systems.build import build_system
+    from astroi2i.workflows.model import attach_input_stretch
 
     data = cfg["data"]
     system = build_system(cfg["model"], len(description.input_bands),
@@ -413,4 +437,10 @@ def _system(cfg: dict, description: ModelDescription, resumed):
                                               + extra)  # fmt: skip
     if cfg["trainer"]["init_from"] and resumed is None:
         init_from(system, cfg["trainer"]["init_from"], description)
+    if generator is not None:
+        attach_input_stretch(generator, description.stretches["inputs"], "model.generator")
+    for side in ("a", "b"):  # noise emulators anchored to each survey's measured noise
+        emulator = getattr(system, f"ne_{side}", None)
+        if getattr(emulator, "anchor", False) and resumed is None:
+            emulator.set_noise_level(description.two_way[side]["noise_sigma"])
     return system, description
