@@ -99,3 +99,29 @@ def test_noise_emulator_starts_silent():
     assert torch.equal(ne(clean, torch.randn(2, 2, 16, 16)), torch.zeros_like(clean))
     ne(clean, torch.randn(2, 2, 16, 16)).sum().backward()
     assert ne.net[-1].weight.grad.abs().sum() > 0  # and can start learning at once
+
+
+def test_anchored_noise_emulator_has_the_set_level_at_any_texture():
+    """anchor=True: white noise of exactly the set σ per band at initialisation (the extra
+    seed maps are that white noise), and still σ after the texture network has changed."""
+    ne = NoiseEmulator(3, seed_channels=2, base_channels=4, anchor=True)
+    assert ne.seed_channels == 5
+    sigma = torch.tensor([0.01, 0.2, 3.0])
+    ne.set_noise_level(sigma)
+    clean = torch.randn(4, 3, 64, 64)
+    seed = torch.randn(4, 5, 64, 64)
+    out = ne(clean, seed)
+    std = out.std(dim=(-2, -1), unbiased=False)
+    torch.testing.assert_close(std, sigma.expand(4, 3), rtol=1e-5, atol=0)
+    white = seed[:, :3] - seed[:, :3].mean(dim=(-2, -1), keepdim=True)
+    white = white / white.std(dim=(-2, -1), unbiased=False, keepdim=True)
+    torch.testing.assert_close(out / sigma.view(1, 3, 1, 1), white)
+    with torch.no_grad():  # a texture learned by the adversarial game leaves the level alone
+        for p in ne.net.parameters():
+            p.normal_(0, 0.3)
+    shaped = ne(clean, seed)
+    assert not torch.allclose(shaped, out)
+    torch.testing.assert_close(shaped.std(dim=(-2, -1), unbiased=False), sigma.expand(4, 3))
+    assert "noise_sigma" in ne.state_dict()  # the level travels with the checkpoint
+    with pytest.raises(ValueError, match="3 finite"):
+        ne.set_noise_level([1.0, 2.0])

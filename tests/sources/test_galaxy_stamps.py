@@ -51,6 +51,24 @@ def test_simulated_manifest_pairs_and_pools(tmp_path):
                                b.wcs.pixel_to_world_values(67.5, 67.5), atol=1e-10)  # fmt: skip
     only_a = manifest.table[manifest.table["kind"] == "unpaired_a"][0]
     assert np.ma.is_masked(only_a["cfht"]) or str(only_a["cfht"]).strip() in ("", "--")
+    # the noise-free truth is the noisy stamp's expectation: the difference is the noise alone,
+    # zero-mean with the survey's σ in every band, on the same grid, in the same unit
+    for survey, spec in (("sdss", SDSS), ("cfht", CFHT)):
+        noisy = read_image(manifest.cell(row, survey)[0])
+        truth = read_image(manifest.cell(row, f"{survey}_truth")[0])
+        assert truth.unit == noisy.unit and truth.bands == noisy.bands
+        assert truth.wcs.to_header_string() == noisy.wcs.to_header_string()
+        noise = noisy.data.astype(np.float64) - truth.data
+        for c, band in enumerate(BANDS):
+            sigma = spec.noise_sigma(band)
+            assert noise[c].std() == pytest.approx(sigma, rel=0.1)
+            assert abs(noise[c].mean()) < 5 * sigma / np.sqrt(noise[c].size)
+        assert truth.data.sum() > 0 and np.abs(noisy.data - truth.data).max() > 0
+    # a stamp's noisy version is the same draw with and without the truth asked for
+    rng_a, rng_b = np.random.default_rng(9), np.random.default_rng(9)
+    alone = draw_stamp(GALAXY, SDSS, rng_a)
+    with_truth, _ = draw_stamp(GALAXY, SDSS, rng_b, with_truth=True)
+    np.testing.assert_array_equal(alone, with_truth)
 
 
 def test_splus_legacy_fields_share_sky_flux_and_the_x2_grid(tmp_path):

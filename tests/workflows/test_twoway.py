@@ -58,6 +58,38 @@ def test_simulate_train_translate_both_ways(preset_pairs, tmp_path, capsys):
     assert "exists" in capsys.readouterr().err
 
 
+def _noise_level_is_the_measured_one(ckpt, manifest_path):
+    """The stored σ per band is the noise σ of the stretched training stamps within 5 %: the
+    std of noisy − noise-free truth (both stretched), median over stamps; the emulator's output
+    has that σ. (A 3σ-clipped std of the stamps reads up to 6 % high: the galaxies' wings.)"""
+    import torch
+
+    from astroi2i.data.stretches import build_stretch
+    from astroi2i.workflows.model import load
+
+    system, desc = load(ckpt)
+    manifest = read_manifest(manifest_path)
+    for side, column, stretch in (("a", "sdss", "inputs"), ("b", "cfht", "targets")):
+        emulator = getattr(system, f"ne_{side}")
+        assert emulator.anchor
+        st = build_stretch(desc.stretches[stretch])
+        cells = [manifest.cell(r, column)[0] for r in manifest.rows("train")
+                 if str(r[column]).strip() not in ("", "--")]  # fmt: skip
+        stamps = [st.forward(read_image(c).data) for c in cells]
+        truths = [st.forward(read_image(c.replace(f"_{column}.", f"_{column}_truth.")).data)
+                  for c in map(str, cells)]  # fmt: skip
+        noise = [(x - t).std(axis=(-2, -1)) for x, t in zip(stamps, truths)]
+        expected = np.median(np.asarray(noise), axis=0)
+        np.testing.assert_allclose(emulator.noise_sigma.numpy(), expected, rtol=0.05)
+        clean = torch.zeros(1, 5, *stamps[0].shape[-2:])
+        noise = emulator(clean, torch.randn(1, emulator.seed_channels, *clean.shape[-2:]))
+        np.testing.assert_allclose(noise.std(dim=(-2, -1)).detach().numpy()[0], expected,
+                                   rtol=0.05)  # fmt: skip
+        assert desc.two_way[side]["noise_sigma"] == pytest.approx(
+            emulator.noise_sigma.tolist(), rel=1e-6
+        )
+
+
 @pytest.mark.slow
 def test_two_way_errors_are_one_line(preset_pairs, tmp_path, capsys):
     run = tmp_path / "run"
@@ -105,6 +137,14 @@ def test_compare_scores_methods_both_ways(preset_pairs, tmp_path, capsys):
     assert to_cfht["flux_err"] < 0.1  # regridding keeps the flux (unit conversion included)
     rows = Table.read(work / "compare_rows.ecsv")
     assert len(rows) == 3 * 2 * 2  # methods × directions × test pairs
+    # scored twice: noise-free outputs against the noise-free truths the simulator wrote
+    for col in ("psnr_nf", "ssim_nf", "mae_nf", "flux_err_nf"):
+        assert np.isfinite(np.asarray(summary[col], float)).all(), col
+    to_sdss_nf = base[base["direction"] == "cfht→sdss"][0]
+    assert to_sdss_nf["psnr_nf"] > to_sdss["psnr"] + 3  # deep CFHT regridded ≈ SDSS's truth
+    # the anchored noise emulators start at each survey's measured noise, in stretched units
+    _noise_level_is_the_measured_one(work / "noise_gan" / "checkpoints" / "last.ckpt",
+                                     preset_pairs)  # fmt: skip
     # --reuse loads the trained checkpoints: same numbers, no training
     assert main(["-q", "compare", "twoway/pix2pix_adapted", "--data", str(preset_pairs),
                  "--workdir", str(work), "--seed", "1", "--reuse", *_sets()]) == 0  # fmt: skip

@@ -223,6 +223,15 @@ class NoiseEmulator(nn.Module):
     """Noise from Gaussian seeds: a small fully convolutional net sees the noise-free image and
     ``seed_channels`` maps of N(0, 1) seeds and returns a noise image (so the noise may depend
     on the signal, as photon noise does, and be spatially correlated, as resampled stacks are).
+
+    ``anchor=True`` fixes the noise *level* to the survey's measured one and leaves the
+    adversarial game only its texture: the emulator takes ``channels`` more seed maps, white
+    noise w per band, and returns σ · n̂ with n = w + net(clean, seeds) and n̂ = n minus its
+    mean, divided by its RMS, per image and band; σ (a buffer, per band, in the stretched
+    units the emulator works in) is set from the training images with :meth:`set_noise_level`
+    (the two-way training does this: the per-band median over training images of the
+    Immerkær pixel noise). Its last layer is zero, so it starts as white noise of exactly σ.
+    Without ``anchor`` it starts silent and the noise grows as the discriminator asks for it.
     """
 
     def __init__(
@@ -232,22 +241,38 @@ class NoiseEmulator(nn.Module):
         seed_channels: int = 4,
         base_channels: int = 16,
         n_layers: int = 4,
+        anchor: bool = False,
     ) -> None:
         super().__init__()
-        self.seed_channels = seed_channels
+        self.anchor, self.channels = bool(anchor), channels
+        self.seed_channels = seed_channels + (channels if anchor else 0)
         layers: list[nn.Module] = []
-        ch = channels + seed_channels
+        ch = channels + self.seed_channels
         for _ in range(n_layers - 1):
             layers += [nn.Conv2d(ch, base_channels, 3, padding=1), nn.LeakyReLU(0.2)]
             ch = base_channels
         last = nn.Conv2d(ch, channels, 3, padding=1)
-        with torch.no_grad():  # start silent: the noise grows as the discriminator asks for it
+        with torch.no_grad():  # start silent (or, anchored, as white noise of the set level)
             last.weight.zero_()
             last.bias.zero_()
         self.net = nn.Sequential(*layers, last)
+        self.register_buffer("noise_sigma", torch.zeros(channels))
+
+    def set_noise_level(self, sigma) -> None:
+        """σ per band (stretched units) of the survey's pixel noise, for ``anchor``."""
+        sigma = torch.as_tensor(sigma, dtype=self.noise_sigma.dtype).flatten()
+        if sigma.numel() != self.channels or not bool(torch.isfinite(sigma).all()):
+            raise ValueError(f"noise level: {self.channels} finite values needed, got {sigma}")
+        self.noise_sigma.copy_(sigma.to(self.noise_sigma.device))
 
     def forward(self, clean: torch.Tensor, seed: torch.Tensor) -> torch.Tensor:
-        return self.net(torch.cat([clean, seed], 1))
+        out = self.net(torch.cat([clean, seed], 1))
+        if not self.anchor:
+            return out
+        n = seed[:, : self.channels] + out
+        n = n - n.mean(dim=(-2, -1), keepdim=True)
+        rms = n.pow(2).mean(dim=(-2, -1), keepdim=True).sqrt().clamp_min(1e-12)
+        return n / rms * self.noise_sigma.view(1, -1, 1, 1).to(n.dtype)
 
 
 @ARCHS.register

@@ -201,24 +201,28 @@ def _scene(params: GalaxyParams, survey: StampSurvey, band: str):
 
 def draw_stamp(
     params: GalaxyParams | list[GalaxyParams], survey: StampSurvey,
-    rng: np.random.Generator | None, *, bands=None,
-) -> np.ndarray:  # fmt: skip
+    rng: np.random.Generator | None, *, bands=None, with_truth: bool = False,
+):  # fmt: skip
     """(bands, size, size) float32 stamp in the survey's unit (``bands``: the survey's by
-    default) of one galaxy or a field of them; noise-free when ``rng`` is None."""
+    default) of one galaxy or a field of them; noise-free when ``rng`` is None.
+    ``with_truth``: (noisy stamp, noise-free stamp), the second being the first's expectation
+    (the same draw of the noise as without it)."""
     import galsim
 
     bands = survey.bands if bands is None else bands
     objects = [params] if isinstance(params, GalaxyParams) else list(params)
     out = np.empty((len(bands), survey.size, survey.size), np.float32)
+    truth = np.empty_like(out)
     for c, band in enumerate(bands):
         scene = galsim.Add([_scene(p, survey, band) for p in objects])
         image = galsim.ImageF(survey.size, survey.size, scale=survey.pixel_scale)
         scene.drawImage(image=image)
         data = image.array.astype(np.float64)
+        truth[c] = data
         if rng is not None:
             data = data + rng.normal(0.0, survey.noise_sigma(band), data.shape)
         out[c] = data
-    return out
+    return (out, truth) if with_truth else out
 
 
 def stamp_wcs(survey: StampSurvey, ra: float, dec: float) -> WCS:
@@ -234,7 +238,8 @@ def stamp_wcs(survey: StampSurvey, ra: float, dec: float) -> WCS:
     return wcs
 
 
-def _write_stamp(data, survey: StampSurvey, ra, dec, path: Path, key: str, simulated: str):
+def _write_stamp(data, survey: StampSurvey, ra, dec, path: Path, key: str, simulated: str,
+                 noise_free: bool = False):  # fmt: skip
     header = fits.Header()
     header["TELESCOP"] = survey.telescope
     header["OBJECT"] = key
@@ -248,7 +253,9 @@ def _write_stamp(data, survey: StampSurvey, ra, dec, path: Path, key: str, simul
             "survey": survey.name,
             "zero_point": survey.zero_point,
             "psf_fwhm_arcsec": ",".join(f"{survey.psf_fwhm[b]:.2f}" for b in bands),
-            "noise_sigma": ",".join(f"{survey.noise_sigma(b):.4g}" for b in bands),
+            "noise_sigma": "0 (noise-free truth)"
+            if noise_free
+            else ",".join(f"{survey.noise_sigma(b):.4g}" for b in bands),
         },
         overwrite=True,
     )
@@ -266,8 +273,9 @@ def simulate_galaxy_pairs(
     preset: str = "sdss-cfht",
 ) -> Path:
     """Write stamps of both surveys and a manifest with columns split, id, ``a.name``,
-    ``b.name`` (cubes of each survey's bands), kind (paired / unpaired_a / unpaired_b) and r_mag
-    (of the central galaxy). ``fields``: each stamp is a :func:`random_field` over the
+    ``b.name`` (cubes of each survey's bands), ``a.name_truth``, ``b.name_truth`` (the same
+    stamps without noise: their expectation), kind (paired / unpaired_a / unpaired_b) and
+    r_mag (of the central galaxy). ``fields``: each stamp is a :func:`random_field` over the
     survey pair's common footprint, not one galaxy.
 
     ``paired``: split name → number of galaxies seen by both surveys. ``unpaired``: galaxies
@@ -284,14 +292,16 @@ def simulate_galaxy_pairs(
         params = random_field(rng, half) if fields else random_galaxy(rng)
         central = params[0] if fields else params
         ra, dec = 150.0 + (0.03 if fields else 0.01) * len(rows), 2.2  # fields do not overlap
-        row = {"split": split, "id": key, a.name: "", b.name: "", "kind": kind,
-               "r_mag": round(central.r_mag, 3)}  # fmt: skip
+        row = {"split": split, "id": key, a.name: "", b.name: "", f"{a.name}_truth": "",
+               f"{b.name}_truth": "", "kind": kind, "r_mag": round(central.r_mag, 3)}  # fmt: skip
         simulated = f"astroi2i simulate survey-pair --preset {preset}, seed {seed}"
         for survey in surveys:
-            path = out / split / f"{key}_{survey.name}.fits"
-            stamp = draw_stamp(params, survey, rng)
-            _write_stamp(stamp, survey, ra, dec, path, key, simulated)
-            row[survey.name] = str(path.relative_to(out))
+            stamp, truth = draw_stamp(params, survey, rng, with_truth=True)
+            for column, data, clean in ((survey.name, stamp, False),
+                                        (f"{survey.name}_truth", truth, True)):  # fmt: skip
+                path = out / split / f"{key}_{column}.fits"
+                _write_stamp(data, survey, ra, dec, path, key, simulated, noise_free=clean)
+                row[column] = str(path.relative_to(out))
         rows.append(row)
 
     for split, count in paired.items():

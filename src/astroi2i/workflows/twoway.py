@@ -163,32 +163,47 @@ def regrid_baseline(data: np.ndarray, meta: dict, to: str) -> np.ndarray:
     return (resample(x, size)[0].numpy() * area * units).astype(np.float32)
 
 
-def _method_rows(name, system, meta, pairs, *, seed, band) -> list[dict]:
+def _scores(pred, target, band, suffix="") -> dict:
+    """Pixel metrics (band means), noise fidelity and galaxy-property errors (in ``band``) of
+    one prediction against one target SkyImage, the keys ending in ``suffix``."""
     from astroi2i.metrics.galaxy import background_mask, galaxy_properties, noise_fidelity
     from astroi2i.metrics.image import band_metrics
 
+    c = list(target.bands).index(band) if band in target.bands else target.n_bands // 2
+    invalid = target.band_mask | ~np.isfinite(pred)
+    pixel = [band_metrics(pred[k], target.data[k], invalid[k]) for k in range(len(pred))]
+    row = {m: float(np.mean([p[m] for p in pixel])) for m in ("psnr", "ssim", "mae")}
+    if not suffix:  # noise fidelity: of the noisy output against the noisy target
+        noise = [noise_fidelity(pred[k], target.data[k], background_mask(target.data[k]))
+                 for k in range(len(pred))]  # fmt: skip
+        row.update({m: float(np.nanmean([n[m] for n in noise])) for m in noise[0]})
+    props = galaxy_properties(pred[c], target.data[c])
+    row.update({m: props[m] for m in ("flux_err", "r50_err", "ell_err")})
+    return {k + suffix: v for k, v in row.items()}
+
+
+def _method_rows(name, system, meta, pairs, *, seed, band, truths=None) -> list[dict]:
+    """Per-stamp scores of one method both ways. ``truths`` (key → (truth A, truth B), the
+    noise-free stamps): the noise-free output (``noise=False``; regrid as it is) is also
+    scored against them, in the columns ending ``_nf``."""
     rows = []
     names = {s: meta.two_way[s]["name"] for s in ("a", "b")}
     for i, (key, a, b) in enumerate(pairs):
         for to, source, target in (("b", a, b), ("a", b, a)):
             if system is None:
-                pred = regrid_baseline(source.data, meta, to)
+                pred = clean = regrid_baseline(source.data, meta, to)
             else:
                 pred = predict_twoway(system, meta, source.data, to, seed=seed + i)
-            c = list(target.bands).index(band) if band in target.bands else target.n_bands // 2
-            invalid = target.band_mask | ~np.isfinite(pred)
-            pixel = [band_metrics(pred[k], target.data[k], invalid[k]) for k in range(len(pred))]
+                if truths:
+                    clean = predict_twoway(system, meta, source.data, to, noise=False)
             row = {
                 "method": name,
                 "direction": f"{names['a' if to == 'b' else 'b']}→{names[to]}",
                 "id": key,
-                **{m: float(np.mean([p[m] for p in pixel])) for m in ("psnr", "ssim", "mae")},
+                **_scores(pred, target, band),
             }
-            noise = [noise_fidelity(pred[k], target.data[k], background_mask(target.data[k]))
-                     for k in range(len(pred))]  # fmt: skip
-            row.update({m: float(np.nanmean([n[m] for n in noise])) for m in noise[0]})
-            props = galaxy_properties(pred[c], target.data[c])
-            row.update({m: props[m] for m in ("flux_err", "r50_err", "ell_err")})
+            if truths:
+                row.update(_scores(clean, truths[key][0 if to == "a" else 1], band, "_nf"))
             rows.append(row)
     return rows
 
@@ -203,12 +218,28 @@ def _summary(table):
             if not len(part):
                 continue
             row = {"method": method, "direction": direction, "n": len(part)}
-            for col in ("psnr", "ssim", "mae", "bg_sigma_ratio", "bg_w1", "psd_dex"):
-                row[col] = float(np.nanmean(np.asarray(part[col], float)))
-            for col in ("flux_err", "r50_err", "ell_err"):
-                row[col] = float(np.nanmedian(np.asarray(part[col], float)))
+            for col in ("psnr", "ssim", "mae", "bg_sigma_ratio", "bg_w1", "psd_dex",
+                        "psnr_nf", "ssim_nf", "mae_nf"):  # fmt: skip
+                if col in part.colnames:
+                    row[col] = float(np.nanmean(np.asarray(part[col], float)))
+            for col in ("flux_err", "r50_err", "ell_err", "flux_err_nf", "r50_err_nf",
+                        "ell_err_nf"):  # fmt: skip
+                if col in part.colnames:
+                    row[col] = float(np.nanmedian(np.asarray(part[col], float)))
             out.append(row)
     return Table(rows=out)
+
+
+def _noise_free_truths(table, split, inputs, targets) -> dict | None:
+    """key → (truth A, truth B) from the ``<column>_truth`` cells that ``simulate
+    survey-pair`` writes (the stamps' noise-free expectation), or None without them."""
+    from astroi2i.data.twoway import load_domains
+
+    columns = [f"{c}_truth" for c in (*inputs, *targets)]
+    if not set(columns) <= set(table.table.colnames):
+        return None
+    rows = load_domains(table, split, columns[: len(inputs)], columns[len(inputs) :]).paired
+    return {key: (a, b) for key, a, b in rows}
 
 
 def compare(
@@ -229,7 +260,9 @@ def compare(
     as ECSV in ``workdir``.
 
     Pixel metrics (PSNR, SSIM, MAE; band means) and noise metrics are in the physical units
-    of the target survey; galaxy properties are measured in ``band``.
+    of the target survey; galaxy properties are measured in ``band``. Where the manifest has
+    noise-free truths (``<column>_truth``), every method's noise-free output is scored against
+    them too (columns ``*_nf``).
     """
     from astropy.table import Table
 
@@ -268,6 +301,7 @@ def compare(
     pairs = load_domains(table, split, data["inputs"], data["targets"]).paired
     if not pairs:
         raise InputError(f"{manifest}: no paired rows in split {split!r} to score on")
+    truths = _noise_free_truths(table, split, data["inputs"], data["targets"])
     if not reuse:
         require_empty_folder(workdir, overwrite=overwrite)
     rows, meta = [], None
@@ -278,8 +312,9 @@ def compare(
             ckpt = train(recipe, overrides=extra, workdir=workdir / name, overwrite=True).checkpoint
         system, meta = load_twoway(ckpt)
         log.info("compare: scoring %s on %d pairs", name, len(pairs))
-        rows += _method_rows(name, system, meta, pairs, seed=0, band=band)
-    rows = _method_rows("regrid (no learning)", None, meta, pairs, seed=0, band=band) + rows
+        rows += _method_rows(name, system, meta, pairs, seed=0, band=band, truths=truths)
+    rows = _method_rows("regrid (no learning)", None, meta, pairs, seed=0, band=band,
+                        truths=truths) + rows  # fmt: skip
     table_rows = Table(rows=rows)
     summary = _summary(table_rows)
     workdir.mkdir(parents=True, exist_ok=True)
