@@ -125,3 +125,29 @@ def test_anchored_noise_emulator_has_the_set_level_at_any_texture():
     assert "noise_sigma" in ne.state_dict()  # the level travels with the checkpoint
     with pytest.raises(ValueError, match="3 finite"):
         ne.set_noise_level([1.0, 2.0])
+
+
+def test_anchored_scale_generator_starts_at_the_regrid_baseline():
+    """anchor=True: in the target's stretched units the untrained generator is the source
+    taken to physical units, resampled, scaled by the area × unit factor and stretched (Lin
+    et al.'s signed square roots, CFHT in units of 1000); gradients reach the input through
+    that path (cycle terms train both generators)."""
+    from astroi2i.data.stretches import SignedSqrtStretch
+
+    src, dst = SignedSqrtStretch(flux_scale=1.0), SignedSqrtStretch(flux_scale=1000.0)
+    g = ScaleGenerator(2, 2, base_channels=4, n_blocks=1, kernel_size=3, residual_filter=5,
+                       anchor=True)  # fmt: skip
+    factor = (0.187 / 0.396) ** 2 * 1000.0
+    g.use_baseline(src.to_dict(), dst.to_dict(), factor)
+    phys = torch.rand(1, 2, 64, 64, dtype=torch.float64) * 5 - 0.5  # nanomaggies, some < 0
+    x = torch.from_numpy(src.forward(phys.numpy())).float().requires_grad_(True)
+    y = g(x, (136, 136))
+    expected = resample(phys.float(), (136, 136)) * factor
+    out = torch.from_numpy(dst.inverse(y.detach().double().numpy()))
+    torch.testing.assert_close(out.float(), expected, rtol=1e-4, atol=1e-3)
+    y.sum().backward()
+    assert x.grad.abs().sum() > 0
+    with pytest.raises(RuntimeError, match="use_baseline"):
+        ScaleGenerator(2, 2, base_channels=4, n_blocks=1, anchor=True)(x, (136, 136))
+    with pytest.raises(ValueError, match="torch"):
+        g.use_baseline({"type": "AsinhStretch"}, dst.to_dict(), 1.0)

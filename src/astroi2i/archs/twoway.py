@@ -74,6 +74,13 @@ class ScaleGenerator(nn.Module):
 
     ``latent_dim`` > 0 makes it stochastic: z is broadcast over the image and concatenated to
     the input (Augmented CycleGAN).
+
+    ``anchor=True`` starts at the classical answer, the regrid baseline: the skip path is the
+    input taken back to physical units, resampled, multiplied by the pixel-area ratio and the
+    unit factor, and stretched into the target's units (:meth:`use_baseline`, called by the
+    workflows with the fitted stretches; differentiable, so cycle terms reach both
+    generators), and the head's last convolution starts at zero. The untrained generator then
+    *is* ``compare``'s regrid reference, and training learns the correction.
     """
 
     def __init__(
@@ -90,8 +97,11 @@ class ScaleGenerator(nn.Module):
         residual: bool = True,
         kernel_size: int = 7,
         residual_filter: int = 0,
+        anchor: bool = False,
     ) -> None:
         super().__init__()
+        if anchor and not residual:
+            raise ValueError("anchor adds the regrid baseline on the skip path: needs residual")
         if residual and in_channels != out_channels:
             raise ValueError(
                 f"residual needs as many input as output channels ({in_channels} ≠ {out_channels})"
@@ -131,6 +141,16 @@ class ScaleGenerator(nn.Module):
                 self.skip.weight.zero_()
                 self.skip.weight[:, 0, k // 2, k // 2] = 1.0
                 self.skip.bias.zero_()
+        self.anchor, self._baseline = bool(anchor), None
+        if anchor:  # the correction starts at zero: the output is the baseline
+            with torch.no_grad():
+                self.head[-1].weight.zero_()
+                self.head[-1].bias.zero_()
+
+    def use_baseline(self, source: dict, target: dict, factor: float) -> None:
+        """The regrid baseline of ``anchor``: ``source``/``target`` are the two domains' fitted
+        stretches (their ``to_dict()``), ``factor`` the pixel-area ratio × unit factor."""
+        self._baseline = (_torch_stretch(source)[1], _torch_stretch(target)[0], float(factor))
 
     def forward(
         self, x: torch.Tensor, size: tuple[int, int], z: torch.Tensor | None = None
@@ -145,8 +165,36 @@ class ScaleGenerator(nn.Module):
         out = self.head(resample(h, size))
         if not self.residual:
             return out
-        skip = resample(x, size)
+        if self.anchor:
+            if self._baseline is None:
+                raise RuntimeError("an anchored ScaleGenerator needs use_baseline() first")
+            inverse, forward, factor = self._baseline
+            skip = forward(resample(inverse(x), size) * factor)
+        else:
+            skip = resample(x, size)
         return out + (self.skip(skip) if self.skip is not None else skip)
+
+
+def _torch_stretch(spec: dict):
+    """(forward, inverse) in torch of a stretch given as its ``to_dict()``: the ones two-way
+    recipes use (identity, Lin et al.'s signed square root)."""
+    kind = spec.get("type")
+    if kind == "IdentityStretch":
+        return (lambda x: x), (lambda y: y)
+    if kind == "SignedSqrtStretch":
+        f = float(spec.get("flux_scale", 1.0))
+
+        def forward(x):
+            return torch.sign(x) * (torch.sqrt(torch.abs(x / f) + 1.0) - 1.0)
+
+        def inverse(y):
+            return f * torch.sign(y) * ((torch.abs(y) + 1.0) ** 2 - 1.0)
+
+        return forward, inverse
+    raise ValueError(
+        f"anchor: the regrid baseline needs the stretch in torch; {kind} has none here "
+        "(use IdentityStretch or SignedSqrtStretch)"
+    )
 
 
 @ARCHS.register

@@ -199,6 +199,10 @@ def _build_system(desc: ModelDescription, state: dict):
     with torch.device("meta"):
         system = build_system(desc.recipe["model"], len(desc.input_bands), len(desc.target_bands))
     system.load_state_dict(state, assign=True)
+    if desc.is_two_way:
+        from astroi2i.workflows.twoway import attach_regrid_baselines
+
+        attach_regrid_baselines(system, desc)
     return system.eval()
 
 

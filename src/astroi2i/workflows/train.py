@@ -439,8 +439,18 @@ def _system(cfg: dict, description: ModelDescription, resumed):
         init_from(system, cfg["trainer"]["init_from"], description)
     if generator is not None:
         attach_input_stretch(generator, description.stretches["inputs"], "model.generator")
-    for side in ("a", "b"):  # noise emulators anchored to each survey's measured noise
+    if description.is_two_way:
+        _anchor_twoway(system, description, resumed)
+    return system, description
+
+
+def _anchor_twoway(system, description: ModelDescription, resumed) -> None:
+    """Generators anchored to the regrid baseline get it; noise emulators anchored to each
+    survey's measured noise get its level (a resumed run keeps the level it saved)."""
+    from astroi2i.workflows.twoway import attach_regrid_baselines
+
+    attach_regrid_baselines(system, description)
+    for side in ("a", "b"):
         emulator = getattr(system, f"ne_{side}", None)
         if getattr(emulator, "anchor", False) and resumed is None:
             emulator.set_noise_level(description.two_way[side]["noise_sigma"])
-    return system, description

@@ -148,19 +148,38 @@ def translate_twoway(
     return write_image(out, output, provenance=provenance, overwrite=overwrite)
 
 
-def regrid_baseline(data: np.ndarray, meta: dict, to: str) -> np.ndarray:
-    """The no-learning reference: the source stamp bilinearly resampled onto the target grid,
-    scaled by the pixel-area ratio and the two stretches' flux scales (the unit conversion
-    the recipe states, e.g. CFHT ADU = 1000 × SDSS nanomaggies)."""
-    from astroi2i.archs.twoway import resample
-
-    size = output_shape(meta, to, data.shape[-2:])
+def regrid_factor(meta, to: str) -> float:
+    """The regrid reference's scale into domain ``to``: the pixel-area ratio times the unit
+    factor the two stretches state (their flux scales: CFHT ADU = 1000 × SDSS nanomaggies)."""
     src, dst = meta.two_way["a" if to == "b" else "b"], meta.two_way[to]
     stretch_src, stretch_dst = _stretches(meta, to)
     units = getattr(stretch_dst, "flux_scale", 1.0) / getattr(stretch_src, "flux_scale", 1.0)
-    area = (dst["pixel_scale_arcsec"] / src["pixel_scale_arcsec"]) ** 2
+    return float((dst["pixel_scale_arcsec"] / src["pixel_scale_arcsec"]) ** 2 * units)
+
+
+def regrid_baseline(data: np.ndarray, meta: dict, to: str) -> np.ndarray:
+    """The no-learning reference: the source stamp bilinearly resampled onto the target grid,
+    times :func:`regrid_factor`."""
+    from astroi2i.archs.twoway import resample
+
+    size = output_shape(meta, to, data.shape[-2:])
     x = torch.from_numpy(np.nan_to_num(data).astype(np.float32))[None]
-    return (resample(x, size)[0].numpy() * area * units).astype(np.float32)
+    return (resample(x, size)[0].numpy() * regrid_factor(meta, to)).astype(np.float32)
+
+
+def attach_regrid_baselines(system, meta) -> None:
+    """Give anchored generators (``ScaleGenerator(anchor=True)``) the regrid baseline they start
+    at, from the description's fitted stretches and grids; the same call at training and at
+    inference."""
+    for name, to in (("g_ab", "b"), ("g_ba", "a")):
+        generator = getattr(system, name, None)
+        if getattr(generator, "anchor", False):
+            source, target = ("inputs", "targets") if to == "b" else ("targets", "inputs")
+            try:
+                generator.use_baseline(meta.stretches[source], meta.stretches[target],
+                                       regrid_factor(meta, to))  # fmt: skip
+            except ValueError as err:
+                raise InputError(f"model.{name}: {err}") from None
 
 
 def _scores(pred, target, band, suffix="") -> dict:
