@@ -75,7 +75,7 @@ def main(argv=None) -> int:
     vmax = np.nanmax(cln)
     panels = [
         ("back projection", bp, None),
-        ("CLEAN (xrayvision)", cln, vmax),
+        ("CLEAN (converged to 2σ)", cln, vmax),
         ("model (from the BP)", pred, vmax),
         ("model − CLEAN", pred - cln, None),
     ]
