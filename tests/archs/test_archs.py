@@ -186,6 +186,16 @@ def test_multilayer_pconv_with_biharmonic_prior_starts_at_the_physical_fill():
     # without the stretch the fill is made in the stretched units: another answer
     other = stretch.inverse(in_stretch.astype(np.float64))[0, 0]
     assert np.abs(other[missing] - expected[missing]).max() > 1.0
+    # the correction is relative: even a saturated one moves the physical fill by about the
+    # fill itself (P·(1 ± 1) to first order), never by the stretch's span
+    with torch.no_grad():
+        for layer in net.layers:
+            layer.dec[-1].conv.bias.fill_(50.0)
+        pushed = net(torch.from_numpy(x)).numpy().astype(np.float64)
+        for layer in net.layers:
+            layer.dec[-1].conv.bias.zero_()
+    moved = stretch.inverse(pushed)[0, 0][missing]
+    assert np.all(moved > expected[missing]) and np.all(moved < 3.5 * expected[missing])
     # every layer's last convolution is where learning starts
     valid = torch.from_numpy(~missing).float()[None, None]
     stages = net.stages(torch.nan_to_num(torch.from_numpy(x)), valid)

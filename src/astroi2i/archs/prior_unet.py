@@ -19,13 +19,19 @@ from astroi2i.archs.registry import ARCHS
 __all__ = ["BiharmonicResidualUNet", "biharmonic_prior"]
 
 
-def biharmonic_prior(x: torch.Tensor, valid: torch.Tensor, space=None) -> torch.Tensor:
+def biharmonic_prior(x: torch.Tensor, valid: torch.Tensor, space=None, *, with_gain=False):
     """The biharmonic fill ``evaluate --mask`` scores as its baseline
     (:func:`astroi2i.baselines.biharmonic_fill`), of every (image, band) of ``x``
     (N, C, H, W) where ``valid`` (N, 1, H, W) is 0; valid pixels are returned unchanged.
     ``space``: ``(forward, inverse)`` numpy maps of the stretch ``x`` is in; the fill is then
     made in physical units (``inverse``) and stretched back (``forward``), so that it is the
-    very fill the baseline makes. Computed on the CPU (no gradient flows through it)."""
+    very fill the baseline makes. Computed on the CPU (no gradient flows through it).
+
+    ``with_gain``: also return, per pixel, the change in ``x``'s units of a *relative* change
+    of the physical fill, dy/d ln P · m/|P| with m = max(|P|, q) and q the median |value| of
+    the image's known pixels (so that fills near zero can still move by about q): a
+    correction ε then moves the fill by ≈ ε·m in physical units, whatever the stretch's slope
+    there (a hist-eq stretch's top knots span ~10⁶ DN per unit)."""
     from astroi2i.baselines import biharmonic_fill
 
     data = x.detach().to("cpu", torch.float32).numpy()
@@ -41,10 +47,23 @@ def biharmonic_prior(x: torch.Tensor, valid: torch.Tensor, space=None) -> torch.
             continue
         for c in range(data.shape[1]):
             out[n, c] = biharmonic_fill(data[n, c], missing[n])
+    physical = out
     if space is not None:
-        out = np.asarray(space[0](out), np.float32)
+        out = np.asarray(space[0](physical), np.float32)
     filled = torch.from_numpy(np.ascontiguousarray(out, np.float32)).to(x.device, x.dtype)
-    return torch.where(valid.bool(), x, filled)
+    filled = torch.where(valid.bool(), x, filled)
+    if not with_gain:
+        return filled
+    known = np.where(missing[:, None], np.nan, np.abs(data))
+    q = np.nan_to_num(np.nanmedian(known.reshape(*known.shape[:2], -1), axis=-1), nan=1.0)
+    m = np.maximum(np.abs(physical), np.maximum(q, 1e-30)[..., None, None])
+    if space is None:
+        gain = m
+    else:  # a centred difference of the stretch over ±1 % of m
+        h = 0.01 * m
+        gain = (space[0](physical + h) - space[0](physical - h)) / 0.02
+    gain = torch.from_numpy(np.ascontiguousarray(gain, np.float32)).to(x.device, x.dtype)
+    return filled, gain
 
 
 def _block(c_in: int, c_out: int) -> nn.Sequential:
