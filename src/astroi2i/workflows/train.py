@@ -364,7 +364,9 @@ def _datasets(cfg: dict, resumed: ModelDescription | None, *, source: str):
 
         train_set, val_set, meta = twoway_datasets(cfg, manifest, stretch_in, stretch_out, fit=fit)
         if fit:
-            _measure_domain_noise(train_set, meta["two_way"])
+            from astroi2i.workflows.twoway import measure_domain_noise
+
+            measure_domain_noise(train_set, meta["two_way"])
     else:
         train_set, val_set, meta = _paired_datasets(
             cfg, manifest, stretch_in, stretch_out, fit=fit,
@@ -378,27 +380,6 @@ def _datasets(cfg: dict, resumed: ModelDescription | None, *, source: str):
         "fill_value": cfg["data"]["fill_value"],
     }
     return train_set, val_set, ModelDescription.from_dict(stored, source=source)
-
-
-def _measure_domain_noise(train_set, domains: dict) -> None:
-    """Each domain's pixel noise per band, in its stretched units, on its training images:
-    the median over images of the Immerkær σ (:func:`astroi2i.metrics.noise.pixel_noise`),
-    stored as ``two_way[side]["noise_sigma"]`` for noise emulators anchored to it."""
-    import numpy as np
-
-    from astroi2i.metrics.noise import pixel_noise
-
-    pools = train_set.pools
-    for side, names in (("a", ("unpaired_a", 0)), ("b", ("unpaired_b", 1))):
-        images = [item[0] for item in pools[names[0]]]
-        images += [pair[names[1]] for pair in pools["paired"]]
-        sigma = [
-            float(np.median([pixel_noise(x[c], mask) for x, mask in images]))
-            for c in range(images[0][0].shape[0])
-        ]
-        domains[side]["noise_sigma"] = sigma
-        log.info("domain %s: pixel noise σ per band (stretched) %s", side,
-                 ", ".join(f"{v:.4g}" for v in sigma))  # fmt: skip
 
 
 def _system(cfg: dict, description: ModelDescription, resumed):
@@ -440,17 +421,7 @@ def _system(cfg: dict, description: ModelDescription, resumed):
     if generator is not None:
         attach_input_stretch(generator, description.stretches["inputs"], "model.generator")
     if description.is_two_way:
-        _anchor_twoway(system, description, resumed)
+        from astroi2i.workflows.twoway import anchor_twoway
+
+        anchor_twoway(system, description, resumed)
     return system, description
-
-
-def _anchor_twoway(system, description: ModelDescription, resumed) -> None:
-    """Generators anchored to the regrid baseline get it; noise emulators anchored to each
-    survey's measured noise get its level (a resumed run keeps the level it saved)."""
-    from astroi2i.workflows.twoway import attach_regrid_baselines
-
-    attach_regrid_baselines(system, description)
-    for side in ("a", "b"):
-        emulator = getattr(system, f"ne_{side}", None)
-        if getattr(emulator, "anchor", False) and resumed is None:
-            emulator.set_noise_level(description.two_way[side]["noise_sigma"])

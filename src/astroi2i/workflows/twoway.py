@@ -182,6 +182,35 @@ def attach_regrid_baselines(system, meta) -> None:
                 raise InputError(f"model.{name}: {err}") from None
 
 
+def measure_domain_noise(train_set, domains: dict) -> None:
+    """Each domain's pixel noise per band, in its stretched units, on its training images:
+    the median over images of the Immerkær σ (:func:`astroi2i.metrics.noise.pixel_noise`),
+    stored as ``two_way[side]["noise_sigma"]`` for noise emulators anchored to it."""
+    from astroi2i.metrics.noise import pixel_noise
+
+    pools = train_set.pools
+    for side, names in (("a", ("unpaired_a", 0)), ("b", ("unpaired_b", 1))):
+        images = [item[0] for item in pools[names[0]]]
+        images += [pair[names[1]] for pair in pools["paired"]]
+        sigma = [
+            float(np.median([pixel_noise(x[c], mask) for x, mask in images]))
+            for c in range(images[0][0].shape[0])
+        ]
+        domains[side]["noise_sigma"] = sigma
+        log.info("domain %s: pixel noise σ per band (stretched) %s", side,
+                 ", ".join(f"{v:.4g}" for v in sigma))  # fmt: skip
+
+
+def anchor_twoway(system, description, resumed) -> None:
+    """Generators anchored to the regrid baseline get it; noise emulators anchored to each
+    survey's measured noise get its level (a resumed run keeps the level it saved)."""
+    attach_regrid_baselines(system, description)
+    for side in ("a", "b"):
+        emulator = getattr(system, f"ne_{side}", None)
+        if getattr(emulator, "anchor", False) and resumed is None:
+            emulator.set_noise_level(description.two_way[side]["noise_sigma"])
+
+
 def _scores(pred, target, band, suffix="") -> dict:
     """Pixel metrics (band means), noise fidelity and galaxy-property errors (in ``band``) of
     one prediction against one target SkyImage, the keys ending in ``suffix``."""
