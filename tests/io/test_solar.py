@@ -69,12 +69,35 @@ def test_a_solar_image_written_opens_in_sunpy_as_the_same_instrument(tmp_path):
     np.testing.assert_array_equal(written.data, original.data)
 
 
-def test_translating_a_solar_file_keeps_its_instrument_for_sunpy(tmp_path):
+def _model_without_target_instrument(folder):
+    """The packaged model as an export whose description predates ``target_instrument``."""
+    import json
+    import shutil
+
+    from astroi2i.workflows.model import packaged_models, sidecar_path
+
+    weights = packaged_models()["stix-bp2clean"]
+    copy = folder / "old.safetensors"
+    shutil.copy(weights, copy)
+    meta = json.loads(sidecar_path(weights).read_text())
+    meta.pop("target_instrument", None)
+    sidecar_path(copy).write_text(json.dumps(meta))
+    return copy
+
+
+def test_translating_a_solar_file_names_the_instrument_for_sunpy(tmp_path):
+    """The output says which instrument it imitates: the model's target instrument where the
+    model records one (stix-bp2clean: STIX), else the input's (an EIT map stays an EIT map);
+    sunpy opens both on the input's sky."""
     from astroi2i.workflows.translate import translate
 
     path = _eit_like(tmp_path / "eit.fits")
     out = translate("stix-bp2clean", [path], tmp_path / "pred.fits")  # any one-band model
     smap = sunpy_map.Map(out, hdus=0)
+    assert (smap.meta["instrume"], smap.meta["telescop"]) == ("STIX", "SOLO/STIX")
+    _assert_same_sky(smap.wcs, sunpy_map.Map(path).wcs, (64, 64))
+    old = translate(_model_without_target_instrument(tmp_path), [path], tmp_path / "old.fits")
+    smap = sunpy_map.Map(old, hdus=0)
     assert type(smap).__name__ == "EITMap"
     _assert_same_sky(smap.wcs, sunpy_map.Map(path).wcs, (64, 64))
 
