@@ -97,6 +97,7 @@ def test_noise_emulator_starts_silent():
     ne = NoiseEmulator(3, seed_channels=2, base_channels=4)
     clean = torch.randn(2, 3, 16, 16)
     assert torch.equal(ne(clean, torch.randn(2, 2, 16, 16)), torch.zeros_like(clean))
+    assert "noise_sigma" not in ne.state_dict()  # its checkpoints hold what they always held
     ne(clean, torch.randn(2, 2, 16, 16)).sum().backward()
     assert ne.net[-1].weight.grad.abs().sum() > 0  # and can start learning at once
 

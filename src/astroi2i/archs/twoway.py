@@ -304,10 +304,13 @@ class NoiseEmulator(nn.Module):
             last.weight.zero_()
             last.bias.zero_()
         self.net = nn.Sequential(*layers, last)
-        self.register_buffer("noise_sigma", torch.zeros(channels))
+        if self.anchor:  # only then: checkpoints of silent-start emulators load as before
+            self.register_buffer("noise_sigma", torch.zeros(channels))
 
     def set_noise_level(self, sigma) -> None:
         """σ per band (stretched units) of the survey's pixel noise, for ``anchor``."""
+        if not self.anchor:
+            raise ValueError("set_noise_level: this emulator is not anchored (anchor=False)")
         sigma = torch.as_tensor(sigma, dtype=self.noise_sigma.dtype).flatten()
         if sigma.numel() != self.channels or not bool(torch.isfinite(sigma).all()):
             raise ValueError(f"noise level: {self.channels} finite values needed, got {sigma}")
