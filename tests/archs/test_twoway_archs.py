@@ -1,5 +1,6 @@
 """Networks of the two-way translators: output grids of any size, gradient flow, latent codes."""
 
+import numpy as np
 import pytest
 import torch
 
@@ -152,3 +153,22 @@ def test_anchored_scale_generator_starts_at_the_regrid_baseline():
         ScaleGenerator(2, 2, base_channels=4, n_blocks=1, anchor=True)(x, (136, 136))
     with pytest.raises(ValueError, match="torch"):
         g.use_baseline({"type": "AsinhStretch"}, dst.to_dict(), 1.0)
+
+
+def test_smoothing_autoencoder_starts_at_the_gaussian_smoothing():
+    """smooth=σ: the untrained autoencoder is a Gaussian smoothing (scipy's, mirrored edges,
+    truncated at 3σ); its bottlenecked network starts at zero and is where learning starts."""
+    from scipy import ndimage
+
+    ae = ConvAutoencoder(3, base_channels=4, depth=2, bottleneck_channels=2, smooth=1.0)
+    x = torch.randn(2, 3, 20, 24, requires_grad=True)
+    out = ae(x)
+    expected = ndimage.gaussian_filter(x.detach().numpy(), (0, 0, 1.0, 1.0), mode="mirror",
+                                       truncate=3.0)  # fmt: skip
+    np.testing.assert_allclose(out.detach().numpy(), expected, rtol=0, atol=1e-5)
+    out.sum().backward()
+    assert ae.head.weight.grad.abs().sum() > 0
+    plain = ConvAutoencoder(3, base_channels=4, depth=2, bottleneck_channels=2)
+    assert not torch.allclose(plain(x), out)  # smooth=0: Lin et al.'s autoencoder as before
+    with pytest.raises(ValueError, match="smooth"):
+        ConvAutoencoder(3, smooth=-1.0)

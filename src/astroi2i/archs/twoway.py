@@ -232,7 +232,12 @@ class RegridResnetGenerator(nn.Module):
 class ConvAutoencoder(nn.Module):
     """Lin et al.'s autoencoder: a strided encoder down to a narrow bottleneck and a decoder,
     with no skip connections, so it cannot pass pixel noise through: A(x) is the noise-free
-    part of x and x − A(x) its noise."""
+    part of x and x − A(x) its noise.
+
+    ``smooth`` > 0 starts it at a classical noise-free estimate: A(x) = G ∗ x + the decoder's
+    output, G a Gaussian of that σ (pixels, in the units A works in) and the decoder's last
+    layer zero, so the bottlenecked network learns only the structure the smoothing blurs.
+    """
 
     def __init__(
         self,
@@ -242,8 +247,12 @@ class ConvAutoencoder(nn.Module):
         depth: int = 2,
         bottleneck_channels: int = 8,
         norm: Literal["batch", "instance", "none"] = "instance",
+        smooth: float = 0.0,
     ) -> None:
         super().__init__()
+        if smooth < 0:
+            raise ValueError(f"smooth must be ≥ 0 pixels, got {smooth}")
+        self.smooth = float(smooth)
         layers: list[nn.Module] = _conv_block(channels, base_channels, norm)
         ch = base_channels
         for _ in range(depth):
@@ -258,12 +267,28 @@ class ConvAutoencoder(nn.Module):
             ch //= 2
         self.decoder_in = nn.Sequential(*dec)
         self.head = nn.Conv2d(ch, channels, 3, padding=1)
+        if self.smooth:
+            with torch.no_grad():
+                self.head.weight.zero_()
+                self.head.bias.zero_()
+
+    def _smoothed(self, x: torch.Tensor) -> torch.Tensor:
+        r = max(1, int(round(3 * self.smooth)))
+        g = torch.exp(-0.5 * (torch.arange(-r, r + 1, dtype=x.dtype, device=x.device)
+                              / self.smooth) ** 2)  # fmt: skip
+        g = g / g.sum()
+        c = x.shape[1]
+        h = F.conv2d(F.pad(x, (r, r, 0, 0), mode="reflect"), g.view(1, 1, 1, -1).repeat(c, 1, 1, 1),
+                     groups=c)  # fmt: skip
+        return F.conv2d(F.pad(h, (0, 0, r, r), mode="reflect"),
+                        g.view(1, 1, -1, 1).repeat(c, 1, 1, 1), groups=c)  # fmt: skip
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.decoder_in(self.encoder(x))
         for stage in self.decoder_stages:
             h = stage(F.interpolate(h, scale_factor=2, mode="bilinear", align_corners=False))
-        return self.head(resample(h, tuple(x.shape[-2:])))
+        out = self.head(resample(h, tuple(x.shape[-2:])))
+        return out + self._smoothed(x) if self.smooth else out
 
 
 @ARCHS.register
