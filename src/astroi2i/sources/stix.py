@@ -373,12 +373,11 @@ def clean_map(
     noise = map_noise(vis, imaging)
     dirty = back_projection(vis, imaging, n=n, shift=shift)
     beam = dirty_beam(vis, imaging) if beam is None else beam
-    model, residual, done = hogbom(
-        dirty, beam, gain=imaging.gain, niter=imaging.niter, stop=imaging.threshold * noise
-    )
-    converged = done < imaging.niter or residual.max() <= imaging.threshold * noise
+    stop = imaging.threshold * noise
+    model, residual, done = hogbom(dirty, beam, gain=imaging.gain, niter=imaging.niter, stop=stop)
     image = restore(model, residual, imaging, beam.shape)
-    return CleanResult(image, model, residual, done, bool(converged), noise)
+    # the loop returns early only once the rule holds, so the residual itself says it
+    return CleanResult(image, model, residual, done, bool(residual.max() <= stop), noise)
 
 
 def truth_with_beam(truth: np.ndarray, imaging: StixImaging) -> np.ndarray:
