@@ -97,3 +97,15 @@ def test_nested_hints_are_checked_all_the_way_down():
             check_type(value, hint, "k")
     check_type([1, 2], Sequence[int], "k")
     check_type({"a": 1}, dict[str, int], "k")
+
+
+def test_a_physical_pixel_loss_is_only_for_systems_that_pass_the_scale():
+    from astroi2i.config import apply_overrides, load_recipe, resolve_recipe
+    from astroi2i.errors import InputError
+
+    recipe = load_recipe("pix2pix_quickstart")
+    resolved = resolve_recipe(apply_overrides(recipe, ["model.pixel_loss.space=both"]))
+    assert resolved["model"]["pixel_loss"]["space"] == "both"
+    with pytest.raises(InputError, match="model.pixel_loss.space: 'physical' is for"):
+        resolve_recipe(apply_overrides(load_recipe("inpaint_small"),
+                                       ["model.pixel_loss.space=physical"]))  # fmt: skip

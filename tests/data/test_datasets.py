@@ -203,3 +203,29 @@ def test_inpainting_holes_and_zero_blocks(tmp_path, rng):
     assert not torch.equal(ds[0]["hole"], ds[1]["hole"])  # drawn per sample
     with pytest.raises(InputError, match="data.holes.size"):
         PairedDataset(pairs, input_stretch=IdentityStretch(), holes={"size": 2})
+
+
+def test_physical_loss_scale_is_the_stretch_slope_and_follows_crops(paired):
+    from astroi2i.data.datasets import physical_scale
+    from astroi2i.data.stretches import AsinhStretch
+
+    asinh = AsinhStretch(softening=0.5)
+    y = np.array([[[0.0, 1.0], [-2.0, 3.0]]])
+    np.testing.assert_allclose(physical_scale(asinh, y), np.cosh(y), rtol=1e-6)  # d(b·sinh)/dy
+    assert np.all(physical_scale(LinearStretch(vmin=0.0, vmax=4.0), y) == pytest.approx(1.0))
+
+    pairs = load_pairs(paired, "train", ["c"], ["t"])
+    kwargs = dict(input_stretch=IdentityStretch(), target_stretch=asinh, crop_size=12,
+                  augment=True, crops_per_image=4)  # fmt: skip
+    plain = PairedDataset(pairs, **kwargs)
+    weighted = PairedDataset(pairs, loss_space="physical", **kwargs)
+    for i in range(8):  # the same crops and turns; scale is cosh of the sample's target
+        a, b = plain[i], weighted[i]
+        assert "scale" not in a and b["scale"].shape == b["target"].shape
+        torch.testing.assert_close(a["target"], b["target"])
+        valid = ~b["mask"]
+        expected = torch.cosh(b["target"].double())[0][valid].float()
+        torch.testing.assert_close(b["scale"][0][valid], expected, rtol=1e-5, atol=1e-6)
+        assert torch.all(b["scale"][0][b["mask"]] == 0)  # invalid pixels carry no weight
+    with pytest.raises(ValueError, match="loss_space"):
+        PairedDataset(pairs, loss_space="linear", **kwargs)

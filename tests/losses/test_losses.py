@@ -92,3 +92,24 @@ def test_hole_log_mse_is_the_mean_per_image_log_mse_over_scored_holes():
     expected = (torch.log(torch.tensor((4.0 + 16.0) / 2)) + torch.log(torch.tensor(9.0))) / 2
     torch.testing.assert_close(loss, expected)
     torch.testing.assert_close(terms["hole_log_mse"], expected)
+
+
+def test_pixel_losses_in_physical_units_weigh_each_error_by_the_scale():
+    pred = torch.tensor([[[[1.0, -2.0], [0.5, 0.0]]]])
+    target = torch.zeros_like(pred)
+    scale = torch.tensor([[[[3.0, 1.0], [0.0, 10.0]]]])  # physical units per stretched unit
+    l1 = MaskedL1Loss(weight=1.0, space="physical")(pred, target, None, scale)
+    assert l1 == pytest.approx(((3 + 2 + 0 + 0) / 4) / ((3 + 1 + 0 + 10) / 4))
+    mse = MaskedMSELoss(weight=2.0, space="physical")(pred, target, None, scale)
+    assert mse == pytest.approx(2 * ((9 + 4) / 4) / ((9 + 1 + 100) / 4))
+    both = MaskedL1Loss(weight=1.0, space="both")(pred, target, None, scale)
+    assert both == pytest.approx(l1 + 3.5 / 4)
+    mask = torch.tensor([[[True, False], [False, False]]])  # the first pixel drops out
+    masked = MaskedL1Loss(weight=1.0, space="physical")(pred, target, mask, scale)
+    assert masked == pytest.approx((2 / 3) / (11 / 3))
+    # the stretched loss ignores the scale; the others need it
+    assert MaskedL1Loss(weight=1.0)(pred, target, None, scale) == pytest.approx(3.5 / 4)
+    with pytest.raises(ValueError, match="needs the batch's scale"):
+        MaskedL1Loss(space="both")(pred, target)
+    with pytest.raises(ValueError, match="space must be one of"):
+        MaskedL1Loss(space="linear")

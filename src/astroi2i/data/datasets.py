@@ -38,7 +38,9 @@ class Sample(TypedDict, total=False):
 
     inputs (C_in, H, W) float32; target (C_out, H', W') float32 (absent in predict mode);
     mask (H, W) bool, True where any input or target pixel is invalid; key: the manifest id;
-    hole (H, W) bool, inpainting only: True where valid pixels were removed from ``inputs``.
+    hole (H, W) bool, inpainting only: True where valid pixels were removed from ``inputs``;
+    scale (C_out, H', W') float32, ``data.loss_space: physical`` only: what the pixel loss
+    multiplies each error by (:func:`physical_scale`).
     """
 
     inputs: torch.Tensor
@@ -46,6 +48,7 @@ class Sample(TypedDict, total=False):
     mask: torch.Tensor
     key: str
     hole: torch.Tensor
+    scale: torch.Tensor
 
 
 @dataclass(frozen=True)
@@ -239,6 +242,20 @@ def _upsample(mask: np.ndarray, scale: int) -> np.ndarray:
     return np.repeat(np.repeat(mask, scale, axis=0), scale, axis=1)
 
 
+def physical_scale(stretch: Stretch, y: np.ndarray, exposure=None) -> np.ndarray:
+    """Physical units per stretched unit at each stretched value of ``y`` (C, H, W), divided
+    by that slope at zero: 1 on the sky, large in bright pixels (asinh: cosh y). An error
+    scaled by it is, to first order, the physical error in units of the stretch's slope at
+    zero (for asinh, the softening), so a loss on the stretched values scores what a
+    physical-unit PSNR scores."""
+    step = 1e-3
+    y = np.asarray(y, np.float64)
+    slope = stretch.inverse_sigma(y, np.full_like(y, step), exposure=exposure)
+    at_zero = stretch.inverse_sigma(np.zeros_like(y), np.full_like(y, step), exposure=exposure)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.asarray(slope, np.float64) / np.asarray(at_zero, np.float64)
+
+
 class PairedDataset(torch.utils.data.Dataset):
     """Stretched, cropped and augmented samples from :class:`Pair` s held in memory.
 
@@ -270,6 +287,10 @@ class PairedDataset(torch.utils.data.Dataset):
         ``data.anchor: baseline``: the targets become target − baseline(inputs), both
         stretched with the target stretch (the baseline is computed once, in physical units,
         on the whole image, then cropped with it).
+    loss_space : {"stretched", "physical"}
+        ``physical``: each sample also carries ``scale``, the target stretch's slope at each
+        target pixel (physical units per stretched unit) divided by its slope at zero, which
+        the pixel loss multiplies the error by (see :func:`physical_scale`).
     holes : dict, optional
         Inpainting: keyword arguments of :func:`astroi2i.sky.masks.random_blocks`; each
         sample gets random missing blocks (drawn from its own random stream), filled with
@@ -297,8 +318,12 @@ class PairedDataset(torch.utils.data.Dataset):
         scale: int = 1,
         holes: dict | None = None,
         baseline=None,
+        loss_space: str = "stretched",
         cache: tuple | None = None,
     ) -> None:
+        if loss_space not in ("stretched", "physical"):
+            raise ValueError(f"loss_space: 'stretched' or 'physical', got {loss_space!r}")
+        self.physical = loss_space == "physical"
         self.holes = None if holes is None else dict(holes)
         self.fill_value = fill_value
         if self.holes is not None:
@@ -336,11 +361,14 @@ class PairedDataset(torch.utils.data.Dataset):
         y = None
         if p.target is not None and target_stretch is not None:
             y = apply_stretch(target_stretch, p.target.data, p.target_exposure, p.key)
+            scale = physical_scale(target_stretch, y, p.target_exposure) if self.physical else None
             if baseline is not None:  # the network learns the correction to it
                 b = baseline.predict(np.where(p.inputs.band_mask, np.nan, p.inputs.data))
                 y = y - apply_stretch(target_stretch, b, p.target_exposure, p.key)
             mask = mask | p.target.pixel_mask | ~np.isfinite(y).all(axis=0)
             y = np.where(np.isfinite(y), y, fill_value).astype(np.float32)
+            if scale is not None:  # stored as extra target channels (one array per sample)
+                y = np.concatenate([y, np.where(np.isfinite(scale), scale, 0.0)]).astype(np.float32)
         x = np.where(np.isfinite(x), x, fill_value).astype(np.float32)
         if self.crop_size is not None and min(x.shape[-2:]) < self.crop_size:
             raise InputError(
@@ -385,5 +413,8 @@ class PairedDataset(torch.utils.data.Dataset):
         sample["inputs"] = torch.from_numpy(np.ascontiguousarray(x))
         sample["mask"] = torch.from_numpy(np.ascontiguousarray(mask))
         if y is not None:
+            if self.physical:
+                y, scale = np.split(y, 2)
+                sample["scale"] = torch.from_numpy(np.ascontiguousarray(scale))
             sample["target"] = torch.from_numpy(np.ascontiguousarray(y))
         return sample

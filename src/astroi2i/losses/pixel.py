@@ -8,7 +8,10 @@ from torch import nn
 
 from astroi2i.losses.registry import LOSSES
 
-__all__ = ["MaskedL1Loss", "MaskedMSELoss", "masked_mean", "gaussian_nll"]
+__all__ = ["MaskedL1Loss", "MaskedMSELoss", "masked_mean", "gaussian_nll", "SPACES"]
+
+#: what a pixel loss measures the error in (see :meth:`_PixelLoss.forward`)
+SPACES = ("stretched", "physical", "both")
 
 
 def masked_mean(values: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
@@ -34,41 +37,64 @@ def gaussian_nll(mu, log_sigma, target, mask=None) -> torch.Tensor:
 
 
 class _PixelLoss(nn.Module):
-    def __init__(self, *, weight: float) -> None:
+    def __init__(self, *, weight: float, space: str = "stretched") -> None:
         super().__init__()
+        if space not in SPACES:
+            raise ValueError(f"space must be one of {', '.join(SPACES)}, got {space!r}")
         self.weight = float(weight)
+        self.space = space
 
-    def _elementwise(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    def _elementwise(self, error: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
     def forward(
-        self, pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None
+        self,
+        pred: torch.Tensor,
+        target: torch.Tensor,
+        mask: torch.Tensor | None = None,
+        scale: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """``weight`` × mean error over valid pixels (``mask`` True = invalid)."""
+        """``weight`` × mean error over valid pixels (``mask`` True = invalid).
+
+        ``space`` other than ``"stretched"`` needs ``scale`` (shaped as ``pred``): the
+        physical units per stretched unit at each target pixel (the dataset's ``scale``).
+        ``"physical"`` scores the errors times ``scale`` (to first order the physical
+        errors; normalised by the mean of the same function of ``scale``, so the loss keeps
+        the stretched loss's size), ``"both"`` adds that to the stretched term: faint
+        pixels keep their weight while bright ones count as much as in physical units."""
         if pred.shape != target.shape:
             raise ValueError(
                 f"prediction {tuple(pred.shape)} and target {tuple(target.shape)} differ"
             )
-        return self.weight * masked_mean(self._elementwise(pred, target), mask)
+        error = pred - target
+        if self.space == "stretched":
+            return self.weight * masked_mean(self._elementwise(error), mask)
+        if scale is None:
+            raise ValueError(f"a pixel loss in space {self.space!r} needs the batch's scale")
+        physical = masked_mean(self._elementwise(error * scale), mask)
+        physical = physical / masked_mean(self._elementwise(scale), mask).clamp_min(1e-12)
+        if self.space == "both":
+            physical = physical + masked_mean(self._elementwise(error), mask)
+        return self.weight * physical
 
 
 @LOSSES.register
 class MaskedL1Loss(_PixelLoss):
     """weight · mean |pred − target| over valid pixels. pix2pix uses weight 100."""
 
-    def __init__(self, *, weight: float = 100.0) -> None:
-        super().__init__(weight=weight)
+    def __init__(self, *, weight: float = 100.0, space: str = "stretched") -> None:
+        super().__init__(weight=weight, space=space)
 
-    def _elementwise(self, pred, target):
-        return (pred - target).abs()
+    def _elementwise(self, error):
+        return error.abs()
 
 
 @LOSSES.register
 class MaskedMSELoss(_PixelLoss):
     """weight · mean (pred − target)² over valid pixels."""
 
-    def __init__(self, *, weight: float = 1.0) -> None:
-        super().__init__(weight=weight)
+    def __init__(self, *, weight: float = 1.0, space: str = "stretched") -> None:
+        super().__init__(weight=weight, space=space)
 
-    def _elementwise(self, pred, target):
-        return (pred - target).square()
+    def _elementwise(self, error):
+        return error.square()

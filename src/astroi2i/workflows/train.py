@@ -176,6 +176,7 @@ def _paired_datasets(cfg: dict, manifest, stretch_in, stretch_out, *, fit: bool,
         scale=data["scale"],
         holes=data["holes"],
         baseline=baseline_from_dict(baseline) if data["anchor"] == "baseline" else None,
+        loss_space=loss_space(cfg),
     )
     first = train_pairs[0]
     caches = _disk_caches(cfg, manifest, stretch_in, stretch_out, baseline) if on_disk else {}
@@ -205,6 +206,13 @@ def _paired_datasets(cfg: dict, manifest, stretch_in, stretch_out, *, fit: bool,
     return train_set, val_set, meta
 
 
+def loss_space(cfg: dict) -> str:
+    """``"stretched"``, or ``"physical"`` when the pixel loss scores physical errors
+    (``model.pixel_loss.space`` physical or both): the samples then carry ``scale``."""
+    space = ((cfg["model"].get("pixel_loss") or {}).get("space")) or "stretched"
+    return "stretched" if space == "stretched" else "physical"
+
+
 def _disk_caches(cfg: dict, manifest, stretch_in, stretch_out, baseline) -> dict:
     """``{"train": (folder, fingerprint), "val": …}`` for ``data.cache: disk``: one cache per
     split, named by a fingerprint of everything its samples depend on, so a rerun with the same
@@ -226,6 +234,7 @@ def _disk_caches(cfg: dict, manifest, stretch_in, stretch_out, baseline) -> dict
             "data": recipe,
             "stretches": [stretch_in.to_dict(), stretch_out.to_dict()],
             "baseline": baseline,
+            "loss_space": loss_space(cfg),
         }
         digest = hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode())
         fingerprint = digest.hexdigest()
@@ -387,7 +396,7 @@ def _system(cfg: dict, description: ModelDescription, resumed):
     checked against ``data.scale`` and started from ``trainer.init_from``; the description
     completed with the generator's stride and whether it fills."""
     from astroi2i.systems.build import build_system
-    from astroi2i.workflows.model import attach_input_stretch
+    from astroi2i.workflows.model import attach_stretches
 
     data = cfg["data"]
     system = build_system(cfg["model"], len(description.input_bands),
@@ -419,7 +428,7 @@ def _system(cfg: dict, description: ModelDescription, resumed):
     if cfg["trainer"]["init_from"] and resumed is None:
         init_from(system, cfg["trainer"]["init_from"], description)
     if generator is not None:
-        attach_input_stretch(generator, description.stretches["inputs"], "model.generator")
+        attach_stretches(generator, description, "model.generator")
     if description.is_two_way:
         from astroi2i.workflows.twoway import anchor_twoway
 
