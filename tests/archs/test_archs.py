@@ -237,3 +237,31 @@ def test_biharmonic_residual_unet_starts_at_biharmonic_and_learns_inside_holes_o
     assert net.out.weight.grad.abs().sum() > 0
     with pytest.raises(ValueError, match="in_channels"):
         BiharmonicResidualUNet(2, 1)
+
+
+def test_srresnet_with_a_bicubic_prior_starts_at_the_physical_bicubic_upsampling():
+    from scipy import ndimage
+
+    torch.manual_seed(0)
+    x = torch.randn(2, 2, 12, 12)
+    g = SRResNetGenerator(2, 2, scale=2, n_blocks=1, base_channels=4, prior="bicubic",
+                          zero_output=True)  # fmt: skip
+    assert not g.onnx_exportable
+    with torch.no_grad():
+        plain = g(x).numpy()  # no stretches attached: in the units the network sees
+    expected = ndimage.zoom(x[1, 0].double().numpy(), 2, order=3, mode="nearest", grid_mode=True)
+    np.testing.assert_allclose(plain[1, 0], expected, rtol=1e-5, atol=1e-6)
+    # with stretches: inverse the input's (×3 here), ÷ f² per band, then the target's (−1)
+    g.use_stretches(lambda a: 3 * a, lambda a: a - 1.0, [0.25, 1.0])
+    with torch.no_grad():
+        physical = g(x).numpy()
+    np.testing.assert_allclose(physical[1, 0], 3 * expected * 0.25 - 1.0, rtol=1e-5, atol=1e-5)
+    zoomed = ndimage.zoom(x[0, 1].double().numpy(), 2, order=3, mode="nearest", grid_mode=True)
+    np.testing.assert_allclose(physical[0, 1], 3 * zoomed - 1.0, rtol=1e-5, atol=1e-5)
+    # the correction learns: the head is the only thing at zero
+    g.train()
+    loss = (g(x) - 1.0).square().mean()
+    loss.backward()
+    assert g.head.weight.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="as many output as input channels"):
+        SRResNetGenerator(2, 1, prior="bicubic")

@@ -4,8 +4,15 @@ above ``errors``, so networks, datasets, metrics and workflows can all use the s
 
 from astroi2i.baselines.fills import biharmonic_fill, border_mean_fill
 from astroi2i.baselines.linear import LinearSmoothBaseline
+from astroi2i.baselines.resample import bicubic_upsample
 
-__all__ = ["biharmonic_fill", "border_mean_fill", "LinearSmoothBaseline", "baseline_from_dict"]
+__all__ = [
+    "biharmonic_fill",
+    "border_mean_fill",
+    "bicubic_upsample",
+    "LinearSmoothBaseline",
+    "baseline_from_dict",
+]
 
 _FITTED = {"LinearSmoothBaseline": LinearSmoothBaseline}
 

@@ -82,22 +82,19 @@ def target_exposure(stretch, target, path):
 
 def bicubic_baseline(low, target_shape: tuple[int, int]):
     """The low-resolution image resampled onto a grid f× finer by cubic-spline interpolation
-    (scipy.ndimage.zoom, order 3); per-pixel flux units are divided by f² so the total flux is
-    kept, surface brightness is not. Returns (C, H, W) data and the (C, H, W) invalid mask."""
-    from scipy import ndimage
-
+    (:func:`astroi2i.baselines.bicubic_upsample`); per-pixel flux units are divided by f² so
+    the total flux is kept, surface brightness is not. Returns (C, H, W) data and the
+    (C, H, W) invalid mask."""
+    from astroi2i.baselines import bicubic_upsample
     from astroi2i.sky.geometry import is_surface_brightness
 
     fy, fx = target_shape[0] / low.shape[0], target_shape[1] / low.shape[1]
     if fy != fx or fy != int(fy) or fy < 1:
         raise InputError(f"target {target_shape} is not an integer multiple of {low.shape}")
     f = int(fy)
-    data = np.empty((low.n_bands, *target_shape), np.float32)
-    for c in range(low.n_bands):
-        band = np.where(low.band_mask[c], 0.0, low.data[c]).astype(float)
-        data[c] = ndimage.zoom(band, f, order=3, mode="nearest", grid_mode=True)
-    if not is_surface_brightness(low.unit):
-        data /= f * f
+    band = np.where(low.band_mask, 0.0, low.data)
+    flux_scale = 1.0 if is_surface_brightness(low.unit) else 1.0 / (f * f)
+    data = bicubic_upsample(band, f, flux_scale).astype(np.float32)
     mask = np.repeat(np.repeat(low.band_mask, f, axis=1), f, axis=2)
     return data, mask
 

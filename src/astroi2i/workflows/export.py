@@ -71,8 +71,9 @@ def export(model, fmt: str, output=None, *, overwrite: bool = False) -> tuple[Pa
     generator, desc = load_model(source)
     if fmt == "onnx" and not getattr(generator, "onnx_exportable", True):
         raise InputError(
-            f"{model}: {type(generator).__name__} runs scikit-image inside its forward pass, "
-            "which ONNX cannot hold; export --format safetensors instead"
+            f"{model}: {type(generator).__name__} makes its classical prior with scipy or "
+            "scikit-image inside its forward pass, which ONNX cannot hold; export --format "
+            "safetensors instead"
         )
     info = desc.replace(
         exported_from=desc.exported_from or {"checkpoint": desc.name, "sha256": desc.sha256}

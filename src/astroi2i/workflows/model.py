@@ -21,7 +21,7 @@ from astroi2i.description import ModelDescription
 from astroi2i.errors import InputError
 
 __all__ = [
-    "attach_input_stretch",
+    "attach_stretches",
     "describe",
     "load",
     "load_model",
@@ -169,26 +169,43 @@ def _build_generator(desc: ModelDescription, state: dict, path: Path):
         generator.load_state_dict(state, assign=True)
     except RuntimeError as exc:
         raise InputError(f"{path}: weights do not fit the model's recipe ({exc})") from None
-    attach_input_stretch(generator, desc.stretches["inputs"], path)
+    attach_stretches(generator, desc, path)
     return generator.eval()
 
 
-def attach_input_stretch(network, stretch: dict, source) -> None:
-    """Give a generator that makes a classical prior in physical units (one with
-    ``use_input_stretch``, e.g. ``MultiLayerPConvUNet(prior="biharmonic")``) the maps of its
-    fitted input stretch; the same call at training and at inference."""
+def attach_stretches(network, desc: ModelDescription, source) -> None:
+    """Give a generator that makes a classical prior in physical units the maps of its fitted
+    stretches; the same call at training and at inference:
+
+    - ``use_input_stretch`` (``MultiLayerPConvUNet(prior="biharmonic")``): the input
+      stretch's forward and inverse maps;
+    - ``use_stretches`` (``SRResNetGenerator(prior="bicubic")``): the input stretch's inverse,
+      the target stretch's forward map, and per band the flux factor of an f× finer grid
+      (1/f² for per-pixel flux units, 1 for surface brightness, as ``evaluate
+      --bicubic-from``)."""
     generator = getattr(network, "generator", network)  # inside WithUncertainty or a system
-    if not hasattr(generator, "use_input_stretch"):
+    wants_input = hasattr(generator, "use_input_stretch")
+    prior = getattr(generator, "prior", "none")
+    wants_both = hasattr(generator, "use_stretches") and prior != "none"
+    if not (wants_input or wants_both):
         return
     from astroi2i.data.stretches import build_stretch
 
-    built = build_stretch(stretch)
-    if built.exposure_keyword is not None:
+    sides = ("inputs", "targets") if wants_both else ("inputs",)
+    built = {side: build_stretch(desc.stretches[side]) for side in sides}
+    if any(b.exposure_keyword is not None for b in built.values()):
         raise InputError(
             f"{source}: the generator's classical prior is made in physical units, which an "
             "exposure stretch needs each image's exposure for; use a stretch without one"
         )
-    generator.use_input_stretch(built.forward, built.inverse)
+    if wants_input:
+        generator.use_input_stretch(built["inputs"].forward, built["inputs"].inverse)
+        return
+    from astroi2i.sky.geometry import is_surface_brightness
+
+    f = int(generator.scale)
+    flux = [1.0 if is_surface_brightness(u) else 1.0 / (f * f) for u in desc.input_units]
+    generator.use_stretches(built["inputs"].inverse, built["targets"].forward, flux)
 
 
 def _build_system(desc: ModelDescription, state: dict):
