@@ -30,10 +30,12 @@ def test_two_training_steps_change_parameters_with_finite_losses():
     system = _tiny_system()
     assert system.discriminator.model[0].in_channels == 3  # conditional: inputs + target
     before = {k: v.clone() for k, v in system.state_dict().items()}
+    target = torch.randn(2, 1, 32, 32)
     batch = {
         "inputs": torch.randn(2, 2, 32, 32),
-        "target": torch.randn(2, 1, 32, 32),
+        "target": target,
         "mask": torch.zeros(2, 32, 32, dtype=torch.bool),
+        "scale": torch.cosh(target),  # the quickstart's loss also scores physical errors
     }
     loader = torch.utils.data.DataLoader(
         [{k: v[i] for k, v in batch.items()} for i in range(2)] * 2, batch_size=2
@@ -108,7 +110,8 @@ def _batch(bad=False):
     x = torch.randn(2, 2, 32, 32)
     if bad:
         x[0, 0, 5, 5] = float("nan")  # a NaN the mask does not cover
-    return {"inputs": x, "target": torch.randn(2, 1, 32, 32),
+    target = torch.randn(2, 1, 32, 32)
+    return {"inputs": x, "target": target, "scale": torch.cosh(target),
             "mask": torch.zeros(2, 32, 32, dtype=torch.bool)}  # fmt: skip
 
 
