@@ -149,3 +149,11 @@ def test_an_untrained_bicubic_anchored_generator_is_evaluates_bicubic(tmp_path, 
                                atol=1e-5 * np.ptp(expected))  # fmt: skip
     lr = read_image(tmp_path / "lr2.fits").data[0]
     assert out.data[0][ok].sum() == pytest.approx(lr[np.isfinite(lr)].sum() - lr[5, 7], rel=0.05)
+    # evaluate-split scores the same bicubic as the SR family's baseline, next to the model
+    from astroi2i.workflows.split_eval import evaluate_split
+
+    _, summary = evaluate_split(result.checkpoint, manifest, split="val", out=tmp_path / "e")
+    physical = summary[summary["space"] == "physical"]
+    by_method = {str(r["method"]): float(r["psnr"]) for r in physical}
+    assert set(by_method) >= {"model", "baseline"}
+    assert by_method["model"] == pytest.approx(by_method["baseline"], abs=1e-3)

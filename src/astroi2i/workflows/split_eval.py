@@ -7,7 +7,9 @@ Methods scored against the recipe's target column:
 - ``baseline``: the classical baseline the model description stores, fitted on the training
   split in physical units (same-grid translation: the linear combination of the smoothed input
   bands, :class:`~astroi2i.baselines.LinearSmoothBaseline`); a warning says so for every band
-  where the model's mean physical PSNR is more than 0.1 dB below it;
+  where the model's mean physical PSNR is more than 0.1 dB below it. Super-resolution models
+  (``data.scale`` > 1) get the bicubic upsampling of their input instead (flux ÷ f² for
+  per-pixel units, as ``evaluate --bicubic-from``), which has nothing to fit;
 - ``input``: the input itself taken as the prediction, carried through the model's own
   normalisation (input stretch forward, target stretch inverse), i.e. the identity in the
   normalised space (for STIX: the back projection as a first-look image);
@@ -29,6 +31,7 @@ import numpy as np
 from astropy.table import Table
 
 from astroi2i.baselines import baseline_from_dict
+from astroi2i.workflows.evaluate import bicubic_baseline
 from astroi2i.errors import InputError
 from astroi2i.io.fits import read_image
 from astroi2i.io.folders import require_empty_folder
@@ -108,7 +111,9 @@ def evaluate_split(
     rows_by_id = {str(r["id"]): r for r in table.rows(split)}
     to_range = _range_space(stretch_out) if range_space else None
     baseline = baseline_from_dict(desc.baseline)
-    same_bands = len(data["inputs"]) == len(data["targets"]) and data.get("scale", 1) == 1
+    n_in, n_out = len(desc.input_bands), len(desc.target_bands)
+    same_bands = n_in == n_out and data.get("scale", 1) == 1
+    upsampled = n_in == n_out and data.get("scale", 1) > 1
     records = []
     for pair in pairs:
         row = rows_by_id[pair.key]
@@ -122,6 +127,9 @@ def evaluate_split(
         if baseline is not None:  # fitted on the training split, in physical units
             x = np.where(pair.inputs.band_mask, np.nan, pair.inputs.data)
             methods.append(("baseline", pair.target.replace(data=baseline.predict(x))))
+        elif upsampled:  # super-resolution: bicubic, flux-conserving for per-pixel units
+            fine, _ = bicubic_baseline(pair.inputs, pair.target.shape)
+            methods.append(("baseline", pair.target.replace(data=fine)))
         if same_bands:  # the input in the target's unit: the stretches' round trip
             x = stretch_in.forward(pair.inputs.data, exposure=pair.input_exposure)
             base = stretch_out.inverse(x, exposure=pair.target_exposure)
