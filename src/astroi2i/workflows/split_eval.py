@@ -31,7 +31,6 @@ import numpy as np
 from astropy.table import Table
 
 from astroi2i.baselines import baseline_from_dict
-from astroi2i.workflows.evaluate import bicubic_baseline
 from astroi2i.errors import InputError
 from astroi2i.io.fits import read_image
 from astroi2i.io.folders import require_empty_folder
@@ -46,7 +45,7 @@ from astroi2i.metrics.uncertainty import (
     read_multipliers,
 )
 from astroi2i.sky.geometry import crop_to_grid, same_grid
-from astroi2i.workflows.evaluate import json_rows, summarize
+from astroi2i.workflows.evaluate import bicubic_baseline, json_rows, summarize
 
 __all__ = ["evaluate_split", "summarize_groups"]
 
@@ -124,12 +123,7 @@ def evaluate_split(
                               overwrite=overwrite, device=device, loaded=loaded)  # fmt: skip
         methods = [("model", read_image(pred_path))]
         sigma = read_uncertainty(pred_path, methods[0][1].data.shape)
-        if baseline is not None:  # fitted on the training split, in physical units
-            x = np.where(pair.inputs.band_mask, np.nan, pair.inputs.data)
-            methods.append(("baseline", pair.target.replace(data=baseline.predict(x))))
-        elif upsampled:  # super-resolution: bicubic, flux-conserving for per-pixel units
-            fine, _ = bicubic_baseline(pair.inputs, pair.target.shape)
-            methods.append(("baseline", pair.target.replace(data=fine)))
+        methods += _baseline(pair, baseline, upsampled)
         if same_bands:  # the input in the target's unit: the stretches' round trip
             x = stretch_in.forward(pair.inputs.data, exposure=pair.input_exposure)
             base = stretch_out.inverse(x, exposure=pair.target_exposure)
@@ -152,6 +146,19 @@ def evaluate_split(
     summary.write(out / "summary.ecsv", format="ascii.ecsv", overwrite=True)
     (out / "summary.json").write_text(json.dumps(json_rows(summary), indent=1))
     return per_sample, summary
+
+
+def _baseline(pair, fitted, upsampled: bool) -> list[tuple]:
+    """``[("baseline", image)]``: the fitted baseline the description stores (in physical
+    units), or for super-resolution the bicubic upsampling of the input (flux-conserving for
+    per-pixel units); ``[]`` when the model has neither."""
+    if fitted is not None:
+        x = np.where(pair.inputs.band_mask, np.nan, pair.inputs.data)
+        return [("baseline", pair.target.replace(data=fitted.predict(x)))]
+    if upsampled:
+        fine, _ = bicubic_baseline(pair.inputs, pair.target.shape)
+        return [("baseline", pair.target.replace(data=fine))]
+    return []
 
 
 def _records(pair, group: str, methods, spaces, where: str, sigma=None) -> list[dict]:
