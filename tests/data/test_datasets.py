@@ -221,11 +221,11 @@ def test_physical_loss_scale_is_the_stretch_slope_and_follows_crops(paired):
     weighted = PairedDataset(pairs, loss_space="physical", **kwargs)
     for i in range(8):  # the same crops and turns; scale is cosh of the sample's target
         a, b = plain[i], weighted[i]
-        assert "scale" not in a and b["scale"].shape == b["target"].shape
+        assert "loss_scale" not in a and b["loss_scale"].shape == b["target"].shape
         torch.testing.assert_close(a["target"], b["target"])
         valid = ~b["mask"]
         expected = torch.cosh(b["target"].double())[0][valid].float()
-        torch.testing.assert_close(b["scale"][0][valid], expected, rtol=1e-5, atol=1e-6)
-        assert torch.all(b["scale"][0][b["mask"]] == 0)  # invalid pixels carry no weight
+        torch.testing.assert_close(b["loss_scale"][0][valid], expected, rtol=1e-5, atol=1e-6)
+        assert torch.all(b["loss_scale"][0][b["mask"]] == 0)  # invalid pixels carry no weight
     with pytest.raises(ValueError, match="loss_space"):
         PairedDataset(pairs, loss_space="linear", **kwargs)

@@ -109,7 +109,7 @@ def test_pixel_losses_in_physical_units_weigh_each_error_by_the_scale():
     assert masked == pytest.approx((2 / 3) / (11 / 3))
     # the stretched loss ignores the scale; the others need it
     assert MaskedL1Loss(weight=1.0)(pred, target, None, scale) == pytest.approx(3.5 / 4)
-    with pytest.raises(ValueError, match="needs the batch's scale"):
+    with pytest.raises(ValueError, match="needs the batch's loss_scale"):
         MaskedL1Loss(space="both")(pred, target)
     with pytest.raises(ValueError, match="space must be one of"):
         MaskedL1Loss(space="linear")

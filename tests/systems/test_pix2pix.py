@@ -35,7 +35,7 @@ def test_two_training_steps_change_parameters_with_finite_losses():
         "inputs": torch.randn(2, 2, 32, 32),
         "target": target,
         "mask": torch.zeros(2, 32, 32, dtype=torch.bool),
-        "scale": torch.cosh(target),  # the quickstart's loss also scores physical errors
+        "loss_scale": torch.cosh(target),  # the quickstart's loss also scores physical errors
     }
     loader = torch.utils.data.DataLoader(
         [{k: v[i] for k, v in batch.items()} for i in range(2)] * 2, batch_size=2
@@ -111,7 +111,7 @@ def _batch(bad=False):
     if bad:
         x[0, 0, 5, 5] = float("nan")  # a NaN the mask does not cover
     target = torch.randn(2, 1, 32, 32)
-    return {"inputs": x, "target": target, "scale": torch.cosh(target),
+    return {"inputs": x, "target": target, "loss_scale": torch.cosh(target),
             "mask": torch.zeros(2, 32, 32, dtype=torch.bool)}  # fmt: skip
 
 

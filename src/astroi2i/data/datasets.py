@@ -39,8 +39,9 @@ class Sample(TypedDict, total=False):
     inputs (C_in, H, W) float32; target (C_out, H', W') float32 (absent in predict mode);
     mask (H, W) bool, True where any input or target pixel is invalid; key: the manifest id;
     hole (H, W) bool, inpainting only: True where valid pixels were removed from ``inputs``;
-    scale (C_out, H', W') float32, ``data.loss_space: physical`` only: what the pixel loss
-    multiplies each error by (:func:`physical_scale`).
+    loss_scale (C_out, H', W') float32, only with ``loss_space="physical"`` (a pixel loss
+    with ``space`` physical or both): what the loss multiplies each error by
+    (:func:`physical_scale`).
     """
 
     inputs: torch.Tensor
@@ -48,7 +49,7 @@ class Sample(TypedDict, total=False):
     mask: torch.Tensor
     key: str
     hole: torch.Tensor
-    scale: torch.Tensor
+    loss_scale: torch.Tensor
 
 
 @dataclass(frozen=True)
@@ -288,7 +289,7 @@ class PairedDataset(torch.utils.data.Dataset):
         stretched with the target stretch (the baseline is computed once, in physical units,
         on the whole image, then cropped with it).
     loss_space : {"stretched", "physical"}
-        ``physical``: each sample also carries ``scale``, the target stretch's slope at each
+        ``physical``: each sample also carries ``loss_scale``, the target stretch's slope at each
         target pixel (physical units per stretched unit) divided by its slope at zero, which
         the pixel loss multiplies the error by (see :func:`physical_scale`).
     holes : dict, optional
@@ -415,6 +416,6 @@ class PairedDataset(torch.utils.data.Dataset):
         if y is not None:
             if self.physical:
                 y, scale = np.split(y, 2)
-                sample["scale"] = torch.from_numpy(np.ascontiguousarray(scale))
+                sample["loss_scale"] = torch.from_numpy(np.ascontiguousarray(scale))
             sample["target"] = torch.from_numpy(np.ascontiguousarray(y))
         return sample

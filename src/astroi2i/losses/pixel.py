@@ -57,7 +57,7 @@ class _PixelLoss(nn.Module):
         """``weight`` × mean error over valid pixels (``mask`` True = invalid).
 
         ``space`` other than ``"stretched"`` needs ``scale`` (shaped as ``pred``): the
-        physical units per stretched unit at each target pixel (the dataset's ``scale``).
+        physical units per stretched unit at each target pixel (the batch's ``loss_scale``).
         ``"physical"`` scores the errors times ``scale`` (to first order the physical
         errors; normalised by the mean of the same function of ``scale``, so the loss keeps
         the stretched loss's size), ``"both"`` adds that to the stretched term: faint
@@ -70,7 +70,7 @@ class _PixelLoss(nn.Module):
         if self.space == "stretched":
             return self.weight * masked_mean(self._elementwise(error), mask)
         if scale is None:
-            raise ValueError(f"a pixel loss in space {self.space!r} needs the batch's scale")
+            raise ValueError(f"a pixel loss in space {self.space!r} needs the batch's loss_scale")
         physical = masked_mean(self._elementwise(error * scale), mask)
         physical = physical / masked_mean(self._elementwise(scale), mask).clamp_min(1e-12)
         if self.space == "both":

@@ -39,7 +39,8 @@ class Pix2Pix(GANSystem):
     gan_loss : GANLoss
     pixel_loss : nn.Module
         Called as ``pixel_loss(fake, target, mask, scale)``; pix2pix's L1 with weight 100.
-        ``scale`` is the batch's ``scale`` (``data.loss_space: physical``) or None.
+        ``scale`` is the batch's ``loss_scale`` (``model.pixel_loss.space`` physical or
+        both) or None.
     lr, beta1, beta2 : float
         Adam settings for both networks (pix2pix: 2e-4, 0.5, 0.999).
     lr_schedule : {"constant", "linear"}
@@ -130,7 +131,7 @@ class Pix2Pix(GANSystem):
         # 2. generator: fool D and stay close to the target on valid pixels
         self.toggle_optimizer(opt_g)
         loss_g_gan = self.gan_loss.generator(self.discriminator(torch.cat([x, fake], 1)))
-        loss_g_pix = self.pixel_loss(fake, y, mask, batch.get("scale"))
+        loss_g_pix = self.pixel_loss(fake, y, mask, batch.get("loss_scale"))
         loss_g = loss_g_gan + loss_g_pix + sigma_nll(self, x, fake, y, mask)
         stepped = self.guard.step(self, opt_g, loss_g, "generator")
         self.untoggle_optimizer(opt_g)
@@ -149,7 +150,7 @@ class Pix2Pix(GANSystem):
 
     def validation_step(self, batch, batch_idx: int) -> None:
         fake = self.generator(batch["inputs"])
-        l1 = self.pixel_loss(fake, batch["target"], batch["mask"], batch.get("scale"))
+        l1 = self.pixel_loss(fake, batch["target"], batch["mask"], batch.get("loss_scale"))
         l1 = l1 / self.pixel_loss.weight
         sigma_nll(self, batch["inputs"], fake, batch["target"], batch["mask"], "val")
         self.log("val/l1", l1, prog_bar=True, batch_size=fake.shape[0], sync_dist=True)

@@ -108,7 +108,7 @@ class SRGAN(GANSystem):
             return self._sigma_only_step(x, y, mask)
         opt_g, opt_d = self.optimizers()
         fake = self.generator(x)
-        pixel = self.pixel_loss(fake, y, mask, batch.get("scale"))
+        pixel = self.pixel_loss(fake, y, mask, batch.get("loss_scale"))
         nll = sigma_nll(self, x, fake, y, mask)
         if self.trainer.fit_loop.total_batch_idx < self.hparams.pretrain_batches:
             self.guard.step(self, opt_g, pixel + nll, "generator (pretraining)")
