@@ -268,13 +268,17 @@ def resolve_recipe(recipe: dict) -> dict:
             "it does not apply with data.scale > 1, data.holes or data.zero_blocks"
         )
     model = recipe.get("model") or {}
-    space = (model.get("pixel_loss") or {}).get("space", "stretched")
     system = (model.get("system") or {}).get("type")
-    if space != "stretched" and system not in ("Pix2Pix", "SRGAN"):
-        raise InputError(
-            f"model.pixel_loss.space: {space!r} is for the pixel loss of Pix2Pix and SRGAN; "
-            f"model.system.type is {system!r}"
-        )
+    for key, systems in (
+        ("pixel_loss", ("Pix2Pix", "SRGAN")),
+        ("inpaint_loss", ("PConvInpainting",)),
+    ):
+        space = (model.get(key) or {}).get("space", "stretched")
+        if space != "stretched" and system not in systems:
+            raise InputError(
+                f"model.{key}.space: {space!r} is for the {key} of {', '.join(systems)}; "
+                f"model.system.type is {system!r}"
+            )
     if not data["inputs"]:
         raise InputError("data.inputs: list at least one input band column")
     if not data["targets"]:

@@ -73,6 +73,18 @@ def test_corkit_loss_regions_weights_and_zero_on_truth():
     assert terms["perceptual"].item() > 0 and terms["style"].item() > 0
     with pytest.raises(ValueError, match="5 weights"):
         CorKitLoss(alphas=[1, 2])
+    # physical errors: each scaled by loss_scale, the mean divided by the region's mean scale
+    scale = torch.ones_like(target)
+    scale[:, :, 8:16, 8:24] = 3.0  # the upper half of the 16² hole: 3 physical units per unit
+    physical = CorKitLoss(alphas=[1, 0, 0, 0, 0], space="physical")
+    _, terms = physical([(pred, prev, cur)], target, scored, scale)
+    # the error (0.5 on the inner 8²) lies half in the ×3 rows: (3·0.5·32 + 0.5·32) / (3·128 + 128)
+    assert terms["inner"].item() == pytest.approx((3 * 0.5 * 32 + 0.5 * 32) / (3 * 128 + 128))
+    both = CorKitLoss(alphas=[1, 0, 0, 0, 0], space="both")
+    _, terms_both = both([(pred, prev, cur)], target, scored, scale)
+    assert terms_both["inner"].item() == pytest.approx(terms["inner"].item() + 0.5 * 64 / 256)
+    with pytest.raises(ValueError, match="needs the batch's loss_scale"):
+        both([(pred, prev, cur)], target, scored)
 
 
 def test_hole_log_mse_is_the_mean_per_image_log_mse_over_scored_holes():

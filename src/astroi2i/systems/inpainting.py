@@ -106,7 +106,11 @@ class PConvInpainting(L.LightningModule):
             self.guard.step(self, opt, self._sigma_term(batch, y, "train"), "σ network")
             return
         stages = self.generator.stages(torch.nan_to_num(x) * valid, valid, target=y)
-        loss, terms = self.inpaint_loss(stages, y, scored)
+        scale = batch.get("loss_scale")
+        if scale is None:
+            loss, terms = self.inpaint_loss(stages, y, scored)
+        else:  # a loss that scores physical errors (model.inpaint_loss.space)
+            loss, terms = self.inpaint_loss(stages, y, scored, torch.nan_to_num(scale))
         loss = loss + self._sigma_term(batch, y, "train")
         self.guard.step(self, opt, loss, "generator", clip=self.hparams.clip)
         logs = {f"train/loss_{k}": v for k, v in terms.items()}

@@ -208,8 +208,11 @@ def _paired_datasets(cfg: dict, manifest, stretch_in, stretch_out, *, fit: bool,
 
 def loss_space(cfg: dict) -> str:
     """``"stretched"``, or ``"physical"`` when the pixel loss scores physical errors
-    (``model.pixel_loss.space`` physical or both): the samples then carry ``loss_scale``."""
-    space = ((cfg["model"].get("pixel_loss") or {}).get("space")) or "stretched"
+    (``model.pixel_loss.space`` or ``model.inpaint_loss.space`` physical or both): the
+    samples then carry ``loss_scale``."""
+    model = cfg["model"]
+    loss = model.get("pixel_loss") or model.get("inpaint_loss") or {}
+    space = loss.get("space") or "stretched"
     return "stretched" if space == "stretched" else "physical"
 
 
