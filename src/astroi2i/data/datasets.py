@@ -252,7 +252,8 @@ def physical_scale(stretch: Stretch, y: np.ndarray, exposure=None) -> np.ndarray
     step = 1e-3
     y = np.asarray(y, np.float64)
     slope = stretch.inverse_sigma(y, np.full_like(y, step), exposure=exposure)
-    at_zero = stretch.inverse_sigma(np.zeros_like(y), np.full_like(y, step), exposure=exposure)
+    zero = np.zeros((y.shape[0], 1, 1))  # one value per band
+    at_zero = stretch.inverse_sigma(zero, np.full_like(zero, step), exposure=exposure)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.asarray(slope, np.float64) / np.asarray(at_zero, np.float64)
 

@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from astroi2i.losses.perceptual import perceptual_term, style_term
+from astroi2i.losses.pixel import check_space, spaced_mean
 from astroi2i.losses.registry import LOSSES
 
 __all__ = ["CorKitLoss", "HoleLogMSELoss"]
@@ -27,15 +28,10 @@ __all__ = ["CorKitLoss", "HoleLogMSELoss"]
 log = logging.getLogger(__name__)
 
 
-def _region_l1(pred, target, region, scale=None) -> torch.Tensor:
-    """Mean |pred − target| over ``region``; with ``scale`` (the batch's ``loss_scale``) the
-    errors are scaled first and the mean divided by the region's mean scale (as the pixel
-    losses' ``space: physical``)."""
-    weight = region.expand_as(pred)
-    error = (pred - target).abs()
-    if scale is None:
-        return (error * weight).sum() / weight.sum().clamp_min(1.0)
-    return (error * scale * weight).sum() / (scale * weight).sum().clamp_min(1e-12)
+def _region_l1(pred, target, region, scale=None, space="stretched") -> torch.Tensor:
+    """Mean |pred − target| over ``region`` in ``space`` (:func:`spaced_mean`; ``scale``: the
+    batch's ``loss_scale``)."""
+    return spaced_mean(torch.abs, pred - target, scale, space, region.expand_as(pred))
 
 
 @LOSSES.register
@@ -53,11 +49,8 @@ class CorKitLoss(nn.Module):
     ) -> None:
         super().__init__()
         from astroi2i.archs.vgg import VGG19Features
-        from astroi2i.losses.pixel import SPACES
 
-        if space not in SPACES:
-            raise ValueError(f"space must be one of {', '.join(SPACES)}, got {space!r}")
-        self.space = space
+        self.space = check_space(space)
 
         if len(alphas) != 5:
             raise ValueError(
@@ -76,8 +69,6 @@ class CorKitLoss(nn.Module):
         truth exists; ``scale``: the batch's ``loss_scale`` when ``space`` is not
         ``stretched``, whose inner and diff L1 terms then score physical errors (``both``:
         plus the stretched ones). Returns (loss, {term: value summed over layers})."""
-        if self.space != "stretched" and scale is None:
-            raise ValueError(f"CorKitLoss in space {self.space!r} needs the batch's loss_scale")
         a1, a2, a3, a4, a5 = self.alphas
         f_target = [f.detach() for f in self.features(target)]
         terms = {k: target.new_zeros(()) for k in ("inner", "diff", "perceptual", "style")}
@@ -85,10 +76,8 @@ class CorKitLoss(nn.Module):
         for pred, prev, cur in stages:
             inner_region = (1 - prev) * scored
             diff_region = (cur - prev) * scored
-            inner, diff = (
-                self._l1(pred, target, inner_region, scale),
-                self._l1(pred, target, diff_region, scale),
-            )
+            inner = _region_l1(pred, target, inner_region, scale, self.space)
+            diff = _region_l1(pred, target, diff_region, scale, self.space)
             f_pred = self.features(pred)
             perceptual = perceptual_term(f_pred, f_target, inner_region) + perceptual_term(
                 f_pred, f_target, diff_region
@@ -102,12 +91,6 @@ class CorKitLoss(nn.Module):
             terms["perceptual"] = terms["perceptual"] + perceptual
             terms["style"] = terms["style"] + style_inner + style_diff
         return total, terms
-
-    def _l1(self, pred, target, region, scale) -> torch.Tensor:
-        if self.space == "stretched":
-            return _region_l1(pred, target, region)
-        physical = _region_l1(pred, target, region, scale)
-        return physical + _region_l1(pred, target, region) if self.space == "both" else physical
 
 
 @LOSSES.register

@@ -8,10 +8,51 @@ from torch import nn
 
 from astroi2i.losses.registry import LOSSES
 
-__all__ = ["MaskedL1Loss", "MaskedMSELoss", "masked_mean", "gaussian_nll", "SPACES"]
+__all__ = [
+    "MaskedL1Loss",
+    "MaskedMSELoss",
+    "masked_mean",
+    "gaussian_nll",
+    "SPACES",
+    "check_space",
+    "spaced_mean",
+]
 
-#: what a pixel loss measures the error in (see :meth:`_PixelLoss.forward`)
+#: what a loss measures the error in (see :func:`spaced_mean`)
 SPACES = ("stretched", "physical", "both")
+
+
+def check_space(space: str) -> str:
+    if space not in SPACES:
+        raise ValueError(f"space must be one of {', '.join(SPACES)}, got {space!r}")
+    return space
+
+
+def spaced_mean(elementwise, error, scale, space: str, weight=None) -> torch.Tensor:
+    """The mean of ``elementwise(error)`` over pixels weighted by ``weight`` (shaped as
+    ``error``; None: all pixels), in ``space``:
+
+    - ``"stretched"``: of the errors as they are;
+    - ``"physical"``: of the errors times ``scale`` (the batch's ``loss_scale``: physical units
+      per stretched unit at each target pixel), i.e. to first order the physical errors,
+      normalised by the mean of ``elementwise(scale)`` so the loss keeps the stretched loss's
+      size;
+    - ``"both"``: the two added: faint pixels keep their weight while bright ones count as
+      much as in physical units."""
+
+    def mean(values):
+        if weight is None:
+            return values.mean()
+        return (values * weight).sum() / weight.sum().clamp_min(1.0)
+
+    if space == "stretched":
+        return mean(elementwise(error))
+    if scale is None:
+        raise ValueError(f"a loss in space {space!r} needs the batch's loss_scale")
+    w = 1.0 if weight is None else weight
+    physical = (elementwise(error * scale) * w).sum()
+    physical = physical / (elementwise(scale) * w).sum().clamp_min(1e-12)
+    return physical + mean(elementwise(error)) if space == "both" else physical
 
 
 def masked_mean(values: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
@@ -39,10 +80,8 @@ def gaussian_nll(mu, log_sigma, target, mask=None) -> torch.Tensor:
 class _PixelLoss(nn.Module):
     def __init__(self, *, weight: float, space: str = "stretched") -> None:
         super().__init__()
-        if space not in SPACES:
-            raise ValueError(f"space must be one of {', '.join(SPACES)}, got {space!r}")
         self.weight = float(weight)
-        self.space = space
+        self.space = check_space(space)
 
     def _elementwise(self, error: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
@@ -54,28 +93,20 @@ class _PixelLoss(nn.Module):
         mask: torch.Tensor | None = None,
         scale: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """``weight`` × mean error over valid pixels (``mask`` True = invalid).
-
-        ``space`` other than ``"stretched"`` needs ``scale`` (shaped as ``pred``): the
-        physical units per stretched unit at each target pixel (the batch's ``loss_scale``).
-        ``"physical"`` scores the errors times ``scale`` (to first order the physical
-        errors; normalised by the mean of the same function of ``scale``, so the loss keeps
-        the stretched loss's size), ``"both"`` adds that to the stretched term: faint
-        pixels keep their weight while bright ones count as much as in physical units."""
+        """``weight`` × mean error over valid pixels (``mask`` True = invalid), in the
+        loss's ``space`` (:func:`spaced_mean`); ``scale`` (shaped as ``pred``) is the batch's
+        ``loss_scale``, needed unless the space is ``"stretched"``."""
         if pred.shape != target.shape:
             raise ValueError(
                 f"prediction {tuple(pred.shape)} and target {tuple(target.shape)} differ"
             )
         error = pred - target
-        if self.space == "stretched":
-            return self.weight * masked_mean(self._elementwise(error), mask)
-        if scale is None:
-            raise ValueError(f"a pixel loss in space {self.space!r} needs the batch's loss_scale")
-        physical = masked_mean(self._elementwise(error * scale), mask)
-        physical = physical / masked_mean(self._elementwise(scale), mask).clamp_min(1e-12)
-        if self.space == "both":
-            physical = physical + masked_mean(self._elementwise(error), mask)
-        return self.weight * physical
+        if mask is None:
+            valid = None
+        else:
+            mask = mask.unsqueeze(1) if mask.dim() == error.dim() - 1 else mask
+            valid = (~mask).to(error.dtype).expand_as(error)
+        return self.weight * spaced_mean(self._elementwise, error, scale, self.space, valid)
 
 
 @LOSSES.register

@@ -23,6 +23,7 @@ __all__ = [
     "reproject_image",
     "reprojection_method",
     "is_surface_brightness",
+    "upsampled_flux_scale",
     "rescale_wcs",
     "stack_bands",
     "read_images",
@@ -217,6 +218,12 @@ def is_surface_brightness(unit) -> bool:
         return False
     powers = dict(zip(decomposed.bases, decomposed.powers))
     return powers.get(u.rad, 0) < 0 or powers.get(u.sr, 0) < 0
+
+
+def upsampled_flux_scale(unit, factor: int) -> float:
+    """What a value becomes per pixel on a grid ``factor``× finer: 1 for surface brightness,
+    1/factor² for counts, DN, fluxes per pixel or no unit (the total flux is kept)."""
+    return 1.0 if is_surface_brightness(unit) else 1.0 / (int(factor) ** 2)
 
 
 def reprojection_method(unit, where: str = "image", *, hint: str = "") -> str:

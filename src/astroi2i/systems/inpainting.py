@@ -110,7 +110,7 @@ class PConvInpainting(L.LightningModule):
         if scale is None:
             loss, terms = self.inpaint_loss(stages, y, scored)
         else:  # a loss that scores physical errors (model.inpaint_loss.space)
-            loss, terms = self.inpaint_loss(stages, y, scored, torch.nan_to_num(scale))
+            loss, terms = self.inpaint_loss(stages, y, scored, scale)
         loss = loss + self._sigma_term(batch, y, "train")
         self.guard.step(self, opt, loss, "generator", clip=self.hparams.clip)
         logs = {f"train/loss_{k}": v for k, v in terms.items()}

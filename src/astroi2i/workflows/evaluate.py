@@ -86,15 +86,14 @@ def bicubic_baseline(low, target_shape: tuple[int, int]):
     the total flux is kept, surface brightness is not. Returns (C, H, W) data and the
     (C, H, W) invalid mask."""
     from astroi2i.baselines import bicubic_upsample
-    from astroi2i.sky.geometry import is_surface_brightness
+    from astroi2i.sky.geometry import upsampled_flux_scale
 
     fy, fx = target_shape[0] / low.shape[0], target_shape[1] / low.shape[1]
     if fy != fx or fy != int(fy) or fy < 1:
         raise InputError(f"target {target_shape} is not an integer multiple of {low.shape}")
     f = int(fy)
     band = np.where(low.band_mask, 0.0, low.data)
-    flux_scale = 1.0 if is_surface_brightness(low.unit) else 1.0 / (f * f)
-    data = bicubic_upsample(band, f, flux_scale).astype(np.float32)
+    data = bicubic_upsample(band, f, upsampled_flux_scale(low.unit, f)).astype(np.float32)
     mask = np.repeat(np.repeat(low.band_mask, f, axis=1), f, axis=2)
     return data, mask
 

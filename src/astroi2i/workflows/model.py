@@ -201,10 +201,9 @@ def attach_stretches(network, desc: ModelDescription, source) -> None:
     if wants_input:
         generator.use_input_stretch(built["inputs"].forward, built["inputs"].inverse)
         return
-    from astroi2i.sky.geometry import is_surface_brightness
+    from astroi2i.sky.geometry import upsampled_flux_scale
 
-    f = int(generator.scale)
-    flux = [1.0 if is_surface_brightness(u) else 1.0 / (f * f) for u in desc.input_units]
+    flux = [upsampled_flux_scale(u, generator.scale) for u in desc.input_units]
     generator.use_stretches(built["inputs"].inverse, built["targets"].forward, flux)
 
 
