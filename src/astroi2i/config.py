@@ -90,6 +90,10 @@ class TrainerConfig:
         default_factory=lambda: ["csv", "tensorboard"]
     )
     panels: bool = True
+    #: models that learn a correction to a classical answer (data.anchor: baseline, a
+    #: generator's prior): after training, choose the correction's weight w ∈ [0, 1] per band
+    #: on the validation split (0: the classical answer; astroi2i.workflows.correction)
+    fit_correction: bool = True
     #: start the generator from this model's weights (a checkpoint, an export or a packaged
     #: name with the same bands), e.g. CorKit's fine-tuning stage from its pre-training
     init_from: str = ""

@@ -77,6 +77,11 @@ class ModelDescription:
         Models with a σ network: the split-conformal calibration of σ in physical units
         (``{"method": "split-conformal", "levels", "scale", "multipliers", "n_pixels", …}``;
         see :mod:`astroi2i.metrics.uncertainty`). None for a model not yet calibrated.
+    correction : dict or None
+        Models that learn a correction to a classical answer (``data.anchor: baseline``, a
+        generator's ``prior``): the weight w per band of that correction, chosen on held-out
+        pairs after training (``{"weights": [...], "grid", "psnr", "split", ...}``; see
+        :mod:`astroi2i.workflows.correction`). None: w = 1, the correction as trained.
     extra : dict
         Fields that later features add (fitted baselines, uncertainty calibration), kept
         through every model form.
@@ -105,6 +110,7 @@ class ModelDescription:
     exported_from: dict | None = None
     baseline: dict | None = None
     calibration: dict | None = None
+    correction: dict | None = None
     extra: dict = field(default_factory=dict)
     path: str = field(default="", compare=False)
     form: str = field(default="", compare=False)
@@ -187,6 +193,19 @@ class ModelDescription:
     def has_uncertainty(self) -> bool:
         """Whether the model predicts a per-pixel σ (its recipe has ``model.uncertainty``)."""
         return isinstance(self.recipe["model"].get("uncertainty"), dict)
+
+    @property
+    def anchored(self) -> bool:
+        """Whether the network predicts a correction to the fitted baseline
+        (``data.anchor: baseline``), which ``translate`` adds."""
+        return self.data.get("anchor", "none") == "baseline"
+
+    @property
+    def correction_weights(self) -> tuple[float, ...] | None:
+        """w per target band of the learned correction (None: 1, as trained)."""
+        if not self.correction:
+            return None
+        return tuple(float(w) for w in self.correction["weights"])
 
     @property
     def is_two_way(self) -> bool:

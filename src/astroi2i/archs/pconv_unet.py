@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from astroi2i.archs.correction import CorrectionWeight
 from astroi2i.archs.registry import ARCHS
 from astroi2i.nn.layers import norm_layer
 from astroi2i.nn.partial_conv import PartialConv2d
@@ -110,7 +111,7 @@ class PConvUNet(nn.Module):
 
 
 @ARCHS.register
-class MultiLayerPConvUNet(nn.Module):
+class MultiLayerPConvUNet(CorrectionWeight, nn.Module):
     """CorKit's multi-layer inpainting network: ``n_layers`` PConv U-Nets that fill the hole
     from its edge inwards.
 
@@ -134,7 +135,9 @@ class MultiLayerPConvUNet(nn.Module):
     thousands of DN (measured: −11.6 dB against biharmonic on coronagraph scenes after 500
     batches). δ_l's last convolution is zero at initialisation, so the untrained network
     returns exactly the fill that ``evaluate --mask`` scores as its baseline, and training
-    (CorKit's losses, unchanged) learns the correction.
+    (CorKit's losses, unchanged) learns the correction; after training, each layer's
+    correction is weighted by the w that ``train`` fits on the validation split
+    (:mod:`astroi2i.archs.correction`).
     """
 
     fills_invalid = True
@@ -216,7 +219,7 @@ class MultiLayerPConvUNet(nn.Module):
             else:  # the prior as extra channels, valid everywhere; the layer adds δ to it
                 seen = torch.cat([prev.expand_as(known), torch.ones_like(prior)], 1)
                 delta, _ = layer(torch.cat([known, prior], 1), seen)
-                pred = prior + gain * torch.tanh(delta)
+                pred = prior + self.weighted(gain * torch.tanh(delta))
             out.append((pred, prev, cur))
             fill = target if target is not None else pred
             known = known * prev + fill * (cur - prev)

@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from astroi2i.archs.correction import CorrectionWeight
 from astroi2i.archs.registry import ARCHS
 
 __all__ = ["BiharmonicResidualUNet", "biharmonic_prior"]
@@ -76,7 +77,7 @@ def _block(c_in: int, c_out: int) -> nn.Sequential:
 
 
 @ARCHS.register
-class BiharmonicResidualUNet(nn.Module):
+class BiharmonicResidualUNet(CorrectionWeight, nn.Module):
     """Biharmonic fill + a learned correction in an asinh space, blind to the local level.
 
     With P the biharmonic fill (in the data's units), z = asinh(P / ``softening``) and
@@ -105,6 +106,9 @@ class BiharmonicResidualUNet(nn.Module):
     """
 
     fills_invalid = True
+    #: the classical answer it corrects (by w·δ in the asinh units; w from
+    #: :mod:`astroi2i.archs.correction`, 1 while training)
+    prior = "biharmonic"
     #: the biharmonic fill of a hole depends on the whole image: no finite receptive field
     receptive_radius = None
     onnx_exportable = False  # scikit-image runs inside forward()
@@ -167,7 +171,7 @@ class BiharmonicResidualUNet(nn.Module):
         level = F.avg_pool2d(z, (w, 1), stride=1, padding=(p, 0), count_include_pad=False)
         level = F.avg_pool2d(level, (1, w), stride=1, padding=(0, p), count_include_pad=False)
         delta = self._correction(z - level, valid)
-        filled = self.softening * torch.sinh(z + delta)
+        filled = self.softening * torch.sinh(z + self.weighted(delta))
         out = torch.where(valid.bool(), x, filled)
         return [(out, valid, torch.ones_like(valid))]
 

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from astroi2i.archs.correction import CorrectionWeight
 from astroi2i.archs.registry import ARCHS
 from astroi2i.nn.layers import norm_layer
 
@@ -33,7 +34,7 @@ class _SRBlock(nn.Module):
 
 
 @ARCHS.register
-class SRResNetGenerator(nn.Module):
+class SRResNetGenerator(CorrectionWeight, nn.Module):
     """9×9 stem, ``n_blocks`` residual blocks with a global skip, log2(``scale``) ×2 upsampling
     steps (``bilinear`` + conv, or ``pixelshuffle``), 9×9 head. ``scale`` ∈ {2, 4, 8}.
 
@@ -43,7 +44,9 @@ class SRResNetGenerator(nn.Module):
     attached (:meth:`use_stretches`, done by every workflow that builds the model), otherwise
     in the stretched units it sees. With ``zero_output`` the head starts at zero, so the
     untrained network returns exactly the bicubic baseline that ``evaluate --bicubic-from``
-    scores, and training learns only the correction (the seed's SRResNet: ``prior="none"``).
+    scores, and training learns only the correction (the seed's SRResNet: ``prior="none"``),
+    weighted after training by the w fitted on the validation split
+    (:mod:`astroi2i.archs.correction`).
     """
 
     def __init__(
@@ -119,7 +122,7 @@ class SRResNetGenerator(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         stem = self.stem(x)
         out = self.head(self.upsample(stem + self.fuse(self.blocks(stem))))
-        return out if self.prior == "none" else out + self.bicubic_prior(x)
+        return out if self.prior == "none" else self.weighted(out) + self.bicubic_prior(x)
 
 
 @ARCHS.register

@@ -313,14 +313,33 @@ def _run_calibrate(args) -> int:
     from astroi2i.workflows.calibrate import calibrate
 
     path, cal = calibrate(args.checkpoint, args.manifest, split=args.split, output=args.output,
-                          overwrite=args.overwrite, device=args.device, seed=args.seed)  # fmt: skip
-    for c, (scale, mult, n) in enumerate(zip(cal["scale"], cal["multipliers"], cal["n_pixels"])):
+                          overwrite=args.overwrite, device=args.device, seed=args.seed,
+                          correction=not args.keep_correction)  # fmt: skip
+    _print_correction(path)
+    rows = zip(cal["scale"], cal["multipliers"], cal["n_pixels"]) if cal is not None else ()
+    for c, (scale, mult, n) in enumerate(rows):
         print(
             f"band {c + 1}: σ × {scale:.4g}; 90 % interval ±{mult[1]:.3f}σ, 95 % ±{mult[2]:.3f}σ "
             f"({n} pixels of {cal['n_images']} {args.split} image(s))"
         )
     print(f"wrote {path}")
     return 0
+
+
+def _print_correction(path) -> None:
+    """The correction weight ``calibrate`` chose, per band, next to the classical answer."""
+    from astroi2i.workflows.model import describe
+
+    corr = describe(path).correction
+    if not corr or "psnr" not in corr:
+        return
+    for c, (w, row) in enumerate(zip(corr["weights"], corr["psnr"])):
+        chosen = row[corr["grid"].index(w)]
+        print(
+            f"band {c + 1}: correction weight {w:g} — held-out PSNR {chosen:.2f} dB; the "
+            f"classical answer (w = 0) {row[0]:.2f} dB, as trained (w = 1) {row[-1]:.2f} dB "
+            f"({corr['n_images']} {corr['split']} image(s))"
+        )
 
 
 def _run_inspect(args) -> int:

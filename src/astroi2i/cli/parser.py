@@ -346,7 +346,8 @@ def _add_calibrate(sub) -> None:
     p = sub.add_parser(
         "calibrate",
         parents=[common_options()],
-        help="calibrate a model's σ on held-out pairs (split conformal); writes a new model",
+        help="calibrate a model on held-out pairs (its correction's weight, σ by split "
+        "conformal); writes a new model",
     )
     p.add_argument("checkpoint", help="checkpoint, export, or packaged model name")
     p.add_argument("--manifest", required=True, help="manifest with the model's input and "
@@ -356,6 +357,9 @@ def _add_calibrate(sub) -> None:
                    help="new model file (default: NAME.calibrated.EXT beside it)")  # fmt: skip
     p.add_argument("--device", default=None, help="cpu, cuda … (default: cuda if present)")
     p.add_argument("--seed", type=int, default=0, help="seed of inpainting holes and subsets")
+    p.add_argument("--keep-correction", action="store_true",
+                   help="keep the stored weight of the model's correction to its classical "
+                   "answer instead of choosing it again on these pairs")  # fmt: skip
     p.add_argument("--overwrite", action="store_true")
 
 

@@ -1,6 +1,8 @@
 """``astroi2i calibrate``: the split-conformal calibration of a model's σ on held-out pairs,
 written into a new model file (any form: checkpoint, safetensors or ONNX with its sidecar, a
-packaged name). ``train`` runs it on the validation split when a run ends.
+packaged name). ``train`` runs it on the validation split when a run ends. Before σ, a model
+that learns a correction to a classical answer gets the correction's weight chosen on the
+same pairs (:mod:`astroi2i.workflows.correction`; ``--keep-correction`` keeps the stored one).
 
 Each held-out pair is translated exactly as ``translate`` does (tiled, streamed, inverse
 stretch) but with the raw σ; the scores |truth − prediction| / σ_raw over its valid pixels
@@ -24,7 +26,7 @@ from astroi2i.errors import InputError
 from astroi2i.io.folders import write_atomic
 from astroi2i.metrics import uncertainty
 
-__all__ = ["calibrate", "calibrated_path", "write_model"]
+__all__ = ["calibrate", "calibrated_path", "held_out_jobs", "write_model"]
 
 log = logging.getLogger(__name__)
 
@@ -89,27 +91,14 @@ def _scores(pred_path: Path, target, rng) -> list[tuple[np.ndarray, np.ndarray]]
     return out
 
 
-def calibrate(model, manifest, *, split: str = "val", output=None, overwrite: bool = False,
-              device: str | None = None, seed: int = 0) -> tuple[Path, dict]:  # fmt: skip
-    """Calibrate ``model``'s σ on the ``split`` rows of ``manifest`` and write the calibrated
-    model to ``output`` (default :func:`calibrated_path`). Returns (path, calibration)."""
+def held_out_jobs(desc: ModelDescription, manifest, split: str, seed: int, tmp: Path):
+    """(index, pair, input paths, mask path or None) of each ``split`` row of ``manifest``, to
+    be translated as ``translate`` would; inpainting models get holes like the training ones
+    (drawn from ``seed`` + index), written as a mask file in ``tmp``."""
     from astroi2i.data.datasets import load_pairs
     from astroi2i.data.stretches import build_stretch
     from astroi2i.io.manifest import read_manifest
-    from astroi2i.workflows.model import load_model, resolve_model
-    from astroi2i.workflows.translate import translate
-    from astroi2i.workflows.translate_checks import resolve_device
 
-    source = resolve_model(model)
-    device = resolve_device(device)
-    loaded = load_model(source, device=device)
-    desc = loaded[1]
-    if not desc.has_uncertainty:
-        raise InputError(
-            f"{model}: this model has no σ network (model.uncertainty), so it predicts no σ to "
-            "calibrate; train it with a recipe that has one"
-        )
-    output = _check_output(source, output, overwrite)
     table = read_manifest(manifest)
     data = desc.data
     keys = tuple(build_stretch(desc.stretches[s]).exposure_keyword for s in ("inputs", "targets"))
@@ -118,37 +107,87 @@ def calibrate(model, manifest, *, split: str = "val", output=None, overwrite: bo
                        scale=data.get("scale", 1),
                        zero_blocks=data.get("zero_blocks", 0))  # fmt: skip
     rows = {str(r["id"]): r for r in table.rows(split)}
+    for i, pair in enumerate(pairs):
+        cells = [table.cell(rows[pair.key], c) for c in data["inputs"]]
+        inputs = [f"{p}:{h}" if h is not None else str(p) for p, h in cells]
+        mask = None
+        if desc.fills_invalid:  # holes to fill, as in training
+            holes = data.get("holes") or {"block": 32, "max_blocks": 2, "max_size": 2}
+            hole = _hole_mask(pair.target.shape, holes, int(data["crop_size"]), seed + i)
+            mask = tmp / f"{i}.mask.fits"
+            wcs = pair.target.wcs  # on the image's grid (read_mask checks the shape)
+            head = wcs.to_header() if wcs is not None else None
+            fits.PrimaryHDU(hole.astype(np.int16), header=head).writeto(mask, overwrite=True)
+        yield i, pair, inputs, mask
+
+
+def calibrate(model, manifest, *, split: str = "val", output=None, overwrite: bool = False,
+              device: str | None = None, seed: int = 0,
+              correction: bool = True) -> tuple[Path, dict | None]:  # fmt: skip
+    """Calibrate ``model`` on the ``split`` rows of ``manifest`` and write the calibrated model
+    to ``output`` (default :func:`calibrated_path`): first, for a model that learns a
+    correction to a classical answer (and ``correction``), the correction's weight
+    (:mod:`astroi2i.workflows.correction`), then σ (models with a σ network). Returns (path,
+    the σ calibration or None)."""
+    from astroi2i.workflows.correction import can_correct, fit_correction
+    from astroi2i.workflows.model import load_model, resolve_model
+    from astroi2i.workflows.translate_checks import resolve_device
+
+    source = resolve_model(model)
+    device = resolve_device(device)
+    loaded = load_model(source, device=device)
+    desc = loaded[1]
+    weigh = correction and can_correct(loaded[0], desc)
+    if not desc.has_uncertainty and not weigh:
+        raise InputError(
+            f"{model}: this model has no σ network (model.uncertainty), so it predicts no σ to "
+            "calibrate, nor a correction to a classical answer to weigh; train it with a "
+            "recipe that has one"
+        )
+    output = _check_output(source, output, overwrite)
+    if weigh:
+        try:
+            fitted = fit_correction(source, loaded, manifest, split=split, seed=seed,
+                                    device=device)  # fmt: skip
+        except ValueError as exc:
+            raise InputError(f"{manifest} (split {split!r}): {exc}") from None
+        desc = desc.replace(correction=fitted)
+        loaded = (loaded[0], desc)
+    if not desc.has_uncertainty:
+        write_model(source, desc, output)
+        return output, None
+    return output, _calibrate_sigma(source, loaded, manifest, split, output, device, seed)
+
+
+def _calibrate_sigma(source: Path, loaded: tuple, manifest, split: str, output: Path, device,
+                     seed: int) -> dict:  # fmt: skip
+    """The split-conformal calibration of σ, written with the model to ``output``."""
+    from astroi2i.workflows.translate import translate
+
+    desc = loaded[1]
     rng = np.random.default_rng(seed)
     scores: list[list[tuple]] = [[] for _ in desc.target_bands]
+    n_images = 0
     with tempfile.TemporaryDirectory(prefix="astroi2i-calibrate-") as tmp:
-        for i, pair in enumerate(pairs):
-            cells = [table.cell(rows[pair.key], c) for c in data["inputs"]]
-            inputs = [f"{p}:{h}" if h is not None else str(p) for p, h in cells]
-            mask = None
-            if desc.fills_invalid:  # holes to fill, as in training
-                holes = data.get("holes") or {"block": 32, "max_blocks": 2, "max_size": 2}
-                hole = _hole_mask(pair.target.shape, holes, int(data["crop_size"]), seed + i)
-                mask = Path(tmp) / f"{i}.mask.fits"
-                wcs = pair.target.wcs  # on the image's grid (read_mask checks the shape)
-                head = wcs.to_header() if wcs is not None else None
-                fits.PrimaryHDU(hole.astype(np.int16), header=head).writeto(mask)
+        for i, pair, inputs, mask in held_out_jobs(desc, manifest, split, seed, Path(tmp)):
             pred = translate(source, inputs, Path(tmp) / f"{i}.fits", device=device,
                              loaded=loaded, mask=mask, calibrated=False)  # fmt: skip
             for c, s in enumerate(_scores(pred, pair.target, rng)):
                 scores[c].append(s)
+            n_images += 1
     try:
         calibration = uncertainty.calibrate(
-            [np.concatenate([s for s, _ in band]) for band in scores], n_images=len(pairs),
+            [np.concatenate([s for s, _ in band]) for band in scores], n_images=n_images,
             split=split, source=Path(str(manifest)).name,
             residuals_by_band=[np.concatenate([r for _, r in band]) for band in scores],
         )  # fmt: skip
     except ValueError as exc:
         raise InputError(f"{manifest} (split {split!r}): {exc}") from None
     write_model(source, desc.replace(calibration=calibration), output)
-    log.info("calibrated σ on %d %s image(s): scale %s, 95%% multipliers %s → %s", len(pairs),
+    log.info("calibrated σ on %d %s image(s): scale %s, 95%% multipliers %s → %s", n_images,
              split, [f"{v:.3g}" for v in calibration["scale"]],
              [f"{m[2]:.3g}" for m in calibration["multipliers"]], output)  # fmt: skip
-    return output, calibration
+    return calibration
 
 
 def write_model(source: Path, desc: ModelDescription, output: Path) -> Path:

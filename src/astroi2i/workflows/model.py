@@ -161,6 +161,7 @@ def _build_generator(desc: ModelDescription, state: dict, path: Path):
     import torch
 
     from astroi2i.archs.build import build_generator
+    from astroi2i.archs.correction import set_correction_weight
 
     with torch.device("meta"):  # no random initialisation of weights about to be replaced
         generator = build_generator(desc.recipe["model"], len(desc.input_bands),
@@ -170,6 +171,7 @@ def _build_generator(desc: ModelDescription, state: dict, path: Path):
     except RuntimeError as exc:
         raise InputError(f"{path}: weights do not fit the model's recipe ({exc})") from None
     attach_stretches(generator, desc, path)
+    set_correction_weight(generator, desc.correction_weights)
     return generator.eval()
 
 

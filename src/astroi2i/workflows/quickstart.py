@@ -183,7 +183,8 @@ def _write_report(workdir: Path, table: Table, panels, checkpoint):
     )
     model, base = (_mean_by(table, m, "physical", "psnr") for m in ("pix2pix", "baseline"))
     floor = _mean_by(table, "pix2pix", "physical", "noise_floor_psnr")
-    formula = baseline_from_dict(describe(checkpoint).baseline).describe()
+    desc = describe(checkpoint)
+    formula = baseline_from_dict(desc.baseline).describe()
     said = verdict(model, base)
     panel_figure(
         panels, report / "panels.png", title="shallow r (input) → pix2pix → deep r (target)"
@@ -197,7 +198,7 @@ def _write_report(workdir: Path, table: Table, panels, checkpoint):
         f"**pix2pix is {said} the fitted classical baseline**: {model:.2f} vs {base:.2f} dB "
         f"physical-unit PSNR ({model - base:+.2f} dB); the targets' noise floor (a perfect "
         f"noiseless prediction) is {floor:.2f} dB. The baseline, fitted on the training split "
-        f"in nmgy: {formula} (x0 = shallow g, x1 = shallow r).\n\n"
+        f"in nmgy: {formula} (x0 = shallow g, x1 = shallow r).{_weight_line(desc)}\n\n"
         f"Physical-unit PSNR gain over the identity baseline: **{gain:+.2f} dB**; "
         f"SSIM gain: **{ssim_gain:+.3f}**.\n\n{_coverage_line(table)}"
         f"```\n{format_table(summary)}\n```\n\n"
@@ -205,3 +206,16 @@ def _write_report(workdir: Path, table: Table, panels, checkpoint):
         f"Checkpoint: `{checkpoint}`; predictions in `{workdir / 'predictions'}`.\n"
     )
     return report, summary, (gain, ssim_gain, model - base, formula, floor)
+
+
+def _weight_line(desc) -> str:
+    """The weight of the learned correction chosen on the validation split, in one sentence."""
+    corr = desc.correction
+    if not corr:
+        return ""
+    (w,), (row,) = corr["weights"], corr["psnr"]
+    return (
+        f" The network learns a correction to that baseline; on the {corr['n_images']} "
+        f"validation stamp(s) it scored {row[-1]:.2f} dB against the baseline's {row[0]:.2f}, "
+        f"so its weight is {w:g} (1: kept as trained; below 1 only where it lost)."
+    )

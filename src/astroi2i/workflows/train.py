@@ -311,23 +311,30 @@ def train(
     fit(trainer, system, datamodule, ckpt_path)
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
     last = workdir / "checkpoints" / "last.ckpt"
-    if description.has_uncertainty and is_rank_zero():
-        _calibrate_last(last, cfg, has_val=val_set is not None)
+    if is_rank_zero():
+        _calibrate_last(last, cfg, system, description, has_val=val_set is not None)
     return TrainResult(workdir, last, metrics)
 
 
-def _calibrate_last(last: Path, cfg: dict, *, has_val: bool) -> None:
-    """Calibrate σ of the run's last checkpoint on the validation split, in place."""
+def _calibrate_last(last: Path, cfg: dict, system, description, *, has_val: bool) -> None:
+    """On the validation split, in place: the weight of the correction to the classical answer
+    (``trainer.fit_correction``), then σ."""
     from astroi2i.workflows.calibrate import calibrate
+    from astroi2i.workflows.correction import can_correct
 
+    generator = getattr(system, "generator", None)  # two-way systems have none
+    weigh = cfg["trainer"]["fit_correction"] and can_correct(generator, description)
+    if not (weigh or description.has_uncertainty):
+        return
     if not has_val or not last.is_file():
         log.warning(
-            "%s: σ is NOT calibrated (no %r split to calibrate on); run 'astroi2i calibrate' "
-            "on held-out data before trusting its intervals", last, cfg["data"]["val_split"],
+            "%s: σ and the correction weight are NOT calibrated (no %r split to calibrate on); "
+            "run 'astroi2i calibrate' on held-out data before trusting its intervals", last,
+            cfg["data"]["val_split"],
         )  # fmt: skip
         return
     calibrate(last, cfg["data"]["manifest"], split=cfg["data"]["val_split"], output=last,
-              overwrite=True, seed=cfg["seed"])  # fmt: skip
+              overwrite=True, seed=cfg["seed"], correction=weigh)  # fmt: skip
 
 
 def _frozen_source(cfg: dict) -> ModelDescription | None:

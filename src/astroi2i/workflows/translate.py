@@ -186,8 +186,9 @@ class _OutputStrips:
         self.exposure = None
         if self.stretch.exposure_keyword is not None and exposure is not None:
             self.exposure = np.repeat(np.nanmean(exposure), len(desc.target_bands))
-        anchored = desc.data.get("anchor", "none") == "baseline"
-        self.baseline = baseline_from_dict(desc.baseline) if anchored else None
+        self.baseline = baseline_from_dict(desc.baseline) if desc.anchored else None
+        weights = desc.correction_weights  # of the network's correction to the baseline
+        self.weight = None if weights is None else np.asarray(weights, np.float32)[:, None, None]
         self.n_out, self.sigma = len(desc.target_bands), desc.has_uncertainty
         scale = (desc.calibration or {}).get("scale") if calibrated else None
         self.sigma_scale = np.ones(self.n_out) if scale is None else np.asarray(scale, float)
@@ -204,6 +205,8 @@ class _OutputStrips:
     def __call__(self, y0: int, block: np.ndarray) -> None:
         block, s = block[: self.n_out], block[self.n_out :] if self.sigma else None
         if self.baseline is not None:  # the network gave the correction to the baseline
+            if self.weight is not None:
+                block = block * self.weight
             block = block + self._baseline_rows(y0, y0 + block.shape[1])
         y = self.stretch.inverse(block, exposure=self.exposure)
         if s is not None:  # σ in physical units, calibrated

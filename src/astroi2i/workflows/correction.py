@@ -1,0 +1,127 @@
+"""The weight of a model's learned correction to its classical answer, chosen on held-out pairs.
+
+A baseline-anchored model (``data.anchor: baseline``) or a generator with a classical
+``prior`` (bicubic, a biharmonic fill) predicts P + w·Δ: the classical answer P plus the
+correction Δ it learned, with w = 1 while training. A correction learned on a few training
+images need not carry to others (measured: CorKit's on real AIA holes, docs/inpainting.md),
+so after training w is chosen per band on the held-out ``split`` (``train``: the validation
+split; ``calibrate``: any split of any manifest), by the mean physical-unit PSNR: w = 1, the
+model as trained, unless that is below w = 0, the classical answer itself; then the best value
+of :data:`GRID` (:func:`choose_weights`). On the held-out data the chosen model is thus never
+below its baseline. The choice, with
+the PSNR of every grid value, is stored in the model description (``correction``) and
+reported by ``inspect``. Inpainting models are scored on the holes they fill (drawn like the
+training holes), other models on every valid target pixel; σ, when the model has it, is
+calibrated afterwards on the weighted prediction.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from astropy.io import fits
+
+from astroi2i.description import ModelDescription
+
+__all__ = ["GRID", "can_correct", "choose_weights", "fit_correction"]
+
+log = logging.getLogger(__name__)
+
+#: the weights tried: 0 (the classical answer) … 1 (the correction as trained)
+GRID = tuple(round(0.1 * k, 1) for k in range(11))
+
+
+def can_correct(network, desc: ModelDescription) -> bool:
+    """Whether the model learns a correction to a classical answer that w can weigh."""
+    from astroi2i.archs.correction import corrects_prior
+
+    return desc.anchored or corrects_prior(network)
+
+
+def choose_weights(psnr: np.ndarray, grid=GRID) -> list[float]:
+    """Per band, from ``psnr`` (grid, band, image; the grid from 0 to 1): w = 1, the correction
+    as trained, unless its mean PSNR over the images is below the classical answer's (w = 0);
+    then the grid value with the highest mean PSNR (a tie: the smaller weight).
+
+    The weight guards against a correction that does not carry to held-out data; it does not
+    tune a correction that does: on the real SDSS r + i → g stamps, tuning w on 7 validation
+    stamps (0.6–0.7 where the model already beat its baseline) cost 0.5–0.8 dB on the 10 test
+    stamps (docs/baselines.md)."""
+    counted = np.isfinite(psnr) | (psnr == np.inf)
+    total = np.where(counted, psnr, 0.0).sum(axis=2)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(counted.any(axis=2), total / counted.sum(axis=2), np.nan)
+    if not np.isfinite(mean).any(axis=0).all():
+        raise ValueError("no finite PSNR to choose the correction weight from")
+    mean = np.where(np.isfinite(mean), mean, -np.inf)
+    return [float(grid[-1] if mean[-1, c] >= mean[0, c] else grid[int(np.argmax(mean[:, c]))])
+            for c in range(mean.shape[1])]  # fmt: skip
+
+
+def _band_psnr(pred_path: Path, target, fills: bool) -> list[float]:
+    """Physical-unit PSNR per band of a written prediction against ``target`` (a SkyImage);
+    peak: the target band's valid range; pixels: valid in both (for a filling model, only
+    the ones it filled, its ``MASK``)."""
+    from astroi2i.metrics.image import psnr
+
+    with fits.open(pred_path) as hdul:
+        pred = np.asarray(hdul[0].data, np.float64).reshape(target.data.shape)
+        filled = np.asarray(hdul["MASK"].data, bool).reshape(target.data.shape) if fills else None
+    out = []
+    for c in range(target.n_bands):
+        t = np.where(target.band_mask[c], np.nan, target.data[c]).astype(np.float64)
+        finite = np.isfinite(t)
+        if not finite.any():
+            out.append(float("nan"))
+            continue
+        peak = float(t[finite].max() - t[finite].min())
+        scored = finite & np.isfinite(pred[c])
+        if filled is not None:
+            scored &= filled[c] if filled.ndim == 3 else filled
+        out.append(psnr(pred[c], t, ~scored, data_range_=peak) if scored.any() else float("nan"))
+    return out
+
+
+def fit_correction(source: Path, loaded: tuple, manifest, *, split: str, seed: int,
+                   device: str, grid=GRID) -> dict:  # fmt: skip
+    """Translate every ``split`` pair of ``manifest`` once per weight in ``grid`` and return
+    the ``correction`` entry of the description (the network in ``loaded`` is left with the
+    chosen weights)."""
+    from astroi2i.archs.correction import set_correction_weight
+    from astroi2i.workflows.calibrate import held_out_jobs
+    from astroi2i.workflows.translate import translate
+
+    network, desc = loaded
+    n_bands = len(desc.target_bands)
+    with tempfile.TemporaryDirectory(prefix="astroi2i-correction-") as tmp:
+        jobs = list(held_out_jobs(desc, manifest, split, seed, Path(tmp)))
+        psnr = np.full((len(grid), n_bands, len(jobs)), np.nan)
+        for k, w in enumerate(grid):
+            weighted = desc.replace(correction={"weights": [w] * n_bands})
+            set_correction_weight(network, [w] * n_bands)
+            for j, (i, pair, inputs, mask) in enumerate(jobs):
+                out = Path(tmp) / f"w{k}_{i}.fits"
+                translate(source, inputs, out, device=device, loaded=(network, weighted),
+                          mask=mask, calibrated=False)  # fmt: skip
+                psnr[k, :, j] = _band_psnr(out, pair.target, desc.fills_invalid)
+                out.unlink()
+    weights = choose_weights(psnr, grid)
+    set_correction_weight(network, weights)
+    with np.errstate(invalid="ignore"):
+        mean = np.nanmean(psnr, axis=2)
+    log.info("correction weight on %d %s image(s): w = %s (held-out PSNR %s dB; w = 0, the "
+             "classical answer: %s dB; w = 1, as trained: %s dB)", len(jobs), split, weights,
+             [f"{mean[grid.index(w), c]:.2f}" for c, w in enumerate(weights)],
+             [f"{v:.2f}" for v in mean[0]], [f"{v:.2f}" for v in mean[-1]])  # fmt: skip
+    return {
+        "method": "grid search of the mean physical-unit PSNR on held-out pairs",
+        "weights": weights,
+        "grid": list(grid),
+        "psnr": [[float(v) for v in mean[:, c]] for c in range(n_bands)],
+        "split": split,
+        "n_images": len(jobs),
+        "source": Path(str(manifest)).name,
+    }
