@@ -149,6 +149,17 @@ def test_anchored_scale_generator_starts_at_the_regrid_baseline():
     torch.testing.assert_close(out.float(), expected, rtol=1e-4, atol=1e-3)
     y.sum().backward()
     assert x.grad.abs().sum() > 0
+    # trained (a non-zero head): a correction weight of 0 in band 1 gives the baseline back
+    # there, 0.5 in band 2 half the correction
+    torch.nn.init.normal_(g.head[-1].weight, std=0.3)
+    with torch.no_grad():
+        full = g(x, (136, 136))
+        g.set_correction_weight([0.0, 0.5])
+        weighted = g(x, (136, 136))
+    assert (full - y.detach()).abs().max() > 1e-3
+    torch.testing.assert_close(weighted[:, 0], y.detach()[:, 0], rtol=0, atol=1e-6)
+    torch.testing.assert_close(weighted[:, 1], (y.detach() + 0.5 * (full - y.detach()))[:, 1],
+                               rtol=1e-5, atol=1e-6)  # fmt: skip
     with pytest.raises(RuntimeError, match="use_baseline"):
         ScaleGenerator(2, 2, base_channels=4, n_blocks=1, anchor=True)(x, (136, 136))
     with pytest.raises(ValueError, match="torch"):

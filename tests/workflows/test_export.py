@@ -1,4 +1,6 @@
 import json
+import os
+import stat
 
 import numpy as np
 import pytest
@@ -29,6 +31,10 @@ def test_safetensors_export_translates_identically(tiny_checkpoint, inputs_and_r
     assert sidecar["input_bands"] == ["shallow_g", "shallow_r"]
     assert sidecar["stretches"]["targets"]["type"] == "AsinhStretch"
     assert path.read_bytes()[:8] != b"PK\x03\x04"  # not a zip/pickle container
+    mask = os.umask(0o022)
+    os.umask(mask)
+    for written in (path, tmp_path / "m.json"):  # readable as any file is (safetensors: 0600)
+        assert stat.S_IMODE(written.stat().st_mode) == 0o666 & ~mask
     code = main(["translate", str(path), *map(str, inputs), "-o", str(tmp_path / "o.fits")])
     assert code == 0
     np.testing.assert_array_equal(read_image(tmp_path / "o.fits").data, reference.data)

@@ -90,6 +90,35 @@ def _noise_level_is_the_measured_one(ckpt, manifest_path):
         )
 
 
+def _correction_is_chosen_and_applied(ckpt, manifest_path):
+    """Training ended by choosing each anchored translator's correction weight per band on the
+    validation pair against its noise-free truth; the loaded model applies it, and its
+    noise-free output scores what was stored for that weight."""
+    from astroi2i.metrics.image import psnr
+    from astroi2i.workflows.correction import GRID, choose_weights
+    from astroi2i.workflows.model import load
+    from astroi2i.workflows.twoway import predict_twoway
+
+    system, desc = load(ckpt)
+    manifest = read_manifest(manifest_path)
+    row = manifest.rows("val")[0]
+    for to, name, source, truth in (("b", "g_ab", "sdss", "cfht_truth"),
+                                    ("a", "g_ba", "cfht", "sdss_truth")):  # fmt: skip
+        corr = desc.two_way[to]["correction"]
+        assert corr["split"] == "val" and corr["n_images"] == 1
+        assert corr["against"] == "noise-free truth" and len(corr["weights"]) == 5
+        psnrs = np.asarray(corr["psnr"])  # (band, grid)
+        assert corr["weights"] == choose_weights(psnrs.T[:, :, None])
+        applied = getattr(system, name)._correction_weight
+        np.testing.assert_array_equal(applied.numpy(), np.float32(corr["weights"]))
+        pred = predict_twoway(system, desc, read_image(manifest.cell(row, source)[0]).data, to,
+                              noise=False)  # fmt: skip
+        target = read_image(manifest.cell(row, truth)[0]).data
+        for c, w in enumerate(corr["weights"]):
+            stored = psnrs[c, GRID.index(w)]
+            assert psnr(pred[c], target[c]) == pytest.approx(stored, rel=1e-6)
+
+
 @pytest.mark.slow
 def test_two_way_errors_are_one_line(preset_pairs, tmp_path, capsys):
     run = tmp_path / "run"
@@ -145,6 +174,8 @@ def test_compare_scores_methods_both_ways(preset_pairs, tmp_path, capsys):
     # the anchored noise emulators start at each survey's measured noise, in stretched units
     _noise_level_is_the_measured_one(work / "noise_gan" / "checkpoints" / "last.ckpt",
                                      preset_pairs)  # fmt: skip
+    _correction_is_chosen_and_applied(work / "noise_gan" / "checkpoints" / "last.ckpt",
+                                      preset_pairs)  # fmt: skip
     # --reuse loads the trained checkpoints: same numbers, no training
     assert main(["-q", "compare", "twoway/pix2pix_adapted", "--data", str(preset_pairs),
                  "--workdir", str(work), "--seed", "1", "--reuse", *_sets()]) == 0  # fmt: skip

@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from astroi2i.archs.correction import CorrectionWeight
 from astroi2i.archs.registry import ARCHS
 from astroi2i.archs.resnet import ResidualBlock, ResnetGenerator
 from astroi2i.nn.layers import norm_layer
@@ -56,7 +57,7 @@ def _conv_block(cin: int, cout: int, norm: str, stride: int = 1) -> list[nn.Modu
 
 
 @ARCHS.register
-class ScaleGenerator(nn.Module):
+class ScaleGenerator(CorrectionWeight, nn.Module):
     """Encoder at the input resolution, residual blocks, then decoding straight onto the output
     grid (any size: 64² → 136² and back).
 
@@ -142,6 +143,7 @@ class ScaleGenerator(nn.Module):
                 self.skip.weight[:, 0, k // 2, k // 2] = 1.0
                 self.skip.bias.zero_()
         self.anchor, self._baseline = bool(anchor), None
+        self.prior = "regrid" if anchor else "none"  # what a correction weight weighs
         if anchor:  # the correction starts at zero: the output is the baseline
             with torch.no_grad():
                 self.head[-1].weight.zero_()
@@ -166,6 +168,7 @@ class ScaleGenerator(nn.Module):
         if not self.residual:
             return out
         if self.anchor:
+            out = self.weighted(out)  # w·correction (w = 1 unless chosen after training)
             if self._baseline is None:
                 raise RuntimeError("an anchored ScaleGenerator needs use_baseline() first")
             inverse, forward, factor = self._baseline

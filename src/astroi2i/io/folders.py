@@ -10,13 +10,22 @@ from astroi2i.errors import InputError
 __all__ = ["require_empty_folder", "write_atomic"]
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def write_atomic(path: Path, write) -> None:
     """``write(tmp)`` into a temporary file beside ``path``, then rename it into place: the
-    file at ``path`` is the old one or the complete new one, never a partial one."""
+    file at ``path`` is the old one or the complete new one, never a partial one. It gets the
+    permissions a plain ``open`` would give (0666 less the umask), also where ``write`` made
+    it private (safetensors writes 0600)."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         write(tmp)
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)

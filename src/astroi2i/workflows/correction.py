@@ -125,3 +125,62 @@ def fit_correction(source: Path, loaded: tuple, manifest, *, split: str, seed: i
         "n_images": len(jobs),
         "source": Path(str(manifest)).name,
     }
+
+
+def fit_twoway_correction(checkpoint: Path, manifest, *, split: str) -> dict | None:
+    """The same choice for a two-way model whose translators are anchored on the regrid
+    baseline (``ScaleGenerator(anchor=True)``), per direction and band, on the paired rows of
+    ``split``: each translator's noise-free output (``--no-noise``) is scored against the
+    noise-free truth where the manifest has one (``<column>_truth``), else against the noisy
+    target. The choice is stored as ``two_way[side]["correction"]`` (``side``: the domain
+    translated into) and the checkpoint is rewritten in place. Returns the updated
+    ``two_way`` entry, or None when nothing could be fitted (no anchored translator, no
+    paired rows)."""
+    from astroi2i.archs.correction import corrects_prior, set_correction_weight
+    from astroi2i.data.twoway import load_domains
+    from astroi2i.io.manifest import read_manifest
+    from astroi2i.metrics.image import psnr as score
+    from astroi2i.workflows.calibrate import write_model
+    from astroi2i.workflows.twoway import _noise_free_truths, load_twoway, predict_twoway
+
+    system, meta = load_twoway(checkpoint)
+    table = read_manifest(manifest)
+    inputs, targets = meta.data["inputs"], meta.data["targets"]
+    pairs = load_domains(table, split, inputs, targets).paired
+    truths = _noise_free_truths(table, split, inputs, targets)
+    two_way = {side: dict(entry) for side, entry in meta.two_way.items()}
+    fitted = False
+    for to, name in (("b", "g_ab"), ("a", "g_ba")):
+        generator = getattr(system, name, None)
+        if not pairs or not corrects_prior(generator):
+            continue
+        n_bands = len(meta.target_bands if to == "b" else meta.input_bands)
+        psnr = np.full((len(GRID), n_bands, len(pairs)), np.nan)
+        for k, w in enumerate(GRID):
+            set_correction_weight(generator, [w] * n_bands)
+            for j, (key, a, b) in enumerate(pairs):
+                source, truth = (a, b) if to == "b" else (b, a)
+                if truths:  # the noise-free stamps (truth A, truth B)
+                    truth = truths[key][1 if to == "b" else 0]
+                pred = predict_twoway(system, meta, source.data, to, noise=False)
+                psnr[k, :, j] = [score(pred[c], truth.data[c]) for c in range(n_bands)]
+        weights = choose_weights(psnr)
+        with np.errstate(invalid="ignore"):
+            mean = np.nanmean(psnr, axis=2)
+        two_way[to]["correction"] = {
+            "method": "grid search of the mean physical-unit PSNR on held-out pairs",
+            "weights": weights, "grid": list(GRID),
+            "psnr": [[float(v) for v in mean[:, c]] for c in range(n_bands)],
+            "split": split, "n_images": len(pairs), "source": Path(str(manifest)).name,
+            "against": "noise-free truth" if truths else "noisy target",
+        }  # fmt: skip
+        log.info("correction weight of %s (into %s) on %d %s pair(s): w = %s (PSNR %s dB; "
+                 "w = 0, the regrid path: %s; w = 1, as trained: %s)", name,
+                 meta.two_way[to]["name"], len(pairs), split, weights,
+                 [f"{mean[GRID.index(w), c]:.2f}" for c, w in enumerate(weights)],
+                 [f"{v:.2f}" for v in mean[0]], [f"{v:.2f}" for v in mean[-1]])  # fmt: skip
+        fitted = True
+    if not fitted:
+        return None
+    write_model(Path(checkpoint), meta.replace(two_way=two_way), Path(checkpoint))
+    return two_way

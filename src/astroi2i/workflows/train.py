@@ -320,8 +320,12 @@ def _calibrate_last(last: Path, cfg: dict, system, description, *, has_val: bool
     """On the validation split, in place: the weight of the correction to the classical answer
     (``trainer.fit_correction``), then σ."""
     from astroi2i.workflows.calibrate import calibrate
-    from astroi2i.workflows.correction import can_correct
+    from astroi2i.workflows.correction import can_correct, fit_twoway_correction
 
+    if description.is_two_way:
+        if cfg["trainer"]["fit_correction"] and has_val and last.is_file():
+            fit_twoway_correction(last, cfg["data"]["manifest"], split=cfg["data"]["val_split"])
+        return
     generator = getattr(system, "generator", None)  # two-way systems have none
     weigh = cfg["trainer"]["fit_correction"] and can_correct(generator, description)
     if not (weigh or description.has_uncertainty):

@@ -169,8 +169,9 @@ def regrid_baseline(data: np.ndarray, meta: dict, to: str) -> np.ndarray:
 
 def attach_regrid_baselines(system, meta) -> None:
     """Give anchored generators (``ScaleGenerator(anchor=True)``) the regrid baseline they start
-    at, from the description's fitted stretches and grids; the same call at training and at
-    inference."""
+    at, from the description's fitted stretches and grids, and the weight of their correction
+    chosen after training (:func:`astroi2i.workflows.correction.fit_twoway_correction`); the
+    same call at training and at inference."""
     for name, to in (("g_ab", "b"), ("g_ba", "a")):
         generator = getattr(system, name, None)
         if getattr(generator, "anchor", False):
@@ -180,6 +181,9 @@ def attach_regrid_baselines(system, meta) -> None:
                                        regrid_factor(meta, to))  # fmt: skip
             except ValueError as err:
                 raise InputError(f"model.{name}: {err}") from None
+            # the weight of its correction, when one was chosen after training
+            chosen = meta.two_way[to].get("correction")
+            generator.set_correction_weight(chosen["weights"] if chosen else None)
 
 
 def measure_domain_noise(train_set, domains: dict) -> None:
