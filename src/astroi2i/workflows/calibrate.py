@@ -145,49 +145,52 @@ def calibrate(model, manifest, *, split: str = "val", output=None, overwrite: bo
             "recipe that has one"
         )
     output = _check_output(source, output, overwrite)
-    if weigh:
-        try:
-            fitted = fit_correction(source, loaded, manifest, split=split, seed=seed,
-                                    device=device)  # fmt: skip
-        except ValueError as exc:
-            raise InputError(f"{manifest} (split {split!r}): {exc}") from None
-        desc = desc.replace(correction=fitted)
-        loaded = (loaded[0], desc)
-    if not desc.has_uncertainty:
-        write_model(source, desc, output)
-        return output, None
-    return output, _calibrate_sigma(source, loaded, manifest, split, output, device, seed)
+    calibration = None
+    with tempfile.TemporaryDirectory(prefix="astroi2i-calibrate-") as tmp:
+        jobs = list(held_out_jobs(desc, manifest, split, seed, Path(tmp)))  # read once
+        if weigh:
+            try:
+                fitted = fit_correction(source, loaded, manifest, jobs, Path(tmp), split=split,
+                                        device=device)  # fmt: skip
+            except ValueError as exc:
+                raise InputError(f"{manifest} (split {split!r}): {exc}") from None
+            desc = desc.replace(correction=fitted)
+            loaded = (loaded[0], desc)
+        if desc.has_uncertainty:
+            calibration = _calibrate_sigma(source, loaded, manifest, jobs, Path(tmp), split,
+                                           device, seed)  # fmt: skip
+            desc = desc.replace(calibration=calibration)
+    write_model(source, desc, output)
+    if calibration is not None:
+        log.info("calibrated σ on %d %s image(s): scale %s, 95%% multipliers %s → %s",
+                 calibration["n_images"], split, [f"{v:.3g}" for v in calibration["scale"]],
+                 [f"{m[2]:.3g}" for m in calibration["multipliers"]], output)  # fmt: skip
+    return output, calibration
 
 
-def _calibrate_sigma(source: Path, loaded: tuple, manifest, split: str, output: Path, device,
-                     seed: int) -> dict:  # fmt: skip
-    """The split-conformal calibration of σ, written with the model to ``output``."""
+def _calibrate_sigma(source: Path, loaded: tuple, manifest, jobs: list, tmp: Path, split: str,
+                     device, seed: int) -> dict:  # fmt: skip
+    """The split-conformal calibration of σ on the held-out ``jobs``, translated into
+    ``tmp`` with the raw σ."""
     from astroi2i.workflows.translate import translate
 
     desc = loaded[1]
     rng = np.random.default_rng(seed)
     scores: list[list[tuple]] = [[] for _ in desc.target_bands]
-    n_images = 0
-    with tempfile.TemporaryDirectory(prefix="astroi2i-calibrate-") as tmp:
-        for i, pair, inputs, mask in held_out_jobs(desc, manifest, split, seed, Path(tmp)):
-            pred = translate(source, inputs, Path(tmp) / f"{i}.fits", device=device,
-                             loaded=loaded, mask=mask, calibrated=False)  # fmt: skip
-            for c, s in enumerate(_scores(pred, pair.target, rng)):
-                scores[c].append(s)
-            n_images += 1
+    for i, pair, inputs, mask in jobs:
+        pred = translate(source, inputs, tmp / f"{i}.fits", device=device, loaded=loaded,
+                         mask=mask, calibrated=False)  # fmt: skip
+        for c, s in enumerate(_scores(pred, pair.target, rng)):
+            scores[c].append(s)
+        pred.unlink()
     try:
-        calibration = uncertainty.calibrate(
-            [np.concatenate([s for s, _ in band]) for band in scores], n_images=n_images,
+        return uncertainty.calibrate(
+            [np.concatenate([s for s, _ in band]) for band in scores], n_images=len(jobs),
             split=split, source=Path(str(manifest)).name,
             residuals_by_band=[np.concatenate([r for _, r in band]) for band in scores],
         )  # fmt: skip
     except ValueError as exc:
         raise InputError(f"{manifest} (split {split!r}): {exc}") from None
-    write_model(source, desc.replace(calibration=calibration), output)
-    log.info("calibrated σ on %d %s image(s): scale %s, 95%% multipliers %s → %s", n_images,
-             split, [f"{v:.3g}" for v in calibration["scale"]],
-             [f"{m[2]:.3g}" for m in calibration["multipliers"]], output)  # fmt: skip
-    return calibration
 
 
 def write_model(source: Path, desc: ModelDescription, output: Path) -> Path:

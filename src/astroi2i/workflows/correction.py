@@ -18,7 +18,6 @@ calibrated afterwards on the weighted prediction.
 from __future__ import annotations
 
 import logging
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -50,15 +49,39 @@ def choose_weights(psnr: np.ndarray, grid=GRID) -> list[float]:
     tune a correction that does: on the real SDSS r + i → g stamps, tuning w on 7 validation
     stamps (0.6–0.7 where the model already beat its baseline) cost 0.5–0.8 dB on the 10 test
     stamps (docs/baselines.md)."""
-    counted = np.isfinite(psnr) | (psnr == np.inf)
-    total = np.where(counted, psnr, 0.0).sum(axis=2)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean = np.where(counted.any(axis=2), total / counted.sum(axis=2), np.nan)
+    mean = _mean_over_images(psnr)
     if not np.isfinite(mean).any(axis=0).all():
         raise ValueError("no finite PSNR to choose the correction weight from")
     mean = np.where(np.isfinite(mean), mean, -np.inf)
     return [float(grid[-1] if mean[-1, c] >= mean[0, c] else grid[int(np.argmax(mean[:, c]))])
             for c in range(mean.shape[1])]  # fmt: skip
+
+
+def _mean_over_images(psnr: np.ndarray) -> np.ndarray:
+    """(grid, band) means of a (grid, band, image) array; NaN (no score) does not count, and
+    a cell without any score is NaN (without numpy's empty-slice warning)."""
+    counted = ~np.isnan(psnr)
+    total = np.where(counted, psnr, 0.0).sum(axis=2)
+    n = counted.sum(axis=2)
+    return np.where(n > 0, total / np.maximum(n, 1), np.nan)
+
+
+def _entry(psnr: np.ndarray, grid, what: str, **fields) -> dict:
+    """The stored ``correction`` of one network from its (grid, band, image) PSNR, logged."""
+    weights = choose_weights(psnr, grid)
+    mean = _mean_over_images(psnr)
+    log.info("correction weight of %s on %d %s image(s): w = %s (held-out PSNR %s dB; w = 0: "
+             "%s dB; w = 1, as trained: %s dB)", what, psnr.shape[2], fields["split"], weights,
+             [f"{mean[grid.index(w), c]:.2f}" for c, w in enumerate(weights)],
+             [f"{v:.2f}" for v in mean[0]], [f"{v:.2f}" for v in mean[-1]])  # fmt: skip
+    return {
+        "method": "grid search of the mean physical-unit PSNR on held-out pairs",
+        "weights": weights,
+        "grid": list(grid),
+        "psnr": [[float(v) for v in mean[:, c]] for c in range(mean.shape[1])],
+        "n_images": int(psnr.shape[2]),
+        **fields,
+    }
 
 
 def _band_psnr(pred_path: Path, target, fills: bool) -> list[float]:
@@ -85,46 +108,31 @@ def _band_psnr(pred_path: Path, target, fills: bool) -> list[float]:
     return out
 
 
-def fit_correction(source: Path, loaded: tuple, manifest, *, split: str, seed: int,
-                   device: str, grid=GRID) -> dict:  # fmt: skip
-    """Translate every ``split`` pair of ``manifest`` once per weight in ``grid`` and return
-    the ``correction`` entry of the description (the network in ``loaded`` is left with the
+def fit_correction(source: Path, loaded: tuple, manifest, jobs: list, tmp: Path, *,
+                   split: str, device: str, grid=GRID) -> dict:  # fmt: skip
+    """Translate every held-out job (:func:`astroi2i.workflows.calibrate.held_out_jobs` of the
+    ``split`` rows of ``manifest``) once per weight in ``grid``, into ``tmp``, and return the
+    ``correction`` entry of the description (the network in ``loaded`` is left with the
     chosen weights)."""
     from astroi2i.archs.correction import set_correction_weight
-    from astroi2i.workflows.calibrate import held_out_jobs
     from astroi2i.workflows.translate import translate
 
     network, desc = loaded
     n_bands = len(desc.target_bands)
-    with tempfile.TemporaryDirectory(prefix="astroi2i-correction-") as tmp:
-        jobs = list(held_out_jobs(desc, manifest, split, seed, Path(tmp)))
-        psnr = np.full((len(grid), n_bands, len(jobs)), np.nan)
-        for k, w in enumerate(grid):
-            weighted = desc.replace(correction={"weights": [w] * n_bands})
-            set_correction_weight(network, [w] * n_bands)
-            for j, (i, pair, inputs, mask) in enumerate(jobs):
-                out = Path(tmp) / f"w{k}_{i}.fits"
-                translate(source, inputs, out, device=device, loaded=(network, weighted),
-                          mask=mask, calibrated=False)  # fmt: skip
-                psnr[k, :, j] = _band_psnr(out, pair.target, desc.fills_invalid)
-                out.unlink()
-    weights = choose_weights(psnr, grid)
-    set_correction_weight(network, weights)
-    with np.errstate(invalid="ignore"):
-        mean = np.nanmean(psnr, axis=2)
-    log.info("correction weight on %d %s image(s): w = %s (held-out PSNR %s dB; w = 0, the "
-             "classical answer: %s dB; w = 1, as trained: %s dB)", len(jobs), split, weights,
-             [f"{mean[grid.index(w), c]:.2f}" for c, w in enumerate(weights)],
-             [f"{v:.2f}" for v in mean[0]], [f"{v:.2f}" for v in mean[-1]])  # fmt: skip
-    return {
-        "method": "grid search of the mean physical-unit PSNR on held-out pairs",
-        "weights": weights,
-        "grid": list(grid),
-        "psnr": [[float(v) for v in mean[:, c]] for c in range(n_bands)],
-        "split": split,
-        "n_images": len(jobs),
-        "source": Path(str(manifest)).name,
-    }
+    psnr = np.full((len(grid), n_bands, len(jobs)), np.nan)
+    for k, w in enumerate(grid):
+        weighted = desc.replace(correction={"weights": [w] * n_bands})
+        set_correction_weight(network, [w] * n_bands)
+        for j, (i, pair, inputs, mask) in enumerate(jobs):
+            out = tmp / f"w{k}_{i}.fits"
+            translate(source, inputs, out, device=device, loaded=(network, weighted), mask=mask,
+                      calibrated=False)  # fmt: skip
+            psnr[k, :, j] = _band_psnr(out, pair.target, desc.fills_invalid)
+            out.unlink()
+    entry = _entry(psnr, grid, "the model (0: the classical answer)", split=split,
+                   source=Path(str(manifest)).name)  # fmt: skip
+    set_correction_weight(network, entry["weights"])
+    return entry
 
 
 def fit_twoway_correction(checkpoint: Path, manifest, *, split: str) -> dict | None:
@@ -164,21 +172,11 @@ def fit_twoway_correction(checkpoint: Path, manifest, *, split: str) -> dict | N
                     truth = truths[key][1 if to == "b" else 0]
                 pred = predict_twoway(system, meta, source.data, to, noise=False)
                 psnr[k, :, j] = [score(pred[c], truth.data[c]) for c in range(n_bands)]
-        weights = choose_weights(psnr)
-        with np.errstate(invalid="ignore"):
-            mean = np.nanmean(psnr, axis=2)
-        two_way[to]["correction"] = {
-            "method": "grid search of the mean physical-unit PSNR on held-out pairs",
-            "weights": weights, "grid": list(GRID),
-            "psnr": [[float(v) for v in mean[:, c]] for c in range(n_bands)],
-            "split": split, "n_images": len(pairs), "source": Path(str(manifest)).name,
-            "against": "noise-free truth" if truths else "noisy target",
-        }  # fmt: skip
-        log.info("correction weight of %s (into %s) on %d %s pair(s): w = %s (PSNR %s dB; "
-                 "w = 0, the regrid path: %s; w = 1, as trained: %s)", name,
-                 meta.two_way[to]["name"], len(pairs), split, weights,
-                 [f"{mean[GRID.index(w), c]:.2f}" for c, w in enumerate(weights)],
-                 [f"{v:.2f}" for v in mean[0]], [f"{v:.2f}" for v in mean[-1]])  # fmt: skip
+        two_way[to]["correction"] = _entry(
+            psnr, GRID, f"{name} (into {meta.two_way[to]['name']}; 0: its regrid path)",
+            split=split, source=Path(str(manifest)).name,
+            against="noise-free truth" if truths else "noisy target",
+        )  # fmt: skip
         fitted = True
     if not fitted:
         return None
