@@ -179,6 +179,9 @@ def fit_twoway_correction(checkpoint: Path, manifest, *, split: str) -> dict | N
         )  # fmt: skip
         fitted = True
     if not fitted:
+        if not pairs:
+            log.warning("%s: no paired %r rows: the translators' correction weights are NOT "
+                        "chosen (w = 1, as trained)", manifest, split)  # fmt: skip
         return None
     write_model(Path(checkpoint), meta.replace(two_way=two_way), Path(checkpoint))
     return two_way
