@@ -326,7 +326,7 @@ def _calibrate_last(last: Path, cfg: dict, system, description, *, has_val: bool
         if cfg["trainer"]["fit_correction"] and has_val and last.is_file():
             fit_twoway_correction(last, cfg["data"]["manifest"], split=cfg["data"]["val_split"])
         return
-    generator = getattr(system, "generator", None)  # two-way systems have none
+    generator = getattr(system, "generator", None)
     weigh = cfg["trainer"]["fit_correction"] and can_correct(generator, description)
     if not (weigh or description.has_uncertainty):
         return
