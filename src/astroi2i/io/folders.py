@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 
@@ -10,7 +11,9 @@ from astroi2i.errors import InputError
 __all__ = ["require_empty_folder", "write_atomic"]
 
 
+@functools.cache
 def _umask() -> int:
+    """The process's umask, read once (reading it means setting it, briefly)."""
     mask = os.umask(0o022)
     os.umask(mask)
     return mask

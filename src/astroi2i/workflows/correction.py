@@ -8,11 +8,10 @@ so after training w is chosen per band on the held-out ``split`` (``train``: the
 split; ``calibrate``: any split of any manifest), by the mean physical-unit PSNR: w = 1, the
 model as trained, unless that is below w = 0, the classical answer itself; then the best value
 of :data:`GRID` (:func:`choose_weights`). On the held-out data the chosen model is thus never
-below its baseline. The choice, with
-the PSNR of every grid value, is stored in the model description (``correction``) and
-reported by ``inspect``. Inpainting models are scored on the holes they fill (drawn like the
-training holes), other models on every valid target pixel; σ, when the model has it, is
-calibrated afterwards on the weighted prediction.
+below its baseline. The choice, with the PSNR of every grid value, is stored in the model
+description (``correction``) and printed by ``calibrate``. Inpainting models are scored on
+the holes they fill (drawn like the training holes), other models on every valid target
+pixel; σ, when the model has it, is calibrated afterwards on the weighted prediction.
 """
 
 from __future__ import annotations
@@ -25,7 +24,7 @@ from astropy.io import fits
 
 from astroi2i.description import ModelDescription
 
-__all__ = ["GRID", "can_correct", "choose_weights", "fit_correction"]
+__all__ = ["GRID", "can_correct", "choose_weights", "fit_correction", "fit_twoway_correction"]
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +91,10 @@ def _band_psnr(pred_path: Path, target, fills: bool) -> list[float]:
 
     with fits.open(pred_path) as hdul:
         pred = np.asarray(hdul[0].data, np.float64).reshape(target.data.shape)
-        filled = np.asarray(hdul["MASK"].data, bool).reshape(target.data.shape) if fills else None
+        # MASK is one (H, W) plane for every band
+        filled = (
+            np.asarray(hdul["MASK"].data, bool).reshape(target.data.shape[-2:]) if fills else None
+        )
     out = []
     for c in range(target.n_bands):
         t = np.where(target.band_mask[c], np.nan, target.data[c]).astype(np.float64)
@@ -103,7 +105,7 @@ def _band_psnr(pred_path: Path, target, fills: bool) -> list[float]:
         peak = float(t[finite].max() - t[finite].min())
         scored = finite & np.isfinite(pred[c])
         if filled is not None:
-            scored &= filled[c] if filled.ndim == 3 else filled
+            scored &= filled
         out.append(psnr(pred[c], t, ~scored, data_range_=peak) if scored.any() else float("nan"))
     return out
 
