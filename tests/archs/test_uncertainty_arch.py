@@ -71,6 +71,11 @@ def test_sigma_net_needs_sizes_on_its_pooling_grid_and_stays_cheap():
     conv.weight.data, conv.bias.data = pw.weight.data[..., None, None], pw.bias.data
     x = torch.randn(2, 5, 8, 12)
     torch.testing.assert_close(pw(x), conv(x))
+    # and so are their gradients (the weight is shared over the batch)
+    pw(x).square().sum().backward()
+    conv(x).square().sum().backward()
+    torch.testing.assert_close(pw.weight.grad, conv.weight.grad[..., 0, 0])
+    torch.testing.assert_close(pw.bias.grad, conv.bias.grad)
 
 
 def test_the_starting_level_and_feature_scale_follow_the_data():
@@ -95,3 +100,18 @@ def test_the_starting_level_and_feature_scale_follow_the_data():
     with torch.no_grad():  # an untrained head gives the level everywhere
         out = net(torch.cat([x, fake], 1))
     torch.testing.assert_close(out.exp()[:, 1], torch.full_like(out[:, 1], float(level[1])))
+
+
+def test_the_mixing_on_the_coarse_grid_is_the_concatenated_mix():
+    """SigmaNet mixes the coarse branch before upsampling it: the same function as mixing the
+    concatenation of the upsampled coarse and the fine features (float rounding apart)."""
+    import torch.nn.functional as F
+
+    torch.manual_seed(0)
+    net = SigmaNet(5, 2)
+    torch.nn.init.normal_(net.head.weight)  # the head starts at zero: make it see the mix
+    x = torch.randn(2, 5, 64, 48)
+    scaled = x / net.feature_scale[:, None, None]
+    up = F.interpolate(net.coarse(scaled), size=(64, 48), mode="bilinear", align_corners=False)
+    expected = net.head(net.mix(torch.cat([up, net.fine(scaled)], 1)))
+    torch.testing.assert_close(net(x), expected, rtol=1e-5, atol=1e-5)

@@ -59,6 +59,8 @@ def test_coverage_metrics_on_a_constructed_case():
     assert m["width_95"] == pytest.approx(2 * GAUSSIAN_MULTIPLIERS[2] * s[10:].mean(), rel=1e-9)
     assert m["beyond_3sigma"] == pytest.approx(2 * stats.norm.sf(3), abs=0.002)
     assert m["spearman_sigma"] > 0.3  # |residual| grows with s
+    # σ is exactly right here, so it ranks the residuals as well as a perfect σ can
+    assert m["spearman_sigma"] == pytest.approx(m["spearman_sigma_ideal"], abs=0.02)
     assert m["median_width_95"] == pytest.approx(2 * GAUSSIAN_MULTIPLIERS[2] * np.median(s[10:]))
     assert m["cover_95_top10"] == pytest.approx(0.95, abs=0.02)  # calibrated where σ is large
     # one constant σ at the pooled 95 % quantile covers 95 % overall but not where s is large
@@ -72,6 +74,20 @@ def test_coverage_metrics_on_a_constructed_case():
     assert small["cover_68"] == pytest.approx(2 * stats.norm.cdf(0.5) - 1, abs=0.01)
     flat = coverage_metrics(pred, truth, np.ones_like(s), invalid, GAUSSIAN_MULTIPLIERS)
     assert math.isnan(flat["spearman_sigma"])
+    assert math.isnan(flat["spearman_sigma_ideal"])
+
+
+def test_the_ideal_spearman_is_low_where_sigma_hardly_varies():
+    """Even an exact σ ranks |residual| poorly when σ spans a narrow range (|z| scatters the
+    ranks): the ideal value says how much ranking a σ map allows at all."""
+    rng = np.random.default_rng(2)
+    ok = np.zeros((300, 300), bool)
+    for lo, hi, expect in ((1.0, 1.05, (0.0, 0.05)), (0.1, 10.0, (0.5, 0.8))):
+        s = rng.uniform(lo, hi, ok.shape)
+        truth = rng.normal(0.0, s)
+        m = coverage_metrics(np.zeros_like(truth), truth, s, ok, GAUSSIAN_MULTIPLIERS)
+        assert expect[0] < m["spearman_sigma_ideal"] < expect[1]
+        assert m["spearman_sigma"] == pytest.approx(m["spearman_sigma_ideal"], abs=0.02)
 
 
 def test_header_cards_round_trip_the_multipliers():

@@ -105,6 +105,25 @@ def test_stix_train_translate_evaluate_split(stix_data, tmp_path, capsys):
     target = crop_to_grid(target, read_image(report / "predictions" / f"{sid}.fits").wcs, (32, 32))
     mine = read_image(report / "predictions" / f"{sid}.fits")
     assert first["psnr"] == pytest.approx(psnr(mine.data[0], target.data[0]), rel=1e-9)
+    # the pooled Spearman of |residual| and σ is the one over every test map's pixels at once
+    # (32² maps: fewer pixels than the per-map draw, so all of them)
+    from astropy.io import fits
+    from scipy import stats
+
+    r, s = [], []
+    for test_row in manifest.rows("test"):
+        written = report / "predictions" / f"{test_row['id']}.fits"
+        pred_i = read_image(written)
+        truth = crop_to_grid(read_image(stix_data / test_row["clean"]), pred_i.wcs, (32, 32))
+        r.append(np.abs(truth.data[0] - pred_i.data[0]).astype(np.float64).ravel())
+        s.append(fits.getdata(written, "UNCERT").astype(np.float64).ravel())  # one band
+    groups = set(summary["group"])
+    whole = "all" if "all" in groups else groups.pop()  # the group of every test map
+    rows = summary[(summary["method"] == "model") & (summary["space"] == "physical")
+                   & (summary["group"] == whole)]  # fmt: skip
+    expected = stats.spearmanr(np.concatenate(r), np.concatenate(s)).statistic
+    assert rows["spearman_sigma_pooled"][0] == pytest.approx(expected, rel=1e-9)
+    assert np.isnan(summary[summary["method"] == "baseline"]["spearman_sigma_pooled"]).all()
     # a second run into the same folder is refused without --overwrite
     code, _, err = run(
         capsys, "evaluate-split", ckpt, "--manifest", stix_data / "manifest.csv", "--out", report

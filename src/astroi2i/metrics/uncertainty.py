@@ -31,6 +31,7 @@ __all__ = [
     "read_constant_width",
     "coverage_metrics",
     "reliability_curve",
+    "PooledSpearman",
     "UNCERTAINTY_METRICS",
 ]
 
@@ -41,8 +42,8 @@ LEVELS = (0.683, 0.90, 0.95)
 GAUSSIAN_MULTIPLIERS = (1.0, *(NormalDist().inv_cdf(0.5 + p / 2) for p in LEVELS[1:]))
 #: the per-band columns :func:`coverage_metrics` gives
 UNCERTAINTY_METRICS = ("cover_68", "cover_90", "cover_95", "width_95", "median_width_95",
-                       "spearman_sigma", "beyond_3sigma", "cover_95_top10", "cover_95_const",
-                       "width_95_const", "cover_95_const_top10")  # fmt: skip
+                       "spearman_sigma", "spearman_sigma_ideal", "beyond_3sigma", "cover_95_top10",
+                       "cover_95_const", "width_95_const", "cover_95_const_top10")  # fmt: skip
 
 
 def conformal_quantile(scores: np.ndarray, level: float) -> float:
@@ -143,6 +144,12 @@ def coverage_metrics(pred: np.ndarray, truth: np.ndarray, sigma: np.ndarray,
     ``constant_95`` (the calibrated constant σ's 95 % half-width) the coverage and width of
     that constant interval on the same pixels.
 
+    ``spearman_sigma_ideal`` is the Spearman correlation the same σ map would reach if it were
+    exactly right: |residual| replaced by |σ·z| with z ~ N(0, 1) (drawn with ``seed``). It is
+    the ceiling for this σ map: where σ hardly varies (a quiet sky, a CLEAN map's background)
+    even a perfect σ ranks |residual| poorly, because |z| scatters the ranks; a
+    ``spearman_sigma`` near its ideal says σ ranks the errors as well as its own spread allows.
+
     ``median_width_95`` and the ``_top10`` coverages (on the tenth of pixels with the largest
     σ: sources, edges, deep holes) say what the mean hides: a constant interval can be
     narrower on average only by giving up the pixels where errors are large."""
@@ -170,6 +177,8 @@ def coverage_metrics(pred: np.ndarray, truth: np.ndarray, sigma: np.ndarray,
         from scipy import stats  # not at import: translate imports this module
 
         out["spearman_sigma"] = float(stats.spearmanr(r, s).statistic)
+        ideal = np.abs(s * np.random.default_rng(seed + 1).standard_normal(s.size))
+        out["spearman_sigma_ideal"] = float(stats.spearmanr(ideal, s).statistic)
     return out
 
 
@@ -187,3 +196,40 @@ def reliability_curve(residual: np.ndarray, sigma: np.ndarray,
     observed = np.array([np.mean(r <= NormalDist().inv_cdf(0.5 + p / 2) * s) if r.size else np.nan
                          for p in levels])  # fmt: skip
     return levels, observed
+
+
+class PooledSpearman:
+    """Spearman(|residual|, σ) over the pixels of many images at once (a random draw of at
+    most ``per_image`` valid pixels from each, with ``seed``), per key (e.g. (group, band)).
+
+    The per-image value (``spearman_sigma``, averaged over images) asks whether σ ranks the
+    pixels *within* an image; the pooled one also asks whether it ranks the images — whether
+    the maps that σ says are worse are worse. An archive user needs both."""
+
+    def __init__(self, per_image: int = 2000, seed: int = 0) -> None:
+        self.per_image, self.rng = int(per_image), np.random.default_rng(seed)
+        self.samples: dict = {}
+
+    def add(self, key, pred, truth, sigma, invalid) -> None:
+        ok = ~invalid & np.isfinite(pred) & np.isfinite(truth) & np.isfinite(sigma) & (sigma > 0)
+        index = np.flatnonzero(ok)
+        if index.size > self.per_image:
+            index = self.rng.choice(index, self.per_image, replace=False)
+        r = np.abs(np.asarray(truth, np.float64).ravel()[index]
+                   - np.asarray(pred, np.float64).ravel()[index])  # fmt: skip
+        s = np.asarray(sigma, np.float64).ravel()[index]
+        self.samples.setdefault(key, []).append((r, s))
+
+    def value(self, keys) -> float:
+        """The pooled Spearman over every image added under any of ``keys``; NaN without
+        spread."""
+        parts = [p for k in keys for p in self.samples.get(k, [])]
+        if not parts:
+            return float("nan")
+        r = np.concatenate([p[0] for p in parts])
+        s = np.concatenate([p[1] for p in parts])
+        if r.size < 3 or np.ptp(r) == 0 or np.ptp(s) == 0:
+            return float("nan")
+        from scipy import stats
+
+        return float(stats.spearmanr(r, s).statistic)

@@ -172,7 +172,14 @@ def _build_generator(desc: ModelDescription, state: dict, path: Path):
         raise InputError(f"{path}: weights do not fit the model's recipe ({exc})") from None
     attach_stretches(generator, desc, path)
     set_correction_weight(generator, desc.correction_weights)
-    return generator.eval()
+    return _inference(generator)
+
+
+def _inference(network):
+    """Eval mode, and no parameter requiring grad: a loaded model only predicts, and some of
+    torch's kernels (a broadcast matmul) take a slower path for tensors that require grad
+    even under ``no_grad``. Training from it (``trainer.init_from``) copies its state."""
+    return network.eval().requires_grad_(False)
 
 
 def attach_stretches(network, desc: ModelDescription, source) -> None:
@@ -221,7 +228,7 @@ def _build_system(desc: ModelDescription, state: dict):
         from astroi2i.workflows.twoway import attach_regrid_baselines
 
         attach_regrid_baselines(system, desc)
-    return system.eval()
+    return _inference(system)
 
 
 def load_model(model, *, device="cpu"):

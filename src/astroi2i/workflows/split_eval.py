@@ -40,6 +40,7 @@ from astroi2i.metrics.image import band_metrics, source_flux_ratio
 from astroi2i.metrics.noise import noise_floor_psnr
 from astroi2i.metrics.uncertainty import (
     UNCERTAINTY_METRICS,
+    PooledSpearman,
     coverage_metrics,
     read_constant_width,
     read_multipliers,
@@ -113,7 +114,7 @@ def evaluate_split(
     n_in, n_out = len(desc.input_bands), len(desc.target_bands)
     same_bands = n_in == n_out and data.get("scale", 1) == 1
     upsampled = n_in == n_out and data.get("scale", 1) > 1
-    records = []
+    records, pooled = [], PooledSpearman()
     for pair in pairs:
         row = rows_by_id[pair.key]
         where = f"{table.source} row id={pair.key}"
@@ -137,10 +138,11 @@ def evaluate_split(
         if range_space:
             spaces.append(("range", lambda d, e=e: to_range(d, e)))
         group = str(row[group_by]) if group_by else "all"
-        records += _records(pair, group, methods, spaces, where, sigma)
+        records += _records(pair, group, methods, spaces, where, sigma, pooled)
     per_sample = Table(rows=records)
     per_sample.meta["stretched_space"] = desc.stretches["targets"]["type"]
     summary = summarize_groups(per_sample)
+    _add_pooled(summary, pooled)
     warn_if_worse(summary, "model", "baseline")
     per_sample.write(out / "metrics.ecsv", format="ascii.ecsv", overwrite=True)
     summary.write(out / "summary.ecsv", format="ascii.ecsv", overwrite=True)
@@ -161,10 +163,11 @@ def _baseline(pair, fitted, upsampled: bool) -> list[tuple]:
     return []
 
 
-def _records(pair, group: str, methods, spaces, where: str, sigma=None) -> list[dict]:
+def _records(pair, group: str, methods, spaces, where: str, sigma=None,
+             pooled: PooledSpearman | None = None) -> list[dict]:  # fmt: skip
     """One record per (method, band, space) of one sample: physical units and each space of
     ``spaces`` ((name, function of the data)); the model's physical rows also score its σ
-    (``sigma``: (σ, UNCERT header) or None)."""
+    (``sigma``: (σ, UNCERT header) or None) and add pixels to ``pooled``."""
     target, records = pair.target, []
     for method, image in methods:
         if image.shape != target.shape:
@@ -187,9 +190,26 @@ def _records(pair, group: str, methods, spaces, where: str, sigma=None) -> list[
                     const = read_constant_width(sigma[1], target.n_bands)[c]
                     m |= coverage_metrics(a[c], b[c], sigma[0][c], invalid[c], mult,
                                           constant_95=const)  # fmt: skip
+                    if pooled is not None:
+                        pooled.add((group, band), a[c], b[c], sigma[0][c], invalid[c])
                 records.append({"id": pair.key, "group": group, "method": method, "band": band,
                                 "space": space} | {k: m[k] for k in METRICS})  # fmt: skip
     return records
+
+
+def _add_pooled(summary: Table, pooled: PooledSpearman) -> None:
+    """The column ``spearman_sigma_pooled`` on the model's physical rows: Spearman(|residual|,
+    σ) over the pixels of all the group's samples at once (the ``all`` group: every sample),
+    beside ``spearman_sigma``, the mean of the per-sample values."""
+    if not len(summary):
+        return
+    values = np.full(len(summary), np.nan)
+    for i, row in enumerate(summary):
+        if row["method"] == "model" and row["space"] == "physical":
+            group, band = str(row["group"]), str(row["band"])
+            keys = [k for k in pooled.samples if k[1] == band and group in ("all", k[0])]
+            values[i] = pooled.value(keys)
+    summary["spearman_sigma_pooled"] = values
 
 
 def verdict(model_db: float, baseline_db: float, *, margin_db: float = 0.1) -> str:
