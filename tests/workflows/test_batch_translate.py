@@ -188,11 +188,19 @@ def test_batches_of_several_images_agree_within_float_rounding(maps, singles, tm
 
 
 @pytest.mark.slow
-def test_two_gloo_processes_write_the_files_of_one(maps, singles, tmp_path):
+@pytest.mark.parametrize("launch", ["fork", "torchrun"])
+def test_two_processes_write_the_files_of_one(maps, singles, tmp_path, launch):
+    """``--devices 2`` on a CPU forks two processes; under torchrun Lightning Fabric takes the
+    launcher's two processes and their gloo group (the GPU and SLURM path)."""
     folder, paths, _ = maps
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
-    cmd = [sys.executable, "-m", "astroi2i", "translate", MODEL, *map(str, paths),
-           "--out-dir", str(tmp_path), "--devices", "2", "--device", "cpu", "-q"]  # fmt: skip
+    args = ["translate", MODEL, *map(str, paths), "--out-dir", str(tmp_path), "--device", "cpu",
+            "-q"]  # fmt: skip
+    if launch == "fork":
+        cmd = [sys.executable, "-m", "astroi2i", *args, "--devices", "2"]
+    else:
+        cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
+               "--master-port", "29517", "-m", "astroi2i", *args]  # fmt: skip
     run = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
     assert run.returncode == 0, run.stderr[-2000:]
     assert run.stdout.count("5 file(s): 5 written") == 1  # rank 0 reports, once

@@ -323,10 +323,10 @@ def fresh_header(image: SkyImage, provenance) -> fits.Header:
     """The header :func:`write_image` writes for ``image`` (its data are not used): WCS, BUNIT,
     whitelisted observation keys, band names, ORIGIN/DATE and HISTORY provenance."""
     header = fits.Header()
-    if image.wcs is not None:
+    if image.wcs is not None:  # a new header: start from it (update() card by card is slow)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FITSFixedWarning)
-            header.update(image.wcs.to_header(relax=True))
+            header = image.wcs.to_header(relax=True)
     unit = unit_to_string(image.unit)
     original = str(image.header.get("BUNIT", "")).strip()
     if original and original != unit and _parse_unit(original, "header") == image.unit:

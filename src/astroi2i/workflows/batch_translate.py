@@ -261,8 +261,10 @@ def batch_translate(
                    calibrated=calibrated, to=to, seed=seed, noise=noise, command=command,
                    progress=progress)  # fmt: skip
     if devices > 1 or _launched_world() > 1:
-        from astroi2i.workflows.batch_launch import run_sharded
+        from astroi2i.workflows.batch_launch import fork_on_cpu, run_forked, run_sharded
 
+        if devices > 1 and fork_on_cpu(device):
+            return run_forked(_batch_run, processes=devices, kwargs=options)
         return run_sharded(_batch_run, devices=devices, device=device, kwargs=options)
     return _batch_run(**options, device=device)
 
