@@ -111,12 +111,23 @@ def _correction_is_chosen_and_applied(ckpt, manifest_path):
         assert corr["weights"] == choose_weights(psnrs.T[:, :, None])
         applied = getattr(system, name)._correction_weight
         np.testing.assert_array_equal(applied.numpy(), np.float32(corr["weights"]))
-        pred = predict_twoway(system, desc, read_image(manifest.cell(row, source)[0]).data, to,
-                              noise=False)  # fmt: skip
+        data = read_image(manifest.cell(row, source)[0]).data
+        pred = predict_twoway(system, desc, data, to, noise=False, flux_anchor=False)
         target = read_image(manifest.cell(row, truth)[0]).data
         for c, w in enumerate(corr["weights"]):
             stored = psnrs[c, GRID.index(w)]
             assert psnr(pred[c], target[c]) == pytest.approx(stored, rel=1e-6)
+        # then, per band, whether the sources take the regrid reference's flux: on where the
+        # stored PSNR with it is higher, and the default output is anchored in those bands
+        anchor = desc.two_way[to]["flux_anchor"]
+        assert anchor["n_pairs"] == 1 and len(anchor["on"]) == 5
+        assert anchor["on"] == [b > a for a, b in zip(anchor["psnr_off"], anchor["psnr_on"])]
+        full = predict_twoway(system, desc, data, to, noise=False, flux_anchor=True)
+        default = predict_twoway(system, desc, data, to, noise=False)
+        for c in range(5):
+            assert psnr(pred[c], target[c]) == pytest.approx(anchor["psnr_off"][c], rel=1e-4)
+            assert psnr(full[c], target[c]) == pytest.approx(anchor["psnr_on"][c], rel=1e-4)
+            np.testing.assert_array_equal(default[c], full[c] if anchor["on"][c] else pred[c])
 
 
 @pytest.mark.slow

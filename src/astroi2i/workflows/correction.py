@@ -137,13 +137,42 @@ def fit_correction(source: Path, loaded: tuple, manifest, jobs: list, tmp: Path,
     return entry
 
 
+def _choose_flux_anchor(system, meta, pairs, truths, to: str) -> dict:
+    """Per band, whether the translator's noise-free output into ``to``, with its chosen
+    weight, scores a higher mean PSNR on the pairs with its sources' flux taken from the
+    regrid reference (:func:`astroi2i.baselines.flux_anchor.anchor_flux`) than without; both
+    means kept (a faint band's fluxes are too noisy to anchor to, a bright one's are not)."""
+    from astroi2i.baselines.flux_anchor import anchor_flux
+    from astroi2i.metrics.image import psnr as score
+    from astroi2i.workflows.twoway import predict_twoway, regrid_baseline
+
+    n_bands = len(meta.target_bands if to == "b" else meta.input_bands)
+    psnr = np.zeros((2, n_bands, len(pairs)))
+    for j, (key, a, b) in enumerate(pairs):
+        source, truth = (a, b) if to == "b" else (b, a)
+        if truths:
+            truth = truths[key][1 if to == "b" else 0]
+        pred = predict_twoway(system, meta, source.data, to, noise=False, flux_anchor=False)
+        anchored, _ = anchor_flux(pred, regrid_baseline(source.data, meta, to))
+        for k, image in enumerate((pred, anchored)):
+            psnr[k, :, j] = [score(image[c], truth.data[c]) for c in range(n_bands)]
+    off, on = (np.mean(m, axis=-1) for m in psnr)
+    log.info("flux anchoring into %s, per band: mean PSNR without %s, with %s dB",
+             meta.two_way[to]["name"], [f"{v:.2f}" for v in off],
+             [f"{v:.2f}" for v in on])  # fmt: skip
+    return {"on": [bool(x) for x in on > off], "psnr_off": [round(float(v), 4) for v in off],
+            "psnr_on": [round(float(v), 4) for v in on], "n_pairs": len(pairs)}  # fmt: skip
+
+
 def fit_twoway_correction(checkpoint: Path, manifest, *, split: str) -> dict | None:
     """The same choice for a two-way model whose translators are anchored on the regrid
     baseline (``ScaleGenerator(anchor=True)``), per direction and band, on the paired rows of
     ``split``: each translator's noise-free output (``--no-noise``) is scored against the
     noise-free truth where the manifest has one (``<column>_truth``), else against the noisy
     target. The choice is stored as ``two_way[side]["correction"]`` (``side``: the domain
-    translated into) and the checkpoint is rewritten in place. Returns the updated
+    translated into); with that weight, whether its sources' flux is then taken from the
+    regrid reference is chosen the same way (``two_way[side]["flux_anchor"]``), and the
+    checkpoint is rewritten in place. Returns the updated
     ``two_way`` entry, or None when nothing could be fitted (no anchored translator, no
     paired rows)."""
     from astroi2i.archs.correction import corrects_prior, set_correction_weight
@@ -179,6 +208,8 @@ def fit_twoway_correction(checkpoint: Path, manifest, *, split: str) -> dict | N
             split=split, source=Path(str(manifest)).name,
             against="noise-free truth" if truths else "noisy target",
         )  # fmt: skip
+        set_correction_weight(generator, two_way[to]["correction"]["weights"])
+        two_way[to]["flux_anchor"] = _choose_flux_anchor(system, meta, pairs, truths, to)
         fitted = True
     if not fitted:
         if not pairs:

@@ -72,13 +72,28 @@ def output_wcs(wcs, meta: dict, to: str, shape_in, shape_out):
     return out
 
 
+def flux_anchored(meta, to: str) -> list[bool]:
+    """Per band, whether translations into ``to`` get their sources' flux from the regrid
+    reference (chosen on validation pairs after training: ``two_way[to]["flux_anchor"]``)."""
+    n_bands = len(meta.target_bands if to == "b" else meta.input_bands)
+    on = (meta.two_way[to].get("flux_anchor") or {}).get("on", False)
+    return [bool(v) for v in on] if isinstance(on, list) else [bool(on)] * n_bands
+
+
 @torch.no_grad()
 def predict_twoway(
-    system, meta: dict, data: np.ndarray, to: str, *, seed: int = 0, noise: bool = True
-) -> np.ndarray:
+    system, meta: dict, data: np.ndarray, to: str, *, seed: int = 0, noise: bool = True,
+    flux_anchor: bool | None = None,
+) -> np.ndarray:  # fmt: skip
     """Translate one (C, H, W) physical array into domain ``to`` ("a"/"b"): stretch with the
     source domain's stretch, run the system, invert the target domain's stretch. NaN inputs
-    are filled for the network and NaN is put back over the output pixels they cover."""
+    are filled for the network and NaN is put back over the output pixels they cover.
+
+    ``flux_anchor`` (per band, or one value for all; default: the model's stored choice,
+    :func:`flux_anchored`): each source of the noise-free translation is rescaled to the flux
+    the regrid reference measures for it (:func:`astroi2i.baselines.flux_anchor.anchor_flux`);
+    the emulated noise, taken in physical units as the noisy translation less the noise-free
+    one, is added after."""
     from astroi2i.archs.twoway import resample
 
     stretch_src, stretch_dst = _stretches(meta, to)
@@ -90,11 +105,23 @@ def predict_twoway(
     x = np.where(np.isfinite(x), x, meta.fill_value).astype(np.float32)
     size = output_shape(meta, to, x.shape[-2:])
     device = next(system.parameters()).device
-    y = system.translate(
-        torch.from_numpy(x)[None].to(device), to, size,
-        generator=torch.Generator().manual_seed(seed), noise=noise,
-    )[0].float().cpu().numpy()  # fmt: skip
-    out = stretch_dst.inverse(y).astype(np.float32)
+
+    def run(with_noise: bool) -> np.ndarray:
+        y = system.translate(
+            torch.from_numpy(x)[None].to(device), to, size,
+            generator=torch.Generator().manual_seed(seed), noise=with_noise,
+        )[0].float().cpu().numpy()  # fmt: skip
+        return stretch_dst.inverse(y).astype(np.float32)
+
+    out = run(noise)
+    bands = flux_anchored(meta, to) if flux_anchor is None else flux_anchor
+    bands = [bool(bands)] * n_bands if isinstance(bands, bool) else list(bands)
+    if any(bands):
+        from astroi2i.baselines.flux_anchor import anchor_flux
+
+        clean = run(False) if noise else out
+        anchored, _ = anchor_flux(clean, regrid_baseline(data, meta, to), bands=bands)
+        out = anchored + (out - clean)
     if invalid.any():
         covered = resample(torch.from_numpy(invalid.astype(np.float32))[None, None], size)
         out[:, covered[0, 0].numpy() > 0.01] = np.nan
