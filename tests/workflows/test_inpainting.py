@@ -213,6 +213,23 @@ def test_corkit_recipe_untrained_returns_the_biharmonic_fill(trained, tmp_path, 
     # unit of y spans ~10⁶ DN, so 2⁻²³·y is ~0.05 DN there (a relative 2e-5)
     np.testing.assert_allclose(out[missing], expected[missing], rtol=1e-4, atol=1e-6 * span)
     np.testing.assert_array_equal(out[~missing], raw[~missing])
+    # an image of several tiles whose holes are wider than the overlap asked for: the tiles
+    # grow so that each hole is filled whole, and the fill is the whole image's, however cut
+    big = np.pad(np.nan_to_num(raw, nan=float(np.nanmedian(raw))), 128, mode="reflect")
+    big[150:174, 100:124] = np.nan  # 24 px holes, across tile seams
+    big[60:64, 200:300] = np.nan
+    header = fits.getheader(damaged)
+    fits.PrimaryHDU(big, header).writeto(tmp_path / "big.fits")
+    missing = ~np.isfinite(big)
+    expected = biharmonic_fill(big, missing)
+    span = np.ptp(big[~missing])
+    for i, tiling in enumerate((["--tile", "64", "--overlap", "16"], ["--tile", "512"])):
+        out_path = tmp_path / f"big{i}.fits"
+        code, _, err = run(capsys, "translate", work / "checkpoints" / "last.ckpt",
+                           tmp_path / "big.fits", "-o", out_path, *tiling)  # fmt: skip
+        assert code == 0, err
+        out = fits.getdata(out_path)
+        np.testing.assert_allclose(out[missing], expected[missing], rtol=1e-4, atol=1e-6 * span)
 
 
 @pytest.mark.slow

@@ -38,6 +38,7 @@ from astroi2i.workflows.translate_checks import (
     check_band_order,
     check_one_way_options,
     check_tiling,
+    hole_tiling,
     resolve_device,
     tiling_for,
     warn_pixel_scale,
@@ -163,6 +164,10 @@ class _InputStrips:
         if self.fills:  # the network sees missing pixels as NaN and fills them
             return np.where(self.invalid[None], np.nan, x).astype(np.float32)
         return np.where(np.isfinite(x), x, self.fill).astype(np.float32)
+
+    def strip_mask(self, y0: int, y1: int) -> np.ndarray:
+        """The missing-pixel mask of input rows y0:y1."""
+        return self.strip(y0, y1)[0]
 
     def strip(self, y0: int, y1: int) -> tuple[np.ndarray, np.ndarray | None]:
         """(missing mask, raw rows or None) of input rows y0:y1."""
@@ -375,6 +380,9 @@ def write_prediction(model, desc: ModelDescription, opened, inputs, output, *, t
     strips = _InputStrips(rows, desc, stretch_in, exposure, str(inputs[0]), user_mask)
     if layout is None:
         layout = output_layout(desc, first, shape, inputs, command, calibrated)
+    if desc.fills_invalid and desc.receptive_radius is None and network_rows is None:
+        tile, overlap, margin = hole_tiling(strips.strip_mask, shape, tile, overlap, margin,
+                                            max(desc.stride, 1), inputs[0])  # fmt: skip
     writer = FitsRowWriter(output, overwrite=overwrite, layout=layout)
     out = _OutputStrips(writer, desc, strips, exposure, calibrated=calibrated)
     try:

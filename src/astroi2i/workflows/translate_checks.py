@@ -1,17 +1,20 @@
 """What ``translate`` checks before it runs a model: the bands given against the model's
-(count, and order by header labels), the tiling and the device options, the pixel scale."""
+(count, and order by header labels), the tiling (and, for hole fills, the largest hole) and
+the device options, the pixel scale."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
 
+import numpy as np
+
 from astroi2i.description import ModelDescription
 from astroi2i.errors import InputError
 from astroi2i.sky.geometry import pixel_scale_arcsec
 
 __all__ = ["check_band_count", "check_band_order", "check_tiling", "resolve_device",
-           "warn_pixel_scale", "tiling_for", "check_one_way_options"]  # fmt: skip
+           "warn_pixel_scale", "tiling_for", "hole_tiling", "check_one_way_options"]  # fmt: skip
 
 log = logging.getLogger(__name__)
 
@@ -127,6 +130,47 @@ def tiling_for(desc: ModelDescription, tile: int | None, overlap: int | None):
         crop = desc.data.get("crop_size") or 0
         tile = _up(max(desc.inference["tile"], crop, 2 * overlap + stride), stride)
     return tile, overlap, radius
+
+
+#: images up to this many pixels are scanned for their largest hole (a bool mask and int32
+#: labels: 80 MB at 4096²); larger ones keep the recipe's tiling, with a warning
+MAX_HOLE_SCAN = 4096 * 4096
+#: pixels around a hole that its fill reads (scikit-image's biharmonic fill: 2) and a spare
+HOLE_RING = 4
+
+
+def hole_tiling(missing, shape, tile: int, overlap: int, margin, stride: int, where):
+    """(tile, overlap, margin) for a model that fills holes with a fill of the whole hole
+    (a biharmonic prior: no finite receptive radius), so that every hole lies whole, with the
+    ring its fill reads, inside each tile that gives it weight: the output is then the
+    whole-image fill however the image is cut. ``missing(y0, y1)`` gives the missing-pixel
+    mask of rows y0:y1; the largest hole's bounding-box side E sets margin = E + ring, and
+    the overlap and tile grow to fit it (never shrink)."""
+    from scipy import ndimage
+
+    h, w = shape
+    if max(h, w) <= tile:  # one tile: the whole image
+        return tile, overlap, margin
+    if h * w > MAX_HOLE_SCAN:
+        log.warning("%s: larger than %d pixels, not scanned for holes: a hole wider than the "
+                    "tile overlap (%d px) is filled tile by tile and depends on the tiling",
+                    where, MAX_HOLE_SCAN, overlap)  # fmt: skip
+        return tile, overlap, margin
+    step = max(tile, 1024)
+    mask = np.concatenate([missing(y, min(y + step, h)) for y in range(0, h, step)])
+    labels, n = ndimage.label(mask)
+    if n == 0:
+        return tile, overlap, margin
+    extent = max(max(s[0].stop - s[0].start, s[1].stop - s[1].start)
+                 for s in ndimage.find_objects(labels))  # fmt: skip
+    need = extent + HOLE_RING
+    if margin is not None and margin >= need and overlap >= 2 * need + 1:
+        return tile, overlap, margin
+    overlap = max(overlap, _up(2 * need + max(2 * stride, 16), stride))
+    tile = max(tile, _up(2 * overlap + stride, stride))
+    log.info("%s: the largest hole is %d px across; tiles of %d px overlapping by %d so that "
+             "each hole is filled whole", where, extent, tile, overlap)  # fmt: skip
+    return tile, overlap, need
 
 
 def check_one_way_options(
