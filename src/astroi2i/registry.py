@@ -85,9 +85,12 @@ def _hints(obj: Callable) -> dict[str, Any]:
         return {}
 
 
+@functools.lru_cache(maxsize=512)
 def signature_defaults(obj: Callable) -> dict[str, Any]:
     """Keyword parameters of a class or function with their defaults (``inspect.Parameter.empty``
-    for required ones), skipping ``self`` and ``*args/**kwargs``."""
+    for required ones), skipping ``self`` and ``*args/**kwargs``; once per object, like
+    :func:`_hints` (a batch translation validates its stretches for every file). Callers must
+    not change the dict."""
     params = inspect.signature(obj).parameters
     return {
         name: p.default
