@@ -2,6 +2,8 @@
 train, translate both ways (WCS, unit, size of the other survey), compare methods in one table;
 bad input fails in one line."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from astropy.table import Table
@@ -128,6 +130,15 @@ def _correction_is_chosen_and_applied(ckpt, manifest_path):
             assert psnr(pred[c], target[c]) == pytest.approx(anchor["psnr_off"][c], rel=1e-4)
             assert psnr(full[c], target[c]) == pytest.approx(anchor["psnr_on"][c], rel=1e-4)
             np.testing.assert_array_equal(default[c], full[c] if anchor["on"][c] else pred[c])
+        # a translated file says in which bands the fluxes came from the regrid reference
+        out = Path(ckpt).parent / f"to_{to}.fits"
+        assert main(["-q", "translate", str(ckpt), str(manifest.cell(row, source)[0]), "-o",
+                     str(out), "--to", to, "--no-noise"]) == 0  # fmt: skip
+        history = "".join(str(h) for h in read_image(out).header.get("HISTORY", []))
+        bands = [b for b, on in zip(desc.target_bands if to == "b" else desc.input_bands,
+                                    anchor["on"]) if on]  # fmt: skip
+        assert ("regrid reference's flux" in history) == bool(bands)
+        np.testing.assert_array_equal(read_image(out).data, default)
 
 
 @pytest.mark.slow

@@ -169,6 +169,9 @@ def translate_twoway(
         "noise": f"{'emulated/sampled, seed ' + str(seed) if noise else 'off (deterministic)'}",
         "grid": "{}x{} -> {}x{}".format(*image.data.shape[:-3:-1], *data.shape[:-3:-1]),
     }
+    anchored = [b for b, on in zip(bands, flux_anchored(meta, side)) if on]
+    if anchored:
+        provenance["flux"] = f"sources rescaled to the regrid reference's flux in {anchored}"
     if command:
         provenance["command"] = command[:300]
     output.parent.mkdir(parents=True, exist_ok=True)
