@@ -218,3 +218,26 @@ def test_a_missing_model_or_manifest_leaves_no_output_folder(maps, tmp_path, cap
     err = capsys.readouterr().err
     assert "checkpoint not found" in err and "manifest not found" in err
     assert not out.exists()
+
+
+def _rank_run(*, out_dir, die, device, rank, world, record_failures):
+    """A stand-in for one process's share: rank ``die`` is killed before it reports."""
+    from astroi2i.workflows.batch_translate import BatchResult
+
+    if rank == die:
+        os._exit(3)
+    return BatchResult(out_dir, total=world, written=1, rank=rank)
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="forked CPU processes are Linux-only")
+def test_forked_processes_merge_their_counts_and_a_killed_one_is_an_error(tmp_path):
+    """The forked shards' counts are summed; a process that dies without reporting (killed
+    for memory, a signal) stops the run with its exit code instead of waiting forever."""
+    from astroi2i.workflows.batch_launch import run_forked
+
+    merged = run_forked(_rank_run, processes=2, kwargs={"out_dir": tmp_path, "die": None})
+    assert (merged.written, merged.rank, merged.ok) == (2, 0, True)
+    from astroi2i.errors import ProcessDied
+
+    with pytest.raises(ProcessDied, match=r"process 1 of 2 .*exit code 3"):
+        run_forked(_rank_run, processes=2, kwargs={"out_dir": tmp_path, "die": 1})

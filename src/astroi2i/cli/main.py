@@ -388,7 +388,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     args.argv = argv  # for provenance: the exact command that made an output
     _configure_logging(args.quiet)
-    from astroi2i.errors import InputError, TrainingDiverged
+    from astroi2i.errors import InputError, ProcessDied, TrainingDiverged
 
     try:
         return COMMANDS[args.command](args)
@@ -396,7 +396,7 @@ def main(argv: list[str] | None = None) -> int:
         message = " ".join(str(exc).split())  # one line
         print(f"astroi2i {args.command}: error: {message}", file=sys.stderr)
         return 2
-    except TrainingDiverged as exc:
+    except (TrainingDiverged, ProcessDied) as exc:
         print(f"astroi2i {args.command}: stopped: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -11,6 +11,7 @@ would, so the files are the same bit for bit (tested with two gloo processes).""
 from __future__ import annotations
 
 import os
+import queue as queue_module
 
 __all__ = ["run_sharded", "run_forked", "fork_on_cpu"]
 
@@ -45,9 +46,24 @@ def run_forked(run, *, processes: int, kwargs: dict):
                 for r in range(processes)]  # fmt: skip
     for child in children:
         child.start()
-    parts, error = {}, None
-    for _ in children:
-        rank, outcome = queue.get()
+    parts, error, reported = {}, None, set()
+    while len(reported) < processes:
+        try:
+            rank, outcome = queue.get(timeout=1.0)
+        except queue_module.Empty:  # a process killed (out of memory, a signal) never reports
+            dead = [(r, c.exitcode) for r, c in enumerate(children)
+                    if r not in reported and c.exitcode is not None]  # fmt: skip
+            if dead and _settled(queue):
+                for child in children:
+                    child.kill()
+                from astroi2i.errors import ProcessDied
+
+                rank, code = dead[0]
+                raise ProcessDied(f"translation process {rank} of {processes} ended without a "
+                                  f"result (exit code {code}); outputs written so far are "
+                                  "complete, and a rerun skips them") from None  # fmt: skip
+            continue
+        reported.add(rank)
         if isinstance(outcome, BaseException):
             error = error or outcome
         else:
@@ -56,9 +72,15 @@ def run_forked(run, *, processes: int, kwargs: dict):
         child.join()
     if error is not None:
         raise error
-    if len(parts) != processes:
-        raise RuntimeError("a translation process ended without a result")  # an internal bug
     return _merge([parts[r] for r in range(processes)], rank=0)
+
+
+def _settled(queue) -> bool:
+    """No result is still on its way (a process that reported and then exited is not dead)."""
+    import time
+
+    time.sleep(0.2)
+    return queue.empty()
 
 
 def _forked_rank(run, kwargs, rank, world, threads, queue) -> None:
