@@ -40,5 +40,12 @@ def test_quickstart_runs_end_to_end_and_reports(tmp_path):
     text = (report / "report.md").read_text()
     assert "the fitted classical baseline" in text and "noise floor" in text
     assert "PSNR gain over the identity baseline" in text
+    # the σ sentence gives the ranking next to what an exact σ of the same spread would reach
+    sel = (table["method"] == "pix2pix") & (table["space"] == "physical")
+    rank, ideal = (float(np.nanmean(np.asarray(table[c][sel], float)))
+                   for c in ("spearman_sigma", "spearman_sigma_ideal"))  # fmt: skip
+    assert 0 < ideal <= 1
+    assert (f"correlation of |residual| with σ {rank:.2f} (an exact σ map of the same spread "
+            f"would reach {ideal:.2f})") in text  # fmt: skip
     with pytest.raises(InputError, match="exists and is not empty"):
         quickstart(tmp_path / "qs", max_batches=1)
