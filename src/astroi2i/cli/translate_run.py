@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shlex
 
 __all__ = ["run_translate"]
@@ -63,13 +62,12 @@ def _run_batch_translate(args, command: str) -> int:
     from astroi2i.cli.parser import given
 
     options = given(args, devices="devices", workers="workers", batch_size="batch_size")
-    if options.get("devices", 1) > 1 or int(os.environ.get("WORLD_SIZE", "1")) > 1:
-        from astroi2i.workflows.batch_launch import fork_on_cpu
+    from astroi2i.workflows.batch_launch import launcher
 
-        if not fork_on_cpu(args.device):  # Fabric's launcher: Lightning is imported
-            from astroi2i.cli.main import _tame_lightning
+    if launcher(options.get("devices", 1), args.device) == "fabric":  # imports Lightning
+        from astroi2i.cli.main import _tame_lightning
 
-            _tame_lightning()
+        _tame_lightning()
     result = batch_translate(
         args.checkpoint, inputs=args.inputs, manifest=args.manifest, split=args.split,
         out_dir=args.out_dir, overwrite=args.overwrite, device=args.device, **options,

@@ -13,18 +13,28 @@ from __future__ import annotations
 import os
 import queue as queue_module
 
-__all__ = ["run_sharded", "run_forked", "fork_on_cpu"]
+__all__ = ["launcher", "launched_world", "run_sharded", "run_forked"]
 
 
-def fork_on_cpu(device: str | None) -> bool:
-    """Whether ``devices=N`` on this machine runs as forked CPU processes: on a CPU, when no
-    launcher (torchrun, SLURM) started us, where the platform forks (Linux)."""
+def launched_world() -> int:
+    """Processes started for us by torchrun or SLURM (1 when run on its own)."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def launcher(devices: int, device: str | None) -> str | None:
+    """How a batch run of ``devices`` processes starts: None (this process alone), "fork"
+    (CPU processes forked from this one, on Linux, when no launcher started us) or "fabric"
+    (Fabric's launcher: GPUs, or the processes torchrun/SLURM started)."""
     import sys
 
     from astroi2i.workflows.translate_checks import resolve_device
 
-    launched = int(os.environ.get("WORLD_SIZE", "1")) > 1
-    return resolve_device(device).startswith("cpu") and not launched and sys.platform == "linux"
+    world = launched_world()
+    if devices <= 1 and world <= 1:
+        return None
+    if world <= 1 and sys.platform == "linux" and resolve_device(device).startswith("cpu"):
+        return "fork"
+    return "fabric"
 
 
 def run_forked(run, *, processes: int, kwargs: dict):
@@ -119,7 +129,7 @@ def _fabric(devices: int, device: str | None):
     from astroi2i.workflows.translate_checks import resolve_device
 
     accelerator = "cpu" if resolve_device(device).startswith("cpu") else "cuda"
-    world = int(os.environ.get("WORLD_SIZE", "1"))
+    world = launched_world()
     if world > 1 and devices <= 1:  # started by torchrun/SLURM: take their layout
         local = int(os.environ.get("LOCAL_WORLD_SIZE", os.environ.get("SLURM_NTASKS_PER_NODE",
                                                                       world)))  # fmt: skip

@@ -260,18 +260,14 @@ def batch_translate(
                    tile=tile, overlap=overlap, align=align, reference=reference,
                    calibrated=calibrated, to=to, seed=seed, noise=noise, command=command,
                    progress=progress)  # fmt: skip
-    if devices > 1 or _launched_world() > 1:
-        from astroi2i.workflows.batch_launch import fork_on_cpu, run_forked, run_sharded
+    from astroi2i.workflows.batch_launch import launcher, run_forked, run_sharded
 
-        if devices > 1 and fork_on_cpu(device):
-            return run_forked(_batch_run, processes=devices, kwargs=options)
+    how = launcher(devices, device)
+    if how == "fork":
+        return run_forked(_batch_run, processes=devices, kwargs=options)
+    if how == "fabric":
         return run_sharded(_batch_run, devices=devices, device=device, kwargs=options)
     return _batch_run(**options, device=device)
-
-
-def _launched_world() -> int:
-    """Processes started for us by torchrun or SLURM (1 when run on its own)."""
-    return int(os.environ.get("WORLD_SIZE", "1"))
 
 
 def _batch_run(*, model, inputs, manifest, split, out_dir, overwrite, device, workers,

@@ -137,7 +137,17 @@ def fit_correction(source: Path, loaded: tuple, manifest, jobs: list, tmp: Path,
     return entry
 
 
-def _choose_flux_anchor(system, meta, pairs, truths, to: str) -> dict:
+def _sides(pairs, truths, to: str) -> list[tuple]:
+    """(source, truth) of each pair translated into ``to``; the truth is the noise-free stamp
+    where the manifest has one (``truths``: key → (truth A, truth B)), else the noisy one."""
+    out = []
+    for key, a, b in pairs:
+        source, truth = (a, b) if to == "b" else (b, a)
+        out.append((source, truths[key][1 if to == "b" else 0] if truths else truth))
+    return out
+
+
+def _choose_flux_anchor(system, meta, sides, to: str) -> dict:
     """Per band, whether the translator's noise-free output into ``to``, with its chosen
     weight, scores a higher mean PSNR on the pairs with its sources' flux taken from the
     regrid reference (:func:`astroi2i.baselines.flux_anchor.anchor_flux`) than without; both
@@ -147,11 +157,8 @@ def _choose_flux_anchor(system, meta, pairs, truths, to: str) -> dict:
     from astroi2i.workflows.twoway import predict_twoway, regrid_baseline
 
     n_bands = len(meta.target_bands if to == "b" else meta.input_bands)
-    psnr = np.zeros((2, n_bands, len(pairs)))
-    for j, (key, a, b) in enumerate(pairs):
-        source, truth = (a, b) if to == "b" else (b, a)
-        if truths:
-            truth = truths[key][1 if to == "b" else 0]
+    psnr = np.zeros((2, n_bands, len(sides)))
+    for j, (source, truth) in enumerate(sides):
         pred = predict_twoway(system, meta, source.data, to, noise=False, flux_anchor=False)
         anchored, _ = anchor_flux(pred, regrid_baseline(source.data, meta, to))
         for k, image in enumerate((pred, anchored)):
@@ -161,7 +168,7 @@ def _choose_flux_anchor(system, meta, pairs, truths, to: str) -> dict:
              meta.two_way[to]["name"], [f"{v:.2f}" for v in off],
              [f"{v:.2f}" for v in on])  # fmt: skip
     return {"on": [bool(x) for x in on > off], "psnr_off": [round(float(v), 4) for v in off],
-            "psnr_on": [round(float(v), 4) for v in on], "n_pairs": len(pairs)}  # fmt: skip
+            "psnr_on": [round(float(v), 4) for v in on], "n_pairs": len(sides)}  # fmt: skip
 
 
 def fit_twoway_correction(checkpoint: Path, manifest, *, split: str) -> dict | None:
@@ -194,14 +201,13 @@ def fit_twoway_correction(checkpoint: Path, manifest, *, split: str) -> dict | N
         if not pairs or not corrects_prior(generator):
             continue
         n_bands = len(meta.target_bands if to == "b" else meta.input_bands)
+        sides = _sides(pairs, truths, to)
         psnr = np.full((len(GRID), n_bands, len(pairs)), np.nan)
         for k, w in enumerate(GRID):
             set_correction_weight(generator, [w] * n_bands)
-            for j, (key, a, b) in enumerate(pairs):
-                source, truth = (a, b) if to == "b" else (b, a)
-                if truths:  # the noise-free stamps (truth A, truth B)
-                    truth = truths[key][1 if to == "b" else 0]
-                pred = predict_twoway(system, meta, source.data, to, noise=False)
+            for j, (source, truth) in enumerate(sides):
+                pred = predict_twoway(system, meta, source.data, to, noise=False,
+                                      flux_anchor=False)  # fmt: skip
                 psnr[k, :, j] = [score(pred[c], truth.data[c]) for c in range(n_bands)]
         two_way[to]["correction"] = _entry(
             psnr, GRID, f"{name} (into {meta.two_way[to]['name']}; 0: its regrid path)",
@@ -209,7 +215,7 @@ def fit_twoway_correction(checkpoint: Path, manifest, *, split: str) -> dict | N
             against="noise-free truth" if truths else "noisy target",
         )  # fmt: skip
         set_correction_weight(generator, two_way[to]["correction"]["weights"])
-        two_way[to]["flux_anchor"] = _choose_flux_anchor(system, meta, pairs, truths, to)
+        two_way[to]["flux_anchor"] = _choose_flux_anchor(system, meta, sides, to)
         fitted = True
     if not fitted:
         if not pairs:

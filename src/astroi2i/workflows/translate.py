@@ -381,7 +381,7 @@ def write_prediction(model, desc: ModelDescription, opened, inputs, output, *, t
     if layout is None:
         layout = output_layout(desc, first, shape, inputs, command, calibrated)
     if desc.fills_invalid and desc.receptive_radius is None and network_rows is None:
-        tile, overlap, margin = hole_tiling(strips.strip_mask, shape, tile, overlap, margin,
+        tile, overlap, margin = hole_tiling(strips.strip_mask, shape, tile, overlap,
                                             max(desc.stride, 1), inputs[0])  # fmt: skip
     writer = FitsRowWriter(output, overwrite=overwrite, layout=layout)
     out = _OutputStrips(writer, desc, strips, exposure, calibrated=calibrated)

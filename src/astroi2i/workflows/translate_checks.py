@@ -139,33 +139,32 @@ MAX_HOLE_SCAN = 4096 * 4096
 HOLE_RING = 4
 
 
-def hole_tiling(missing, shape, tile: int, overlap: int, margin, stride: int, where):
+def hole_tiling(missing, shape, tile: int, overlap: int, stride: int, where):
     """(tile, overlap, margin) for a model that fills holes with a fill of the whole hole
-    (a biharmonic prior: no finite receptive radius), so that every hole lies whole, with the
-    ring its fill reads, inside each tile that gives it weight: the output is then the
-    whole-image fill however the image is cut. ``missing(y0, y1)`` gives the missing-pixel
-    mask of rows y0:y1; the largest hole's bounding-box side E sets margin = E + ring, and
-    the overlap and tile grow to fit it (never shrink)."""
+    (a biharmonic prior: no finite receptive radius, so :func:`tiling_for` gives no margin),
+    so that every hole lies whole, with the ring its fill reads, inside each tile that gives
+    it weight: the output is then the whole-image fill however the image is cut.
+    ``missing(y0, y1)`` gives the missing-pixel mask of rows y0:y1; the largest hole's
+    bounding-box side E sets margin = E + ring, and the overlap and tile grow to fit it
+    (never shrink). Margin None (the blending's default) where there is nothing to fit."""
     from scipy import ndimage
 
     h, w = shape
     if max(h, w) <= tile:  # one tile: the whole image
-        return tile, overlap, margin
+        return tile, overlap, None
     if h * w > MAX_HOLE_SCAN:
         log.warning("%s: larger than %d pixels, not scanned for holes: a hole wider than the "
                     "tile overlap (%d px) is filled tile by tile and depends on the tiling",
                     where, MAX_HOLE_SCAN, overlap)  # fmt: skip
-        return tile, overlap, margin
+        return tile, overlap, None
     step = max(tile, 1024)
     mask = np.concatenate([missing(y, min(y + step, h)) for y in range(0, h, step)])
     labels, n = ndimage.label(mask)
     if n == 0:
-        return tile, overlap, margin
+        return tile, overlap, None
     extent = max(max(s[0].stop - s[0].start, s[1].stop - s[1].start)
                  for s in ndimage.find_objects(labels))  # fmt: skip
     need = extent + HOLE_RING
-    if margin is not None and margin >= need and overlap >= 2 * need + 1:
-        return tile, overlap, margin
     overlap = max(overlap, _up(2 * need + max(2 * stride, 16), stride))
     tile = max(tile, _up(2 * overlap + stride, stride))
     log.info("%s: the largest hole is %d px across; tiles of %d px overlapping by %d so that "

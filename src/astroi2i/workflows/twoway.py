@@ -76,8 +76,8 @@ def flux_anchored(meta, to: str) -> list[bool]:
     """Per band, whether translations into ``to`` get their sources' flux from the regrid
     reference (chosen on validation pairs after training: ``two_way[to]["flux_anchor"]``)."""
     n_bands = len(meta.target_bands if to == "b" else meta.input_bands)
-    on = (meta.two_way[to].get("flux_anchor") or {}).get("on", False)
-    return [bool(v) for v in on] if isinstance(on, list) else [bool(on)] * n_bands
+    chosen = meta.two_way[to].get("flux_anchor") or {}
+    return [bool(v) for v in chosen.get("on", [False] * n_bands)]
 
 
 @torch.no_grad()
