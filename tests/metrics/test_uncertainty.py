@@ -9,7 +9,9 @@ from scipy import stats
 from astroi2i.data.stretches import build_stretch
 from astroi2i.metrics.uncertainty import (
     GAUSSIAN_MULTIPLIERS,
+    OFFSET_GRID,
     calibrate,
+    choose_offset,
     conformal_quantile,
     coverage_metrics,
     read_multipliers,
@@ -36,13 +38,56 @@ def test_conformal_quantile_is_the_finite_sample_order_statistic():
 def test_calibration_of_gaussian_scores_recovers_the_gaussian_multipliers():
     rng = np.random.default_rng(0)
     # residuals ~ N(0, (2σ_raw)²): the calibrated scale is 2, the multipliers Gaussian
-    scores = np.abs(rng.normal(0, 2.0, 400_000))
-    cal = calibrate([scores], n_images=4, split="val", source="m.csv")
+    # (σ_raw = 1 everywhere: no offset changes the shape, so none is chosen)
+    r = np.abs(rng.normal(0, 2.0, 400_000))
+    cal = calibrate([r], [np.ones_like(r)], n_images=4, split="val", source="m.csv")
+    assert cal["offset"] == [0.0]
     assert cal["scale"][0] == pytest.approx(2.0, rel=0.01)
     np.testing.assert_allclose(cal["multipliers"][0], GAUSSIAN_MULTIPLIERS, rtol=0.01)
     assert cal["n_pixels"] == [400_000] and cal["levels"] == [0.683, 0.9, 0.95]
+    assert cal["constant"][0][0] == conformal_quantile(r, 0.683)
     with pytest.raises(ValueError, match="too few"):
-        calibrate([scores[:10]], n_images=1, split="val", source="m.csv")
+        calibrate([r[:10]], [np.ones(10)], n_images=1, split="val", source="m.csv")
+
+
+def test_the_offset_reshapes_an_over_spread_sigma_and_keeps_coverage():
+    """σ_raw spreads 30× while the true error's σ is 1 + σ_raw/10 (a floor, and a slope
+    too steep by 10×): the offset chosen by the interval score is near the true one (10), its
+    mean 95 % interval is narrower than σ_raw's and one constant σ's, and the calibrated
+    intervals still cover fresh pixels drawn alike."""
+    rng = np.random.default_rng(3)
+
+    def draw(n):
+        raw = np.exp(rng.uniform(0.0, np.log(30.0), n))
+        return np.abs(rng.normal(0.0, 1.0 + raw / 10.0)), raw
+
+    r, raw = draw(300_000)
+    beta, rows = choose_offset(r, raw)
+    median = np.median(raw)
+    assert [row[0] for row in rows] == pytest.approx([t * median for t in OFFSET_GRID])
+    # by hand for one candidate: the mean interval score of its conformal 95 % interval
+    shaped = raw + rows[3][0]
+    half = conformal_quantile(r / shaped, 0.95) * shaped
+    assert rows[3][1] == pytest.approx(half.mean(), rel=1e-12)
+    assert rows[3][2] == pytest.approx(np.mean(2 * half + 40 * np.maximum(r - half, 0)), rel=1e-12)
+    assert 7 < beta < 15  # the candidates around the true 10 are 7.8 and 11.0
+    widths = {row[0]: row[1] for row in rows}
+    assert widths[beta] < 0.5 * widths[0.0]
+    # the narrowest mean interval alone would flatten σ further than the truth does
+    assert min(rows, key=lambda row: row[1])[0] > 1.3 * beta
+    cal = calibrate([r], [raw], n_images=1, split="val", source="m.csv")
+    assert cal["offset"] == [beta]
+    assert widths[beta] < 0.9 * cal["constant"][0][2]  # narrower than one constant σ's, too
+    # by hand: the conformal quantiles of the offset score
+    scores = np.sort(r / (raw + beta))
+    k = math.ceil((r.size + 1) * 0.683)
+    assert cal["scale"][0] == pytest.approx(scores[k - 1], rel=1e-12)
+    r2, raw2 = draw(300_000)
+    sigma = (raw2 + beta) * cal["scale"][0]
+    for p, m in zip((0.683, 0.9, 0.95), cal["multipliers"][0]):
+        assert np.mean(r2 <= m * sigma) == pytest.approx(p, abs=0.005)
+    assert calibrate([r], [raw], n_images=1, split="val", source="m.csv",
+                     offset=False)["offset"] == [0.0]  # fmt: skip
 
 
 def test_coverage_metrics_on_a_constructed_case():
@@ -57,6 +102,13 @@ def test_coverage_metrics_on_a_constructed_case():
     assert m["cover_90"] == pytest.approx(0.90, abs=0.01)
     assert m["cover_95"] == pytest.approx(0.95, abs=0.01)
     assert m["width_95"] == pytest.approx(2 * GAUSSIAN_MULTIPLIERS[2] * s[10:].mean(), rel=1e-9)
+    # the interval score by hand: width + 40 × the miss distance (α = 0.05)
+    half, res = GAUSSIAN_MULTIPLIERS[2] * s[10:], np.abs(truth[10:])
+    by_hand = np.mean(2 * half + 40 * np.clip(res - half, 0, None))
+    assert m["interval_score_95"] == pytest.approx(by_hand, rel=1e-9)
+    # for Gaussian errors the true quantiles score better than any constant interval does
+    m2 = coverage_metrics(pred, truth, s, invalid, GAUSSIAN_MULTIPLIERS, constant_95=3.0)
+    assert m2["interval_score_95"] < m2["interval_score_95_const"]
     assert m["beyond_3sigma"] == pytest.approx(2 * stats.norm.sf(3), abs=0.002)
     assert m["spearman_sigma"] > 0.3  # |residual| grows with s
     # σ is exactly right here, so it ranks the residuals as well as a perfect σ can

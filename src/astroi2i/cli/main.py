@@ -314,13 +314,15 @@ def _run_calibrate(args) -> int:
 
     path, cal = calibrate(args.checkpoint, args.manifest, split=args.split, output=args.output,
                           overwrite=args.overwrite, device=args.device, seed=args.seed,
-                          correction=not args.keep_correction)  # fmt: skip
+                          correction=not args.keep_correction,
+                          offset=not args.no_offset)  # fmt: skip
     _print_correction(path)
-    rows = zip(cal["scale"], cal["multipliers"], cal["n_pixels"]) if cal is not None else ()
-    for c, (scale, mult, n) in enumerate(rows):
+    rows = zip(cal["offset"], cal["scale"], cal["multipliers"], cal["n_pixels"]) if cal else ()
+    for c, (beta, scale, mult, n) in enumerate(rows):
         print(
-            f"band {c + 1}: σ × {scale:.4g}; 90 % interval ±{mult[1]:.3f}σ, 95 % ±{mult[2]:.3f}σ "
-            f"({n} pixels of {cal['n_images']} {args.split} image(s))"
+            f"band {c + 1}: σ = (σ_raw + {beta:.4g}) × {scale:.4g}; 90 % interval "
+            f"±{mult[1]:.3f}σ, 95 % ±{mult[2]:.3f}σ ({n} pixels of {cal['n_images']} "
+            f"{args.split} image(s))"
         )
     print(f"wrote {path}")
     return 0

@@ -360,6 +360,10 @@ def _add_calibrate(sub) -> None:
     p.add_argument("--keep-correction", action="store_true",
                    help="keep the stored weight of the model's correction to its classical "
                    "answer instead of choosing it again on these pairs")  # fmt: skip
+    p.add_argument("--no-offset", action="store_true",
+                   help="keep the σ network's shape: no offset added to σ before the "
+                   "conformal scaling (by default one is chosen by the 95 %% interval "
+                   "score)")  # fmt: skip
     p.add_argument("--overwrite", action="store_true")
 
 

@@ -12,6 +12,20 @@ The stored calibration scales σ so that prediction ± σ is the 68.3 % interval
 standard deviation for Gaussian errors), and keeps the multipliers k₉₀ = q₉₀ / q₆₈.₃ and
 k₉₅ = q₉₅ / q₆₈.₃ of the 90 % and 95 % intervals, written into the UNCERT header (``CK90_n``,
 ``CK95_n`` for band n); for Gaussian errors they are 1.645 and 1.960.
+
+**The score's offset** (the normalised nonconformity measure |r| / (σ_raw + β) of
+Papadopoulos, Vovk & Gammerman 2011 and Johansson et al. 2014): a σ network trained for
+likelihood can spread σ more than the errors vary (a bright source's σ far above the sky's
+while its error is only a little larger). β, per band, is chosen on the calibration pixels
+among β = t · median(σ_raw), t ∈ :data:`OFFSET_GRID`, by the mean interval score of the
+conformal 95 % interval (Gneiting & Raftery 2007, eq. 43: width + (2/α) × the distance by
+which the truth falls outside), a proper scoring rule: it is lowest for the true quantiles, so
+it rewards narrow intervals without rewarding giving up the pixels with large errors (which
+the mean width alone would). The smallest β within :data:`OFFSET_TOLERANCE` of the lowest
+score is kept. β = 0 keeps σ_raw's shape; a large β tends to one constant σ. σ + β is an
+increasing function of σ, so the ranking of the pixels (Spearman) is unchanged, and the
+conformal quantiles are then taken of the chosen score, so coverage holds as before (up to the
+choice among the candidate β, made on the same pixels).
 """
 
 from __future__ import annotations
@@ -23,9 +37,12 @@ import numpy as np
 
 __all__ = [
     "LEVELS",
+    "OFFSET_GRID",
     "GAUSSIAN_MULTIPLIERS",
     "conformal_quantile",
     "calibrate",
+    "choose_offset",
+    "interval_score",
     "uncert_cards",
     "read_multipliers",
     "read_constant_width",
@@ -40,10 +57,15 @@ LEVELS = (0.683, 0.90, 0.95)
 #: the half-widths of the central Gaussian intervals at LEVELS, in σ (±1σ covers 68.27 %,
 #: which is the 68.3 % level)
 GAUSSIAN_MULTIPLIERS = (1.0, *(NormalDist().inv_cdf(0.5 + p / 2) for p in LEVELS[1:]))
+#: the offsets β of the score |r| / (σ_raw + β) tried, in units of the band's median σ_raw
+OFFSET_GRID = (0.0, *(2.0 ** (k / 2) for k in range(-6, 13)))
+#: a larger offset is chosen only if it lowers the mean interval score by more than this
+OFFSET_TOLERANCE = 0.001
 #: the per-band columns :func:`coverage_metrics` gives
 UNCERTAINTY_METRICS = ("cover_68", "cover_90", "cover_95", "width_95", "median_width_95",
                        "spearman_sigma", "spearman_sigma_ideal", "beyond_3sigma", "cover_95_top10",
-                       "cover_95_const", "width_95_const", "cover_95_const_top10")  # fmt: skip
+                       "cover_95_const", "width_95_const", "cover_95_const_top10",
+                       "interval_score_95", "interval_score_95_const")  # fmt: skip
 
 
 def conformal_quantile(scores: np.ndarray, level: float) -> float:
@@ -59,38 +81,69 @@ def conformal_quantile(scores: np.ndarray, level: float) -> float:
     return float(np.partition(scores, k - 1)[k - 1])
 
 
-def calibrate(scores_by_band: list[np.ndarray], *, n_images: int, split: str, source: str,
-              residuals_by_band: list[np.ndarray] | None = None) -> dict:  # fmt: skip
-    """The stored calibration of one model from its held-out scores per band (|residual| /
-    σ_raw over valid pixels with σ_raw > 0). ``scale`` multiplies σ_raw so that ±σ is the
-    68.3 % interval; ``multipliers`` are the half-widths at :data:`LEVELS` in calibrated σ.
+def interval_score(residual: np.ndarray, half_width, level: float = LEVELS[-1]) -> float:
+    """The mean interval score (Gneiting & Raftery 2007, eq. 43) of the central intervals
+    prediction ± ``half_width`` at nominal ``level``, given |truth − prediction|: the width
+    plus 2/(1 − level) times the distance by which the truth falls outside."""
+    residual = np.asarray(residual, np.float64)
+    half = np.broadcast_to(np.asarray(half_width, np.float64), residual.shape)
+    miss = np.maximum(residual - half, 0.0)
+    return float(np.mean(2.0 * half + 2.0 / (1.0 - level) * miss))
 
-    ``residuals_by_band`` (|residual| on the same pixels) adds ``constant``: the conformal
-    half-widths at :data:`LEVELS` of one σ for every pixel, in physical units — the classical
-    error bar (the global residual spread) that a per-pixel σ has to beat in width."""
-    scale, multipliers, counts = [], [], []
-    for band, scores in enumerate(scores_by_band):
-        if scores.size == 0:
+
+def choose_offset(residual: np.ndarray, sigma: np.ndarray) -> tuple[float, list]:
+    """(β, [(β, mean 95 % half-width, mean 95 % interval score)] per candidate): the offset of
+    the score |residual| / (σ_raw + β) whose conformal 95 % interval has the lowest mean
+    interval score on these pixels (the smallest β within :data:`OFFSET_TOLERANCE` of it)."""
+    median = float(np.median(sigma))
+    rows = []
+    for t in OFFSET_GRID:
+        shaped = sigma + t * median
+        half = conformal_quantile(residual / shaped, LEVELS[-1]) * shaped
+        rows.append((t * median, float(half.mean()), interval_score(residual, half)))
+    lowest = min(row[2] for row in rows)
+    beta = next(row[0] for row in rows if row[2] <= lowest * (1 + OFFSET_TOLERANCE))
+    return beta, rows
+
+
+def calibrate(residuals_by_band: list[np.ndarray], sigmas_by_band: list[np.ndarray], *,
+              n_images: int, split: str, source: str, offset: bool = True) -> dict:  # fmt: skip
+    """The stored calibration of one model from its held-out |residual| and σ_raw per band
+    (over valid pixels with σ_raw > 0; physical units). ``offset`` (per band, β of
+    :func:`choose_offset`; 0 with ``offset=False``) is added to σ_raw, then ``scale``
+    multiplies it so that ±σ is the 68.3 % interval; ``multipliers`` are the half-widths at
+    :data:`LEVELS` in calibrated σ.
+
+    ``constant``: the conformal half-widths at :data:`LEVELS` of one σ for every pixel, in
+    physical units — the classical error bar (the global residual spread) that a per-pixel σ
+    has to beat in width."""
+    scale, multipliers, counts, offsets = [], [], [], []
+    for band, (r, sigma) in enumerate(zip(residuals_by_band, sigmas_by_band)):
+        r, sigma = np.asarray(r, np.float64), np.asarray(sigma, np.float64)
+        if r.size == 0:
             raise ValueError(f"band {band}: no held-out pixel with a finite residual and σ > 0")
-        q = [conformal_quantile(scores, p) for p in LEVELS]
+        if math.ceil((r.size + 1) * LEVELS[-1]) > r.size:
+            raise ValueError(f"band {band}: {r.size} pixel(s) are too few to calibrate")
+        beta = choose_offset(r, sigma)[0] if offset else 0.0
+        q = [conformal_quantile(r / (sigma + beta), p) for p in LEVELS]
         if not all(math.isfinite(v) and v > 0 for v in q):
-            raise ValueError(f"band {band}: {scores.size} pixel(s) are too few to calibrate")
+            raise ValueError(f"band {band}: the residuals are all 0; σ cannot be calibrated")
         scale.append(q[0])
         multipliers.append([v / q[0] for v in q])
-        counts.append(int(scores.size))
-    out = {
+        counts.append(int(r.size))
+        offsets.append(float(beta))
+    return {
         "method": "split-conformal",
         "levels": list(LEVELS),
+        "offset": offsets,
         "scale": scale,
         "multipliers": multipliers,
         "n_pixels": counts,
         "n_images": int(n_images),
         "split": split,
         "source": source,
+        "constant": [[conformal_quantile(r, p) for p in LEVELS] for r in residuals_by_band],
     }
-    if residuals_by_band is not None:
-        out["constant"] = [[conformal_quantile(r, p) for p in LEVELS] for r in residuals_by_band]
-    return out
 
 
 def uncert_cards(calibration: dict | None, n_bands: int) -> dict:
@@ -111,6 +164,10 @@ def uncert_cards(calibration: dict | None, n_bands: int) -> dict:
         for j, level in ((1, 90), (2, 95)):
             cards[f"CK{level}_{c + 1}"] = (round(float(mult[c][j]), 5),
                                            f"band {c + 1}: {level}% half-width/sigma")  # fmt: skip
+        if calibration is not None:
+            beta = float((calibration.get("offset") or [0.0] * n_bands)[c])
+            cards[f"COFF_{c + 1}"] = (float(f"{beta:.6g}"),
+                                      f"band {c + 1}: offset added to the raw sigma")  # fmt: skip
         if constant is not None:
             note = f"band {c + 1}: 95% half-width of a constant sigma"
             cards[f"CQ95_{c + 1}"] = (float(f"{constant[c][2]:.6g}"), note)
@@ -152,7 +209,13 @@ def coverage_metrics(pred: np.ndarray, truth: np.ndarray, sigma: np.ndarray,
 
     ``median_width_95`` and the ``_top10`` coverages (on the tenth of pixels with the largest
     σ: sources, edges, deep holes) say what the mean hides: a constant interval can be
-    narrower on average only by giving up the pixels where errors are large."""
+    narrower on average only by giving up the pixels where errors are large.
+
+    ``interval_score_95`` (and ``_const``) is the mean interval score of the 95 % interval
+    (Gneiting & Raftery 2007, eq. 43): its width plus 2/0.05 = 40 times the distance by which
+    the truth falls outside it, in the image's unit. It is a proper scoring rule (lowest for
+    the true 2.5 and 97.5 % quantiles), so unlike the mean width it cannot be won by giving up
+    the pixels with large errors; lower is better."""
     ok = ~invalid & np.isfinite(pred) & np.isfinite(truth) & np.isfinite(sigma) & (sigma > 0)
     out = dict.fromkeys(UNCERTAINTY_METRICS, float("nan"))
     if not ok.any():
@@ -166,10 +229,12 @@ def coverage_metrics(pred: np.ndarray, truth: np.ndarray, sigma: np.ndarray,
     out["beyond_3sigma"] = float(np.mean(r > 3 * s))
     top = s >= np.quantile(s, 0.9)
     out["cover_95_top10"] = float(np.mean(r[top] <= multipliers[2] * s[top]))
+    out["interval_score_95"] = interval_score(r, multipliers[2] * s)
     if np.isfinite(constant_95):
         out["cover_95_const"] = float(np.mean(r <= constant_95))
         out["width_95_const"] = 2.0 * float(constant_95)
         out["cover_95_const_top10"] = float(np.mean(r[top] <= constant_95))
+        out["interval_score_95_const"] = interval_score(r, constant_95)
     if r.size > max_pixels:
         pick = np.random.default_rng(seed).choice(r.size, max_pixels, replace=False)
         r, s = r[pick], s[pick]

@@ -72,8 +72,7 @@ def _hole_mask(shape, holes: dict, crop: int, seed: int) -> np.ndarray:
 
 
 def _scores(pred_path: Path, target, rng) -> list[tuple[np.ndarray, np.ndarray]]:
-    """(|target − prediction| / σ_raw, |target − prediction|) per band over pixels valid in
-    both with σ_raw > 0."""
+    """(|target − prediction|, σ_raw) per band over pixels valid in both with σ_raw > 0."""
     with fits.open(pred_path) as hdul:
         pred = np.asarray(hdul[0].data, np.float64).reshape(target.data.shape)
         sigma = np.asarray(hdul["UNCERT"].data, np.float64).reshape(target.data.shape)
@@ -81,13 +80,12 @@ def _scores(pred_path: Path, target, rng) -> list[tuple[np.ndarray, np.ndarray]]
     for c in range(target.n_bands):
         t = np.where(target.band_mask[c], np.nan, target.data[c])
         r = np.abs(t - pred[c])
-        s = r / np.where(sigma[c] > 0, sigma[c], np.nan)
-        ok = np.isfinite(s)
-        s, r = s[ok], r[ok]
-        if s.size > MAX_SCORES_PER_IMAGE:
-            pick = rng.choice(s.size, MAX_SCORES_PER_IMAGE, replace=False)
-            s, r = s[pick], r[pick]
-        out.append((s, r))
+        ok = np.isfinite(r) & np.isfinite(sigma[c]) & (sigma[c] > 0)
+        r, s = r[ok], sigma[c][ok]
+        if r.size > MAX_SCORES_PER_IMAGE:
+            pick = rng.choice(r.size, MAX_SCORES_PER_IMAGE, replace=False)
+            r, s = r[pick], s[pick]
+        out.append((r, s))
     return out
 
 
@@ -122,13 +120,14 @@ def held_out_jobs(desc: ModelDescription, manifest, split: str, seed: int, tmp: 
 
 
 def calibrate(model, manifest, *, split: str = "val", output=None, overwrite: bool = False,
-              device: str | None = None, seed: int = 0,
-              correction: bool = True) -> tuple[Path, dict | None]:  # fmt: skip
+              device: str | None = None, seed: int = 0, correction: bool = True,
+              offset: bool = True) -> tuple[Path, dict | None]:  # fmt: skip
     """Calibrate ``model`` on the ``split`` rows of ``manifest`` and write the calibrated model
     to ``output`` (default :func:`calibrated_path`): first, for a model that learns a
     correction to a classical answer (and ``correction``), the correction's weight
-    (:mod:`astroi2i.workflows.correction`), then σ (models with a σ network). Returns (path,
-    the σ calibration or None)."""
+    (:mod:`astroi2i.workflows.correction`), then σ (models with a σ network; ``offset``:
+    choose the score's offset β, :func:`astroi2i.metrics.uncertainty.choose_offset`).
+    Returns (path, the σ calibration or None)."""
     from astroi2i.workflows.correction import can_correct, fit_correction
     from astroi2i.workflows.model import load_model, resolve_model
     from astroi2i.workflows.translate_checks import resolve_device
@@ -158,7 +157,7 @@ def calibrate(model, manifest, *, split: str = "val", output=None, overwrite: bo
             loaded = (loaded[0], desc)
         if desc.has_uncertainty:
             calibration = _calibrate_sigma(source, loaded, manifest, jobs, Path(tmp), split,
-                                           device, seed)  # fmt: skip
+                                           device, seed, offset)  # fmt: skip
             desc = desc.replace(calibration=calibration)
     write_model(source, desc, output)
     if calibration is not None:
@@ -169,7 +168,7 @@ def calibrate(model, manifest, *, split: str = "val", output=None, overwrite: bo
 
 
 def _calibrate_sigma(source: Path, loaded: tuple, manifest, jobs: list, tmp: Path, split: str,
-                     device, seed: int) -> dict:  # fmt: skip
+                     device, seed: int, offset: bool) -> dict:  # fmt: skip
     """The split-conformal calibration of σ on the held-out ``jobs``, translated into
     ``tmp`` with the raw σ."""
     from astroi2i.workflows.translate import translate
@@ -185,9 +184,9 @@ def _calibrate_sigma(source: Path, loaded: tuple, manifest, jobs: list, tmp: Pat
         pred.unlink()
     try:
         return uncertainty.calibrate(
-            [np.concatenate([s for s, _ in band]) for band in scores], n_images=len(jobs),
-            split=split, source=Path(str(manifest)).name,
-            residuals_by_band=[np.concatenate([r for _, r in band]) for band in scores],
+            [np.concatenate([r for r, _ in band]) for band in scores],
+            [np.concatenate([s for _, s in band]) for band in scores], n_images=len(jobs),
+            split=split, source=Path(str(manifest)).name, offset=offset,
         )  # fmt: skip
     except ValueError as exc:
         raise InputError(f"{manifest} (split {split!r}): {exc}") from None

@@ -195,8 +195,9 @@ class _OutputStrips:
         weights = desc.correction_weights  # of the network's correction to the baseline
         self.weight = None if weights is None else np.asarray(weights, np.float32)[:, None, None]
         self.n_out, self.sigma = len(desc.target_bands), desc.has_uncertainty
-        scale = (desc.calibration or {}).get("scale") if calibrated else None
-        self.sigma_scale = np.ones(self.n_out) if scale is None else np.asarray(scale, float)
+        cal = (desc.calibration or {}) if calibrated else {}
+        self.sigma_scale = np.asarray(cal.get("scale") or np.ones(self.n_out), float)
+        self.sigma_offset = np.asarray(cal.get("offset") or np.zeros(self.n_out), float)
 
     def _baseline_rows(self, y0: int, y1: int) -> np.ndarray:
         """The fitted baseline of output rows y0:y1, stretched: computed on the input rows
@@ -216,7 +217,8 @@ class _OutputStrips:
         y = self.stretch.inverse(block, exposure=self.exposure)
         if s is not None:  # σ in physical units, calibrated
             sigma = self.stretch.inverse_sigma(block, s, exposure=self.exposure)
-            sigma = (sigma * self.sigma_scale[:, None, None]).astype(np.float32)
+            sigma = (sigma + self.sigma_offset[:, None, None]) * self.sigma_scale[:, None, None]
+            sigma = sigma.astype(np.float32)
         invalid, raw = self.inputs.strip(y0, y0 + block.shape[1] // self.scale)
         if self.inputs.fills:  # measured pixels bit for bit from the input; the model only fills
             self.writer.write_rows(y0, np.where(invalid[None], y, raw).astype(raw.dtype))
