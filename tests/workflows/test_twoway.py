@@ -139,6 +139,28 @@ def _correction_is_chosen_and_applied(ckpt, manifest_path):
                                     anchor["on"]) if on]  # fmt: skip
         assert ("regrid reference's flux" in history) == bool(bands)
         np.testing.assert_array_equal(read_image(out).data, default)
+        _noise_is_shaped_to_the_fitted_spectrum(system, desc, data, to)
+
+
+def _noise_is_shaped_to_the_fitted_spectrum(system, desc, data, to):
+    """The emulated noise's radial gain was fitted from the three stored spectra, and the
+    noisy output is the noise-free one plus the emulated noise filtered with it."""
+    from astroi2i.baselines.noise_spectrum import shape_noise, spectral_gain
+    from astroi2i.workflows.twoway import predict_twoway
+
+    spec = desc.two_way[to]["noise_spectrum"]
+    assert spec["n_pairs"] == 1 and len(spec["k"]) == 11 and np.shape(spec["gain"]) == (5, 11)
+    powers = [np.asarray(spec[key]) for key in ("power_target", "power_noise_free",
+                                                "power_emulated")]  # fmt: skip
+    for c in range(5):
+        np.testing.assert_allclose(spec["gain"][c], spectral_gain(*(p[c] for p in powers)),
+                                   atol=1e-6)  # fmt: skip
+    clean = predict_twoway(system, desc, data, to, noise=False)
+    raw = predict_twoway(system, desc, data, to, seed=3, shape_spectrum=False)
+    shaped = predict_twoway(system, desc, data, to, seed=3)
+    want = clean + shape_noise(raw - clean, spec["k"], np.asarray(spec["gain"]))
+    np.testing.assert_allclose(shaped, want, rtol=1e-5, atol=1e-6 * np.abs(want).max())
+    assert not np.allclose(shaped, raw)  # the gain is not 1: the filter did something
 
 
 @pytest.mark.slow

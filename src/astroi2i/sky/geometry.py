@@ -37,7 +37,8 @@ def pixel_scale_arcsec(wcs: WCS | None) -> float | None:
         return None
     from astropy.wcs.utils import proj_plane_pixel_scales
 
-    return float(np.mean(proj_plane_pixel_scales(wcs.celestial))) * 3600.0
+    celestial = wcs if wcs.naxis == 2 else wcs.celestial  # .celestial copies the WCS
+    return float(np.mean(proj_plane_pixel_scales(celestial))) * 3600.0
 
 
 def _probe_pixels(shape: tuple[int, int]) -> np.ndarray:

@@ -171,6 +171,48 @@ def _choose_flux_anchor(system, meta, sides, to: str) -> dict:
             "psnr_on": [round(float(v), 4) for v in on], "n_pairs": len(sides)}  # fmt: skip
 
 
+def _fit_noise_spectrum(system, meta, pairs, to: str) -> dict | None:
+    """The radial gain that shapes the emulated noise into ``to`` so that, added to the
+    noise-free translation, its background power spectrum is the survey's
+    (:mod:`astroi2i.baselines.noise_spectrum`): the three spectra are measured on the paired
+    stamps' backgrounds (the target's sources masked, as the noise scores do) with the
+    model's stored weights and flux anchoring, and averaged over stamps. None when the
+    translator emulates no noise."""
+    from astroi2i.baselines.noise_spectrum import spectral_gain
+    from astroi2i.metrics.galaxy import background_mask, radial_power
+    from astroi2i.workflows.twoway import predict_twoway
+
+    n_bands = len(meta.target_bands if to == "b" else meta.input_bands)
+    sums, counts, k = None, np.zeros(n_bands), None
+    for j, (_, a, b) in enumerate(pairs):
+        source, target = (a, b) if to == "b" else (b, a)
+        clean = predict_twoway(system, meta, source.data, to, noise=False)
+        noise = predict_twoway(system, meta, source.data, to, seed=j,
+                               shape_spectrum=False) - clean  # fmt: skip
+        for c in range(n_bands):
+            t = np.where(target.band_mask[c], np.nan, target.data[c])
+            ok = background_mask(t) & np.isfinite(clean[c]) & np.isfinite(noise[c])
+            if ok.sum() < 64:
+                continue
+            spectra = [radial_power(np.where(ok, image, 0.0), ok)
+                       for image in (t, clean[c], noise[c])]  # fmt: skip
+            k = spectra[0][0]
+            if sums is None:
+                sums = np.zeros((3, n_bands, k.size))
+            sums[:, c] += [p for _, p in spectra]
+            counts[c] += 1
+    if sums is None or not (sums[2] > 0).any():
+        return None
+    power = sums / np.maximum(counts, 1)[None, :, None]
+    gain = np.array([spectral_gain(*power[:, c]) if counts[c] else np.ones(k.size)
+                     for c in range(n_bands)])  # fmt: skip
+    log.info("noise spectrum into %s: gain per band (low → high k) %s", meta.two_way[to]["name"],
+             [f"{g[0]:.2f}→{g[-1]:.2f}" for g in gain])  # fmt: skip
+    return {"k": [float(v) for v in k], "gain": np.round(gain, 6).tolist(),
+            "n_pairs": int(counts.max()), "power_target": power[0].tolist(),
+            "power_noise_free": power[1].tolist(), "power_emulated": power[2].tolist()}  # fmt: skip
+
+
 def fit_twoway_correction(checkpoint: Path, manifest, *, split: str) -> dict | None:
     """The same choice for a two-way model whose translators are anchored on the regrid
     baseline (``ScaleGenerator(anchor=True)``), per direction and band, on the paired rows of
@@ -178,8 +220,9 @@ def fit_twoway_correction(checkpoint: Path, manifest, *, split: str) -> dict | N
     noise-free truth where the manifest has one (``<column>_truth``), else against the noisy
     target. The choice is stored as ``two_way[side]["correction"]`` (``side``: the domain
     translated into); with that weight, whether its sources' flux is then taken from the
-    regrid reference is chosen the same way (``two_way[side]["flux_anchor"]``), and the
-    checkpoint is rewritten in place. Returns the updated
+    regrid reference is chosen the same way (``two_way[side]["flux_anchor"]``), then the
+    emulated noise's spectral gain is fitted on the noisy targets (``noise_spectrum``,
+    :func:`_fit_noise_spectrum`), and the checkpoint is rewritten in place. Returns the updated
     ``two_way`` entry, or None when nothing could be fitted (no anchored translator, no
     paired rows)."""
     from astroi2i.archs.correction import corrects_prior, set_correction_weight
@@ -216,6 +259,8 @@ def fit_twoway_correction(checkpoint: Path, manifest, *, split: str) -> dict | N
         )  # fmt: skip
         set_correction_weight(generator, two_way[to]["correction"]["weights"])
         two_way[to]["flux_anchor"] = _choose_flux_anchor(system, meta, sides, to)
+        meta_now = meta.replace(two_way={**two_way, to: {**two_way[to], "noise_spectrum": None}})
+        two_way[to]["noise_spectrum"] = _fit_noise_spectrum(system, meta_now, pairs, to)
         fitted = True
     if not fitted:
         if not pairs:

@@ -83,7 +83,7 @@ def flux_anchored(meta, to: str) -> list[bool]:
 @torch.no_grad()
 def predict_twoway(
     system, meta: dict, data: np.ndarray, to: str, *, seed: int = 0, noise: bool = True,
-    flux_anchor: bool | None = None,
+    flux_anchor: bool | None = None, shape_spectrum: bool = True,
 ) -> np.ndarray:  # fmt: skip
     """Translate one (C, H, W) physical array into domain ``to`` ("a"/"b"): stretch with the
     source domain's stretch, run the system, invert the target domain's stretch. NaN inputs
@@ -93,7 +93,9 @@ def predict_twoway(
     :func:`flux_anchored`): each source of the noise-free translation is rescaled to the flux
     the regrid reference measures for it (:func:`astroi2i.baselines.flux_anchor.anchor_flux`);
     the emulated noise, taken in physical units as the noisy translation less the noise-free
-    one, is added after."""
+    one, is added after. With ``shape_spectrum`` and a stored ``two_way[to]["noise_spectrum"]``
+    that noise is first filtered to the survey's measured power spectrum less the noise-free
+    translation's own (:mod:`astroi2i.baselines.noise_spectrum`)."""
     from astroi2i.archs.twoway import resample
 
     stretch_src, stretch_dst = _stretches(meta, to)
@@ -114,6 +116,7 @@ def predict_twoway(
         return stretch_dst.inverse(y).astype(np.float32)
 
     out = run(noise)
+    clean = None if noise else out
     bands = flux_anchored(meta, to) if flux_anchor is None else flux_anchor
     bands = [bool(bands)] * n_bands if isinstance(bands, bool) else list(bands)
     if any(bands):
@@ -121,7 +124,13 @@ def predict_twoway(
 
         clean = run(False) if noise else out
         anchored, _ = anchor_flux(clean, regrid_baseline(data, meta, to), bands=bands)
-        out = anchored + (out - clean)
+        out, clean = anchored + (out - clean), anchored
+    spectrum = meta.two_way[to].get("noise_spectrum") if shape_spectrum else None
+    if noise and spectrum:
+        from astroi2i.baselines.noise_spectrum import shape_noise
+
+        clean = run(False) if clean is None else clean
+        out = clean + shape_noise(out - clean, spectrum["k"], np.asarray(spectrum["gain"]))
     if invalid.any():
         covered = resample(torch.from_numpy(invalid.astype(np.float32))[None, None], size)
         out[:, covered[0, 0].numpy() > 0.01] = np.nan
@@ -172,6 +181,8 @@ def translate_twoway(
     anchored = [b for b, on in zip(bands, flux_anchored(meta, side)) if on]
     if anchored:
         provenance["flux"] = f"sources rescaled to the regrid reference's flux in {anchored}"
+    if noise and meta.two_way[side].get("noise_spectrum"):
+        provenance["noise_spectrum"] = "emulated noise shaped to the survey's measured spectrum"
     if command:
         provenance["command"] = command[:300]
     output.parent.mkdir(parents=True, exist_ok=True)
