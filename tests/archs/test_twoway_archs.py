@@ -183,3 +183,39 @@ def test_smoothing_autoencoder_starts_at_the_gaussian_smoothing():
     assert not torch.allclose(plain(x), out)  # smooth=0: Lin et al.'s autoencoder as before
     with pytest.raises(ValueError, match="smooth"):
         ConvAutoencoder(3, smooth=-1.0)
+
+
+def test_a_filtered_anchor_starts_at_the_radially_filtered_regrid():
+    """anchor_filter: the untrained generator is the regrid reference filtered in physical
+    units with the given radial gain (the torch filter equals the numpy one), and it refuses
+    to run without one."""
+    from astroi2i.archs.twoway import radial_filter_torch
+    from astroi2i.baselines.radial_filter import radial_filter
+    from astroi2i.data.stretches import SignedSqrtStretch
+
+    src, dst = SignedSqrtStretch(flux_scale=1.0), SignedSqrtStretch(flux_scale=1000.0)
+    g = ScaleGenerator(2, 2, base_channels=4, n_blocks=1, kernel_size=3, anchor=True,
+                       anchor_filter=True)  # fmt: skip
+    with pytest.raises(ValueError, match="no regrid filter was fitted"):
+        g.use_baseline(src.to_dict(), dst.to_dict(), 1.0)
+    transfer = {"k": [0.0, 0.1, 0.3, 0.71], "gain": [[1.0, 0.8, 0.2, 0.0], [1.0, 1.3, 1.0, 0.5]]}
+    factor = (0.187 / 0.396) ** 2 * 1000.0
+    g.use_baseline(src.to_dict(), dst.to_dict(), factor, transfer)
+    phys = torch.rand(1, 2, 64, 64, dtype=torch.float64) * 5 - 0.5
+    x = torch.from_numpy(src.forward(phys.numpy())).float()
+    with torch.no_grad():
+        y = g(x, (136, 136))
+    regrid = (resample(phys.float(), (136, 136)) * factor).numpy()[0]
+    expected = radial_filter(regrid, transfer["k"], np.asarray(transfer["gain"]))
+    out = dst.inverse(y.double().numpy())[0]
+    np.testing.assert_allclose(out, expected, rtol=1e-4, atol=2e-2)
+    # the torch filter is the numpy one, bit for bit in float64, on an odd-sized grid
+    z = np.random.default_rng(0).normal(size=(2, 2, 37, 50))
+    torch_out = radial_filter_torch(torch.from_numpy(z), *(torch.as_tensor(v, dtype=torch.float64)
+                                    for v in (transfer["k"], transfer["gain"])))  # fmt: skip
+    for i in range(2):
+        np.testing.assert_allclose(torch_out[i].numpy(),
+                                   radial_filter(z[i], transfer["k"], np.asarray(transfer["gain"])),
+                                   rtol=0, atol=1e-12)  # fmt: skip
+    with pytest.raises(ValueError, match="needs anchor"):
+        ScaleGenerator(2, 2, anchor_filter=True)

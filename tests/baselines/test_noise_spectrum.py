@@ -5,7 +5,8 @@ power spectrum."""
 import numpy as np
 import pytest
 
-from astroi2i.baselines.noise_spectrum import GAIN_FLOOR, shape_noise, spectral_gain
+from astroi2i.baselines.noise_spectrum import GAIN_FLOOR, spectral_gain
+from astroi2i.baselines.radial_filter import radial_filter
 from astroi2i.metrics.galaxy import noise_fidelity, radial_power
 
 
@@ -19,12 +20,12 @@ def test_the_gain_is_the_missing_power_over_the_emulated_power():
     np.testing.assert_array_equal(spectral_gain([1.0, np.nan], [0.0, 0.0], [0.0, 1.0]), [1, 1])
 
 
-def test_shape_noise_filters_white_noise_to_the_given_radial_response():
+def test_the_radial_filter_gives_white_noise_the_given_radial_response():
     rng = np.random.default_rng(0)
     noise = rng.normal(0.0, 1.0, (2, 128, 128)).astype(np.float32)
     k = np.array([0.0, 0.5 * np.sqrt(2)])
     # band 0: gain 1 everywhere (unchanged); band 1: a ramp from 2 at k = 0 to 0 at the corner
-    out = shape_noise(noise, k, np.array([[1.0, 1.0], [2.0, 0.0]]))
+    out = radial_filter(noise, k, np.array([[1.0, 1.0], [2.0, 0.0]]))
     assert out.dtype == np.float32 and out.shape == noise.shape
     np.testing.assert_allclose(out[0], noise[0], atol=1e-5)
     everywhere = np.ones((128, 128), bool)
@@ -34,7 +35,7 @@ def test_shape_noise_filters_white_noise_to_the_given_radial_response():
     np.testing.assert_allclose(p_out / p_in, want, rtol=0.1)  # bins average a varying gain
     # a NaN pixel stays NaN and does not spread
     noise[1, 5, 5] = np.nan
-    out = shape_noise(noise, k, np.array([[1.0, 1.0], [2.0, 0.0]]))
+    out = radial_filter(noise, k, np.array([[1.0, 1.0], [2.0, 0.0]]))
     assert np.isnan(out[1, 5, 5]) and np.isfinite(out[1]).sum() == 128 * 128 - 1
 
 
@@ -63,7 +64,7 @@ def test_the_fitted_gain_brings_an_over_noisy_sum_back_to_the_survey():
         survey, clean, emulated = rng.normal(0, 1, shape), left_over(), rng.normal(0, 1, shape)
         for store, noise in (
             (before, emulated),
-            (after, shape_noise(emulated[None], k, gain[None])[0]),
+            (after, radial_filter(emulated[None], k, gain[None])[0]),
         ):
             store.append(noise_fidelity(clean + noise, survey, everywhere))
     ratio = [np.mean([m["bg_sigma_ratio"] for m in r]) for r in (before, after)]

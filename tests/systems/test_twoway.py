@@ -90,6 +90,18 @@ def test_noise_gan_stages_update_the_right_networks(twoway_pairs, tmp_path):
     whole = train(name, overrides=[*sets, "trainer.max_batches=4"], workdir=tmp_path / "w")
     straight = read_checkpoint(whole.checkpoint)["state_dict"]
     assert all(torch.equal(straight[k], stage2[k]) for k in straight)
+    # what was measured on the training data when the run started travels with the resume
+    from astroi2i.workflows.model import describe
+
+    for side in ("a", "b"):
+        kept, fresh = (
+            describe(second.checkpoint).two_way[side],
+            describe(whole.checkpoint).two_way[side],
+        )
+        assert (
+            kept["regrid_filter"] == fresh["regrid_filter"] and kept["regrid_filter"]["n_pairs"] > 0
+        )
+        assert kept["noise_sigma"] == fresh["noise_sigma"]
 
 
 def test_image_pool_mixes_old_fakes_and_round_trips():

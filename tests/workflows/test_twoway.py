@@ -145,7 +145,8 @@ def _correction_is_chosen_and_applied(ckpt, manifest_path):
 def _noise_is_shaped_to_the_fitted_spectrum(system, desc, data, to):
     """The emulated noise's radial gain was fitted from the three stored spectra, and the
     noisy output is the noise-free one plus the emulated noise filtered with it."""
-    from astroi2i.baselines.noise_spectrum import shape_noise, spectral_gain
+    from astroi2i.baselines.noise_spectrum import spectral_gain
+    from astroi2i.baselines.radial_filter import radial_filter
     from astroi2i.workflows.twoway import predict_twoway
 
     spec = desc.two_way[to]["noise_spectrum"]
@@ -158,7 +159,7 @@ def _noise_is_shaped_to_the_fitted_spectrum(system, desc, data, to):
     clean = predict_twoway(system, desc, data, to, noise=False)
     raw = predict_twoway(system, desc, data, to, seed=3, shape_spectrum=False)
     shaped = predict_twoway(system, desc, data, to, seed=3)
-    want = clean + shape_noise(raw - clean, spec["k"], np.asarray(spec["gain"]))
+    want = clean + radial_filter(raw - clean, spec["k"], np.asarray(spec["gain"]))
     np.testing.assert_allclose(shaped, want, rtol=1e-5, atol=1e-6 * np.abs(want).max())
     assert not np.allclose(shaped, raw)  # the gain is not 1: the filter did something
 
@@ -197,7 +198,8 @@ def test_compare_scores_methods_both_ways(preset_pairs, tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "bg_sigma_ratio" in printed and "psd_dex" in printed and "sdss→cfht" in printed
     summary = Table.read(work / "compare.ecsv")
-    assert set(summary["method"]) == {"regrid (no learning)", "pix2pix_adapted", "noise_gan"}
+    assert set(summary["method"]) == {"regrid (no learning)", "pix2pix_adapted", "noise_gan",
+                                      "regrid + fitted filter (no learning)"}  # fmt: skip
     assert set(summary["direction"]) == {"sdss→cfht", "cfht→sdss"}
     assert all(summary["n"] == 2)
     for col in ("psnr", "ssim", "mae", "bg_sigma_ratio", "psd_dex"):
@@ -209,7 +211,8 @@ def test_compare_scores_methods_both_ways(preset_pairs, tmp_path, capsys):
     assert to_cfht["bg_sigma_ratio"] > 1.5 and to_sdss["bg_sigma_ratio"] < 0.5
     assert to_cfht["flux_err"] < 0.1  # regridding keeps the flux (unit conversion included)
     rows = Table.read(work / "compare_rows.ecsv")
-    assert len(rows) == 3 * 2 * 2  # methods × directions × test pairs
+    assert len(rows) == 4 * 2 * 2  # methods × directions × test pairs
+    _fitted_filter_rows_are_the_filtered_regrid(work, preset_pairs, rows)
     # scored twice: noise-free outputs against the noise-free truths the simulator wrote
     for col in ("psnr_nf", "ssim_nf", "mae_nf", "flux_err_nf"):
         assert np.isfinite(np.asarray(summary[col], float)).all(), col
@@ -227,3 +230,29 @@ def test_compare_scores_methods_both_ways(preset_pairs, tmp_path, capsys):
     mine = again[again["method"] == "pix2pix_adapted"]
     first = summary[summary["method"] == "pix2pix_adapted"]
     np.testing.assert_allclose(np.asarray(mine["psnr"]), np.asarray(first["psnr"]))
+
+
+def _fitted_filter_rows_are_the_filtered_regrid(work, manifest_path, rows):
+    """The "regrid + fitted filter" rows score the regrid reference filtered with the radial
+    filter fitted on the validation pairs, by hand."""
+    from astroi2i.baselines.radial_filter import radial_filter
+    from astroi2i.data.twoway import load_domains
+    from astroi2i.metrics.image import band_metrics
+    from astroi2i.workflows.model import load
+    from astroi2i.workflows.twoway import regrid_baseline
+    from astroi2i.workflows.twoway_anchors import fitted_regrid_filters
+
+    _, desc = load(work / "noise_gan" / "checkpoints" / "last.ckpt")
+    table = read_manifest(manifest_path)
+    val = load_domains(table, "val", ["sdss"], ["cfht"]).paired
+    filters = fitted_regrid_filters(desc, [(np.where(a.band_mask, np.nan, a.data),
+                                            np.where(b.band_mask, np.nan, b.data))
+                                           for _, a, b in val])  # fmt: skip
+    key, a, b = load_domains(table, "test", ["sdss"], ["cfht"]).paired[0]
+    pred = radial_filter(regrid_baseline(a.data, desc, "b"), filters["b"]["k"],
+                         filters["b"]["gain"])  # fmt: skip
+    psnr = np.mean([band_metrics(pred[c], b.data[c], b.band_mask[c])["psnr"] for c in range(5)])
+    row = rows[(rows["method"] == "regrid + fitted filter (no learning)") & (rows["id"] == key)
+               & (rows["direction"] == "sdss→cfht")]  # fmt: skip
+    assert len(row) == 1 and row["psnr"][0] == pytest.approx(psnr, rel=1e-6)
+    assert filters["b"]["n_pairs"] == len(val) and filters["b"]["gain"][0][0] == 1.0

@@ -81,7 +81,11 @@ class ScaleGenerator(CorrectionWeight, nn.Module):
     unit factor, and stretched into the target's units (:meth:`use_baseline`, called by the
     workflows with the fitted stretches; differentiable, so cycle terms reach both
     generators), and the head's last convolution starts at zero. The untrained generator then
-    *is* ``compare``'s regrid reference, and training learns the correction.
+    *is* ``compare``'s regrid reference, and training learns the correction. With
+    ``anchor_filter`` the reference is filtered, in physical units, by the radial filter
+    fitted from the regrid to the target survey on the paired training stamps (PSF matching:
+    :mod:`astroi2i.baselines.radial_filter`), so the untrained generator is ``compare``'s
+    "regrid + fitted filter" reference instead.
     """
 
     def __init__(
@@ -99,8 +103,11 @@ class ScaleGenerator(CorrectionWeight, nn.Module):
         kernel_size: int = 7,
         residual_filter: int = 0,
         anchor: bool = False,
+        anchor_filter: bool = False,
     ) -> None:
         super().__init__()
+        if anchor_filter and not anchor:
+            raise ValueError("anchor_filter filters the regrid baseline: needs anchor")
         if anchor and not residual:
             raise ValueError("anchor adds the regrid baseline on the skip path: needs residual")
         if residual and in_channels != out_channels:
@@ -143,16 +150,31 @@ class ScaleGenerator(CorrectionWeight, nn.Module):
                 self.skip.weight[:, 0, k // 2, k // 2] = 1.0
                 self.skip.bias.zero_()
         self.anchor, self._baseline = bool(anchor), None
-        self.prior = "regrid" if anchor else "none"  # what a correction weight weighs
+        self.anchor_filter, self._transfer = bool(anchor_filter), None
+        # what a correction weight weighs
+        self.prior = ("filtered regrid" if anchor_filter else "regrid") if anchor else "none"
         if anchor:  # the correction starts at zero: the output is the baseline
             with torch.no_grad():
                 self.head[-1].weight.zero_()
                 self.head[-1].bias.zero_()
 
-    def use_baseline(self, source: dict, target: dict, factor: float) -> None:
+    def use_baseline(self, source: dict, target: dict, factor: float,
+                     transfer: dict | None = None) -> None:  # fmt: skip
         """The regrid baseline of ``anchor``: ``source``/``target`` are the two domains' fitted
-        stretches (their ``to_dict()``), ``factor`` the pixel-area ratio × unit factor."""
+        stretches (their ``to_dict()``), ``factor`` the pixel-area ratio × unit factor;
+        ``transfer`` (``{"k": …, "gain": [per band]}``) the radial filter of
+        ``anchor_filter``."""
+        if self.anchor_filter and not transfer:
+            raise ValueError(
+                "anchor_filter: no regrid filter was fitted (it is fitted band by band on "
+                "the paired training rows; without them, or between different bands, set "
+                "anchor_filter: false)"
+            )
         self._baseline = (_torch_stretch(source)[1], _torch_stretch(target)[0], float(factor))
+        self._transfer = None
+        if self.anchor_filter:
+            self._transfer = (torch.as_tensor(transfer["k"], dtype=torch.float64),
+                              torch.as_tensor(transfer["gain"], dtype=torch.float64))  # fmt: skip
 
     def forward(
         self, x: torch.Tensor, size: tuple[int, int], z: torch.Tensor | None = None
@@ -172,10 +194,28 @@ class ScaleGenerator(CorrectionWeight, nn.Module):
             if self._baseline is None:
                 raise RuntimeError("an anchored ScaleGenerator needs use_baseline() first")
             inverse, forward, factor = self._baseline
-            skip = forward(resample(inverse(x), size) * factor)
+            base = resample(inverse(x), size) * factor
+            if self._transfer is not None:
+                base = radial_filter_torch(base, *self._transfer)
+            skip = forward(base)
         else:
             skip = resample(x, size)
         return out + (self.skip(skip) if self.skip is not None else skip)
+
+
+def radial_filter_torch(x: torch.Tensor, k: torch.Tensor, gains: torch.Tensor) -> torch.Tensor:
+    """:func:`astroi2i.baselines.radial_filter.radial_filter` in torch for (N, C, H, W): each
+    band times its radial gain (given at frequencies ``k``, linear in between, the end values
+    beyond) in Fourier space, periodic at the edges; differentiable in ``x``."""
+    h, w = x.shape[-2:]
+    fy, fx = torch.fft.fftfreq(h, dtype=torch.float64), torch.fft.rfftfreq(w, dtype=torch.float64)
+    radius = torch.sqrt(fy[:, None] ** 2 + fx[None, :] ** 2).clamp(max=float(k[-1]))
+    upper = torch.searchsorted(k, radius.contiguous()).clamp(1, k.numel() - 1)
+    k0, k1 = k[upper - 1], k[upper]
+    t = ((radius - k0) / (k1 - k0)).clamp(0.0, 1.0)
+    response = gains[:, upper - 1] * (1 - t) + gains[:, upper] * t  # (C, H, W//2 + 1)
+    spectrum = torch.fft.rfft2(x.to(torch.float64))
+    return torch.fft.irfft2(spectrum * response, s=(h, w)).to(x.dtype)
 
 
 def _torch_stretch(spec: dict):

@@ -16,15 +16,16 @@ radial gain
 so that, the two being independent, P_l + G² P_e = P_t wherever the translation leaves room
 (elsewhere nothing can be taken away by adding noise, and G is small). The gain is fitted on
 validation pairs (:func:`astroi2i.workflows.correction.fit_twoway_correction`), stored per
-direction and band, and applied in physical units by :func:`shape_noise` (an FFT filter over
-the whole image: the noise of a two-way translation is made for one stamp at a time).
+direction and band, and applied in physical units by
+:func:`astroi2i.baselines.radial_filter.radial_filter` (an FFT filter over the whole image: the
+noise of a two-way translation is made for one stamp at a time).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["spectral_gain", "shape_noise", "GAIN_FLOOR"]
+__all__ = ["spectral_gain", "GAIN_FLOOR"]
 
 #: the smallest share of the survey's power the emulated noise keeps at any frequency
 GAIN_FLOOR = 0.05
@@ -39,20 +40,3 @@ def spectral_gain(p_target, p_left, p_noise, floor: float = GAIN_FLOOR) -> np.nd
     gain = np.ones_like(want)
     gain[ok] = np.sqrt(want[ok] / p_noise[ok])
     return gain
-
-
-def shape_noise(noise: np.ndarray, k: np.ndarray, gains: np.ndarray) -> np.ndarray:
-    """``noise`` (C, H, W) filtered band by band with the radial gain ``gains[c]`` given at
-    radial frequencies ``k`` (cycles per pixel; linear in between, the end values beyond). NaN
-    pixels are taken as 0 for the filter and stay NaN."""
-    noise = np.asarray(noise)
-    out = np.empty_like(noise)
-    h, w = noise.shape[-2:]
-    radius = np.hypot(*np.meshgrid(np.fft.fftfreq(h), np.fft.rfftfreq(w), indexing="ij"))
-    for c in range(noise.shape[0]):
-        bad = ~np.isfinite(noise[c])
-        spectrum = np.fft.rfft2(np.where(bad, 0.0, noise[c]).astype(np.float64))
-        response = np.interp(radius, np.asarray(k, np.float64), np.asarray(gains[c], np.float64))
-        shaped = np.fft.irfft2(spectrum * response, s=(h, w))
-        out[c] = np.where(bad, np.nan, shaped).astype(noise.dtype)
-    return out

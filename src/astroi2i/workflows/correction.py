@@ -253,7 +253,7 @@ def fit_twoway_correction(checkpoint: Path, manifest, *, split: str) -> dict | N
                                       flux_anchor=False)  # fmt: skip
                 psnr[k, :, j] = [score(pred[c], truth.data[c]) for c in range(n_bands)]
         two_way[to]["correction"] = _entry(
-            psnr, GRID, f"{name} (into {meta.two_way[to]['name']}; 0: its regrid path)",
+            psnr, GRID, f"{name} (into {meta.two_way[to]['name']}; 0: its {generator.prior} path)",
             split=split, source=Path(str(manifest)).name,
             against="noise-free truth" if truths else "noisy target",
         )  # fmt: skip

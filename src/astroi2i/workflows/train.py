@@ -384,12 +384,10 @@ def _datasets(cfg: dict, resumed: ModelDescription | None, *, source: str):
     fit = resumed is None
     if getattr(SYSTEMS.get(cfg["model"]["system"]["type"]), "two_way", False):
         from astroi2i.data.twoway import twoway_datasets
+        from astroi2i.workflows.twoway_anchors import measure_anchors
 
         train_set, val_set, meta = twoway_datasets(cfg, manifest, stretch_in, stretch_out, fit=fit)
-        if fit:
-            from astroi2i.workflows.twoway import measure_domain_noise
-
-            measure_domain_noise(train_set, meta["two_way"])
+        measure_anchors(train_set, meta, stretch_in, stretch_out, resumed)
     else:
         train_set, val_set, meta = _paired_datasets(
             cfg, manifest, stretch_in, stretch_out, fit=fit,

@@ -127,10 +127,10 @@ def predict_twoway(
         out, clean = anchored + (out - clean), anchored
     spectrum = meta.two_way[to].get("noise_spectrum") if shape_spectrum else None
     if noise and spectrum:
-        from astroi2i.baselines.noise_spectrum import shape_noise
+        from astroi2i.baselines.radial_filter import radial_filter
 
         clean = run(False) if clean is None else clean
-        out = clean + shape_noise(out - clean, spectrum["k"], np.asarray(spectrum["gain"]))
+        out = clean + radial_filter(out - clean, spectrum["k"], np.asarray(spectrum["gain"]))
     if invalid.any():
         covered = resample(torch.from_numpy(invalid.astype(np.float32))[None, None], size)
         out[:, covered[0, 0].numpy() > 0.01] = np.nan
@@ -219,31 +219,13 @@ def attach_regrid_baselines(system, meta) -> None:
             source, target = ("inputs", "targets") if to == "b" else ("targets", "inputs")
             try:
                 generator.use_baseline(meta.stretches[source], meta.stretches[target],
-                                       regrid_factor(meta, to))  # fmt: skip
+                                       regrid_factor(meta, to),
+                                       meta.two_way[to].get("regrid_filter"))  # fmt: skip
             except ValueError as err:
                 raise InputError(f"model.{name}: {err}") from None
             # the weight of its correction, when one was chosen after training
             chosen = meta.two_way[to].get("correction")
             generator.set_correction_weight(chosen["weights"] if chosen else None)
-
-
-def measure_domain_noise(train_set, domains: dict) -> None:
-    """Each domain's pixel noise per band, in its stretched units, on its training images:
-    the median over images of the Immerkær σ (:func:`astroi2i.metrics.noise.pixel_noise`),
-    stored as ``two_way[side]["noise_sigma"]`` for noise emulators anchored to it."""
-    from astroi2i.metrics.noise import pixel_noise
-
-    pools = train_set.pools
-    for side, names in (("a", ("unpaired_a", 0)), ("b", ("unpaired_b", 1))):
-        images = [item[0] for item in pools[names[0]]]
-        images += [pair[names[1]] for pair in pools["paired"]]
-        sigma = [
-            float(np.median([pixel_noise(x[c], mask) for x, mask in images]))
-            for c in range(images[0][0].shape[0])
-        ]
-        domains[side]["noise_sigma"] = sigma
-        log.info("domain %s: pixel noise σ per band (stretched) %s", side,
-                 ", ".join(f"{v:.4g}" for v in sigma))  # fmt: skip
 
 
 def anchor_twoway(system, description, resumed) -> None:
@@ -275,16 +257,23 @@ def _scores(pred, target, band, suffix="") -> dict:
     return {k + suffix: v for k, v in row.items()}
 
 
-def _method_rows(name, system, meta, pairs, *, seed, band, truths=None) -> list[dict]:
+def _method_rows(name, system, meta, pairs, *, seed, band, truths=None,
+                 filters=None) -> list[dict]:  # fmt: skip
     """Per-stamp scores of one method both ways. ``truths`` (key → (truth A, truth B), the
     noise-free stamps): the noise-free output (``noise=False``; regrid as it is) is also
-    scored against them, in the columns ending ``_nf``."""
+    scored against them, in the columns ending ``_nf``. ``system`` None: the regrid
+    reference, filtered with ``filters`` when given
+    (:func:`astroi2i.workflows.twoway_anchors.fitted_regrid_filters`)."""
+    from astroi2i.baselines.radial_filter import radial_filter
+
     rows = []
     names = {s: meta.two_way[s]["name"] for s in ("a", "b")}
     for i, (key, a, b) in enumerate(pairs):
         for to, source, target in (("b", a, b), ("a", b, a)):
             if system is None:
                 pred = clean = regrid_baseline(source.data, meta, to)
+                if filters is not None:
+                    pred = clean = radial_filter(pred, filters[to]["k"], filters[to]["gain"])
             else:
                 pred = predict_twoway(system, meta, source.data, to, seed=seed + i)
                 if truths:
@@ -349,8 +338,9 @@ def compare(
 ):
     """Train (or, with ``reuse``, load the existing checkpoint of) every two-way recipe on the
     same manifest and seed, then score each in both directions on the paired rows of
-    ``split``, next to the regrid baseline. Returns (per-stamp rows, summary) and writes both
-    as ECSV in ``workdir``.
+    ``split``, next to the regrid baseline and the regrid with a radial filter fitted on the
+    paired ``val`` rows (PSF matching: :mod:`astroi2i.workflows.twoway_anchors`). Returns (per-stamp
+    rows, summary) and writes both as ECSV in ``workdir``.
 
     Pixel metrics (PSNR, SSIM, MAE; band means) and noise metrics are in the physical units
     of the target survey; galaxy properties are measured in ``band``. Where the manifest has
@@ -408,6 +398,19 @@ def compare(
         rows += _method_rows(name, system, meta, pairs, seed=0, band=band, truths=truths)
     rows = _method_rows("regrid (no learning)", None, meta, pairs, seed=0, band=band,
                         truths=truths) + rows  # fmt: skip
+    fit_on = load_domains(table, "val", data["inputs"], data["targets"]).paired
+    if fit_on and len(meta.input_bands) == len(meta.target_bands):  # PSF-matched regrid
+        from astroi2i.workflows.twoway_anchors import fitted_regrid_filters
+
+        rows = _method_rows("regrid + fitted filter (no learning)", None, meta, pairs, seed=0,
+                            band=band, truths=truths,
+                            filters=fitted_regrid_filters(meta, [
+                                (np.where(a.band_mask, np.nan, a.data),
+                                 np.where(b.band_mask, np.nan, b.data)) for _, a, b in fit_on
+                            ])) + rows  # fmt: skip
+    else:
+        log.warning("%s: no paired 'val' rows, or the surveys' bands differ: the fitted-filter "
+                    "baseline is left out", manifest)  # fmt: skip
     table_rows = Table(rows=rows)
     summary = _summary(table_rows)
     workdir.mkdir(parents=True, exist_ok=True)

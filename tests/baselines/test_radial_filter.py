@@ -1,0 +1,54 @@
+"""The fitted radial transfer function: a known Gaussian blur recovered from image pairs, with
+and without independent noise on the target, and fluxes kept."""
+
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from astroi2i.baselines.radial_filter import fitted_transfer, radial_filter, transfer_sums
+
+
+@pytest.mark.parametrize("noise", [0.0, 0.5])
+def test_the_fitted_transfer_is_the_blur_between_the_images(noise):
+    """t = x blurred by a Gaussian of σ = 1.5 px (+ independent noise): the fitted H(k) is
+    the Gaussian's transfer function exp(−2π²σ²k²) where it has power, and H(0) = 1."""
+    rng = np.random.default_rng(0)
+    sums = 0.0
+    for _ in range(30):
+        x = rng.normal(size=(64, 64))
+        t = ndimage.gaussian_filter(x, 1.5, mode="wrap") + rng.normal(0, noise, (64, 64))
+        sums = sums + np.array([transfer_sums(x, t)])
+    k, gains = fitted_transfer(sums[:, 0], sums[:, 1])
+    assert k[0] == 0.0 and gains[0][0] == 1.0 and len(k) == 17
+    want = np.exp(-2 * np.pi**2 * 1.5**2 * np.asarray(k[1:]) ** 2)
+    # bins average the Gaussian over their width: compare where it is not yet negligible
+    strong = want > 0.05
+    np.testing.assert_allclose(np.asarray(gains[0][1:])[strong], want[strong], atol=0.06)
+    # applied to a new image it gives the blur back (up to the noise and the binning)
+    x = rng.normal(size=(1, 64, 64))
+    filtered = radial_filter(x, k, np.asarray(gains))
+    blurred = ndimage.gaussian_filter(x[0], 1.5, mode="wrap")
+    assert np.std(filtered[0] - blurred) < 0.1 * np.std(x)
+    # fluxes are kept: a constant image passes unchanged
+    flat = np.full((1, 32, 48), 7.0)
+    np.testing.assert_allclose(radial_filter(flat, k, np.asarray(gains)), flat, rtol=1e-12)
+
+
+def test_nan_in_the_target_and_empty_bins_are_handled():
+    x = np.random.default_rng(1).normal(size=(16, 16))
+    t = x.copy()
+    t[3, 4] = np.nan
+    cross, power = transfer_sums(x, t)
+    assert np.isfinite(cross).all() and np.isfinite(power).all()
+    power[5] = 0.0  # an empty bin takes its neighbours' value
+    k, gains = fitted_transfer(cross[None], power[None])
+    assert np.isfinite(gains).all() and gains[0][6] == pytest.approx(
+        0.5 * (gains[0][5] + gains[0][7]), abs=2e-6
+    )
+
+
+def test_the_fitted_filter_is_plain_python_numbers():
+    """It is stored in checkpoints, which load only tensors and plain containers."""
+    cross, power = transfer_sums(np.eye(8), np.eye(8))
+    k, gains = fitted_transfer(cross[None], power[None])
+    assert all(type(v) is float for v in k) and all(type(v) is float for v in gains[0])
