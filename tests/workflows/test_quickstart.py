@@ -47,5 +47,9 @@ def test_quickstart_runs_end_to_end_and_reports(tmp_path):
     assert 0 < ideal <= 1
     assert (f"correlation of |residual| with σ {rank:.2f} (an exact σ map of the same spread "
             f"would reach {ideal:.2f})") in text  # fmt: skip
+    # and the 95 % interval scores of σ and of the constant σ, from the same table
+    score, const = (float(np.nanmean(np.asarray(table[c][sel], float)))
+                    for c in ("interval_score_95", "interval_score_95_const"))  # fmt: skip
+    assert f"σ {score:.4g}, the constant σ {const:.4g} nmgy" in text
     with pytest.raises(InputError, match="exists and is not empty"):
         quickstart(tmp_path / "qs", max_batches=1)

@@ -85,7 +85,8 @@ def _coverage_line(table: Table) -> str:
     m = {k: _mean_by(table, "pix2pix", "physical", k)
          for k in ("spearman_sigma", "spearman_sigma_ideal", "width_95", "median_width_95",
                    "width_95_const", "cover_95_const", "cover_95_top10",
-                   "cover_95_const_top10")}  # fmt: skip
+                   "cover_95_const_top10", "interval_score_95",
+                   "interval_score_95_const")}  # fmt: skip
     return (
         f"**σ (UNCERT extension), calibrated on the validation split**: the intervals "
         f"prediction ± σ, ±k₉₀σ, ±k₉₅σ cover {100 * c68:.1f} %, {100 * c90:.1f} %, "
@@ -97,8 +98,10 @@ def _coverage_line(table: Table) -> str:
         f"{m['median_width_95']:.4g} nmgy at the median pixel and {m['width_95']:.4g} on average. "
         f"On the tenth of pixels with the largest σ (sources) σ's 95 % interval covers "
         f"{100 * m['cover_95_top10']:.1f} %, the constant one "
-        f"{100 * m['cover_95_const_top10']:.1f} %. The σ and |residual|/σ panels show where the "
-        "prediction can be trusted.\n\n"
+        f"{100 * m['cover_95_const_top10']:.1f} %. Scored by the 95 % interval score (width + "
+        f"40 × the miss distance, a proper score, lower is better): σ "
+        f"{m['interval_score_95']:.4g}, the constant σ {m['interval_score_95_const']:.4g} nmgy. "
+        "The σ and |residual|/σ panels show where the prediction can be trusted.\n\n"
     )
 
 
