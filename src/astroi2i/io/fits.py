@@ -330,46 +330,35 @@ def fresh_header(image: SkyImage, provenance) -> fits.Header:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FITSFixedWarning)
             cards = list(image.wcs.to_header(relax=True).cards)
-    taken = {card.keyword for card in cards}
-
-    def put(key, value, comment=None) -> None:
-        if key in taken:  # never a second card of one key
-            raise AssertionError(f"{key} written twice")  # an internal bug
-        taken.add(key)
-        cards.append(fits.Card(key, value, comment))
-
+    taken = {card.keyword for card in cards}  # the WCS's own (e.g. DATE-OBS) are not repeated
     unit = unit_to_string(image.unit)
     original = str(image.header.get("BUNIT", "")).strip()
     if original and original != unit and _parse_unit(original, "header") == image.unit:
         unit = original  # the same unit: keep the spelling the data came with
     if unit:
-        put("BUNIT", unit, "physical unit of the pixel values")
+        cards.append(fits.Card("BUNIT", unit, "physical unit of the pixel values"))
     for key in OBSERVATION_KEYS + PROCESSING_KEYS:
         if key in image.header and key not in taken:
             value = image.header[key]
             if isinstance(value, float) and not np.isfinite(value):
                 continue
             if isinstance(value, str | int | float | bool):
-                put(key, value, image.header.comments[key])
-    for i, band in enumerate(image.bands):
-        put(f"BAND{i + 1}", band, f"name of band {i + 1}")
+                cards.append(fits.Card(key, value, image.header.comments[key]))
+    cards += [fits.Card(f"BAND{i + 1}", band, f"name of band {i + 1}")
+              for i, band in enumerate(image.bands)]  # fmt: skip
     from astroi2i import __version__
 
-    put("ORIGIN", f"astroi2i {__version__}")
-    put("DATE", datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S"), "file written (UTC)")
+    cards.append(fits.Card("ORIGIN", f"astroi2i {__version__}"))
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    cards.append(fits.Card("DATE", now, "file written (UTC)"))
     if isinstance(provenance, Mapping):
         items = [f"{k}: {v}" for k, v in provenance.items()]
     else:
         items = [str(p) for p in (provenance or ())]
     for item in [f"written by astroi2i {__version__}", *map(_ascii, items)]:
-        width = HISTORY_WIDTH  # astropy splits a long HISTORY the same way
-        cards += [fits.Card("HISTORY", item[i : i + width])
-                  for i in range(0, max(len(item), 1), width)]  # fmt: skip
+        # 72 characters a card (80 less the keyword field), as astropy splits a long HISTORY
+        cards += [fits.Card("HISTORY", item[i : i + 72]) for i in range(0, max(len(item), 1), 72)]
     return fits.Header(cards)
-
-
-#: characters of text in one HISTORY card (80 less the 8-character keyword field)
-HISTORY_WIDTH = 72
 
 
 _ASCII = str.maketrans(

@@ -324,6 +324,28 @@ def _noise_free_truths(table, split, inputs, targets) -> dict | None:
     return {key: (a, b) for key, a, b in rows}
 
 
+def _classical_rows(table, data: dict, meta, pairs, *, band, truths) -> list[dict]:
+    """The rows of the two classical answers: the regrid reference, and (with paired ``val``
+    rows and the same bands in both surveys) the regrid with the radial filter fitted on the
+    ``val`` pairs (PSF matching, :func:`~astroi2i.workflows.twoway_anchors.
+    fitted_regrid_filters`)."""
+    from astroi2i.data.twoway import load_domains
+    from astroi2i.workflows.twoway_anchors import fitted_regrid_filters
+
+    common = dict(seed=0, band=band, truths=truths)
+    rows = _method_rows("regrid (no learning)", None, meta, pairs, **common)
+    fit_on = load_domains(table, "val", data["inputs"], data["targets"]).paired
+    if not fit_on or len(meta.input_bands) != len(meta.target_bands):
+        log.warning("no paired 'val' rows, or the surveys' bands differ: the fitted-filter "
+                    "baseline is left out")  # fmt: skip
+        return rows
+    filters = fitted_regrid_filters(meta, [(np.where(a.band_mask, np.nan, a.data),
+                                            np.where(b.band_mask, np.nan, b.data))
+                                           for _, a, b in fit_on])  # fmt: skip
+    return _method_rows("regrid + fitted filter (no learning)", None, meta, pairs,
+                        filters=filters, **common) + rows  # fmt: skip
+
+
 def compare(
     recipes: Sequence[str],
     *,
@@ -396,21 +418,7 @@ def compare(
         system, meta = load_twoway(ckpt)
         log.info("compare: scoring %s on %d pairs", name, len(pairs))
         rows += _method_rows(name, system, meta, pairs, seed=0, band=band, truths=truths)
-    rows = _method_rows("regrid (no learning)", None, meta, pairs, seed=0, band=band,
-                        truths=truths) + rows  # fmt: skip
-    fit_on = load_domains(table, "val", data["inputs"], data["targets"]).paired
-    if fit_on and len(meta.input_bands) == len(meta.target_bands):  # PSF-matched regrid
-        from astroi2i.workflows.twoway_anchors import fitted_regrid_filters
-
-        rows = _method_rows("regrid + fitted filter (no learning)", None, meta, pairs, seed=0,
-                            band=band, truths=truths,
-                            filters=fitted_regrid_filters(meta, [
-                                (np.where(a.band_mask, np.nan, a.data),
-                                 np.where(b.band_mask, np.nan, b.data)) for _, a, b in fit_on
-                            ])) + rows  # fmt: skip
-    else:
-        log.warning("%s: no paired 'val' rows, or the surveys' bands differ: the fitted-filter "
-                    "baseline is left out", manifest)  # fmt: skip
+    rows = _classical_rows(table, data, meta, pairs, band=band, truths=truths) + rows
     table_rows = Table(rows=rows)
     summary = _summary(table_rows)
     workdir.mkdir(parents=True, exist_ok=True)
