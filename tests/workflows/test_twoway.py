@@ -138,6 +138,7 @@ def _correction_is_chosen_and_applied(ckpt, manifest_path):
         bands = [b for b, on in zip(desc.target_bands if to == "b" else desc.input_bands,
                                     anchor["on"]) if on]  # fmt: skip
         assert ("regrid reference's flux" in history) == bool(bands)
+        assert "regrid filtered to the target survey" in history  # the recipe's anchor
         np.testing.assert_array_equal(read_image(out).data, default)
         _noise_is_shaped_to_the_fitted_spectrum(system, desc, data, to)
 

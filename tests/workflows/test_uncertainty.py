@@ -155,6 +155,11 @@ def test_a_stored_offset_is_added_to_the_raw_sigma_before_the_scale(tmp_path, su
     np.testing.assert_allclose(sigma[ok], (np.exp(INIT_LOG_SIGMA) + 0.25) * 3.0, rtol=1e-6)
     head = fits.getheader(tmp_path / "o.fits", "UNCERT")
     assert head["COFF_1"] == 0.25 and head["CK95_1"] == 2.2
+    from astroi2i.workflows.inspect import inspect_file
+
+    assert "offset added to the raw σ before scaling: band 1: 0.25" in inspect_file(
+        tmp_path / "o.fits"
+    )
 
 
 def test_calibrate_an_export_writes_its_sidecar(tmp_path, survey_pair, capsys):

@@ -76,6 +76,9 @@ def _uncert_lines(hdul) -> list[str]:
         cal = (f"calibrated ({head.get('UNCMETH', '?')}, {head.get('UNCNPIX', '?')} pixels of "
                f"{head.get('UNCNIMG', '?')} images)")  # fmt: skip
     mult = [f"band {k[5:]}: ±{head[k]:.3g}σ" for k in head if str(k).startswith("CK95_")]
+    offsets = [f"band {k[5:]}: {head[k]:.4g}" for k in head if str(k).startswith("COFF_")]
+    if any(head[k] for k in head if str(k).startswith("COFF_")):
+        cal += f"; offset added to the raw σ before scaling: {', '.join(offsets)}"
     return [
         f"UNCERT: {head.get('UTYPE', 'StdDevUncertainty')} in {head.get('BUNIT', '(no unit)')}, "
         f"{cal}",

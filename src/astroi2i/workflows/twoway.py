@@ -181,6 +181,10 @@ def translate_twoway(
     anchored = [b for b, on in zip(bands, flux_anchored(meta, side)) if on]
     if anchored:
         provenance["flux"] = f"sources rescaled to the regrid reference's flux in {anchored}"
+    generator = getattr(system, "g_ab" if side == "b" else "g_ba", None)
+    if getattr(generator, "anchor_filter", False):
+        n = meta.two_way[side]["regrid_filter"]["n_pairs"]
+        provenance["anchor"] = f"regrid filtered to the target survey (fitted on {n} pairs)"
     if noise and meta.two_way[side].get("noise_spectrum"):
         provenance["noise_spectrum"] = "emulated noise shaped to the survey's measured spectrum"
     if command:
