@@ -208,7 +208,8 @@ def radial_filter_torch(x: torch.Tensor, k: torch.Tensor, gains: torch.Tensor) -
     band times its radial gain (given at frequencies ``k``, linear in between, the end values
     beyond) in Fourier space, periodic at the edges; differentiable in ``x``."""
     h, w = x.shape[-2:]
-    fy, fx = torch.fft.fftfreq(h, dtype=torch.float64), torch.fft.rfftfreq(w, dtype=torch.float64)
+    k, gains, on = k.to(x.device), gains.to(x.device), {"dtype": torch.float64, "device": x.device}
+    fy, fx = torch.fft.fftfreq(h, **on), torch.fft.rfftfreq(w, **on)
     radius = torch.sqrt(fy[:, None] ** 2 + fx[None, :] ** 2).clamp(max=float(k[-1]))
     upper = torch.searchsorted(k, radius.contiguous()).clamp(1, k.numel() - 1)
     k0, k1 = k[upper - 1], k[upper]
