@@ -171,10 +171,7 @@ class ScaleGenerator(CorrectionWeight, nn.Module):
                 "anchor_filter: false)"
             )
         self._baseline = (_torch_stretch(source)[1], _torch_stretch(target)[0], float(factor))
-        self._transfer = None
-        if self.anchor_filter:
-            self._transfer = (torch.as_tensor(transfer["k"], dtype=torch.float64),
-                              torch.as_tensor(transfer["gain"], dtype=torch.float64))  # fmt: skip
+        self._transfer = (transfer["k"], transfer["gain"]) if self.anchor_filter else None
 
     def forward(
         self, x: torch.Tensor, size: tuple[int, int], z: torch.Tensor | None = None
@@ -203,18 +200,14 @@ class ScaleGenerator(CorrectionWeight, nn.Module):
         return out + (self.skip(skip) if self.skip is not None else skip)
 
 
-def radial_filter_torch(x: torch.Tensor, k: torch.Tensor, gains: torch.Tensor) -> torch.Tensor:
-    """:func:`astroi2i.baselines.radial_filter.radial_filter` in torch for (N, C, H, W): each
-    band times its radial gain (given at frequencies ``k``, linear in between, the end values
-    beyond) in Fourier space, periodic at the edges; differentiable in ``x``."""
+def radial_filter_torch(x: torch.Tensor, k, gains) -> torch.Tensor:
+    """:func:`astroi2i.baselines.radial_filter.radial_filter` in torch for (N, C, H, W), with
+    the same response (:func:`~astroi2i.baselines.radial_filter.radial_response`);
+    differentiable in ``x``."""
+    from astroi2i.baselines.radial_filter import radial_response
+
     h, w = x.shape[-2:]
-    k, gains, on = k.to(x.device), gains.to(x.device), {"dtype": torch.float64, "device": x.device}
-    fy, fx = torch.fft.fftfreq(h, **on), torch.fft.rfftfreq(w, **on)
-    radius = torch.sqrt(fy[:, None] ** 2 + fx[None, :] ** 2).clamp(max=float(k[-1]))
-    upper = torch.searchsorted(k, radius.contiguous()).clamp(1, k.numel() - 1)
-    k0, k1 = k[upper - 1], k[upper]
-    t = ((radius - k0) / (k1 - k0)).clamp(0.0, 1.0)
-    response = gains[:, upper - 1] * (1 - t) + gains[:, upper] * t  # (C, H, W//2 + 1)
+    response = torch.from_numpy(radial_response((h, w), k, gains)).to(x.device)
     spectrum = torch.fft.rfft2(x.to(torch.float64))
     return torch.fft.irfft2(spectrum * response, s=(h, w)).to(x.dtype)
 

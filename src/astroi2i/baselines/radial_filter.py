@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["N_BINS", "radial_filter", "transfer_sums", "fitted_transfer"]
+__all__ = ["N_BINS", "radial_filter", "radial_response", "transfer_sums", "fitted_transfer"]
 
 #: radial bins of a fitted transfer function, evenly spaced in |k| from 0 to the corner
 #: frequency √2/2 (cycles per pixel)
@@ -27,18 +27,25 @@ def _radius(h: int, w: int) -> np.ndarray:
     return np.hypot(*np.meshgrid(np.fft.fftfreq(h), np.fft.rfftfreq(w), indexing="ij"))
 
 
+def radial_response(shape: tuple[int, int], k, gains) -> np.ndarray:
+    """(C, H, W // 2 + 1) float64: per band, the radial gain ``gains[c]`` given at radial
+    frequencies ``k`` (cycles per pixel; linear in between, the end values beyond) on the
+    half-plane grid of ``rfft2`` for images of ``shape``."""
+    radius, k = _radius(*shape), np.asarray(k, np.float64)
+    return np.stack([np.interp(radius, k, np.asarray(g, np.float64)) for g in gains])
+
+
 def radial_filter(images: np.ndarray, k, gains) -> np.ndarray:
-    """``images`` (C, H, W) filtered band by band with the radial gain ``gains[c]`` given at
-    radial frequencies ``k`` (cycles per pixel; linear in between, the end values beyond),
-    periodic at the edges. NaN pixels are taken as 0 for the filter and stay NaN."""
+    """``images`` (C, H, W) filtered band by band with the radial gain of
+    :func:`radial_response`, periodic at the edges. NaN pixels are taken as 0 for the filter
+    and stay NaN."""
     images = np.asarray(images)
     out = np.empty_like(images)
-    radius = _radius(*images.shape[-2:])
+    response = radial_response(images.shape[-2:], k, gains)
     for c in range(images.shape[0]):
         bad = ~np.isfinite(images[c])
         spectrum = np.fft.rfft2(np.where(bad, 0.0, images[c]).astype(np.float64))
-        response = np.interp(radius, np.asarray(k, np.float64), np.asarray(gains[c], np.float64))
-        shaped = np.fft.irfft2(spectrum * response, s=images.shape[-2:])
+        shaped = np.fft.irfft2(spectrum * response[c], s=images.shape[-2:])
         out[c] = np.where(bad, np.nan, shaped).astype(images.dtype)
     return out
 
