@@ -160,6 +160,27 @@ def test_anchored_scale_generator_starts_at_the_regrid_baseline():
     torch.testing.assert_close(weighted[:, 0], y.detach()[:, 0], rtol=0, atol=1e-6)
     torch.testing.assert_close(weighted[:, 1], (y.detach() + 0.5 * (full - y.detach()))[:, 1],
                                rtol=1e-5, atol=1e-6)  # fmt: skip
+    # a processed input (the noise GAN's autoencoder output) with the raw one beside it: in a
+    # band weighed against the raw input, w = 0 is the raw input's baseline and w = 1 the
+    # translator as trained; in the other band the weight weighs the correction as before
+    processed = (x.detach() * 0.9).requires_grad_(False)
+    with torch.no_grad():
+        raw_base = g(x, (136, 136), raw=x)  # no raw_reference set: the raw input is unused
+        g.set_correction_weight(None)
+        trained = g(processed, (136, 136))
+        g.raw_reference = [True, False]
+        assert torch.equal(g(processed, (136, 136), raw=x), trained)  # w = 1 while training
+        g.set_correction_weight([0.0, 0.5])
+        mixed = g(processed, (136, 136), raw=x)
+        g.set_correction_weight([0.3, 0.5])
+        partway = g(processed, (136, 136), raw=x)
+        own = g(processed, (136, 136))
+    torch.testing.assert_close(raw_base, weighted)
+    torch.testing.assert_close(mixed[:, 0], y.detach()[:, 0], rtol=0, atol=1e-6)
+    torch.testing.assert_close(mixed[:, 1], own[:, 1], rtol=0, atol=1e-6)
+    torch.testing.assert_close(partway[:, 0], (y.detach() + 0.3 * (trained - y.detach()))[:, 0],
+                               rtol=1e-5, atol=1e-6)  # fmt: skip
+    assert (own[:, 0] - mixed[:, 0]).abs().max() > 1e-3  # the processed input's own baseline
     with pytest.raises(RuntimeError, match="use_baseline"):
         ScaleGenerator(2, 2, base_channels=4, n_blocks=1, anchor=True)(x, (136, 136))
     with pytest.raises(ValueError, match="torch"):

@@ -96,10 +96,11 @@ def _correction_is_chosen_and_applied(ckpt, manifest_path):
     """Training ended by choosing each anchored translator's correction weight per band on the
     validation pair against its noise-free truth; the loaded model applies it, and its
     noise-free output scores what was stored for that weight."""
+    from astroi2i.baselines.radial_filter import radial_filter
     from astroi2i.metrics.image import psnr
     from astroi2i.workflows.correction import GRID, choose_weights
     from astroi2i.workflows.model import load
-    from astroi2i.workflows.twoway import predict_twoway
+    from astroi2i.workflows.twoway import predict_twoway, regrid_baseline
 
     system, desc = load(ckpt)
     manifest = read_manifest(manifest_path)
@@ -111,6 +112,32 @@ def _correction_is_chosen_and_applied(ckpt, manifest_path):
         assert corr["against"] == "noise-free truth" and len(corr["weights"]) == 5
         psnrs = np.asarray(corr["psnr"])  # (band, grid)
         assert corr["weights"] == choose_weights(psnrs.T[:, :, None])
+        # w = 0 in a band weighed against the raw input is the filtered regrid of the raw
+        # input; the noise GAN's translators read the autoencoder's output, so each band was
+        # also weighed against that input's own baseline, and took it only where it scored
+        # higher: the choice is never below the raw input's classical answer
+        assert len(corr["raw_reference"]) == 5
+        raw_w0 = np.asarray(corr["psnr_raw_reference"])[:, 0]
+        for c, (w, raw) in enumerate(zip(corr["weights"], corr["raw_reference"])):
+            family = corr["psnr_raw_reference" if raw else "psnr_own_reference"]
+            assert psnrs[c] == pytest.approx(family[c])
+            assert psnrs[c, GRID.index(w)] >= raw_w0[c]
+        generator = getattr(system, name)
+        chosen = (generator._correction_weight, generator.raw_reference)
+        generator.set_correction_weight([0.0] * 5)
+        generator.raw_reference = [True] * 5
+        classical = predict_twoway(system, desc, read_image(manifest.cell(row, source)[0]).data,
+                                   to, noise=False, flux_anchor=False)  # fmt: skip
+        generator._correction_weight, generator.raw_reference = chosen
+        fitted = desc.two_way[to]["regrid_filter"]
+        expected = radial_filter(
+            regrid_baseline(read_image(manifest.cell(row, source)[0]).data, desc, to),
+            fitted["k"],
+            np.asarray(fitted["gain"]),
+        )
+        np.testing.assert_allclose(
+            classical, expected, rtol=1e-4, atol=1e-5 * np.abs(expected).max()
+        )
         applied = getattr(system, name)._correction_weight
         np.testing.assert_array_equal(applied.numpy(), np.float32(corr["weights"]))
         data = read_image(manifest.cell(row, source)[0]).data

@@ -151,6 +151,9 @@ class ScaleGenerator(CorrectionWeight, nn.Module):
                 self.skip.bias.zero_()
         self.anchor, self._baseline = bool(anchor), None
         self.anchor_filter, self._transfer = bool(anchor_filter), None
+        #: per band, whether the correction weight weighs the output against the raw input's
+        #: classical answer (``forward(…, raw=…)``); set from the stored correction
+        self.raw_reference: list[bool] | None = None
         # what a correction weight weighs
         self.prior = ("filtered regrid" if anchor_filter else "regrid") if anchor else "none"
         if anchor:  # the correction starts at zero: the output is the baseline
@@ -174,8 +177,14 @@ class ScaleGenerator(CorrectionWeight, nn.Module):
         self._transfer = (transfer["k"], transfer["gain"]) if self.anchor_filter else None
 
     def forward(
-        self, x: torch.Tensor, size: tuple[int, int], z: torch.Tensor | None = None
-    ) -> torch.Tensor:
+        self, x: torch.Tensor, size: tuple[int, int], z: torch.Tensor | None = None,
+        raw: torch.Tensor | None = None,
+    ) -> torch.Tensor:  # fmt: skip
+        """``raw``: the unprocessed source image when ``x`` is a processed one (the noise
+        GAN's autoencoder output). In the bands where :attr:`raw_reference` is set, and with a
+        correction weight w, the output is B(raw) + w·(G(x) − B(raw)): w = 0 is the classical
+        answer B of the raw input, w = 1 the translator as trained; in the others it is
+        B(x) + w·Δ(x)."""
         h = self.encoder(_with_latent(x, z, self.latent_dim))
         f = 2**self.n_downsampling
         h = resample(h, (max(1, round(size[0] / f)), max(1, round(size[1] / f))))
@@ -186,18 +195,26 @@ class ScaleGenerator(CorrectionWeight, nn.Module):
         out = self.head(resample(h, size))
         if not self.residual:
             return out
-        if self.anchor:
-            out = self.weighted(out)  # w·correction (w = 1 unless chosen after training)
-            if self._baseline is None:
-                raise RuntimeError("an anchored ScaleGenerator needs use_baseline() first")
-            inverse, forward, factor = self._baseline
-            base = resample(inverse(x), size) * factor
-            if self._transfer is not None:
-                base = radial_filter_torch(base, *self._transfer)
-            skip = forward(base)
-        else:
+        if not self.anchor:
             skip = resample(x, size)
-        return out + (self.skip(skip) if self.skip is not None else skip)
+            return out + (self.skip(skip) if self.skip is not None else skip)
+        base = self._anchor_path(x, size)
+        if raw is None or not any(self.raw_reference or ()) or self._correction_weight is None:
+            return self.weighted(out) + base  # w·correction (w = 1 unless chosen after training)
+        by_band = torch.as_tensor(self.raw_reference, device=x.device).view(1, -1, 1, 1)
+        reference = torch.where(by_band, self._anchor_path(raw, size), base)
+        return reference + self.weighted(out + base - reference)
+
+    def _anchor_path(self, x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+        """The classical answer of ``x`` on the output grid, in the target's stretched units."""
+        if self._baseline is None:
+            raise RuntimeError("an anchored ScaleGenerator needs use_baseline() first")
+        inverse, forward, factor = self._baseline
+        base = resample(inverse(x), size) * factor
+        if self._transfer is not None:
+            base = radial_filter_torch(base, *self._transfer)
+        skip = forward(base)
+        return self.skip(skip) if self.skip is not None else skip
 
 
 def radial_filter_torch(x: torch.Tensor, k, gains) -> torch.Tensor:
@@ -257,8 +274,14 @@ class RegridResnetGenerator(nn.Module):
                                    norm=norm)  # fmt: skip
 
     def forward(
-        self, x: torch.Tensor, size: tuple[int, int], z: torch.Tensor | None = None
-    ) -> torch.Tensor:
+        self, x: torch.Tensor, size: tuple[int, int], z: torch.Tensor | None = None,
+        raw: torch.Tensor | None = None,
+    ) -> torch.Tensor:  # fmt: skip
+        """``raw``: the unprocessed source image when ``x`` is a processed one (the noise
+        GAN's autoencoder output). In the bands where :attr:`raw_reference` is set, and with a
+        correction weight w, the output is B(raw) + w·(G(x) − B(raw)): w = 0 is the classical
+        answer B of the raw input, w = 1 the translator as trained; in the others it is
+        B(x) + w·Δ(x)."""
         f = 2**self.net.n_downsampling
         padded = (-(-int(size[0]) // f) * f, -(-int(size[1]) // f) * f)
         out = self.net(resample(x, padded))

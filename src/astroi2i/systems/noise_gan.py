@@ -46,7 +46,10 @@ class _NoiseEmulation(TwoWaySystem):
     def translate(self, x, to, size, *, generator=None, noise=True):
         source = "a" if to == "b" else "b"
         g = self.g_ab if to == "b" else self.g_ba
-        clean = g(self._clean(x, source), size)
+        # an anchored translator is given the raw input too: its chosen correction weight may
+        # weigh the output against the raw input's classical answer (ScaleGenerator.forward)
+        raw = {"raw": x} if getattr(g, "anchor", False) else {}
+        clean = g(self._clean(x, source), size, **raw)
         return self._noisy(clean, to, generator) if noise else clean
 
 
@@ -73,6 +76,8 @@ class TwoWayNoiseGAN(_NoiseEmulation):
     components = {"g_ab": "arch", "g_ba": "arch", "d_a": "arch", "d_b": "arch",
                   "ae_a": "arch", "ae_b": "arch", "ne_a": "arch", "ne_b": "arch",
                   "gan_loss": "loss"}  # fmt: skip
+    #: the translators read the autoencoders' output, not the raw input (:meth:`_clean`)
+    cleans_input = True
     #: networks trained in stage ``noise`` only
     noise_stage = ("ae_a", "ae_b", "ne_a", "ne_b")
 

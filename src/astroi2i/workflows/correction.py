@@ -147,6 +147,52 @@ def _sides(pairs, truths, to: str) -> list[tuple]:
     return out
 
 
+def _twoway_grid(system, meta, generator, sides, to: str, raw_reference: bool) -> np.ndarray:
+    """(grid, band, pair) PSNR of the noise-free translations into ``to`` for every weight
+    of :data:`GRID`, weighed against the classical answer of the raw input
+    (``raw_reference``) or of the input the translator reads."""
+    from astroi2i.archs.correction import set_correction_weight
+    from astroi2i.metrics.image import psnr as score
+    from astroi2i.workflows.twoway import predict_twoway
+
+    n_bands = len(meta.target_bands if to == "b" else meta.input_bands)
+    generator.raw_reference = [raw_reference] * n_bands
+    psnr = np.full((len(GRID), n_bands, len(sides)), np.nan)
+    for k, w in enumerate(GRID):
+        set_correction_weight(generator, [w] * n_bands)
+        for j, (source, truth) in enumerate(sides):
+            pred = predict_twoway(system, meta, source.data, to, noise=False, flux_anchor=False)
+            psnr[k, :, j] = [score(pred[c], truth.data[c]) for c in range(n_bands)]
+    return psnr
+
+
+def _twoway_entry(system, meta, name: str, sides, to: str, **fields) -> dict:
+    """The stored correction of translator ``name`` into ``to``: per band, w = 0 is the
+    classical answer of the raw input and the weight is chosen as :func:`choose_weights`
+    says. A system whose translators read a processed input (the noise GAN's autoencoder
+    output: ``cleans_input``) is also weighed against that input's classical answer, and a
+    band takes it where its chosen PSNR is higher (``raw_reference`` false); on the
+    held-out pairs the choice is thus never below the raw input's classical answer."""
+    generator = getattr(system, name)
+    what = f"{name} (into {meta.two_way[to]['name']}; 0: the {generator.prior} of the %s)"
+    entry = _entry(_twoway_grid(system, meta, generator, sides, to, True), GRID,
+                   what % "raw input", **fields)  # fmt: skip
+    entry["raw_reference"] = [True] * len(entry["weights"])
+    if not getattr(system, "cleans_input", False):
+        return entry
+    other = _entry(_twoway_grid(system, meta, generator, sides, to, False), GRID,
+                   what % "translator's own input", **fields)  # fmt: skip
+    entry["psnr_raw_reference"], entry["psnr_own_reference"] = entry["psnr"], other["psnr"]
+    entry["psnr"] = list(entry["psnr"])
+    for c, (w_raw, w_own) in enumerate(zip(entry["weights"], other["weights"])):
+        if other["psnr"][c][GRID.index(w_own)] > entry["psnr"][c][GRID.index(w_raw)]:
+            entry["weights"][c], entry["raw_reference"][c] = w_own, False
+            entry["psnr"][c] = other["psnr"][c]
+    log.info("%s: per band, weighed against the raw input's classical answer: %s", name,
+             entry["raw_reference"])  # fmt: skip
+    return entry
+
+
 def _choose_flux_anchor(system, meta, sides, to: str) -> dict:
     """Per band, whether the translator's noise-free output into ``to``, with its chosen
     weight, scores a higher mean PSNR on the pairs with its sources' flux taken from the
@@ -228,9 +274,8 @@ def fit_twoway_correction(checkpoint: Path, manifest, *, split: str) -> dict | N
     from astroi2i.archs.correction import corrects_prior, set_correction_weight
     from astroi2i.data.twoway import load_domains
     from astroi2i.io.manifest import read_manifest
-    from astroi2i.metrics.image import psnr as score
     from astroi2i.workflows.calibrate import write_model
-    from astroi2i.workflows.twoway import _noise_free_truths, load_twoway, predict_twoway
+    from astroi2i.workflows.twoway import _noise_free_truths, load_twoway
 
     system, meta = load_twoway(checkpoint)
     table = read_manifest(manifest)
@@ -243,21 +288,14 @@ def fit_twoway_correction(checkpoint: Path, manifest, *, split: str) -> dict | N
         generator = getattr(system, name, None)
         if not pairs or not corrects_prior(generator):
             continue
-        n_bands = len(meta.target_bands if to == "b" else meta.input_bands)
         sides = _sides(pairs, truths, to)
-        psnr = np.full((len(GRID), n_bands, len(pairs)), np.nan)
-        for k, w in enumerate(GRID):
-            set_correction_weight(generator, [w] * n_bands)
-            for j, (source, truth) in enumerate(sides):
-                pred = predict_twoway(system, meta, source.data, to, noise=False,
-                                      flux_anchor=False)  # fmt: skip
-                psnr[k, :, j] = [score(pred[c], truth.data[c]) for c in range(n_bands)]
-        two_way[to]["correction"] = _entry(
-            psnr, GRID, f"{name} (into {meta.two_way[to]['name']}; 0: its {generator.prior} path)",
-            split=split, source=Path(str(manifest)).name,
+        two_way[to]["correction"] = _twoway_entry(
+            system, meta, name, sides, to, split=split,
+            source=Path(str(manifest)).name,
             against="noise-free truth" if truths else "noisy target",
         )  # fmt: skip
         set_correction_weight(generator, two_way[to]["correction"]["weights"])
+        generator.raw_reference = two_way[to]["correction"]["raw_reference"]
         two_way[to]["flux_anchor"] = _choose_flux_anchor(system, meta, sides, to)
         meta_now = meta.replace(two_way={**two_way, to: {**two_way[to], "noise_spectrum": None}})
         two_way[to]["noise_spectrum"] = _fit_noise_spectrum(system, meta_now, pairs, to)

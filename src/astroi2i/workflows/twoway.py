@@ -230,6 +230,8 @@ def attach_regrid_baselines(system, meta) -> None:
             # the weight of its correction, when one was chosen after training
             chosen = meta.two_way[to].get("correction")
             generator.set_correction_weight(chosen["weights"] if chosen else None)
+            # per band, whether w weighs against the raw input's classical answer
+            generator.raw_reference = (chosen or {}).get("raw_reference")
 
 
 def anchor_twoway(system, description, resumed) -> None:
