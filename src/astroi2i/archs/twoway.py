@@ -274,14 +274,8 @@ class RegridResnetGenerator(nn.Module):
                                    norm=norm)  # fmt: skip
 
     def forward(
-        self, x: torch.Tensor, size: tuple[int, int], z: torch.Tensor | None = None,
-        raw: torch.Tensor | None = None,
-    ) -> torch.Tensor:  # fmt: skip
-        """``raw``: the unprocessed source image when ``x`` is a processed one (the noise
-        GAN's autoencoder output). In the bands where :attr:`raw_reference` is set, and with a
-        correction weight w, the output is B(raw) + w·(G(x) − B(raw)): w = 0 is the classical
-        answer B of the raw input, w = 1 the translator as trained; in the others it is
-        B(x) + w·Δ(x)."""
+        self, x: torch.Tensor, size: tuple[int, int], z: torch.Tensor | None = None
+    ) -> torch.Tensor:
         f = 2**self.net.n_downsampling
         padded = (-(-int(size[0]) // f) * f, -(-int(size[1]) // f) * f)
         out = self.net(resample(x, padded))
