@@ -96,6 +96,7 @@ def _correction_is_chosen_and_applied(ckpt, manifest_path):
     """Training ended by choosing each anchored translator's correction weight per band on the
     validation pair against its noise-free truth; the loaded model applies it, and its
     noise-free output scores what was stored for that weight."""
+    from astroi2i.baselines.background import smooth_background
     from astroi2i.baselines.radial_filter import radial_filter
     from astroi2i.metrics.image import psnr
     from astroi2i.workflows.correction import GRID, choose_weights
@@ -126,22 +127,20 @@ def _correction_is_chosen_and_applied(ckpt, manifest_path):
         chosen = (generator._correction_weight, generator.raw_reference)
         generator.set_correction_weight([0.0] * 5)
         generator.raw_reference = [True] * 5
-        classical = predict_twoway(system, desc, read_image(manifest.cell(row, source)[0]).data,
-                                   to, noise=False, flux_anchor=False)  # fmt: skip
+        data = read_image(manifest.cell(row, source)[0]).data
+        classical = predict_twoway(system, desc, data, to, noise=False, flux_anchor=False,
+                                   background=False)  # fmt: skip
         generator._correction_weight, generator.raw_reference = chosen
         fitted = desc.two_way[to]["regrid_filter"]
-        expected = radial_filter(
-            regrid_baseline(read_image(manifest.cell(row, source)[0]).data, desc, to),
-            fitted["k"],
-            np.asarray(fitted["gain"]),
-        )
+        expected = radial_filter(regrid_baseline(data, desc, to), fitted["k"], fitted["gain"])
         np.testing.assert_allclose(
             classical, expected, rtol=1e-4, atol=1e-5 * np.abs(expected).max()
         )
         applied = getattr(system, name)._correction_weight
         np.testing.assert_array_equal(applied.numpy(), np.float32(corr["weights"]))
         data = read_image(manifest.cell(row, source)[0]).data
-        pred = predict_twoway(system, desc, data, to, noise=False, flux_anchor=False)
+        pred = predict_twoway(system, desc, data, to, noise=False, flux_anchor=False,
+                              background=False)  # fmt: skip
         target = read_image(manifest.cell(row, truth)[0]).data
         for c, w in enumerate(corr["weights"]):
             stored = psnrs[c, GRID.index(w)]
@@ -151,12 +150,25 @@ def _correction_is_chosen_and_applied(ckpt, manifest_path):
         anchor = desc.two_way[to]["flux_anchor"]
         assert anchor["n_pairs"] == 1 and len(anchor["on"]) == 5
         assert anchor["on"] == [b > a for a, b in zip(anchor["psnr_off"], anchor["psnr_on"])]
-        full = predict_twoway(system, desc, data, to, noise=False, flux_anchor=True)
-        default = predict_twoway(system, desc, data, to, noise=False)
+        full = predict_twoway(system, desc, data, to, noise=False, flux_anchor=True,
+                              background=False)  # fmt: skip
+        unsmoothed = predict_twoway(system, desc, data, to, noise=False, background=False)
         for c in range(5):
             assert psnr(pred[c], target[c]) == pytest.approx(anchor["psnr_off"][c], rel=1e-4)
             assert psnr(full[c], target[c]) == pytest.approx(anchor["psnr_on"][c], rel=1e-4)
-            np.testing.assert_array_equal(default[c], full[c] if anchor["on"][c] else pred[c])
+            np.testing.assert_array_equal(unsmoothed[c], full[c] if anchor["on"][c] else pred[c])
+        # then, per band, whether its background between sources is smoothed, and how; the
+        # default output is that, and scores what was stored
+        smooth = desc.two_way[to]["background"]
+        assert smooth["n_pairs"] == 1 and len(smooth["on"]) == 5
+        assert smooth["on"] == [b > a for a, b in zip(smooth["psnr_off"], smooth["psnr_on"])]
+        default = predict_twoway(system, desc, data, to, noise=False)
+        smoothed = smooth_background(unsmoothed, nsigma=smooth["nsigma"], scale=smooth["scale"])
+        for c in range(5):
+            assert psnr(unsmoothed[c], target[c]) == pytest.approx(smooth["psnr_off"][c], rel=1e-4)
+            assert psnr(smoothed[c], target[c]) == pytest.approx(smooth["psnr_on"][c], rel=1e-4)
+            np.testing.assert_array_equal(default[c], smoothed[c] if smooth["on"][c] else
+                                          unsmoothed[c])  # fmt: skip
         # a translated file says in which bands the fluxes came from the regrid reference
         out = Path(ckpt).parent / f"to_{to}.fits"
         assert main(["-q", "translate", str(ckpt), str(manifest.cell(row, source)[0]), "-o",
@@ -166,6 +178,7 @@ def _correction_is_chosen_and_applied(ckpt, manifest_path):
                                     anchor["on"]) if on]  # fmt: skip
         assert ("regrid reference's flux" in history) == bool(bands)
         assert "regrid filtered to the target survey" in history  # the recipe's anchor
+        assert ("smooth between sources" in history) == any(smooth["on"])
         np.testing.assert_array_equal(read_image(out).data, default)
         _noise_is_shaped_to_the_fitted_spectrum(system, desc, data, to)
 
@@ -226,8 +239,11 @@ def test_compare_scores_methods_both_ways(preset_pairs, tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "bg_sigma_ratio" in printed and "psd_dex" in printed and "sdss→cfht" in printed
     summary = Table.read(work / "compare.ecsv")
-    assert set(summary["method"]) == {"regrid (no learning)", "pix2pix_adapted", "noise_gan",
-                                      "regrid + fitted filter (no learning)"}  # fmt: skip
+    assert set(summary["method"]) == {
+        "regrid (no learning)", "pix2pix_adapted", "noise_gan",
+        "regrid + fitted filter (no learning)",
+        "regrid + fitted filter + smooth background (no learning)",
+    }  # fmt: skip
     assert set(summary["direction"]) == {"sdss→cfht", "cfht→sdss"}
     assert all(summary["n"] == 2)
     for col in ("psnr", "ssim", "mae", "bg_sigma_ratio", "psd_dex"):
@@ -239,7 +255,7 @@ def test_compare_scores_methods_both_ways(preset_pairs, tmp_path, capsys):
     assert to_cfht["bg_sigma_ratio"] > 1.5 and to_sdss["bg_sigma_ratio"] < 0.5
     assert to_cfht["flux_err"] < 0.1  # regridding keeps the flux (unit conversion included)
     rows = Table.read(work / "compare_rows.ecsv")
-    assert len(rows) == 4 * 2 * 2  # methods × directions × test pairs
+    assert len(rows) == 5 * 2 * 2  # methods × directions × test pairs
     _fitted_filter_rows_are_the_filtered_regrid(work, preset_pairs, rows)
     # scored twice: noise-free outputs against the noise-free truths the simulator wrote
     for col in ("psnr_nf", "ssim_nf", "mae_nf", "flux_err_nf"):
@@ -263,12 +279,13 @@ def test_compare_scores_methods_both_ways(preset_pairs, tmp_path, capsys):
 def _fitted_filter_rows_are_the_filtered_regrid(work, manifest_path, rows):
     """The "regrid + fitted filter" rows score the regrid reference filtered with the radial
     filter fitted on the validation pairs, by hand."""
+    from astroi2i.baselines.background import smooth_background
     from astroi2i.baselines.radial_filter import radial_filter
     from astroi2i.data.twoway import load_domains
     from astroi2i.metrics.image import band_metrics
     from astroi2i.workflows.model import load
     from astroi2i.workflows.twoway import regrid_baseline
-    from astroi2i.workflows.twoway_anchors import fitted_regrid_filters
+    from astroi2i.workflows.twoway_anchors import choose_background, fitted_regrid_filters
 
     _, desc = load(work / "noise_gan" / "checkpoints" / "last.ckpt")
     table = read_manifest(manifest_path)
@@ -284,3 +301,16 @@ def _fitted_filter_rows_are_the_filtered_regrid(work, manifest_path, rows):
                & (rows["direction"] == "sdss→cfht")]  # fmt: skip
     assert len(row) == 1 and row["psnr"][0] == pytest.approx(psnr, rel=1e-6)
     assert filters["b"]["n_pairs"] == len(val) and filters["b"]["gain"][0][0] == 1.0
+    # "+ smooth background": that, with the background between sources smoothed as chosen on
+    # the validation pairs against their noise-free truths
+    truths = load_domains(table, "val", ["sdss_truth"], ["cfht_truth"]).paired
+    filtered = [radial_filter(regrid_baseline(a.data, desc, "b"), filters["b"]["k"],
+                              filters["b"]["gain"]) for _, a, _ in val]  # fmt: skip
+    chosen = choose_background(filtered, [t.data for _, _, t in truths])
+    smoothed = smooth_background(pred, nsigma=chosen["nsigma"], scale=chosen["scale"],
+                                 bands=chosen["on"])  # fmt: skip
+    psnr = np.mean([band_metrics(smoothed[c], b.data[c], b.band_mask[c])["psnr"]
+                    for c in range(5)])  # fmt: skip
+    row = rows[(rows["method"] == "regrid + fitted filter + smooth background (no learning)")
+               & (rows["id"] == key) & (rows["direction"] == "sdss→cfht")]  # fmt: skip
+    assert len(row) == 1 and row["psnr"][0] == pytest.approx(psnr, rel=1e-6)

@@ -156,7 +156,7 @@ def _run_fetch(args) -> int:
 
 def _run_compare(args) -> int:
     from astroi2i.workflows.evaluate import format_table
-    from astroi2i.workflows.twoway import compare
+    from astroi2i.workflows.twoway_compare import compare
 
     _tame_lightning()
     _, summary = compare(

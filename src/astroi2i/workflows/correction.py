@@ -161,7 +161,8 @@ def _twoway_grid(system, meta, generator, sides, to: str, raw_reference: bool) -
     for k, w in enumerate(GRID):
         set_correction_weight(generator, [w] * n_bands)
         for j, (source, truth) in enumerate(sides):
-            pred = predict_twoway(system, meta, source.data, to, noise=False, flux_anchor=False)
+            pred = predict_twoway(system, meta, source.data, to, noise=False, flux_anchor=False,
+                                  background=False)  # fmt: skip
             psnr[k, :, j] = [score(pred[c], truth.data[c]) for c in range(n_bands)]
     return psnr
 
@@ -205,7 +206,8 @@ def _choose_flux_anchor(system, meta, sides, to: str) -> dict:
     n_bands = len(meta.target_bands if to == "b" else meta.input_bands)
     psnr = np.zeros((2, n_bands, len(sides)))
     for j, (source, truth) in enumerate(sides):
-        pred = predict_twoway(system, meta, source.data, to, noise=False, flux_anchor=False)
+        pred = predict_twoway(system, meta, source.data, to, noise=False, flux_anchor=False,
+                              background=False)  # fmt: skip
         anchored, _ = anchor_flux(pred, regrid_baseline(source.data, meta, to))
         for k, image in enumerate((pred, anchored)):
             psnr[k, :, j] = [score(image[c], truth.data[c]) for c in range(n_bands)]
@@ -215,6 +217,23 @@ def _choose_flux_anchor(system, meta, sides, to: str) -> dict:
              [f"{v:.2f}" for v in on])  # fmt: skip
     return {"on": [bool(x) for x in on > off], "psnr_off": [round(float(v), 4) for v in off],
             "psnr_on": [round(float(v), 4) for v in on], "n_pairs": len(sides)}  # fmt: skip
+
+
+def _choose_background(system, meta, sides, to: str) -> dict:
+    """Per band, whether the noise-free translation into ``to`` (with its chosen weight and
+    flux anchoring) scores a higher mean PSNR on the pairs with its background between
+    sources replaced by a smooth estimate, and with which detection threshold and scale
+    (:func:`astroi2i.workflows.twoway_anchors.choose_background`)."""
+    from astroi2i.workflows.twoway import predict_twoway
+    from astroi2i.workflows.twoway_anchors import choose_background
+
+    cleans = [predict_twoway(system, meta, source.data, to, noise=False, background=False)
+              for source, _ in sides]  # fmt: skip
+    chosen = choose_background(cleans, [truth.data for _, truth in sides])
+    log.info("background between sources into %s, per band: smoothed %s (mean PSNR as it is "
+             "%s, smoothed %s dB)", meta.two_way[to]["name"], chosen["on"],
+             chosen["psnr_off"], chosen["psnr_on"])  # fmt: skip
+    return chosen
 
 
 def _fit_noise_spectrum(system, meta, pairs, to: str) -> dict | None:
@@ -266,7 +285,8 @@ def fit_twoway_correction(checkpoint: Path, manifest, *, split: str) -> dict | N
     noise-free truth where the manifest has one (``<column>_truth``), else against the noisy
     target. The choice is stored as ``two_way[side]["correction"]`` (``side``: the domain
     translated into); with that weight, whether its sources' flux is then taken from the
-    regrid reference is chosen the same way (``two_way[side]["flux_anchor"]``), then the
+    regrid reference is chosen the same way (``two_way[side]["flux_anchor"]``), then whether
+    and how its background between sources is smoothed (``background``), then the
     emulated noise's spectral gain is fitted on the noisy targets (``noise_spectrum``,
     :func:`_fit_noise_spectrum`), and the checkpoint is rewritten in place. Returns the updated
     ``two_way`` entry, or None when nothing could be fitted (no anchored translator, no
@@ -297,6 +317,8 @@ def fit_twoway_correction(checkpoint: Path, manifest, *, split: str) -> dict | N
         set_correction_weight(generator, two_way[to]["correction"]["weights"])
         generator.raw_reference = two_way[to]["correction"]["raw_reference"]
         two_way[to]["flux_anchor"] = _choose_flux_anchor(system, meta, sides, to)
+        meta_now = meta.replace(two_way={**two_way, to: {**two_way[to], "noise_spectrum": None}})
+        two_way[to]["background"] = _choose_background(system, meta_now, sides, to)
         meta_now = meta.replace(two_way={**two_way, to: {**two_way[to], "noise_spectrum": None}})
         two_way[to]["noise_spectrum"] = _fit_noise_spectrum(system, meta_now, pairs, to)
         fitted = True

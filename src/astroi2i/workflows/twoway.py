@@ -1,6 +1,6 @@
 """Two-way translators at inference: load a checkpoint, translate stamps either way (FITS in,
-FITS out on the other survey's grid), and ``astroi2i compare``: train or load several two-way
-recipes on the same data and seed and score them on the same held-out pairs.
+FITS out on the other survey's grid); ``astroi2i compare`` is in
+:mod:`astroi2i.workflows.twoway_compare`.
 
 The output grid of a translation is the one the network was trained to produce: its size is
 the input's times the ratio of the two domains' training sizes (64 → 136 for SDSS → CFHT), its
@@ -20,7 +20,7 @@ import torch
 from astroi2i.errors import InputError
 from astroi2i.workflows.model import load_system as load_twoway
 
-__all__ = ["load_twoway", "predict_twoway", "translate_twoway", "compare", "domain_side",
+__all__ = ["load_twoway", "predict_twoway", "translate_twoway", "domain_side",
            "regrid_baseline"]  # fmt: skip
 
 log = logging.getLogger(__name__)
@@ -83,7 +83,7 @@ def flux_anchored(meta, to: str) -> list[bool]:
 @torch.no_grad()
 def predict_twoway(
     system, meta: dict, data: np.ndarray, to: str, *, seed: int = 0, noise: bool = True,
-    flux_anchor: bool | None = None, shape_spectrum: bool = True,
+    flux_anchor: bool | None = None, shape_spectrum: bool = True, background: bool = True,
 ) -> np.ndarray:  # fmt: skip
     """Translate one (C, H, W) physical array into domain ``to`` ("a"/"b"): stretch with the
     source domain's stretch, run the system, invert the target domain's stretch. NaN inputs
@@ -93,7 +93,10 @@ def predict_twoway(
     :func:`flux_anchored`): each source of the noise-free translation is rescaled to the flux
     the regrid reference measures for it (:func:`astroi2i.baselines.flux_anchor.anchor_flux`);
     the emulated noise, taken in physical units as the noisy translation less the noise-free
-    one, is added after. With ``shape_spectrum`` and a stored ``two_way[to]["noise_spectrum"]``
+    one, is added after. With ``background`` and a stored ``two_way[to]["background"]``, the
+    noise-free translation's background between sources is then replaced by its smooth
+    estimate in the chosen bands (:mod:`astroi2i.baselines.background`). With
+    ``shape_spectrum`` and a stored ``two_way[to]["noise_spectrum"]``
     that noise is first filtered to the survey's measured power spectrum less the noise-free
     translation's own (:mod:`astroi2i.baselines.noise_spectrum`)."""
     from astroi2i.archs.twoway import resample
@@ -122,9 +125,17 @@ def predict_twoway(
     if any(bands):
         from astroi2i.baselines.flux_anchor import anchor_flux
 
-        clean = run(False) if noise else out
+        clean = run(False) if clean is None else clean
         anchored, _ = anchor_flux(clean, regrid_baseline(data, meta, to), bands=bands)
         out, clean = anchored + (out - clean), anchored
+    smoothing = meta.two_way[to].get("background") if background else None
+    if smoothing and any(smoothing["on"]):
+        from astroi2i.baselines.background import smooth_background
+
+        clean = run(False) if clean is None else clean
+        smooth = smooth_background(clean, nsigma=smoothing["nsigma"], scale=smoothing["scale"],
+                                   bands=smoothing["on"])  # fmt: skip
+        out, clean = smooth + (out - clean), smooth
     spectrum = meta.two_way[to].get("noise_spectrum") if shape_spectrum else None
     if noise and spectrum:
         from astroi2i.baselines.radial_filter import radial_filter
@@ -185,6 +196,10 @@ def translate_twoway(
     if getattr(generator, "anchor_filter", False):
         n = meta.two_way[side]["regrid_filter"]["n_pairs"]
         provenance["anchor"] = f"regrid filtered to the target survey (fitted on {n} pairs)"
+    smoothed = [b for b, on in zip(bands, (meta.two_way[side].get("background") or {})
+                                   .get("on", ())) if on]  # fmt: skip
+    if smoothed:
+        provenance["background"] = f"smooth between sources (noise removed) in {smoothed}"
     if noise and meta.two_way[side].get("noise_spectrum"):
         provenance["noise_spectrum"] = "emulated noise shaped to the survey's measured spectrum"
     if command:
@@ -244,80 +259,6 @@ def anchor_twoway(system, description, resumed) -> None:
             emulator.set_noise_level(description.two_way[side]["noise_sigma"])
 
 
-def _scores(pred, target, band, suffix="") -> dict:
-    """Pixel metrics (band means), noise fidelity and galaxy-property errors (in ``band``) of
-    one prediction against one target SkyImage, the keys ending in ``suffix``."""
-    from astroi2i.metrics.galaxy import background_mask, galaxy_properties, noise_fidelity
-    from astroi2i.metrics.image import band_metrics
-
-    c = list(target.bands).index(band) if band in target.bands else target.n_bands // 2
-    invalid = target.band_mask | ~np.isfinite(pred)
-    pixel = [band_metrics(pred[k], target.data[k], invalid[k]) for k in range(len(pred))]
-    row = {m: float(np.mean([p[m] for p in pixel])) for m in ("psnr", "ssim", "mae")}
-    if not suffix:  # noise fidelity: of the noisy output against the noisy target
-        noise = [noise_fidelity(pred[k], target.data[k], background_mask(target.data[k]))
-                 for k in range(len(pred))]  # fmt: skip
-        row.update({m: float(np.nanmean([n[m] for n in noise])) for m in noise[0]})
-    props = galaxy_properties(pred[c], target.data[c])
-    row.update({m: props[m] for m in ("flux_err", "r50_err", "ell_err")})
-    return {k + suffix: v for k, v in row.items()}
-
-
-def _method_rows(name, system, meta, pairs, *, seed, band, truths=None,
-                 filters=None) -> list[dict]:  # fmt: skip
-    """Per-stamp scores of one method both ways. ``truths`` (key → (truth A, truth B), the
-    noise-free stamps): the noise-free output (``noise=False``; regrid as it is) is also
-    scored against them, in the columns ending ``_nf``. ``system`` None: the regrid
-    reference, filtered with ``filters`` when given
-    (:func:`astroi2i.workflows.twoway_anchors.fitted_regrid_filters`)."""
-    from astroi2i.baselines.radial_filter import radial_filter
-
-    rows = []
-    names = {s: meta.two_way[s]["name"] for s in ("a", "b")}
-    for i, (key, a, b) in enumerate(pairs):
-        for to, source, target in (("b", a, b), ("a", b, a)):
-            if system is None:
-                pred = clean = regrid_baseline(source.data, meta, to)
-                if filters is not None:
-                    pred = clean = radial_filter(pred, filters[to]["k"], filters[to]["gain"])
-            else:
-                pred = predict_twoway(system, meta, source.data, to, seed=seed + i)
-                if truths:
-                    clean = predict_twoway(system, meta, source.data, to, noise=False)
-            row = {
-                "method": name,
-                "direction": f"{names['a' if to == 'b' else 'b']}→{names[to]}",
-                "id": key,
-                **_scores(pred, target, band),
-            }
-            if truths:
-                row.update(_scores(clean, truths[key][0 if to == "a" else 1], band, "_nf"))
-            rows.append(row)
-    return rows
-
-
-def _summary(table):
-    from astropy.table import Table
-
-    out = []
-    for method in dict.fromkeys(table["method"]):
-        for direction in dict.fromkeys(table["direction"]):
-            part = table[(table["method"] == method) & (table["direction"] == direction)]
-            if not len(part):
-                continue
-            row = {"method": method, "direction": direction, "n": len(part)}
-            for col in ("psnr", "ssim", "mae", "bg_sigma_ratio", "bg_w1", "psd_dex",
-                        "psnr_nf", "ssim_nf", "mae_nf"):  # fmt: skip
-                if col in part.colnames:
-                    row[col] = float(np.nanmean(np.asarray(part[col], float)))
-            for col in ("flux_err", "r50_err", "ell_err", "flux_err_nf", "r50_err_nf",
-                        "ell_err_nf"):  # fmt: skip
-                if col in part.colnames:
-                    row[col] = float(np.nanmedian(np.asarray(part[col], float)))
-            out.append(row)
-    return Table(rows=out)
-
-
 def _noise_free_truths(table, split, inputs, targets) -> dict | None:
     """key → (truth A, truth B) from the ``<column>_truth`` cells that ``simulate
     survey-pair`` writes (the stamps' noise-free expectation), or None without them."""
@@ -328,106 +269,3 @@ def _noise_free_truths(table, split, inputs, targets) -> dict | None:
         return None
     rows = load_domains(table, split, columns[: len(inputs)], columns[len(inputs) :]).paired
     return {key: (a, b) for key, a, b in rows}
-
-
-def _classical_rows(table, data: dict, meta, pairs, *, band, truths) -> list[dict]:
-    """The rows of the two classical answers: the regrid reference, and (with paired ``val``
-    rows and the same bands in both surveys) the regrid with the radial filter fitted on the
-    ``val`` pairs (PSF matching, :func:`~astroi2i.workflows.twoway_anchors.
-    fitted_regrid_filters`)."""
-    from astroi2i.data.twoway import load_domains
-    from astroi2i.workflows.twoway_anchors import fitted_regrid_filters
-
-    common = dict(seed=0, band=band, truths=truths)
-    rows = _method_rows("regrid (no learning)", None, meta, pairs, **common)
-    fit_on = load_domains(table, "val", data["inputs"], data["targets"]).paired
-    if not fit_on or len(meta.input_bands) != len(meta.target_bands):
-        log.warning("no paired 'val' rows, or the surveys' bands differ: the fitted-filter "
-                    "baseline is left out")  # fmt: skip
-        return rows
-    filters = fitted_regrid_filters(meta, [(np.where(a.band_mask, np.nan, a.data),
-                                            np.where(b.band_mask, np.nan, b.data))
-                                           for _, a, b in fit_on])  # fmt: skip
-    return _method_rows("regrid + fitted filter (no learning)", None, meta, pairs,
-                        filters=filters, **common) + rows  # fmt: skip
-
-
-def compare(
-    recipes: Sequence[str],
-    *,
-    manifest,
-    workdir="compare",
-    overrides=(),
-    split: str = "test",
-    seed: int | None = None,
-    reuse: bool = False,
-    overwrite: bool = False,
-    band: str = "r",
-):
-    """Train (or, with ``reuse``, load the existing checkpoint of) every two-way recipe on the
-    same manifest and seed, then score each in both directions on the paired rows of
-    ``split``, next to the regrid baseline and the regrid with a radial filter fitted on the
-    paired ``val`` rows (PSF matching: :mod:`astroi2i.workflows.twoway_anchors`). Returns (per-stamp
-    rows, summary) and writes both as ECSV in ``workdir``.
-
-    Pixel metrics (PSNR, SSIM, MAE; band means) and noise metrics are in the physical units
-    of the target survey; galaxy properties are measured in ``band``. Where the manifest has
-    noise-free truths (``<column>_truth``), every method's noise-free output is scored against
-    them too (columns ``*_nf``).
-    """
-    from astropy.table import Table
-
-    from astroi2i.config import recipe_path
-    from astroi2i.data.twoway import load_domains
-    from astroi2i.io.folders import require_empty_folder
-    from astroi2i.io.manifest import read_manifest
-    from astroi2i.systems import SYSTEMS
-    from astroi2i.workflows.train import prepare_recipe, train
-
-    if not recipes:
-        raise InputError("compare: give at least one recipe")
-    workdir = Path(workdir)
-    extra = [f"data.manifest={manifest}", *overrides] + (
-        [f"seed={seed}"] if seed is not None else []
-    )
-    plans = []
-    for recipe in recipes:
-        cfg = prepare_recipe(recipe, extra)
-        if not getattr(SYSTEMS.get(cfg["model"]["system"]["type"]), "two_way", False):
-            raise InputError(
-                f"{recipe}: not a two-way recipe (system {cfg['model']['system']['type']})"
-            )
-        plans.append((recipe_path(recipe).stem, recipe, cfg))
-    columns = {(tuple(c["data"]["inputs"]), tuple(c["data"]["targets"])) for *_, c in plans}
-    if len(columns) > 1:
-        raise InputError(
-            "compare: the recipes read different manifest columns (data.inputs/data.targets); "
-            "methods must be scored on the same images"
-        )
-    names = [p[0] for p in plans]
-    if len(set(names)) != len(names):
-        raise InputError("compare: two recipes share a file name (their run folders would collide)")
-    table = read_manifest(manifest)
-    data = plans[0][2]["data"]
-    pairs = load_domains(table, split, data["inputs"], data["targets"]).paired
-    if not pairs:
-        raise InputError(f"{manifest}: no paired rows in split {split!r} to score on")
-    truths = _noise_free_truths(table, split, data["inputs"], data["targets"])
-    if not reuse:
-        require_empty_folder(workdir, overwrite=overwrite)
-    rows, meta = [], None
-    for name, recipe, _ in plans:
-        ckpt = workdir / name / "checkpoints" / "last.ckpt"
-        if not (reuse and ckpt.is_file()):
-            log.info("compare: training %s", name)
-            ckpt = train(recipe, overrides=extra, workdir=workdir / name, overwrite=True).checkpoint
-        system, meta = load_twoway(ckpt)
-        log.info("compare: scoring %s on %d pairs", name, len(pairs))
-        rows += _method_rows(name, system, meta, pairs, seed=0, band=band, truths=truths)
-    rows = _classical_rows(table, data, meta, pairs, band=band, truths=truths) + rows
-    table_rows = Table(rows=rows)
-    summary = _summary(table_rows)
-    workdir.mkdir(parents=True, exist_ok=True)
-    table_rows.write(workdir / "compare_rows.ecsv", format="ascii.ecsv", overwrite=True)
-    summary.write(workdir / "compare.ecsv", format="ascii.ecsv", overwrite=True)
-    return table_rows, summary

@@ -1,7 +1,8 @@
 """What two-way models are anchored to, measured on their data: each survey's pixel noise (for
 the noise emulators) and the radial filter that takes the regrid reference towards the other
 survey (PSF matching, for ``ScaleGenerator(anchor_filter=True)`` and ``compare``'s
-"regrid + fitted filter" reference)."""
+"regrid + fitted filter" reference), and the smooth background between sources chosen for a
+noise-free translation (:func:`choose_background`)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ __all__ = [
     "measure_domain_noise",
     "fitted_regrid_filters",
     "fit_training_regrid_filters",
+    "choose_background",
+    "BACKGROUND_GRID",
 ]
 
 log = logging.getLogger(__name__)
@@ -91,3 +94,36 @@ def fit_training_regrid_filters(train_set, meta: dict, stretch_a, stretch_b) -> 
     for side, entry in fitted_regrid_filters(view, pairs).items():
         meta["two_way"][side]["regrid_filter"] = entry
     log.info("regrid filters fitted on %d paired training stamps", len(pairs))
+
+
+#: the (nsigma, scale in output pixels) tried by :func:`choose_background`
+BACKGROUND_GRID = tuple((n, s) for n in (2.0, 3.0, 5.0) for s in (4.0, 8.0, 16.0))
+
+
+def choose_background(images, truths, grid=BACKGROUND_GRID) -> dict:
+    """Per band, whether and how to replace the background between sources of a noise-free
+    translation by its smooth estimate (:func:`astroi2i.baselines.background.
+    smooth_background`): every (nsigma, scale) of ``grid`` is scored by the mean PSNR over
+    the pairs of ``images`` (noise-free translations, (C, H, W) physical) against ``truths``
+    (the noise-free truths, or the noisy targets: their noise adds the same error to every
+    candidate); a band is smoothed with its best candidate only where that beats leaving it
+    as it is. Returns ``{"on", "nsigma", "scale", "psnr_off", "psnr_on", "n_pairs"}``, per
+    band."""
+    from astroi2i.baselines.background import smooth_background
+    from astroi2i.metrics.image import psnr as score
+
+    n_bands = images[0].shape[0]
+    psnr = np.zeros((1 + len(grid), n_bands, len(images)))
+    for j, (image, truth) in enumerate(zip(images, truths)):
+        candidates = [image] + [smooth_background(image, nsigma=n, scale=s) for n, s in grid]
+        for k, candidate in enumerate(candidates):
+            psnr[k, :, j] = [score(candidate[c], truth[c]) for c in range(n_bands)]
+    mean = np.nan_to_num(np.nanmean(psnr, axis=2), nan=-np.inf)
+    best = 1 + np.argmax(mean[1:], axis=0)
+    on = [bool(mean[best[c], c] > mean[0, c]) for c in range(n_bands)]
+    return {"on": on,
+            "nsigma": [grid[best[c] - 1][0] for c in range(n_bands)],
+            "scale": [grid[best[c] - 1][1] for c in range(n_bands)],
+            "psnr_off": [round(float(v), 4) for v in mean[0]],
+            "psnr_on": [round(float(mean[best[c], c]), 4) for c in range(n_bands)],
+            "n_pairs": len(images)}  # fmt: skip
