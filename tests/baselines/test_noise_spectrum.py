@@ -24,14 +24,15 @@ def test_the_radial_filter_gives_white_noise_the_given_radial_response():
     rng = np.random.default_rng(0)
     noise = rng.normal(0.0, 1.0, (2, 128, 128)).astype(np.float32)
     k = np.array([0.0, 0.5 * np.sqrt(2)])
-    # band 0: gain 1 everywhere (unchanged); band 1: a ramp from 2 at k = 0 to 0 at the corner
+    # band 0: gain 1 everywhere (unchanged); band 1: a ramp in k² from 2 at k = 0 to 0 at the
+    # corner
     out = radial_filter(noise, k, np.array([[1.0, 1.0], [2.0, 0.0]]))
     assert out.dtype == np.float32 and out.shape == noise.shape
     np.testing.assert_allclose(out[0], noise[0], atol=1e-5)
     everywhere = np.ones((128, 128), bool)
     kc, p_in = radial_power(noise[1], everywhere)
     _, p_out = radial_power(out[1], everywhere)
-    want = np.interp(kc, k, [2.0, 0.0]) ** 2
+    want = np.interp(kc**2, k**2, [2.0, 0.0]) ** 2
     np.testing.assert_allclose(p_out / p_in, want, rtol=0.1)  # bins average a varying gain
     # a NaN pixel stays NaN and does not spread
     noise[1, 5, 5] = np.nan

@@ -29,10 +29,16 @@ def _radius(h: int, w: int) -> np.ndarray:
 
 def radial_response(shape: tuple[int, int], k, gains) -> np.ndarray:
     """(C, H, W // 2 + 1) float64: per band, the radial gain ``gains[c]`` given at radial
-    frequencies ``k`` (cycles per pixel; linear in between, the end values beyond) on the
-    half-plane grid of ``rfft2`` for images of ``shape``."""
-    radius, k = _radius(*shape), np.asarray(k, np.float64)
-    return np.stack([np.interp(radius, k, np.asarray(g, np.float64)) for g in gains])
+    frequencies ``k`` (cycles per pixel) on the half-plane grid of ``rfft2`` for images of
+    ``shape``: linear in k² in between, the end values beyond.
+
+    Linear in k², because a smooth isotropic transfer function (any PSF with a finite second
+    moment) is a function of k², 1 − a·k² + …, near k = 0. Linear in |k| from H(0) = 1 it would
+    have a cusp there, i.e. a kernel with power-law wings that carries a few per cent of a
+    galaxy's flux out of any aperture (measured on the simulated SDSS ↔ CFHT pair: −2.3 % and
+    +4.0 % in a fixed aperture, against −0.4 % and −0.1 % in k²)."""
+    radius2, k2 = _radius(*shape) ** 2, np.asarray(k, np.float64) ** 2
+    return np.stack([np.interp(radius2, k2, np.asarray(g, np.float64)) for g in gains])
 
 
 def radial_filter(images: np.ndarray, k, gains) -> np.ndarray:
@@ -51,8 +57,9 @@ def radial_filter(images: np.ndarray, k, gains) -> np.ndarray:
 
 
 def transfer_sums(x: np.ndarray, t: np.ndarray, n_bins: int = N_BINS):
-    """Per radial bin, Σ Re X·T* and Σ |X|² of two (H, W) images (each less its mean; NaN in
-    ``t`` as its mean) — summed over pairs, their ratio is the fitted transfer function."""
+    """Per radial bin, Σ Re X·T*, Σ |X|² and Σ |X|²·|k| of two (H, W) images (each less its
+    mean; NaN in ``t`` as its mean) — summed over pairs, the first two's ratio is the fitted
+    transfer function, the last two's the radius at which the bin measured it."""
     x = np.asarray(x, np.float64)
     t = np.asarray(t, np.float64)
     t = np.where(np.isfinite(t), t, np.nanmean(t))
@@ -63,22 +70,34 @@ def transfer_sums(x: np.ndarray, t: np.ndarray, n_bins: int = N_BINS):
     weight[:, 0] = 1.0
     if x.shape[1] % 2 == 0:
         weight[:, -1] = 1.0
+    power = weight * np.abs(fx) ** 2
     cross = np.bincount(index.ravel(), (weight * (fx * ft.conj()).real).ravel(), n_bins)
-    power = np.bincount(index.ravel(), (weight * np.abs(fx) ** 2).ravel(), n_bins)
-    return cross, power
+    return (cross, np.bincount(index.ravel(), power.ravel(), n_bins),
+            np.bincount(index.ravel(), (power * _radius(*x.shape)).ravel(), n_bins))  # fmt: skip
 
 
-def fitted_transfer(cross, power, *, max_gain: float = 2.0) -> tuple[list, list]:
-    """(k, H) from summed :func:`transfer_sums` of shape (C, n_bins): H per band at the bin
-    centres, clipped to [0, ``max_gain``], with k = 0, H = 1 in front (fluxes kept); an empty
-    bin gets its neighbours' value."""
+def fitted_transfer(cross, power, moment=None, *, max_gain: float = 2.0) -> tuple[list, list]:
+    """(k, H) from summed :func:`transfer_sums` of shape (C, n_bins): H per band, clipped to
+    [0, ``max_gain``], with k = 0, H = 1 in front (fluxes kept); an empty bin gets its
+    neighbours' value.
+
+    Each bin's H is placed at the radius where it was measured: with ``moment`` (the third
+    sum), the power-weighted mean |k| of the bin's frequencies over all bands; else the bin's
+    centre. On a 64² stamp the lowest bin holds a handful of frequencies whose power (a
+    galaxy's) sits at its low end: placed at the centre, its H is applied to lower
+    frequencies than it was measured at, which damps them too much and takes 1–2 % of a
+    galaxy's flux out of a fixed aperture (measured on the simulated SDSS ↔ CFHT pair)."""
     cross, power = np.atleast_2d(cross).astype(float), np.atleast_2d(power).astype(float)
     n_bins = cross.shape[-1]
-    centres = (np.arange(n_bins) + 0.5) * np.sqrt(0.5) / n_bins
+    k = (np.arange(n_bins) + 0.5) * np.sqrt(0.5) / n_bins
+    if moment is not None:
+        total = power.sum(axis=0)
+        measured = np.atleast_2d(moment).astype(float).sum(axis=0) / np.where(total > 0, total, 1)
+        k = np.where(total > 0, measured, k)
     gains = []
     for c_row, p_row in zip(cross, power):
         ok = p_row > 0
         h = np.clip(c_row[ok] / p_row[ok], 0.0, max_gain)
-        h = np.interp(centres, centres[ok], h) if ok.any() else np.ones(n_bins)
+        h = np.interp(k, k[ok], h) if ok.any() else np.ones(n_bins)
         gains.append([1.0, *(round(float(v), 6) for v in h)])  # plain floats: checkpoints
-    return [0.0, *(round(float(v), 6) for v in centres)], gains
+    return [0.0, *(round(float(v), 6) for v in k)], gains

@@ -73,7 +73,7 @@ def fitted_regrid_filters(meta, pairs) -> dict:
             source, target = (a, b) if to == "b" else (b, a)
             ref = regrid_baseline(source, meta, to)
             sums = sums + np.array([transfer_sums(ref[c], target[c]) for c in range(len(ref))])
-        k, gain = fitted_transfer(sums[:, 0], sums[:, 1])
+        k, gain = fitted_transfer(sums[:, 0], sums[:, 1], sums[:, 2])
         out[to] = {"k": k, "gain": gain, "n_pairs": len(pairs)}
     return out
 
