@@ -219,7 +219,8 @@ def test_a_filtered_anchor_starts_at_the_radially_filtered_regrid():
                        anchor_filter=True)  # fmt: skip
     with pytest.raises(ValueError, match="no regrid filter was fitted"):
         g.use_baseline(src.to_dict(), dst.to_dict(), 1.0)
-    transfer = {"k": [0.0, 0.1, 0.3, 0.71], "gain": [[1.0, 0.8, 0.2, 0.0], [1.0, 1.3, 1.0, 0.5]]}
+    transfer = {"k": [0.0, 0.1, 0.3, 0.71], "gain": [[1.0, 0.8, 0.2, 0.0], [1.0, 1.3, 1.0, 0.5]],
+                "interpolation": "k2"}  # fmt: skip
     factor = (0.187 / 0.396) ** 2 * 1000.0
     g.use_baseline(src.to_dict(), dst.to_dict(), factor, transfer)
     phys = torch.rand(1, 2, 64, 64, dtype=torch.float64) * 5 - 0.5

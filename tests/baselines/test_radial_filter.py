@@ -85,3 +85,20 @@ def test_each_gain_sits_where_it_was_measured_and_a_galaxy_keeps_its_aperture_fl
     assert abs(flux["centres"] / truth[aperture].sum() - 1) > abs(
         flux["weighted"] / truth[aperture].sum() - 1
     )
+
+
+def test_a_filter_stored_before_the_k2_interpolation_is_applied_as_it_was():
+    """Stored filters without an ``interpolation`` key (models trained before 2026-12-07) keep
+    their gains interpolated linearly in |k|, so those models translate as they did; new fits
+    say "k2"; an unknown mode is refused."""
+    from astroi2i.baselines.radial_filter import _radius, stored_filter
+
+    x = np.random.default_rng(4).normal(size=(1, 32, 40))
+    old = {"k": [0.0, 0.3, 0.71], "gain": [[1.0, 0.5, 0.0]]}
+    response = np.interp(_radius(32, 40), old["k"], old["gain"][0])
+    by_hand = np.fft.irfft2(np.fft.rfft2(x[0]) * response, s=(32, 40))
+    np.testing.assert_allclose(radial_filter(x, *stored_filter(old))[0], by_hand, atol=1e-12)
+    new = radial_filter(x, *stored_filter({**old, "interpolation": "k2"}))
+    assert np.abs(new[0] - by_hand).max() > 1e-3
+    with pytest.raises(ValueError, match="interpolation"):
+        radial_filter(x, old["k"], old["gain"], "log")

@@ -267,6 +267,8 @@ def test_compare_scores_methods_both_ways(preset_pairs, tmp_path, capsys):
                                      preset_pairs)  # fmt: skip
     _correction_is_chosen_and_applied(work / "noise_gan" / "checkpoints" / "last.ckpt",
                                       preset_pairs)  # fmt: skip
+    _calibrate_refits_a_copy(work / "noise_gan" / "checkpoints" / "last.ckpt", preset_pairs,
+                             capsys)  # fmt: skip
     # --reuse loads the trained checkpoints: same numbers, no training
     assert main(["-q", "compare", "twoway/pix2pix_adapted", "--data", str(preset_pairs),
                  "--workdir", str(work), "--seed", "1", "--reuse", *_sets()]) == 0  # fmt: skip
@@ -274,6 +276,32 @@ def test_compare_scores_methods_both_ways(preset_pairs, tmp_path, capsys):
     mine = again[again["method"] == "pix2pix_adapted"]
     first = summary[summary["method"] == "pix2pix_adapted"]
     np.testing.assert_allclose(np.asarray(mine["psnr"]), np.asarray(first["psnr"]))
+
+
+def _calibrate_refits_a_copy(ckpt, manifest_path, capsys):
+    """``calibrate`` on a two-way checkpoint makes its post-training choices again in a copy
+    (here on the test pairs instead of the validation pair), prints them, leaves the source
+    as it was and refuses to overwrite without --overwrite."""
+    from astroi2i.workflows.model import describe
+
+    before = Path(ckpt).read_bytes()
+    out = Path(ckpt).parent / "recalibrated.ckpt"
+    capsys.readouterr()
+    assert main(["-q", "calibrate", str(ckpt), "--manifest", str(manifest_path), "--split",
+                 "test", "-o", str(out)]) == 0  # fmt: skip
+    printed = capsys.readouterr().out
+    assert "into cfht, per band: correction weight" in printed and "smooth background" in printed
+    assert Path(ckpt).read_bytes() == before
+    refit, first = describe(out).two_way, describe(ckpt).two_way
+    for side in ("a", "b"):
+        assert refit[side]["correction"]["split"] == "test"
+        assert refit[side]["correction"]["n_images"] == 2
+        assert (
+            refit[side]["background"]["n_pairs"] == 2 and first[side]["background"]["n_pairs"] == 1
+        )
+    assert main(["-q", "calibrate", str(ckpt), "--manifest", str(manifest_path), "-o",
+                 str(out)]) == 2  # fmt: skip
+    assert "exists" in capsys.readouterr().err
 
 
 def _fitted_filter_rows_are_the_filtered_regrid(work, manifest_path, rows):

@@ -174,7 +174,10 @@ class ScaleGenerator(CorrectionWeight, nn.Module):
                 "anchor_filter: false)"
             )
         self._baseline = (_torch_stretch(source)[1], _torch_stretch(target)[0], float(factor))
-        self._transfer = (transfer["k"], transfer["gain"]) if self.anchor_filter else None
+        self._transfer = (
+            (transfer["k"], transfer["gain"], transfer.get("interpolation", "k"))
+            if self.anchor_filter else None
+        )  # fmt: skip
 
     def forward(
         self, x: torch.Tensor, size: tuple[int, int], z: torch.Tensor | None = None,
@@ -217,14 +220,14 @@ class ScaleGenerator(CorrectionWeight, nn.Module):
         return self.skip(skip) if self.skip is not None else skip
 
 
-def radial_filter_torch(x: torch.Tensor, k, gains) -> torch.Tensor:
+def radial_filter_torch(x: torch.Tensor, k, gains, interpolation: str = "k2") -> torch.Tensor:
     """:func:`astroi2i.baselines.radial_filter.radial_filter` in torch for (N, C, H, W), with
     the same response (:func:`~astroi2i.baselines.radial_filter.radial_response`);
     differentiable in ``x``."""
     from astroi2i.baselines.radial_filter import radial_response
 
     h, w = x.shape[-2:]
-    response = torch.from_numpy(radial_response((h, w), k, gains)).to(x.device)
+    response = torch.from_numpy(radial_response((h, w), k, gains, interpolation)).to(x.device)
     spectrum = torch.fft.rfft2(x.to(torch.float64))
     return torch.fft.irfft2(spectrum * response, s=(h, w)).to(x.dtype)
 

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["N_BINS", "radial_filter", "radial_response", "transfer_sums", "fitted_transfer"]
+__all__ = ["N_BINS", "radial_filter", "radial_response", "stored_filter", "transfer_sums",
+           "fitted_transfer"]  # fmt: skip
 
 #: radial bins of a fitted transfer function, evenly spaced in |k| from 0 to the corner
 #: frequency √2/2 (cycles per pixel)
@@ -27,27 +28,38 @@ def _radius(h: int, w: int) -> np.ndarray:
     return np.hypot(*np.meshgrid(np.fft.fftfreq(h), np.fft.rfftfreq(w), indexing="ij"))
 
 
-def radial_response(shape: tuple[int, int], k, gains) -> np.ndarray:
+def radial_response(shape: tuple[int, int], k, gains, interpolation: str = "k2") -> np.ndarray:
     """(C, H, W // 2 + 1) float64: per band, the radial gain ``gains[c]`` given at radial
     frequencies ``k`` (cycles per pixel) on the half-plane grid of ``rfft2`` for images of
-    ``shape``: linear in k² in between, the end values beyond.
+    ``shape``: linear in k² in between (``interpolation`` "k2"; "k": linear in |k|, as filters
+    stored before 2026-12-07 were applied, so that old models translate as they did), the end
+    values beyond.
 
     Linear in k², because a smooth isotropic transfer function (any PSF with a finite second
     moment) is a function of k², 1 − a·k² + …, near k = 0. Linear in |k| from H(0) = 1 it would
     have a cusp there, i.e. a kernel with power-law wings that carries a few per cent of a
     galaxy's flux out of any aperture (measured on the simulated SDSS ↔ CFHT pair: −2.3 % and
     +4.0 % in a fixed aperture, against −0.4 % and −0.1 % in k²)."""
-    radius2, k2 = _radius(*shape) ** 2, np.asarray(k, np.float64) ** 2
-    return np.stack([np.interp(radius2, k2, np.asarray(g, np.float64)) for g in gains])
+    if interpolation not in ("k", "k2"):
+        raise ValueError(f"interpolation {interpolation!r}: 'k' or 'k2'")
+    power = 2 if interpolation == "k2" else 1
+    radius, k = _radius(*shape) ** power, np.asarray(k, np.float64) ** power
+    return np.stack([np.interp(radius, k, np.asarray(g, np.float64)) for g in gains])
 
 
-def radial_filter(images: np.ndarray, k, gains) -> np.ndarray:
+def stored_filter(entry: dict) -> tuple:
+    """(k, gains, interpolation) of a stored filter (``{"k", "gain"[, "interpolation"]}``; no
+    ``interpolation``: "k", how it was applied when it was stored)."""
+    return entry["k"], np.asarray(entry["gain"]), entry.get("interpolation", "k")
+
+
+def radial_filter(images: np.ndarray, k, gains, interpolation: str = "k2") -> np.ndarray:
     """``images`` (C, H, W) filtered band by band with the radial gain of
     :func:`radial_response`, periodic at the edges. NaN pixels are taken as 0 for the filter
     and stay NaN."""
     images = np.asarray(images)
     out = np.empty_like(images)
-    response = radial_response(images.shape[-2:], k, gains)
+    response = radial_response(images.shape[-2:], k, gains, interpolation)
     for c in range(images.shape[0]):
         bad = ~np.isfinite(images[c])
         spectrum = np.fft.rfft2(np.where(bad, 0.0, images[c]).astype(np.float64))

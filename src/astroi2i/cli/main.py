@@ -332,7 +332,23 @@ def _print_correction(path) -> None:
     """The correction weight ``calibrate`` chose, per band, next to the classical answer."""
     from astroi2i.workflows.model import describe
 
-    corr = describe(path).correction
+    desc = describe(path)
+    if desc.is_two_way:
+        for side in ("b", "a"):
+            entry = desc.two_way[side]
+            chosen = {
+                key: (entry.get(key) or {}).get(field)
+                for key, field in (
+                    ("correction", "weights"),
+                    ("flux_anchor", "on"),
+                    ("background", "on"),
+                )
+            }
+            print(f"into {entry['name']}, per band: correction weight {chosen['correction']}, "
+                  f"flux from regrid {chosen['flux_anchor']}, smooth background "
+                  f"{chosen['background']}")  # fmt: skip
+        return
+    corr = desc.correction
     if not corr or "psnr" not in corr:
         return
     for c, (w, row) in enumerate(zip(corr["weights"], corr["psnr"])):

@@ -129,10 +129,12 @@ def calibrate(model, manifest, *, split: str = "val", output=None, overwrite: bo
     choose the score's offset β, :func:`astroi2i.metrics.uncertainty.choose_offset`).
     Returns (path, the σ calibration or None)."""
     from astroi2i.workflows.correction import can_correct, fit_correction
-    from astroi2i.workflows.model import load_model, resolve_model
+    from astroi2i.workflows.model import describe, load_model, resolve_model
     from astroi2i.workflows.translate_checks import resolve_device
 
     source = resolve_model(model)
+    if source.suffix == ".ckpt" and describe(source).is_two_way:
+        return _calibrate_twoway(source, manifest, split, output, overwrite), None
     device = resolve_device(device)
     loaded = load_model(source, device=device)
     desc = loaded[1]
@@ -165,6 +167,25 @@ def calibrate(model, manifest, *, split: str = "val", output=None, overwrite: bo
                  calibration["n_images"], split, [f"{v:.3g}" for v in calibration["scale"]],
                  [f"{m[2]:.3g}" for m in calibration["multipliers"]], output)  # fmt: skip
     return output, calibration
+
+
+def _calibrate_twoway(source: Path, manifest, split: str, output, overwrite: bool) -> Path:
+    """A two-way checkpoint's post-training choices, made again on the paired ``split`` rows of
+    ``manifest`` (:func:`astroi2i.workflows.correction.fit_twoway_correction`: the weights of
+    its translators' corrections, flux anchoring, the smooth background, the noise spectrum)
+    in a copy written to ``output``; the source is never changed."""
+    from astroi2i.workflows.correction import fit_twoway_correction
+
+    output = _check_output(source, output, overwrite)
+    with tempfile.TemporaryDirectory(prefix="astroi2i-calibrate-") as tmp:
+        work = Path(tmp) / source.name
+        shutil.copyfile(source, work)
+        if fit_twoway_correction(work, manifest, split=split) is None:
+            raise InputError(f"{manifest}: no paired {split!r} rows, or no anchored translator "
+                             f"in {source.name}: nothing to calibrate")  # fmt: skip
+        write_atomic(output, lambda dest: shutil.copyfile(work, dest))
+    log.info("two-way choices refitted on the %s pairs of %s → %s", split, manifest, output)
+    return output
 
 
 def _calibrate_sigma(source: Path, loaded: tuple, manifest, jobs: list, tmp: Path, split: str,

@@ -273,7 +273,7 @@ def _fit_noise_spectrum(system, meta, pairs, to: str) -> dict | None:
                      for c in range(n_bands)])  # fmt: skip
     log.info("noise spectrum into %s: gain per band (low → high k) %s", meta.two_way[to]["name"],
              [f"{g[0]:.2f}→{g[-1]:.2f}" for g in gain])  # fmt: skip
-    return {"k": [float(v) for v in k], "gain": np.round(gain, 6).tolist(),
+    return {"k": [float(v) for v in k], "gain": np.round(gain, 6).tolist(), "interpolation": "k2",
             "n_pairs": int(counts.max()), "power_target": power[0].tolist(),
             "power_noise_free": power[1].tolist(), "power_emulated": power[2].tolist()}  # fmt: skip
 

@@ -138,10 +138,10 @@ def predict_twoway(
         out, clean = smooth + (out - clean), smooth
     spectrum = meta.two_way[to].get("noise_spectrum") if shape_spectrum else None
     if noise and spectrum:
-        from astroi2i.baselines.radial_filter import radial_filter
+        from astroi2i.baselines.radial_filter import radial_filter, stored_filter
 
         clean = run(False) if clean is None else clean
-        out = clean + radial_filter(out - clean, spectrum["k"], np.asarray(spectrum["gain"]))
+        out = clean + radial_filter(out - clean, *stored_filter(spectrum))
     if invalid.any():
         covered = resample(torch.from_numpy(invalid.astype(np.float32))[None, None], size)
         out[:, covered[0, 0].numpy() > 0.01] = np.nan

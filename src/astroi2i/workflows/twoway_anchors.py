@@ -74,7 +74,7 @@ def fitted_regrid_filters(meta, pairs) -> dict:
             ref = regrid_baseline(source, meta, to)
             sums = sums + np.array([transfer_sums(ref[c], target[c]) for c in range(len(ref))])
         k, gain = fitted_transfer(sums[:, 0], sums[:, 1], sums[:, 2])
-        out[to] = {"k": k, "gain": gain, "n_pairs": len(pairs)}
+        out[to] = {"k": k, "gain": gain, "n_pairs": len(pairs), "interpolation": "k2"}
     return out
 
 

@@ -52,7 +52,7 @@ def _method_rows(name, system, meta, pairs, *, seed, band, truths=None,
     (:func:`astroi2i.workflows.twoway_anchors.fitted_regrid_filters`), and its background
     between sources smoothed as ``backgrounds`` (per direction) chose
     (:func:`astroi2i.workflows.twoway_anchors.choose_background`)."""
-    from astroi2i.baselines.radial_filter import radial_filter
+    from astroi2i.baselines.radial_filter import radial_filter, stored_filter
 
     rows = []
     names = {s: meta.two_way[s]["name"] for s in ("a", "b")}
@@ -61,7 +61,7 @@ def _method_rows(name, system, meta, pairs, *, seed, band, truths=None,
             if system is None:
                 pred = clean = regrid_baseline(source.data, meta, to)
                 if filters is not None:
-                    pred = clean = radial_filter(pred, filters[to]["k"], filters[to]["gain"])
+                    pred = clean = radial_filter(pred, *stored_filter(filters[to]))
                 if backgrounds is not None:
                     pred = clean = _smoothed(pred, backgrounds[to])
             else:
@@ -116,7 +116,7 @@ def _classical_rows(table, data: dict, meta, pairs, *, band, truths) -> list[dic
     fitted_regrid_filters`), then also with its background between sources smoothed as
     chosen on the ``val`` pairs (:func:`~astroi2i.workflows.twoway_anchors.
     choose_background`; against their noise-free truths where the manifest has them)."""
-    from astroi2i.baselines.radial_filter import radial_filter
+    from astroi2i.baselines.radial_filter import radial_filter, stored_filter
     from astroi2i.data.twoway import load_domains
     from astroi2i.workflows.twoway_anchors import choose_background, fitted_regrid_filters
 
@@ -137,7 +137,7 @@ def _classical_rows(table, data: dict, meta, pairs, *, band, truths) -> list[dic
         for key, *pair in fit_on:
             source, target = pair[1 - side], val_truths.get(key, pair)[side]
             images.append(radial_filter(regrid_baseline(source.data, meta, to),
-                                        filters[to]["k"], filters[to]["gain"]))  # fmt: skip
+                                        *stored_filter(filters[to])))  # fmt: skip
             references.append(target.data)
         backgrounds[to] = choose_background(images, references)
     filtered_rows = _method_rows("regrid + fitted filter (no learning)", None, meta, pairs,
