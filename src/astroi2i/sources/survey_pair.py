@@ -149,7 +149,8 @@ def simulate_survey_pair(
     ----------
     splits : dict
         split name → (number of fields, field size in pixels). Default: 8 train fields of 160²,
-        2 val of 96², 6 test of 128².
+        8 val of 96², 6 test of 128² (8 validation fields, not 2 as before 2026-12-07: the
+        correction weight, σ's conformal calibration and its offset are all chosen on them).
     bad_column_fraction : float
         Fraction of shallow fields that get a NaN bad column (tests the mask path).
 
@@ -158,7 +159,7 @@ def simulate_survey_pair(
     Path of the manifest, with columns split, id, shallow_<band>…, deep_<band>….
     """
     out = Path(out_dir)
-    splits = splits or {"train": (8, 160), "val": (2, 96), "test": (6, 128)}
+    splits = splits or {"train": (8, 160), "val": (8, 96), "test": (6, 128)}
     rng = np.random.default_rng(seed)
     rows = []
     for split, (count, size) in splits.items():
