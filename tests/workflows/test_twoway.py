@@ -302,6 +302,9 @@ def _calibrate_refits_a_copy(ckpt, manifest_path, capsys):
     assert main(["-q", "calibrate", str(ckpt), "--manifest", str(manifest_path), "-o",
                  str(out)]) == 2  # fmt: skip
     assert "exists" in capsys.readouterr().err
+    assert main(["-q", "calibrate", str(ckpt), "--manifest", str(manifest_path), "-o",
+                 str(out) + "2.ckpt", "--keep-correction"]) == 2  # fmt: skip
+    assert "do not apply" in capsys.readouterr().err and not Path(str(out) + "2.ckpt").exists()
 
 
 def _fitted_filter_rows_are_the_filtered_regrid(work, manifest_path, rows):

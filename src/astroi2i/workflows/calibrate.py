@@ -134,6 +134,11 @@ def calibrate(model, manifest, *, split: str = "val", output=None, overwrite: bo
 
     source = resolve_model(model)
     if source.suffix == ".ckpt" and describe(source).is_two_way:
+        if not (correction and offset):
+            raise InputError(
+                f"{model}: a two-way model has no σ to calibrate and refits all "
+                "its choices; --keep-correction and --no-offset do not apply"
+            )
         return _calibrate_twoway(source, manifest, split, output, overwrite), None
     device = resolve_device(device)
     loaded = load_model(source, device=device)
