@@ -180,6 +180,16 @@ def _correction_is_chosen_and_applied(ckpt, manifest_path):
         assert "regrid filtered to the target survey" in history  # the recipe's anchor
         assert ("smooth between sources" in history) == any(smooth["on"])
         np.testing.assert_array_equal(read_image(out).data, default)
+        # --no-smooth-background: the translation as the network made it, and its provenance
+        # does not claim the smoothing
+        raw_out = Path(ckpt).parent / f"to_{to}_raw.fits"
+        assert main(["-q", "translate", str(ckpt), str(manifest.cell(row, source)[0]), "-o",
+                     str(raw_out), "--to", to, "--no-noise",
+                     "--no-smooth-background"]) == 0  # fmt: skip
+        np.testing.assert_array_equal(read_image(raw_out).data, unsmoothed)
+        assert "smooth between sources" not in "".join(
+            str(h) for h in read_image(raw_out).header.get("HISTORY", [])
+        )
         _noise_is_shaped_to_the_fitted_spectrum(system, desc, data, to)
 
 

@@ -378,3 +378,11 @@ def test_uncalibrated_is_refused_for_a_model_without_sigma(tmp_path, survey_pair
                         tmp_path / "o.fits", "--uncalibrated")  # fmt: skip
     assert code == 2 and "predicts no σ" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "o.fits").exists()
+    # the two-way option is refused for a one-way model too, one file or many
+    code, _, err = _run(capsys, "translate", tmp_path / "m.ckpt", *inputs, "-o",
+                        tmp_path / "o.fits", "--no-smooth-background")  # fmt: skip
+    assert code == 2 and "only for two-way models" in err and len(err.strip().splitlines()) == 1
+    code, _, err = _run(capsys, "translate", tmp_path / "m.ckpt", inputs[0], "--out-dir",
+                        tmp_path / "many", "--no-smooth-background")  # fmt: skip
+    assert code == 2 and "only for two-way models" in err
+    assert not (tmp_path / "o.fits").exists() and not (tmp_path / "many").exists()

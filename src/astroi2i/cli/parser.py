@@ -128,6 +128,12 @@ def _add_translate(sub) -> None:
         help="two-way models: the deterministic output (no emulated noise, mean latent code)",
     )
     p.add_argument(
+        "--no-smooth-background",
+        action="store_true",
+        help="two-way models: keep the translation's background between sources as the "
+        "network made it, not smoothed as chosen after training (faint-source work)",
+    )
+    p.add_argument(
         "--uncalibrated",
         action="store_true",
         help="models with σ: write the raw σ, without the stored calibration (for comparison)",

@@ -38,6 +38,7 @@ def run_translate(args) -> int:
         to=args.to,
         seed=args.seed,
         noise=not args.no_noise,
+        background=not args.no_smooth_background,
         calibrated=not args.uncalibrated,
     )
     print(f"wrote {out}")
@@ -73,7 +74,8 @@ def _run_batch_translate(args, command: str) -> int:
         out_dir=args.out_dir, overwrite=args.overwrite, device=args.device, **options,
         tile=args.tile, overlap=args.overlap, align=args.align, reference=args.reference,
         calibrated=not args.uncalibrated, to=args.to, seed=args.seed,
-        noise=not args.no_noise, command=command, progress=not args.quiet,
+        noise=not args.no_noise, background=not args.no_smooth_background, command=command,
+        progress=not args.quiet,
     )  # fmt: skip
     if result.rank != 0:  # a sharded run reports once
         return 0 if result.ok else 1

@@ -37,7 +37,12 @@ from astroi2i.errors import InputError
 from astroi2i.io.manifest import parse_cell, read_manifest
 from astroi2i.workflows.batch_stream import FILE_ERRORS, progress_bar, run_read_ahead
 from astroi2i.workflows.model import load
-from astroi2i.workflows.translate_checks import check_tiling, resolve_device, tiling_for
+from astroi2i.workflows.translate_checks import (
+    check_one_way_options,
+    check_tiling,
+    resolve_device,
+    tiling_for,
+)
 
 __all__ = ["Job", "BatchResult", "batch_translate", "jobs_from_manifest", "jobs_from_files",
            "output_is_complete", "FAILURES_NAME"]  # fmt: skip
@@ -225,6 +230,7 @@ def batch_translate(
     to: str | None = None,
     seed: int = 0,
     noise: bool = True,
+    background: bool = True,
     command: str | None = None,
     progress: bool = True,
 ) -> BatchResult:
@@ -258,8 +264,8 @@ def batch_translate(
     options = dict(model=model, inputs=inputs, manifest=manifest, split=split,
                    out_dir=out_dir, overwrite=overwrite, workers=workers, batch_size=batch_size,
                    tile=tile, overlap=overlap, align=align, reference=reference,
-                   calibrated=calibrated, to=to, seed=seed, noise=noise, command=command,
-                   progress=progress)  # fmt: skip
+                   calibrated=calibrated, to=to, seed=seed, noise=noise,
+                   background=background, command=command, progress=progress)  # fmt: skip
     from astroi2i.workflows.batch_launch import launcher, run_forked, run_sharded
 
     how = launcher(devices, device)
@@ -272,13 +278,16 @@ def batch_translate(
 
 def _batch_run(*, model, inputs, manifest, split, out_dir, overwrite, device, workers,
                batch_size, tile, overlap, align, reference, calibrated, to, seed, noise,
-               command, progress, rank: int = 0, world: int = 1,
+               background, command, progress, rank: int = 0, world: int = 1,
                record_failures: bool = True) -> BatchResult:  # fmt: skip
     """One process's share (every ``world``-th job from ``rank``) of a batch run."""
     t0 = time.perf_counter()
     out_dir = _check_options(out_dir, inputs, manifest, batch_size, workers)
     device = resolve_device(device)
     network, desc = load(model, device=device)  # read once
+    if not desc.is_two_way:  # refused once for the run, not file by file
+        check_one_way_options(desc, model, to=None, mask=None, calibrated=calibrated,
+                              background=background)  # fmt: skip
     jobs = (jobs_from_manifest(manifest, desc, out_dir, split) if manifest is not None
             else jobs_from_files(inputs, out_dir))  # fmt: skip
     result = BatchResult(out_dir, total=len(jobs))
@@ -288,7 +297,8 @@ def _batch_run(*, model, inputs, manifest, split, out_dir, overwrite, device, wo
     check_tiling(*tiling[:2])
     out_dir.mkdir(parents=True, exist_ok=True)  # only once model, jobs and options are sound
     options = dict(tiling=tiling, device=device, command=command, calibrated=calibrated,
-                   to=to, seed=seed, noise=noise, align=align, reference=reference)  # fmt: skip
+                   to=to, seed=seed, noise=noise, background=background, align=align,
+                   reference=reference)  # fmt: skip
     if desc.is_two_way or to is not None:
         _run_one_by_one(model, network, desc, todo, options, result, progress and rank == 0)
     else:
@@ -334,7 +344,8 @@ def _run_one_by_one(model, network, desc, todo, options, result, progress) -> No
                 translate(model, list(job.inputs), job.output, overwrite=replace,
                           loaded=(network, desc), device=options["device"],
                           command=options["command"], to=options["to"], seed=options["seed"],
-                          noise=options["noise"], calibrated=options["calibrated"],
+                          noise=options["noise"], background=options["background"],
+                          calibrated=options["calibrated"],
                           align=options["align"], reference=options["reference"],
                           tile=tile, overlap=overlap)  # fmt: skip
                 result.written += 1

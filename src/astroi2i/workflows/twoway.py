@@ -156,13 +156,16 @@ def translate_twoway(
     to: str,
     seed: int = 0,
     noise: bool = True,
+    background: bool = True,
     overwrite: bool = False,
     device: str | None = None,
     command: str | None = None,
     loaded: tuple | None = None,
 ) -> Path:
     """Translate a stamp (one cube, or one file per band in the model's order) into the
-    domain ``to`` and write it as FITS with the rescaled WCS, the target unit and provenance."""
+    domain ``to`` and write it as FITS with the rescaled WCS, the target unit and provenance
+    (``background=False``: without the smooth background between sources that the model
+    chose after training, :func:`predict_twoway`)."""
     from astroi2i.data.datasets import _stack
     from astroi2i.io.fits import read_image, write_image
     from astroi2i.io.image import SkyImage
@@ -176,7 +179,8 @@ def translate_twoway(
     side = domain_side(meta, to)
     images = [read_image(*parse_cell(str(p), Path("."))) for p in inputs]
     image = _stack(images, "inputs") if len(images) > 1 else images[0]
-    data = predict_twoway(system, meta, image.data, side, seed=seed, noise=noise)
+    data = predict_twoway(system, meta, image.data, side, seed=seed, noise=noise,
+                          background=background)  # fmt: skip
     wcs = output_wcs(image.wcs, meta, side, image.data.shape[-2:], data.shape[-2:])
     bands = meta.target_bands if side == "b" else meta.input_bands
     units = meta.target_units if side == "b" else meta.input_units
@@ -197,7 +201,7 @@ def translate_twoway(
         n = meta.two_way[side]["regrid_filter"]["n_pairs"]
         provenance["anchor"] = f"regrid filtered to the target survey (fitted on {n} pairs)"
     smoothed = [b for b, on in zip(bands, (meta.two_way[side].get("background") or {})
-                                   .get("on", ())) if on]  # fmt: skip
+                                   .get("on", ())) if on and background]  # fmt: skip
     if smoothed:
         provenance["background"] = f"smooth between sources (noise removed) in {smoothed}"
     if noise and meta.two_way[side].get("noise_spectrum"):
