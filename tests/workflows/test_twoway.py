@@ -190,6 +190,18 @@ def _correction_is_chosen_and_applied(ckpt, manifest_path):
         assert "smooth between sources" not in "".join(
             str(h) for h in read_image(raw_out).header.get("HISTORY", [])
         )
+        # --flux-from-regrid: every band's sources take the regrid reference's flux (for
+        # photometry), and the provenance names every band
+        photo = Path(ckpt).parent / f"to_{to}_photometry.fits"
+        assert main(["-q", "translate", str(ckpt), str(manifest.cell(row, source)[0]), "-o",
+                     str(photo), "--to", to, "--no-noise", "--no-smooth-background",
+                     "--flux-from-regrid"]) == 0  # fmt: skip
+        want = predict_twoway(system, desc, data, to, noise=False, flux_anchor=True,
+                              background=False)  # fmt: skip
+        np.testing.assert_array_equal(read_image(photo).data, want)
+        every = "".join(str(h) for h in read_image(photo).header.get("HISTORY", []))
+        assert "regrid reference's flux" in every
+        assert all(b in every for b in (desc.target_bands if to == "b" else desc.input_bands))
         _noise_is_shaped_to_the_fitted_spectrum(system, desc, data, to)
 
 

@@ -385,4 +385,7 @@ def test_uncalibrated_is_refused_for_a_model_without_sigma(tmp_path, survey_pair
     code, _, err = _run(capsys, "translate", tmp_path / "m.ckpt", inputs[0], "--out-dir",
                         tmp_path / "many", "--no-smooth-background")  # fmt: skip
     assert code == 2 and "only for two-way models" in err
+    code, _, err = _run(capsys, "translate", tmp_path / "m.ckpt", *inputs, "-o",
+                        tmp_path / "o.fits", "--flux-from-regrid")  # fmt: skip
+    assert code == 2 and "only for two-way models" in err
     assert not (tmp_path / "o.fits").exists() and not (tmp_path / "many").exists()

@@ -134,6 +134,12 @@ def _add_translate(sub) -> None:
         "network made it, not smoothed as chosen after training (faint-source work)",
     )
     p.add_argument(
+        "--flux-from-regrid",
+        action="store_true",
+        help="two-way models: every source's flux taken from the regrid reference, in every "
+        "band (default: the bands chosen after training); for photometry",
+    )
+    p.add_argument(
         "--uncalibrated",
         action="store_true",
         help="models with σ: write the raw σ, without the stored calibration (for comparison)",

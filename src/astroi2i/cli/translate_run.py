@@ -39,6 +39,7 @@ def run_translate(args) -> int:
         seed=args.seed,
         noise=not args.no_noise,
         background=not args.no_smooth_background,
+        flux_anchor=True if args.flux_from_regrid else None,
         calibrated=not args.uncalibrated,
     )
     print(f"wrote {out}")
@@ -74,7 +75,8 @@ def _run_batch_translate(args, command: str) -> int:
         out_dir=args.out_dir, overwrite=args.overwrite, device=args.device, **options,
         tile=args.tile, overlap=args.overlap, align=args.align, reference=args.reference,
         calibrated=not args.uncalibrated, to=args.to, seed=args.seed,
-        noise=not args.no_noise, background=not args.no_smooth_background, command=command,
+        noise=not args.no_noise, background=not args.no_smooth_background,
+        flux_anchor=True if args.flux_from_regrid else None, command=command,
         progress=not args.quiet,
     )  # fmt: skip
     if result.rank != 0:  # a sharded run reports once

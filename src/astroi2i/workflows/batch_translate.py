@@ -231,6 +231,7 @@ def batch_translate(
     seed: int = 0,
     noise: bool = True,
     background: bool = True,
+    flux_anchor: bool | None = None,
     command: str | None = None,
     progress: bool = True,
 ) -> BatchResult:
@@ -265,7 +266,8 @@ def batch_translate(
                    out_dir=out_dir, overwrite=overwrite, workers=workers, batch_size=batch_size,
                    tile=tile, overlap=overlap, align=align, reference=reference,
                    calibrated=calibrated, to=to, seed=seed, noise=noise,
-                   background=background, command=command, progress=progress)  # fmt: skip
+                   background=background, flux_anchor=flux_anchor, command=command,
+                   progress=progress)  # fmt: skip
     from astroi2i.workflows.batch_launch import launcher, run_forked, run_sharded
 
     how = launcher(devices, device)
@@ -278,7 +280,7 @@ def batch_translate(
 
 def _batch_run(*, model, inputs, manifest, split, out_dir, overwrite, device, workers,
                batch_size, tile, overlap, align, reference, calibrated, to, seed, noise,
-               background, command, progress, rank: int = 0, world: int = 1,
+               background, flux_anchor, command, progress, rank: int = 0, world: int = 1,
                record_failures: bool = True) -> BatchResult:  # fmt: skip
     """One process's share (every ``world``-th job from ``rank``) of a batch run."""
     t0 = time.perf_counter()
@@ -287,7 +289,7 @@ def _batch_run(*, model, inputs, manifest, split, out_dir, overwrite, device, wo
     network, desc = load(model, device=device)  # read once
     if not desc.is_two_way:  # refused once for the run, not file by file
         check_one_way_options(desc, model, to=None, mask=None, calibrated=calibrated,
-                              background=background)  # fmt: skip
+                              background=background and flux_anchor is None)  # fmt: skip
     jobs = (jobs_from_manifest(manifest, desc, out_dir, split) if manifest is not None
             else jobs_from_files(inputs, out_dir))  # fmt: skip
     result = BatchResult(out_dir, total=len(jobs))
@@ -297,8 +299,8 @@ def _batch_run(*, model, inputs, manifest, split, out_dir, overwrite, device, wo
     check_tiling(*tiling[:2])
     out_dir.mkdir(parents=True, exist_ok=True)  # only once model, jobs and options are sound
     options = dict(tiling=tiling, device=device, command=command, calibrated=calibrated,
-                   to=to, seed=seed, noise=noise, background=background, align=align,
-                   reference=reference)  # fmt: skip
+                   to=to, seed=seed, noise=noise, background=background,
+                   flux_anchor=flux_anchor, align=align, reference=reference)  # fmt: skip
     if desc.is_two_way or to is not None:
         _run_one_by_one(model, network, desc, todo, options, result, progress and rank == 0)
     else:
@@ -345,6 +347,7 @@ def _run_one_by_one(model, network, desc, todo, options, result, progress) -> No
                           loaded=(network, desc), device=options["device"],
                           command=options["command"], to=options["to"], seed=options["seed"],
                           noise=options["noise"], background=options["background"],
+                          flux_anchor=options["flux_anchor"],
                           calibrated=options["calibrated"],
                           align=options["align"], reference=options["reference"],
                           tile=tile, overlap=overlap)  # fmt: skip

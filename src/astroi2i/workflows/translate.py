@@ -253,6 +253,7 @@ def translate(
     seed: int = 0,
     noise: bool = True,
     background: bool = True,
+    flux_anchor: bool | None = None,
     calibrated: bool = True,
 ) -> Path:
     """Translate input FITS file(s) with a trained model and write the prediction as FITS.
@@ -278,10 +279,12 @@ def translate(
         this ``device``, for callers that translate many files with one model.
     calibrated : bool
         Models with σ: apply the stored calibration (``False``: the raw σ ``calibrate`` uses).
-    to, seed, noise, background
+    to, seed, noise, background, flux_anchor
         Two-way models only (:func:`~astroi2i.workflows.twoway.translate_twoway`): the domain
-        to translate into, the seed of sampled noise/latents, whether to sample them, and
-        whether to smooth the background between sources as chosen after training.
+        to translate into, the seed of sampled noise/latents, whether to sample them, whether
+        to smooth the background between sources as chosen after training, and whether to
+        take every source's flux from the regrid reference (None: in the bands chosen after
+        training).
 
     Returns the output path. The output is in the target's physical unit (BUNIT), NaN where
     any input pixel was invalid, on the input grid. An inpainting model (one that fills
@@ -307,10 +310,11 @@ def translate(
         if to is None:
             raise InputError(f"{checkpoint}: a two-way model; say which domain with --to")
         return translate_twoway(checkpoint, inputs, output, to=to, seed=seed, noise=noise,
-                                background=background, overwrite=overwrite, device=device,
-                                command=command, loaded=(model, desc))  # fmt: skip
+                                background=background, flux_anchor=flux_anchor,
+                                overwrite=overwrite, device=device, command=command,
+                                loaded=(model, desc))  # fmt: skip
     check_one_way_options(desc, checkpoint, to=to, mask=mask, calibrated=calibrated,
-                          background=background)  # fmt: skip
+                          background=background and flux_anchor is None)  # fmt: skip
     return _predict_to_file(model, desc, inputs, output, tile=tile, overlap=overlap,
                             margin=margin, align=align, reference=reference,
                             overwrite=overwrite, device=device, command=command,

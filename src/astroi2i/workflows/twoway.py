@@ -157,6 +157,7 @@ def translate_twoway(
     seed: int = 0,
     noise: bool = True,
     background: bool = True,
+    flux_anchor: bool | None = None,
     overwrite: bool = False,
     device: str | None = None,
     command: str | None = None,
@@ -165,7 +166,7 @@ def translate_twoway(
     """Translate a stamp (one cube, or one file per band in the model's order) into the
     domain ``to`` and write it as FITS with the rescaled WCS, the target unit and provenance
     (``background=False``: without the smooth background between sources that the model
-    chose after training, :func:`predict_twoway`)."""
+    chose after training; ``flux_anchor``: as :func:`predict_twoway`'s)."""
     from astroi2i.data.datasets import _stack
     from astroi2i.io.fits import read_image, write_image
     from astroi2i.io.image import SkyImage
@@ -180,7 +181,7 @@ def translate_twoway(
     images = [read_image(*parse_cell(str(p), Path("."))) for p in inputs]
     image = _stack(images, "inputs") if len(images) > 1 else images[0]
     data = predict_twoway(system, meta, image.data, side, seed=seed, noise=noise,
-                          background=background)  # fmt: skip
+                          background=background, flux_anchor=flux_anchor)  # fmt: skip
     wcs = output_wcs(image.wcs, meta, side, image.data.shape[-2:], data.shape[-2:])
     bands = meta.target_bands if side == "b" else meta.input_bands
     units = meta.target_units if side == "b" else meta.input_units
@@ -193,7 +194,8 @@ def translate_twoway(
         "noise": f"{'emulated/sampled, seed ' + str(seed) if noise else 'off (deterministic)'}",
         "grid": "{}x{} -> {}x{}".format(*image.data.shape[:-3:-1], *data.shape[:-3:-1]),
     }
-    anchored = [b for b, on in zip(bands, flux_anchored(meta, side)) if on]
+    chosen = flux_anchored(meta, side) if flux_anchor is None else [flux_anchor] * len(bands)
+    anchored = [b for b, on in zip(bands, chosen) if on]
     if anchored:
         provenance["flux"] = f"sources rescaled to the regrid reference's flux in {anchored}"
     generator = getattr(system, "g_ab" if side == "b" else "g_ba", None)
