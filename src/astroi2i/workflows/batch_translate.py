@@ -289,7 +289,7 @@ def _batch_run(*, model, inputs, manifest, split, out_dir, overwrite, device, wo
     network, desc = load(model, device=device)  # read once
     if not desc.is_two_way:  # refused once for the run, not file by file
         check_one_way_options(desc, model, to=None, mask=None, calibrated=calibrated,
-                              background=background and flux_anchor is None)  # fmt: skip
+                              background=background, flux_anchor=flux_anchor)  # fmt: skip
     jobs = (jobs_from_manifest(manifest, desc, out_dir, split) if manifest is not None
             else jobs_from_files(inputs, out_dir))  # fmt: skip
     result = BatchResult(out_dir, total=len(jobs))

@@ -314,7 +314,7 @@ def translate(
                                 overwrite=overwrite, device=device, command=command,
                                 loaded=(model, desc))  # fmt: skip
     check_one_way_options(desc, checkpoint, to=to, mask=mask, calibrated=calibrated,
-                          background=background and flux_anchor is None)  # fmt: skip
+                          background=background, flux_anchor=flux_anchor)  # fmt: skip
     return _predict_to_file(model, desc, inputs, output, tile=tile, overlap=overlap,
                             margin=margin, align=align, reference=reference,
                             overwrite=overwrite, device=device, command=command,

@@ -173,16 +173,18 @@ def hole_tiling(missing, shape, tile: int, overlap: int, stride: int, where):
 
 
 def check_one_way_options(
-    desc: ModelDescription, checkpoint, *, to, mask, calibrated: bool, background: bool = True
-) -> None:
+    desc: ModelDescription, checkpoint, *, to, mask, calibrated: bool, background: bool = True,
+    flux_anchor: bool | None = None,
+) -> None:  # fmt: skip
     """Options a one-way model cannot honour are refused, not ignored: ``--to``,
-    ``--no-smooth-background`` and ``--flux-from-regrid`` (``background`` False: two-way
-    models), ``--mask`` (models that fill), ``--uncalibrated`` (models with σ)."""
+    ``--no-smooth-background`` and ``--flux-from-regrid`` (two-way models), ``--mask``
+    (models that fill), ``--uncalibrated`` (models with σ)."""
     if to is not None:
         raise InputError(f"--to {to}: only for two-way models; {checkpoint} translates one way")
-    if not background:
-        raise InputError(f"--no-smooth-background / --flux-from-regrid: only for two-way "
-                         f"models; {checkpoint} translates one way")  # fmt: skip
+    for flag, given in (("--no-smooth-background", not background),
+                        ("--flux-from-regrid", flux_anchor is not None)):  # fmt: skip
+        if given:
+            raise InputError(f"{flag}: only for two-way models; {checkpoint} translates one way")
     if mask is not None and not desc.fills_invalid:
         raise InputError(f"{mask}: --mask is for inpainting models; this model does not fill")
     if not calibrated and not desc.has_uncertainty:
