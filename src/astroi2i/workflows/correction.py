@@ -278,6 +278,11 @@ def _fit_noise_spectrum(system, meta, pairs, to: str) -> dict | None:
             "power_noise_free": power[1].tolist(), "power_emulated": power[2].tolist()}  # fmt: skip
 
 
+def _so_far(meta, two_way: dict, to: str):
+    """The description with the choices made so far into ``to`` and no noise shaping yet."""
+    return meta.replace(two_way={**two_way, to: {**two_way[to], "noise_spectrum": None}})
+
+
 def fit_twoway_correction(checkpoint: Path, manifest, *, split: str) -> dict | None:
     """The same choice for a two-way model whose translators are anchored on the regrid
     baseline (``ScaleGenerator(anchor=True)``), per direction and band, on the paired rows of
@@ -317,10 +322,10 @@ def fit_twoway_correction(checkpoint: Path, manifest, *, split: str) -> dict | N
         set_correction_weight(generator, two_way[to]["correction"]["weights"])
         generator.raw_reference = two_way[to]["correction"]["raw_reference"]
         two_way[to]["flux_anchor"] = _choose_flux_anchor(system, meta, sides, to)
-        meta_now = meta.replace(two_way={**two_way, to: {**two_way[to], "noise_spectrum": None}})
-        two_way[to]["background"] = _choose_background(system, meta_now, sides, to)
-        meta_now = meta.replace(two_way={**two_way, to: {**two_way[to], "noise_spectrum": None}})
-        two_way[to]["noise_spectrum"] = _fit_noise_spectrum(system, meta_now, pairs, to)
+        two_way[to]["background"] = _choose_background(system, _so_far(meta, two_way, to),
+                                                        sides, to)  # fmt: skip
+        two_way[to]["noise_spectrum"] = _fit_noise_spectrum(system, _so_far(meta, two_way, to),
+                                                            pairs, to)  # fmt: skip
         fitted = True
     if not fitted:
         if not pairs:

@@ -280,11 +280,7 @@ def translate(
     calibrated : bool
         Models with σ: apply the stored calibration (``False``: the raw σ ``calibrate`` uses).
     to, seed, noise, background, flux_anchor
-        Two-way models only (:func:`~astroi2i.workflows.twoway.translate_twoway`): the domain
-        to translate into, the seed of sampled noise/latents, whether to sample them, whether
-        to smooth the background between sources as chosen after training, and whether to
-        take every source's flux from the regrid reference (None: in the bands chosen after
-        training).
+        Two-way models only: as :func:`~astroi2i.workflows.twoway.translate_twoway` says.
 
     Returns the output path. The output is in the target's physical unit (BUNIT), NaN where
     any input pixel was invalid, on the input grid. An inpainting model (one that fills
@@ -305,20 +301,23 @@ def translate(
     tile, overlap, margin = tiling_for(desc, tile, overlap)
     check_tiling(tile, overlap)  # and as completed from the model
     if desc.is_two_way:
-        from astroi2i.workflows.twoway import translate_twoway
-
-        if to is None:
-            raise InputError(f"{checkpoint}: a two-way model; say which domain with --to")
-        return translate_twoway(checkpoint, inputs, output, to=to, seed=seed, noise=noise,
-                                background=background, flux_anchor=flux_anchor,
-                                overwrite=overwrite, device=device, command=command,
-                                loaded=(model, desc))  # fmt: skip
+        return _translate_twoway(checkpoint, inputs, output, (model, desc), to=to, seed=seed,
+                                 noise=noise, background=background, flux_anchor=flux_anchor,
+                                 overwrite=overwrite, device=device, command=command)  # fmt: skip
     check_one_way_options(desc, checkpoint, to=to, mask=mask, calibrated=calibrated,
                           background=background, flux_anchor=flux_anchor)  # fmt: skip
     return _predict_to_file(model, desc, inputs, output, tile=tile, overlap=overlap,
                             margin=margin, align=align, reference=reference,
                             overwrite=overwrite, device=device, command=command,
                             mask=mask, calibrated=calibrated)  # fmt: skip
+
+
+def _translate_twoway(checkpoint, inputs, output, loaded: tuple, *, to, **options) -> Path:
+    from astroi2i.workflows.twoway import translate_twoway
+
+    if to is None:
+        raise InputError(f"{checkpoint}: a two-way model; say which domain with --to")
+    return translate_twoway(checkpoint, inputs, output, to=to, loaded=loaded, **options)
 
 
 def _predict_to_file(model, desc: ModelDescription, inputs, output, *, tile, overlap, margin, align,

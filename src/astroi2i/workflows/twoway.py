@@ -164,9 +164,12 @@ def translate_twoway(
     loaded: tuple | None = None,
 ) -> Path:
     """Translate a stamp (one cube, or one file per band in the model's order) into the
-    domain ``to`` and write it as FITS with the rescaled WCS, the target unit and provenance
-    (``background=False``: without the smooth background between sources that the model
-    chose after training; ``flux_anchor``: as :func:`predict_twoway`'s)."""
+    domain ``to`` (a domain name or "a"/"b") and write it as FITS with the rescaled WCS, the
+    target unit and provenance. ``seed``: of the sampled noise; ``noise=False``: the
+    deterministic, noise-free translation; ``background=False``: without the smooth
+    background between sources chosen after training; ``flux_anchor``: True takes every
+    source's flux from the regrid reference (None: in the bands chosen after training), as
+    :func:`predict_twoway` says."""
     from astroi2i.data.datasets import _stack
     from astroi2i.io.fits import read_image, write_image
     from astroi2i.io.image import SkyImage
