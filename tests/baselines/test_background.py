@@ -1,12 +1,11 @@
-"""The smooth background between sources: sources kept, the sky between them smoothed, the
-choice made by PSNR on held-out pairs."""
+"""The smooth background between sources: sources kept, the sky between them smoothed (by the
+masked average or the local plane), and the finish chosen on held-out pairs by its rule."""
 
 import numpy as np
 import pytest
 from scipy import ndimage
 
 from astroi2i.baselines.background import smooth_background, source_mask
-from astroi2i.workflows.twoway_anchors import choose_background
 
 
 def _scene(seed=0, noise=0.05, shape=(96, 96)):
@@ -54,14 +53,99 @@ def test_bands_nan_and_an_empty_sky():
     assert np.std(smooth) < 0.2 * np.std(flat)
 
 
-def test_the_choice_smooths_only_where_it_scores_higher():
-    """Against the noise-free truths the smoothing wins and is chosen; against the noisy
-    images themselves leaving them as they are scores infinitely well and is kept."""
-    scenes = [_scene(seed=s) for s in range(3)]
-    images = [noisy for _, noisy in scenes]
-    chosen = choose_background(images, [truth for truth, _ in scenes])
-    assert chosen["on"] == [True, True] and chosen["n_pairs"] == 3
-    assert all(on > off for on, off in zip(chosen["psnr_on"], chosen["psnr_off"]))
-    assert all(n in (2.0, 3.0, 5.0) for n in chosen["nsigma"])
-    kept = choose_background(images, images)
-    assert kept["on"] == [False, False]
+def test_the_local_plane_is_exact_on_a_planar_sky_around_a_mask_and_at_the_edges():
+    from astroi2i.baselines.background import _local_linear
+
+    y, x = np.mgrid[:64, :80].astype(float)
+    plane = 1.0 + 0.03 * x - 0.02 * y
+    keep = np.ones(plane.shape)
+    keep[20:40, 25:45] = 0  # a masked source: its neighbours lie on one side only
+    for scale in (4.0, 8.0, 16.0):
+        np.testing.assert_allclose(_local_linear(plane, keep, scale), plane, atol=1e-10)
+    # the masked average is biased there, towards the far side's values
+    average = ndimage.gaussian_filter(keep * plane, 8.0, mode="mirror") / ndimage.gaussian_filter(
+        keep, 8.0, mode="mirror"
+    )
+    assert np.abs(average - plane)[keep > 0].max() > 0.05
+
+
+def _wings(seed, noise=0.02, shape=(96, 96)):
+    """(truth, noisy): an exponential disk (scale length 4 px, central 2.0) whose outer light
+    lies below any detection threshold, on a zero sky, plus correlated noise."""
+    rng = np.random.default_rng(seed)
+    r = np.hypot(*(np.mgrid[: shape[0], : shape[1]] - 48.0))
+    truth = (2.0 * np.exp(-r / 4.0))[None]
+    blobs = ndimage.gaussian_filter(rng.normal(size=(1, *shape)), (0, 1.5, 1.5))
+    return truth, truth + noise * blobs / blobs.std()
+
+
+def test_the_local_plane_keeps_more_of_a_galaxys_faint_wings_than_the_average():
+    """The flux the smoothing takes out of a 30-px aperture (the wings count), relative to
+    the galaxy's: the masked average, whose neighbours next to the source all lie farther
+    out, takes over 1 %; the local plane about half of that (0.023 and 0.011 here)."""
+    aperture = np.hypot(*(np.mgrid[:96, :96] - 48.0)) < 30
+    lost = {0: [], 1: []}
+    for seed in range(6):
+        truth, noisy = _wings(seed)
+        for order in (0, 1):
+            out = smooth_background(noisy, nsigma=3.0, scale=8.0, order=order)
+            lost[order].append((noisy[0][aperture].sum() - out[0][aperture].sum())
+                               / truth[0][aperture].sum())  # fmt: skip
+    assert np.mean(lost[0]) > 0.01
+    assert 0 < np.mean(lost[1]) < 0.7 * np.mean(lost[0])
+
+
+def test_the_finish_rule_takes_the_best_psnr_whose_photometry_is_no_worse_than_regrid():
+    from astroi2i.workflows.twoway_anchors import pick
+
+    psnr = np.array([30.0, 34.0, 33.0, 32.0])
+    flux = np.array([0.02, 0.05, 0.015, 0.01])
+    assert pick(psnr, flux, 0.018, "psnr") == 1
+    assert pick(psnr, flux, 0.018, "photometry") == 2  # 34 dB costs flux: 33 dB does not
+    assert pick(psnr, flux, 0.005, "photometry") == 3  # none admissible: the best flux
+    assert pick(psnr, flux, np.nan, "photometry") == 1  # no galaxy to measure: PSNR
+    assert pick(np.array([30.0, 30.0]), np.array([0.0, 0.0]), 1.0, "photometry") == 0
+
+
+def _finish_case():
+    """Three scenes of one band: a disk with faint wings, its noisy image, and a regrid-like
+    reference (the truth with a little white noise)."""
+    scenes = [_wings(seed, noise=0.05) for seed in range(3)]
+    rng = np.random.default_rng(9)
+    references = [truth + 0.01 * rng.normal(size=truth.shape) for truth, _ in scenes]
+    return [noisy for _, noisy in scenes], references, [truth for truth, _ in scenes]
+
+
+def test_the_finish_is_chosen_and_scored_as_stored():
+    """Each rule's stored choice, applied (anchoring, then smoothing), scores the stored PSNR
+    and flux error; the photometry rule's flux error is within the reference's, or is the
+    least of all candidates; against the images themselves nothing is changed."""
+    from astroi2i.baselines.flux_anchor import anchor_flux
+    from astroi2i.metrics.image import psnr
+    from astroi2i.workflows.twoway_anchors import _flux_errors, _segments, choose_finish
+
+    images, references, truths = _finish_case()
+    segments = _segments(truths)
+    for rule in ("psnr", "photometry"):
+        anchor, smooth = choose_finish(images, references, truths, rule=rule)
+        assert anchor["rule"] == smooth["rule"] == rule and smooth["n_pairs"] == 3
+        assert smooth["order"] == [1]
+        outs = []
+        for image, reference in zip(images, references):
+            out = anchor_flux(image, reference)[0] if anchor["on"][0] else image
+            if smooth["on"][0]:
+                out = smooth_background(out, nsigma=smooth["nsigma"], scale=smooth["scale"],
+                                        order=1)  # fmt: skip
+            outs.append(out)
+        mean = np.mean([psnr(o[0], t[0]) for o, t in zip(outs, truths)])
+        errors = [_flux_errors(o, seg)[0] for o, seg in zip(outs, segments)]
+        assert mean == pytest.approx(smooth["psnr"][0], abs=1e-5)
+        assert np.median(errors) == pytest.approx(smooth["flux_err"][0], abs=1e-6)
+        regrid = np.median([_flux_errors(r, seg)[0] for r, seg in zip(references, segments)])
+        assert smooth["flux_err_regrid"][0] == pytest.approx(regrid, abs=1e-6)
+        if rule == "psnr":
+            assert smooth["on"] == [True] and smooth["psnr"][0] > smooth["psnr_as_is"][0]
+        else:
+            assert smooth["flux_err"][0] <= max(regrid, smooth["flux_err_as_is"][0]) + 1e-9
+    kept, as_is = choose_finish(images, images, images)
+    assert kept["on"] == [False] and as_is["on"] == [False]

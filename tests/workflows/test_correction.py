@@ -122,3 +122,34 @@ def test_calibrate_refits_or_keeps_the_weight(tiny_checkpoint, survey_pair, tmp_
     assert main(["calibrate", str(ckpt), "--manifest", str(survey_pair), "--split", "test",
                  "-o", str(kept), "--keep-correction"]) == 0  # fmt: skip
     assert describe(kept).correction == describe(ckpt).correction
+    # --finish chooses a two-way model's finish: refused for this one-way model
+    capsys.readouterr()
+    assert main(["calibrate", str(ckpt), "--manifest", str(survey_pair), "--split", "test",
+                 "-o", str(tmp_path / "finish.ckpt"), "--finish", "psnr"]) == 2  # fmt: skip
+    err = capsys.readouterr().err
+    assert "--finish applies to two-way models only" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "finish.ckpt").exists()
+
+
+def test_a_band_whose_finish_is_the_classical_answers_stores_weight_zero():
+    """A two-way band where the finish rule took the classical answer (w = 0 on the raw
+    input): its weight and reference family are stored, its PSNR row is the raw input's, and
+    the weights chosen by PSNR are kept beside them; an unchanged choice stores nothing more."""
+    from types import SimpleNamespace
+
+    import torch
+
+    from astroi2i.workflows.correction import _take_finish_weights
+
+    entry = {"weights": [1.0, 0.7], "raw_reference": [False, True], "psnr": [[1.0, 2.0],
+             [3.0, 4.0]], "psnr_raw_reference": [[5.0, 6.0], [3.0, 4.0]]}  # fmt: skip
+    generator = SimpleNamespace(_correction_weight=torch.tensor([0.0, 0.7]),
+                                raw_reference=[True, True])  # fmt: skip
+    _take_finish_weights(entry, generator)
+    assert entry["weights"] == [0.0, 0.7] and entry["raw_reference"] == [True, True]
+    assert entry["weights_by_psnr"] == [1.0, 0.7]
+    assert entry["raw_reference_by_psnr"] == [False, True]
+    assert entry["psnr"] == [[5.0, 6.0], [3.0, 4.0]]
+    same = {"weights": [0.0, 0.7], "raw_reference": [True, True], "psnr": [[5.0], [3.0]]}
+    _take_finish_weights(same, generator)
+    assert "weights_by_psnr" not in same

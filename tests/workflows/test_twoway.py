@@ -102,6 +102,7 @@ def _correction_is_chosen_and_applied(ckpt, manifest_path):
     from astroi2i.workflows.correction import GRID, choose_weights
     from astroi2i.workflows.model import load
     from astroi2i.workflows.twoway import predict_twoway, regrid_baseline
+    from astroi2i.workflows.twoway_anchors import _flux_errors, _segments
 
     system, desc = load(ckpt)
     manifest = read_manifest(manifest_path)
@@ -112,7 +113,15 @@ def _correction_is_chosen_and_applied(ckpt, manifest_path):
         assert corr["split"] == "val" and corr["n_images"] == 1
         assert corr["against"] == "noise-free truth" and len(corr["weights"]) == 5
         psnrs = np.asarray(corr["psnr"])  # (band, grid)
-        assert corr["weights"] == choose_weights(psnrs.T[:, :, None])
+        # the weights chosen by PSNR, then set to 0 in the bands where the finish rule took
+        # the classical answer's finish
+        raw_by_psnr = corr.get("raw_reference_by_psnr", corr["raw_reference"])
+        rows = np.asarray([corr["psnr_raw_reference" if r else "psnr_own_reference"][c]
+                           for c, r in enumerate(raw_by_psnr)])  # fmt: skip
+        by_psnr = corr.get("weights_by_psnr", corr["weights"])
+        assert by_psnr == choose_weights(rows.T[:, :, None])
+        classical = desc.two_way[to]["background"]["classical"]
+        assert corr["weights"] == [0.0 if k else w for k, w in zip(classical, by_psnr)]
         # w = 0 in a band weighed against the raw input is the filtered regrid of the raw
         # input; the noise GAN's translators read the autoencoder's output, so each band was
         # also weighed against that input's own baseline, and took it only where it scored
@@ -145,30 +154,30 @@ def _correction_is_chosen_and_applied(ckpt, manifest_path):
         for c, w in enumerate(corr["weights"]):
             stored = psnrs[c, GRID.index(w)]
             assert psnr(pred[c], target[c]) == pytest.approx(stored, rel=1e-6)
-        # then, per band, whether the sources take the regrid reference's flux: on where the
-        # stored PSNR with it is higher, and the default output is anchored in those bands
-        anchor = desc.two_way[to]["flux_anchor"]
-        assert anchor["n_pairs"] == 1 and len(anchor["on"]) == 5
-        assert anchor["on"] == [b > a for a, b in zip(anchor["psnr_off"], anchor["psnr_on"])]
+        # then, per band, the finish chosen together by the photometry rule: whether the
+        # sources take the regrid reference's flux, then whether and how the background
+        # between sources is smoothed; the default output is that, and scores what was stored
+        anchor, smooth = desc.two_way[to]["flux_anchor"], desc.two_way[to]["background"]
+        assert anchor["n_pairs"] == smooth["n_pairs"] == 1 and len(anchor["on"]) == 5
+        assert anchor["rule"] == smooth["rule"] == "photometry" and smooth["order"] == [1] * 5
         full = predict_twoway(system, desc, data, to, noise=False, flux_anchor=True,
                               background=False)  # fmt: skip
         unsmoothed = predict_twoway(system, desc, data, to, noise=False, background=False)
-        for c in range(5):
-            assert psnr(pred[c], target[c]) == pytest.approx(anchor["psnr_off"][c], rel=1e-4)
-            assert psnr(full[c], target[c]) == pytest.approx(anchor["psnr_on"][c], rel=1e-4)
-            np.testing.assert_array_equal(unsmoothed[c], full[c] if anchor["on"][c] else pred[c])
-        # then, per band, whether its background between sources is smoothed, and how; the
-        # default output is that, and scores what was stored
-        smooth = desc.two_way[to]["background"]
-        assert smooth["n_pairs"] == 1 and len(smooth["on"]) == 5
-        assert smooth["on"] == [b > a for a, b in zip(smooth["psnr_off"], smooth["psnr_on"])]
         default = predict_twoway(system, desc, data, to, noise=False)
-        smoothed = smooth_background(unsmoothed, nsigma=smooth["nsigma"], scale=smooth["scale"])
+        smoothed = smooth_background(unsmoothed, nsigma=smooth["nsigma"], scale=smooth["scale"],
+                                     order=1)  # fmt: skip
+        segments = _segments([target])[0]
+        reference = regrid_baseline(data, desc, to)
         for c in range(5):
-            assert psnr(unsmoothed[c], target[c]) == pytest.approx(smooth["psnr_off"][c], rel=1e-4)
-            assert psnr(smoothed[c], target[c]) == pytest.approx(smooth["psnr_on"][c], rel=1e-4)
+            np.testing.assert_array_equal(unsmoothed[c], full[c] if anchor["on"][c] else pred[c])
             np.testing.assert_array_equal(default[c], smoothed[c] if smooth["on"][c] else
                                           unsmoothed[c])  # fmt: skip
+            assert psnr(default[c], target[c]) == pytest.approx(smooth["psnr"][c], rel=1e-4)
+            assert psnr(pred[c], target[c]) == pytest.approx(smooth["psnr_as_is"][c], rel=1e-4)
+        np.testing.assert_allclose(_flux_errors(default, segments), smooth["flux_err"],
+                                   rtol=1e-3, atol=1e-6)  # fmt: skip
+        np.testing.assert_allclose(_flux_errors(reference, segments), smooth["flux_err_regrid"],
+                                   rtol=1e-3, atol=1e-6)  # fmt: skip
         # a translated file says in which bands the fluxes came from the regrid reference
         out = Path(ckpt).parent / f"to_{to}.fits"
         assert main(["-q", "translate", str(ckpt), str(manifest.cell(row, source)[0]), "-o",
@@ -310,7 +319,7 @@ def _calibrate_refits_a_copy(ckpt, manifest_path, capsys):
     out = Path(ckpt).parent / "recalibrated.ckpt"
     capsys.readouterr()
     assert main(["-q", "calibrate", str(ckpt), "--manifest", str(manifest_path), "--split",
-                 "test", "-o", str(out)]) == 0  # fmt: skip
+                 "test", "-o", str(out), "--finish", "psnr"]) == 0  # fmt: skip
     printed = capsys.readouterr().out
     assert "into cfht, per band: correction weight" in printed and "smooth background" in printed
     assert Path(ckpt).read_bytes() == before
@@ -321,6 +330,8 @@ def _calibrate_refits_a_copy(ckpt, manifest_path, capsys):
         assert (
             refit[side]["background"]["n_pairs"] == 2 and first[side]["background"]["n_pairs"] == 1
         )
+        assert refit[side]["background"]["rule"] == refit[side]["flux_anchor"]["rule"] == "psnr"
+        assert first[side]["background"]["rule"] == "photometry"
     assert main(["-q", "calibrate", str(ckpt), "--manifest", str(manifest_path), "-o",
                  str(out)]) == 2  # fmt: skip
     assert "exists" in capsys.readouterr().err
@@ -333,12 +344,13 @@ def _fitted_filter_rows_are_the_filtered_regrid(work, manifest_path, rows):
     """The "regrid + fitted filter" rows score the regrid reference filtered with the radial
     filter fitted on the validation pairs, by hand."""
     from astroi2i.baselines.background import smooth_background
+    from astroi2i.baselines.flux_anchor import anchor_flux
     from astroi2i.baselines.radial_filter import radial_filter
     from astroi2i.data.twoway import load_domains
     from astroi2i.metrics.image import band_metrics
     from astroi2i.workflows.model import load
     from astroi2i.workflows.twoway import regrid_baseline
-    from astroi2i.workflows.twoway_anchors import choose_background, fitted_regrid_filters
+    from astroi2i.workflows.twoway_anchors import choose_finish, fitted_regrid_filters
 
     _, desc = load(work / "noise_gan" / "checkpoints" / "last.ckpt")
     table = read_manifest(manifest_path)
@@ -354,14 +366,19 @@ def _fitted_filter_rows_are_the_filtered_regrid(work, manifest_path, rows):
                & (rows["direction"] == "sdss→cfht")]  # fmt: skip
     assert len(row) == 1 and row["psnr"][0] == pytest.approx(psnr, rel=1e-6)
     assert filters["b"]["n_pairs"] == len(val) and filters["b"]["gain"][0][0] == 1.0
-    # "+ smooth background": that, with the background between sources smoothed as chosen on
+    # "+ smooth background": that, finished as the model's translations are (flux anchoring
+    # to the regrid reference, then the smooth background), chosen by the model's rule on
     # the validation pairs against their noise-free truths
     truths = load_domains(table, "val", ["sdss_truth"], ["cfht_truth"]).paired
-    filtered = [radial_filter(regrid_baseline(a.data, desc, "b"), filters["b"]["k"],
-                              filters["b"]["gain"]) for _, a, _ in val]  # fmt: skip
-    chosen = choose_background(filtered, [t.data for _, _, t in truths])
-    smoothed = smooth_background(pred, nsigma=chosen["nsigma"], scale=chosen["scale"],
-                                 bands=chosen["on"])  # fmt: skip
+    regrids = [regrid_baseline(a.data, desc, "b") for _, a, _ in val]
+    filtered = [radial_filter(r, filters["b"]["k"], filters["b"]["gain"]) for r in regrids]
+    anchor, chosen = choose_finish(filtered, regrids, [t.data for _, _, t in truths],
+                                   rule=desc.two_way["b"]["background"]["rule"])  # fmt: skip
+    finished = pred
+    if any(anchor["on"]):
+        finished = anchor_flux(pred, regrid_baseline(a.data, desc, "b"), bands=anchor["on"])[0]
+    smoothed = smooth_background(finished, nsigma=chosen["nsigma"], scale=chosen["scale"],
+                                 bands=chosen["on"], order=chosen["order"])  # fmt: skip
     psnr = np.mean([band_metrics(smoothed[c], b.data[c], b.band_mask[c])["psnr"]
                     for c in range(5)])  # fmt: skip
     row = rows[(rows["method"] == "regrid + fitted filter + smooth background (no learning)")

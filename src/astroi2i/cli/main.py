@@ -315,7 +315,7 @@ def _run_calibrate(args) -> int:
     path, cal = calibrate(args.checkpoint, args.manifest, split=args.split, output=args.output,
                           overwrite=args.overwrite, device=args.device, seed=args.seed,
                           correction=not args.keep_correction,
-                          offset=not args.no_offset)  # fmt: skip
+                          offset=not args.no_offset, finish=args.finish)  # fmt: skip
     _print_correction(path)
     rows = zip(cal["offset"], cal["scale"], cal["multipliers"], cal["n_pixels"]) if cal else ()
     for c, (beta, scale, mult, n) in enumerate(rows):

@@ -376,6 +376,11 @@ def _add_calibrate(sub) -> None:
                    help="keep the σ network's shape: no offset added to σ before the "
                    "conformal scaling (by default one is chosen by the 95 %% interval "
                    "score)")  # fmt: skip
+    p.add_argument("--finish", choices=("photometry", "psnr"), default=None,
+                   help="two-way models: how the flux anchoring and the smooth background "
+                   "are chosen; photometry (default): the highest PSNR among the choices "
+                   "whose galaxy fluxes are no worse than regrid's; psnr: the highest "
+                   "PSNR")  # fmt: skip
     p.add_argument("--overwrite", action="store_true")
 
 

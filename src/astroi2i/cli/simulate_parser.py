@@ -46,7 +46,7 @@ def add_simulate(sub) -> None:
         "--val",
         type=int,
         default=Default(galaxies, "val"),
-        help="--preset: paired validation galaxies (%(default)s)",
+        help="--preset: paired validation galaxies (default: sdss-cfht 60, splus-legacy 20)",
     )
     s.add_argument(
         "--test",

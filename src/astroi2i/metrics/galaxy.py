@@ -13,7 +13,14 @@ import warnings
 
 import numpy as np
 
-__all__ = ["background_mask", "noise_fidelity", "radial_power", "galaxy_properties"]
+__all__ = [
+    "background_mask",
+    "central_segment",
+    "galaxy_properties",
+    "noise_fidelity",
+    "radial_power",
+    "segment_flux",
+]
 
 
 def _stats(image: np.ndarray, mask: np.ndarray | None = None) -> tuple[float, float]:
@@ -96,24 +103,15 @@ def noise_fidelity(pred: np.ndarray, target: np.ndarray, background: np.ndarray)
     }
 
 
-def galaxy_properties(
-    pred: np.ndarray, target: np.ndarray, *, nsigma: float = 2.0, npixels: int = 5, grow: int = 4
-) -> dict:
-    """Flux, half-light radius and ellipticity of the central galaxy in both images, measured
-    with photutils' SourceCatalog on the *target's* segment of that galaxy (the segment under
-    the centre, else the nearest) grown by ``grow`` pixels (so a blurrier prediction's wings
-    are counted), each image less its own background median.
-
-    Returns the target's values (``flux``, ``r50`` in pixels, ``ellipticity``) and the errors
-    ``flux_err`` = |F_p/F_t − 1|, ``r50_err`` = |r_p/r_t − 1|, ``ell_err`` = |e_p − e_t|;
-    NaN when the target has no source.
-    """
+def central_segment(target: np.ndarray, *, nsigma: float = 2.0, npixels: int = 5, grow: int = 4):
+    """The target's segment of its central galaxy (the segment under the centre, else the
+    nearest), grown by ``grow`` pixels, as a photutils ``SegmentationImage`` with that one
+    label; None when the target has no source."""
     from photutils.segmentation import SourceCatalog
 
-    nan = {k: np.nan for k in ("flux", "r50", "ellipticity", "flux_err", "r50_err", "ell_err")}
     segm = _segments(target, nsigma, npixels)
     if segm is None:
-        return nan
+        return None
     h, w = target.shape
     label = int(segm.data[h // 2, w // 2])
     if label == 0:
@@ -125,6 +123,36 @@ def galaxy_properties(
         from scipy.ndimage import binary_dilation
 
         segm.data = np.where(binary_dilation(segm.data == label, iterations=grow), label, 0)
+    return segm
+
+
+def segment_flux(image: np.ndarray, segm) -> float:
+    """The flux of ``image`` in the one segment of ``segm`` (:func:`central_segment`), less
+    the image's own background median (sigma-clipped, outside the segment): the same number
+    as :func:`galaxy_properties`' flux, without the catalogue's other properties."""
+    inside = segm.data > 0
+    median, _ = _stats(image, mask=inside | ~np.isfinite(image))
+    return float(np.sum(image[inside] - median))
+
+
+def galaxy_properties(
+    pred: np.ndarray, target: np.ndarray, *, nsigma: float = 2.0, npixels: int = 5, grow: int = 4
+) -> dict:
+    """Flux, half-light radius and ellipticity of the central galaxy in both images, measured
+    with photutils' SourceCatalog on the *target's* segment of that galaxy (the segment under
+    the centre, else the nearest) grown by ``grow`` pixels (so a blurrier prediction's wings
+    are counted), each image less its own background median (:func:`central_segment`).
+
+    Returns the target's values (``flux``, ``r50`` in pixels, ``ellipticity``) and the errors
+    ``flux_err`` = |F_p/F_t − 1|, ``r50_err`` = |r_p/r_t − 1|, ``ell_err`` = |e_p − e_t|;
+    NaN when the target has no source.
+    """
+    from photutils.segmentation import SourceCatalog
+
+    nan = {k: np.nan for k in ("flux", "r50", "ellipticity", "flux_err", "r50_err", "ell_err")}
+    segm = central_segment(target, nsigma=nsigma, npixels=npixels, grow=grow)
+    if segm is None:
+        return nan
     values = {}
     for name, image in (("t", target), ("p", pred)):
         background = segm.data == 0

@@ -121,12 +121,15 @@ def held_out_jobs(desc: ModelDescription, manifest, split: str, seed: int, tmp: 
 
 def calibrate(model, manifest, *, split: str = "val", output=None, overwrite: bool = False,
               device: str | None = None, seed: int = 0, correction: bool = True,
-              offset: bool = True) -> tuple[Path, dict | None]:  # fmt: skip
+              offset: bool = True,
+              finish: str | None = None) -> tuple[Path, dict | None]:  # fmt: skip
     """Calibrate ``model`` on the ``split`` rows of ``manifest`` and write the calibrated model
     to ``output`` (default :func:`calibrated_path`): first, for a model that learns a
     correction to a classical answer (and ``correction``), the correction's weight
     (:mod:`astroi2i.workflows.correction`), then σ (models with a σ network; ``offset``:
-    choose the score's offset β, :func:`astroi2i.metrics.uncertainty.choose_offset`).
+    choose the score's offset β, :func:`astroi2i.metrics.uncertainty.choose_offset`). A
+    two-way model refits all its post-training choices, its finish by the rule ``finish``
+    (default ``photometry``; :func:`astroi2i.workflows.twoway_anchors.choose_finish`).
     Returns (path, the σ calibration or None)."""
     from astroi2i.workflows.correction import can_correct, fit_correction
     from astroi2i.workflows.model import describe, load_model, resolve_model
@@ -139,7 +142,10 @@ def calibrate(model, manifest, *, split: str = "val", output=None, overwrite: bo
                 f"{model}: a two-way model has no σ to calibrate and refits all "
                 "its choices; --keep-correction and --no-offset do not apply"
             )
-        return _calibrate_twoway(source, manifest, split, output, overwrite), None
+        return _calibrate_twoway(source, manifest, split, output, overwrite,
+                                 finish or "photometry"), None  # fmt: skip
+    if finish is not None:
+        raise InputError(f"{model}: --finish applies to two-way models only")
     device = resolve_device(device)
     loaded = load_model(source, device=device)
     desc = loaded[1]
@@ -174,18 +180,19 @@ def calibrate(model, manifest, *, split: str = "val", output=None, overwrite: bo
     return output, calibration
 
 
-def _calibrate_twoway(source: Path, manifest, split: str, output, overwrite: bool) -> Path:
+def _calibrate_twoway(source: Path, manifest, split: str, output, overwrite: bool,
+                      rule: str) -> Path:  # fmt: skip
     """A two-way checkpoint's post-training choices, made again on the paired ``split`` rows of
     ``manifest`` (:func:`astroi2i.workflows.correction.fit_twoway_correction`: the weights of
-    its translators' corrections, flux anchoring, the smooth background, the noise spectrum)
-    in a copy written to ``output``; the source is never changed."""
+    its translators' corrections, flux anchoring and the smooth background by ``rule``, the
+    noise spectrum) in a copy written to ``output``; the source is never changed."""
     from astroi2i.workflows.correction import fit_twoway_correction
 
     output = _check_output(source, output, overwrite)
     with tempfile.TemporaryDirectory(prefix="astroi2i-calibrate-") as tmp:
         work = Path(tmp) / source.name
         shutil.copyfile(source, work)
-        if fit_twoway_correction(work, manifest, split=split) is None:
+        if fit_twoway_correction(work, manifest, split=split, rule=rule) is None:
             raise InputError(f"{manifest}: no paired {split!r} rows, or no anchored translator "
                              f"in {source.name}: nothing to calibrate")  # fmt: skip
         write_atomic(output, lambda dest: shutil.copyfile(work, dest))

@@ -194,46 +194,55 @@ def _twoway_entry(system, meta, name: str, sides, to: str, **fields) -> dict:
     return entry
 
 
-def _choose_flux_anchor(system, meta, sides, to: str) -> dict:
-    """Per band, whether the translator's noise-free output into ``to``, with its chosen
-    weight, scores a higher mean PSNR on the pairs with its sources' flux taken from the
-    regrid reference (:func:`astroi2i.baselines.flux_anchor.anchor_flux`) than without; both
-    means kept (a faint band's fluxes are too noisy to anchor to, a bright one's are not)."""
-    from astroi2i.baselines.flux_anchor import anchor_flux
-    from astroi2i.metrics.image import psnr as score
+def _choose_finish(system, meta, generator, sides, to: str, rule: str) -> tuple[dict, dict]:
+    """Per band, the finish of the translator's noise-free output into ``to``: whether its
+    sources take the regrid reference's flux, and whether and how its background between
+    sources is smoothed (:func:`astroi2i.workflows.twoway_anchors.choose_finish`), chosen by
+    ``rule`` together with the weight: every finish of the output with the weights chosen so
+    far, and every finish of the classical answer (w = 0 on the raw input), are candidates.
+    A band whose best candidate is the classical answer's gets w = 0 (the learned correction
+    did not pay under the rule there); ``generator`` is left with the chosen weights (the
+    caller stores them: :func:`_take_finish_weights`). Returns (flux_anchor, background),
+    the latter saying per band whether the classical answer's finish won (``classical``)."""
+    from astroi2i.archs.correction import set_correction_weight
     from astroi2i.workflows.twoway import predict_twoway, regrid_baseline
+    from astroi2i.workflows.twoway_anchors import finish_entries, pick, score_finishes
 
-    n_bands = len(meta.target_bands if to == "b" else meta.input_bands)
-    psnr = np.zeros((2, n_bands, len(sides)))
-    for j, (source, truth) in enumerate(sides):
-        pred = predict_twoway(system, meta, source.data, to, noise=False, flux_anchor=False,
-                              background=False)  # fmt: skip
-        anchored, _ = anchor_flux(pred, regrid_baseline(source.data, meta, to))
-        for k, image in enumerate((pred, anchored)):
-            psnr[k, :, j] = [score(image[c], truth.data[c]) for c in range(n_bands)]
-    off, on = (np.mean(m, axis=-1) for m in psnr)
-    log.info("flux anchoring into %s, per band: mean PSNR without %s, with %s dB",
-             meta.two_way[to]["name"], [f"{v:.2f}" for v in off],
-             [f"{v:.2f}" for v in on])  # fmt: skip
-    return {"on": [bool(x) for x in on > off], "psnr_off": [round(float(v), 4) for v in off],
-            "psnr_on": [round(float(v), 4) for v in on], "n_pairs": len(sides)}  # fmt: skip
-
-
-def _choose_background(system, meta, sides, to: str) -> dict:
-    """Per band, whether the noise-free translation into ``to`` (with its chosen weight and
-    flux anchoring) scores a higher mean PSNR on the pairs with its background between
-    sources replaced by a smooth estimate, and with which detection threshold and scale
-    (:func:`astroi2i.workflows.twoway_anchors.choose_background`)."""
-    from astroi2i.workflows.twoway import predict_twoway
-    from astroi2i.workflows.twoway_anchors import choose_background
-
-    cleans = [predict_twoway(system, meta, source.data, to, noise=False, background=False)
-              for source, _ in sides]  # fmt: skip
-    chosen = choose_background(cleans, [truth.data for _, truth in sides])
-    log.info("background between sources into %s, per band: smoothed %s (mean PSNR as it is "
-             "%s, smoothed %s dB)", meta.two_way[to]["name"], chosen["on"],
-             chosen["psnr_off"], chosen["psnr_on"])  # fmt: skip
-    return chosen
+    weights, raw = list(generator._correction_weight.tolist()), list(generator.raw_reference)
+    n_bands = len(weights)
+    references = [regrid_baseline(source.data, meta, to) for source, _ in sides]
+    truths = [truth.data for _, truth in sides]
+    scored = []
+    for w, r in ((weights, raw), ([0.0] * n_bands, [True] * n_bands)):
+        if scored and w == weights and r == raw:  # already the classical answer
+            scored.append(tuple(np.copy(a) for a in scored[0]))
+            break
+        set_correction_weight(generator, w)
+        generator.raw_reference = r
+        cleans = [predict_twoway(system, meta, source.data, to, noise=False, flux_anchor=False,
+                                 background=False) for source, _ in sides]  # fmt: skip
+        scored.append(score_finishes(cleans, references, truths))
+    (mean, median, limit), (mean0, median0, _) = scored
+    size = mean.shape[0]
+    joint = [pick(np.concatenate([mean[:, c], mean0[:, c]]),
+                  np.concatenate([median[:, c], median0[:, c]]), limit[c], rule)
+             for c in range(n_bands)]  # fmt: skip
+    classical = [k >= size for k in joint]
+    for c in range(n_bands):
+        if classical[c]:
+            mean[:, c], median[:, c] = mean0[:, c], median0[:, c]
+            weights[c], raw[c] = 0.0, True
+    set_correction_weight(generator, weights)
+    generator.raw_reference = raw
+    anchor, smooth = finish_entries([k % size for k in joint], mean, median, limit, rule=rule,
+                                    n_pairs=len(sides))  # fmt: skip
+    smooth["classical"] = classical
+    log.info("finish into %s (%s rule), per band: the classical answer %s, flux from regrid %s, "
+             "background smoothed %s; mean PSNR %s dB (as it is %s), median flux error %s (as "
+             "it is %s, regrid %s)", meta.two_way[to]["name"], rule, classical, anchor["on"],
+             smooth["on"], smooth["psnr"], smooth["psnr_as_is"], smooth["flux_err"],
+             smooth["flux_err_as_is"], smooth["flux_err_regrid"])  # fmt: skip
+    return anchor, smooth
 
 
 def _fit_noise_spectrum(system, meta, pairs, to: str) -> dict | None:
@@ -278,20 +287,37 @@ def _fit_noise_spectrum(system, meta, pairs, to: str) -> dict | None:
             "power_noise_free": power[1].tolist(), "power_emulated": power[2].tolist()}  # fmt: skip
 
 
+def _take_finish_weights(entry: dict, generator) -> None:
+    """Store in the correction ``entry`` the weights the finish left on ``generator`` (w = 0
+    where the classical answer's finish won), keeping the PSNR-chosen ones beside them."""
+    weights = [round(float(w), 6) for w in generator._correction_weight.tolist()]
+    raw = list(generator.raw_reference)
+    if weights == [round(float(w), 6) for w in entry["weights"]] and raw == entry["raw_reference"]:
+        return
+    entry["weights_by_psnr"] = list(entry["weights"])
+    entry["raw_reference_by_psnr"] = list(entry["raw_reference"])
+    if "psnr_raw_reference" in entry:  # each band's PSNR row: the family its weight is on
+        entry["psnr"] = [entry["psnr_raw_reference"][c] if r else row
+                         for c, (r, row) in enumerate(zip(raw, entry["psnr"]))]  # fmt: skip
+    entry["weights"], entry["raw_reference"] = weights, raw
+
+
 def _so_far(meta, two_way: dict, to: str):
     """The description with the choices made so far into ``to`` and no noise shaping yet."""
     return meta.replace(two_way={**two_way, to: {**two_way[to], "noise_spectrum": None}})
 
 
-def fit_twoway_correction(checkpoint: Path, manifest, *, split: str) -> dict | None:
+def fit_twoway_correction(checkpoint: Path, manifest, *, split: str,
+                          rule: str = "photometry") -> dict | None:  # fmt: skip
     """The same choice for a two-way model whose translators are anchored on the regrid
     baseline (``ScaleGenerator(anchor=True)``), per direction and band, on the paired rows of
     ``split``: each translator's noise-free output (``--no-noise``) is scored against the
     noise-free truth where the manifest has one (``<column>_truth``), else against the noisy
     target. The choice is stored as ``two_way[side]["correction"]`` (``side``: the domain
     translated into); with that weight, whether its sources' flux is then taken from the
-    regrid reference is chosen the same way (``two_way[side]["flux_anchor"]``), then whether
-    and how its background between sources is smoothed (``background``), then the
+    regrid reference (``two_way[side]["flux_anchor"]``) and whether and how its background
+    between sources is smoothed (``background``) are chosen together by ``rule``
+    (:func:`astroi2i.workflows.twoway_anchors.choose_finish`), then the
     emulated noise's spectral gain is fitted on the noisy targets (``noise_spectrum``,
     :func:`_fit_noise_spectrum`), and the checkpoint is rewritten in place. Returns the updated
     ``two_way`` entry, or None when nothing could be fitted (no anchored translator, no
@@ -321,9 +347,10 @@ def fit_twoway_correction(checkpoint: Path, manifest, *, split: str) -> dict | N
         )  # fmt: skip
         set_correction_weight(generator, two_way[to]["correction"]["weights"])
         generator.raw_reference = two_way[to]["correction"]["raw_reference"]
-        two_way[to]["flux_anchor"] = _choose_flux_anchor(system, meta, sides, to)
-        two_way[to]["background"] = _choose_background(system, _so_far(meta, two_way, to),
-                                                        sides, to)  # fmt: skip
+        two_way[to]["flux_anchor"], two_way[to]["background"] = _choose_finish(
+            system, meta, generator, sides, to, rule
+        )
+        _take_finish_weights(two_way[to]["correction"], generator)
         two_way[to]["noise_spectrum"] = _fit_noise_spectrum(system, _so_far(meta, two_way, to),
                                                             pairs, to)  # fmt: skip
         fitted = True

@@ -121,7 +121,7 @@ def simulate_galaxy_survey_pair(
     preset: str = "sdss-cfht",
     paired: int = 300,
     unpaired: int | None = None,
-    val: int = 20,
+    val: int | None = None,
     test: int = 60,
     seed: int = 0,
     overwrite: bool = False,
@@ -129,8 +129,11 @@ def simulate_galaxy_survey_pair(
     """Galaxy stamps seen by two surveys (GalSim; :mod:`astroi2i.sources.galaxy_stamps`):
     ``paired`` training stamps seen by both, ``unpaired`` more seen by only one survey (per
     survey; default 300 for ``sdss-cfht``, 0 for ``splus-legacy``), and ``val``/``test``
-    paired stamps. Returns the manifest path (columns split, id, one per survey — sdss, cfht
-    or splus, legacy —, kind, r_mag; the other survey's cell of an unpaired row is empty)."""
+    paired stamps (``val`` default 60 for ``sdss-cfht``, whose validation pairs choose a
+    two-way model's finish by the median of 60 galaxies' flux errors, as it is scored on the
+    test pairs; 20 for ``splus-legacy``). Returns the manifest path (columns split, id, one
+    per survey — sdss, cfht or splus, legacy —, kind, r_mag; the other survey's cell of an
+    unpaired row is empty)."""
     from astroi2i.sources import galaxy_stamps
 
     try:
@@ -144,6 +147,8 @@ def simulate_galaxy_survey_pair(
     a, b, content = PRESETS[preset]
     if unpaired is None:
         unpaired = 300 if content == "galaxy" else 0
+    if val is None:
+        val = 60 if content == "galaxy" else 20
     counts = {"--paired": paired, "--unpaired": unpaired, "--val": val, "--test": test}
     for flag, n in counts.items():
         if n < 0:

@@ -134,7 +134,8 @@ def predict_twoway(
 
         clean = run(False) if clean is None else clean
         smooth = smooth_background(clean, nsigma=smoothing["nsigma"], scale=smoothing["scale"],
-                                   bands=smoothing["on"])  # fmt: skip
+                                   bands=smoothing["on"],
+                                   order=smoothing.get("order", 0))  # fmt: skip
         out, clean = smooth + (out - clean), smooth
     spectrum = meta.two_way[to].get("noise_spectrum") if shape_spectrum else None
     if noise and spectrum:
@@ -209,6 +210,10 @@ def translate_twoway(
                                    .get("on", ())) if on and background]  # fmt: skip
     if smoothed:
         provenance["background"] = f"smooth between sources (noise removed) in {smoothed}"
+    finish = meta.two_way[side].get("background") or {}
+    if finish.get("rule") and (anchored or smoothed):
+        provenance["finish"] = (f"flux and background chosen by the {finish['rule']} rule on "
+                                f"{finish['n_pairs']} pairs")  # fmt: skip
     if noise and meta.two_way[side].get("noise_spectrum"):
         provenance["noise_spectrum"] = "emulated noise shaped to the survey's measured spectrum"
     if command:

@@ -1,8 +1,8 @@
 """What two-way models are anchored to, measured on their data: each survey's pixel noise (for
 the noise emulators) and the radial filter that takes the regrid reference towards the other
 survey (PSF matching, for ``ScaleGenerator(anchor_filter=True)`` and ``compare``'s
-"regrid + fitted filter" reference), and the smooth background between sources chosen for a
-noise-free translation (:func:`choose_background`)."""
+"regrid + fitted filter" reference), and the classical finish of a noise-free translation:
+flux anchoring and a smooth background between sources (:func:`choose_finish`)."""
 
 from __future__ import annotations
 
@@ -16,8 +16,12 @@ __all__ = [
     "measure_domain_noise",
     "fitted_regrid_filters",
     "fit_training_regrid_filters",
-    "choose_background",
+    "choose_finish",
+    "finish_entries",
+    "pick",
+    "score_finishes",
     "BACKGROUND_GRID",
+    "FINISH_RULES",
 ]
 
 log = logging.getLogger(__name__)
@@ -96,34 +100,128 @@ def fit_training_regrid_filters(train_set, meta: dict, stretch_a, stretch_b) -> 
     log.info("regrid filters fitted on %d paired training stamps", len(pairs))
 
 
-#: the (nsigma, scale in output pixels) tried by :func:`choose_background`
+#: the (nsigma, scale in output pixels) tried by :func:`choose_finish`; the background is the
+#: local plane (``smooth_background(order=1)``), which keeps a galaxy's faint wings better than
+#: the masked average (``order=0``, the choice stored by models fitted before the
+#: photometry rule)
 BACKGROUND_GRID = tuple((n, s) for n in (2.0, 3.0, 5.0) for s in (4.0, 8.0, 16.0))
+BACKGROUND_ORDER = 1
+
+#: how :func:`choose_finish` chooses: ``photometry`` keeps every band's galaxy fluxes at least
+#: as good as the regrid reference's (the flux-conserving classical answer) and takes the
+#: highest PSNR within that; ``psnr`` takes the highest PSNR
+FINISH_RULES = ("photometry", "psnr")
 
 
-def choose_background(images, truths, grid=BACKGROUND_GRID) -> dict:
-    """Per band, whether and how to replace the background between sources of a noise-free
-    translation by its smooth estimate (:func:`astroi2i.baselines.background.
-    smooth_background`): every (nsigma, scale) of ``grid`` is scored by the mean PSNR over
-    the pairs of ``images`` (noise-free translations, (C, H, W) physical) against ``truths``
-    (the noise-free truths, or the noisy targets: their noise adds the same error to every
-    candidate); a band is smoothed with its best candidate only where that beats leaving it
-    as it is. Returns ``{"on", "nsigma", "scale", "psnr_off", "psnr_on", "n_pairs"}``, per
-    band."""
+def _segments(truths) -> list[list]:
+    """Per pair and band, the truth's central segment and flux (``compare``'s measure,
+    :func:`astroi2i.metrics.galaxy.central_segment`); None where it has no source."""
+    from astroi2i.metrics.galaxy import central_segment, segment_flux
+
+    out = []
+    for truth in truths:
+        bands = []
+        for band in truth:
+            segm = central_segment(band)
+            flux = segment_flux(band, segm) if segm is not None else np.nan
+            bands.append((segm, flux) if flux > 0 else None)
+        out.append(bands)
+    return out
+
+
+def _flux_errors(image, segments) -> np.ndarray:
+    """Per band, |F/F_truth − 1| of the central galaxy of one (C, H, W) image in the truth's
+    segments (one pair of :func:`_segments`); NaN where the truth has no source."""
+    from astroi2i.metrics.galaxy import segment_flux
+
+    return np.array([abs(segment_flux(band, seg[0]) / seg[1] - 1) if seg else np.nan
+                     for band, seg in zip(image, segments)])  # fmt: skip
+
+
+def _finishes(image, reference, grid):
+    """The candidates of :func:`choose_finish` for one image: for anchoring off, then on, the
+    image unsmoothed, then smoothed with each (nsigma, scale) of ``grid``."""
     from astroi2i.baselines.background import smooth_background
+    from astroi2i.baselines.flux_anchor import anchor_flux
+
+    out = []
+    for base in (image, anchor_flux(image, reference)[0]):
+        out.append(base)
+        out += [smooth_background(base, nsigma=n, scale=s, order=BACKGROUND_ORDER)
+                for n, s in grid]  # fmt: skip
+    return out
+
+
+def pick(psnr: np.ndarray, flux_err: np.ndarray, limit: float, rule: str) -> int:
+    """The index of the candidate :func:`choose_finish` takes for one band, from each
+    candidate's mean PSNR and median flux error and the regrid reference's flux error
+    ``limit`` (NaN: no galaxy to measure, and the PSNR decides); ties go to the first."""
+    if rule == "psnr" or not np.isfinite(limit):
+        return int(np.argmax(psnr))
+    admissible = flux_err <= limit
+    if admissible.any():
+        return int(np.argmax(np.where(admissible, psnr, -np.inf)))
+    return int(np.argmin(flux_err))
+
+
+def score_finishes(images, references, truths, grid=BACKGROUND_GRID):
+    """Every finish of :func:`choose_finish` scored on the pairs: (mean PSNR, median flux
+    error), each (candidate, band) — candidate k < 1 + len(grid) without flux anchoring,
+    k % (1 + len(grid)) == 0 unsmoothed —, and the regrid ``references``' median flux error
+    per band."""
     from astroi2i.metrics.image import psnr as score
 
-    n_bands = images[0].shape[0]
-    psnr = np.zeros((1 + len(grid), n_bands, len(images)))
-    for j, (image, truth) in enumerate(zip(images, truths)):
-        candidates = [image] + [smooth_background(image, nsigma=n, scale=s) for n, s in grid]
-        for k, candidate in enumerate(candidates):
-            psnr[k, :, j] = [score(candidate[c], truth[c]) for c in range(n_bands)]
-    mean = np.nan_to_num(np.nanmean(psnr, axis=2), nan=-np.inf)
-    best = 1 + np.argmax(mean[1:], axis=0)
-    on = [bool(mean[best[c], c] > mean[0, c]) for c in range(n_bands)]
-    return {"on": on,
-            "nsigma": [grid[best[c] - 1][0] for c in range(n_bands)],
-            "scale": [grid[best[c] - 1][1] for c in range(n_bands)],
-            "psnr_off": [round(float(v), 4) for v in mean[0]],
-            "psnr_on": [round(float(mean[best[c], c]), 4) for c in range(n_bands)],
-            "n_pairs": len(images)}  # fmt: skip
+    n_bands, size = images[0].shape[0], 1 + len(grid)
+    psnr = np.zeros((2 * size, n_bands, len(images)))
+    flux = np.zeros_like(psnr)
+    regrid = np.zeros((n_bands, len(images)))
+    for j, (image, reference, truth) in enumerate(zip(images, references, truths)):
+        segments = _segments([truth])[0]
+        candidates = _finishes(image, reference, grid)
+        psnr[:, :, j] = [[score(x[c], truth[c]) for c in range(n_bands)] for x in candidates]
+        flux[:, :, j] = [_flux_errors(x, segments) for x in candidates]
+        regrid[:, j] = _flux_errors(reference, segments)
+    return (np.nan_to_num(np.nanmean(psnr, axis=2), nan=-np.inf),
+            np.nan_to_num(np.nanmedian(flux, axis=2), nan=np.inf),
+            np.nanmedian(regrid, axis=1))  # fmt: skip
+
+
+def finish_entries(best, mean, median, limit, *, rule: str, n_pairs: int,
+                   grid=BACKGROUND_GRID) -> tuple[dict, dict]:  # fmt: skip
+    """The stored (``flux_anchor``, ``background``) entries of the candidates ``best`` (one
+    index per band) of :func:`score_finishes`' arrays."""
+    n_bands, size = mean.shape[1], 1 + len(grid)
+    smoothing = [grid[k % size - 1] if k % size else grid[0] for k in best]
+    rounded = lambda v: [round(float(x), 6) for x in v]  # noqa: E731
+    common = {"rule": rule, "n_pairs": n_pairs}
+    anchor = {"on": [k >= size for k in best], **common}
+    background = {"on": [k % size > 0 for k in best], "nsigma": [n for n, _ in smoothing],
+                  "scale": [s for _, s in smoothing], "order": [BACKGROUND_ORDER] * n_bands,
+                  "psnr": rounded(mean[best, range(n_bands)]),
+                  "flux_err": rounded(median[best, range(n_bands)]),
+                  "psnr_as_is": rounded(mean[0]), "flux_err_as_is": rounded(median[0]),
+                  "flux_err_regrid": rounded(limit), **common}  # fmt: skip
+    return anchor, background
+
+
+def choose_finish(images, references, truths, grid=BACKGROUND_GRID, *,
+                  rule: str = "photometry") -> tuple[dict, dict]:  # fmt: skip
+    """Per band, the classical finish of noise-free translations (``images``, (C, H, W)
+    physical): whether each source takes the flux of the regrid reference (``references``;
+    :func:`astroi2i.baselines.flux_anchor.anchor_flux`), then whether and how the background
+    between sources is smoothed (:func:`astroi2i.baselines.background.smooth_background`,
+    each (nsigma, scale) of ``grid``). Every combination is scored on the pairs against
+    ``truths`` (the noise-free truths, or the noisy targets): the mean PSNR, and the median
+    flux error of the central galaxy as ``compare`` measures it (:func:`score_finishes`).
+
+    ``rule`` (:data:`FINISH_RULES`): ``photometry`` takes, among the combinations whose
+    median flux error is at most the regrid reference's own, the highest mean PSNR, and
+    where none is, the smallest flux error (a smoothing that costs a galaxy's faint wings, or
+    a learned translator's flux bias, is not traded for PSNR); ``psnr`` takes the highest
+    mean PSNR (:func:`pick`). Returns (``flux_anchor`` entry, ``background`` entry), the
+    latter with the chosen and the as-is scores and the reference's flux error, per band."""
+    if rule not in FINISH_RULES:
+        raise ValueError(f"rule {rule!r}: expected one of {FINISH_RULES}")
+    mean, median, limit = score_finishes(images, references, truths, grid)
+    best = [pick(mean[:, c], median[:, c], limit[c], rule) for c in range(mean.shape[1])]
+    return finish_entries(best, mean, median, limit, rule=rule, n_pairs=len(images), grid=grid)

@@ -49,9 +49,9 @@ def _method_rows(name, system, meta, pairs, *, seed, band, truths=None,
     noise-free stamps): the noise-free output (``noise=False``; regrid as it is) is also
     scored against them, in the columns ending ``_nf``. ``system`` None: the regrid
     reference, filtered with ``filters`` when given
-    (:func:`astroi2i.workflows.twoway_anchors.fitted_regrid_filters`), and its background
-    between sources smoothed as ``backgrounds`` (per direction) chose
-    (:func:`astroi2i.workflows.twoway_anchors.choose_background`)."""
+    (:func:`astroi2i.workflows.twoway_anchors.fitted_regrid_filters`), then finished as
+    ``backgrounds`` (per direction, the (flux anchoring, background) entries) chose
+    (:func:`astroi2i.workflows.twoway_anchors.choose_finish`)."""
     from astroi2i.baselines.radial_filter import radial_filter, stored_filter
 
     rows = []
@@ -59,11 +59,11 @@ def _method_rows(name, system, meta, pairs, *, seed, band, truths=None,
     for i, (key, a, b) in enumerate(pairs):
         for to, source, target in (("b", a, b), ("a", b, a)):
             if system is None:
-                pred = clean = regrid_baseline(source.data, meta, to)
+                pred = clean = reference = regrid_baseline(source.data, meta, to)
                 if filters is not None:
                     pred = clean = radial_filter(pred, *stored_filter(filters[to]))
                 if backgrounds is not None:
-                    pred = clean = _smoothed(pred, backgrounds[to])
+                    pred = clean = _finished(pred, reference, *backgrounds[to])
             else:
                 pred = predict_twoway(system, meta, source.data, to, seed=seed + i)
                 if truths:
@@ -102,23 +102,30 @@ def _summary(table):
     return Table(rows=out)
 
 
-def _smoothed(image: np.ndarray, chosen: dict) -> np.ndarray:
+def _finished(image: np.ndarray, reference: np.ndarray, anchor: dict, smooth: dict) -> np.ndarray:
+    """``image`` with its sources' flux from ``reference`` and its background between sources
+    smoothed, in the bands ``anchor`` and ``smooth`` chose, in that order (as
+    :func:`astroi2i.workflows.twoway.predict_twoway` finishes a translation)."""
     from astroi2i.baselines.background import smooth_background
+    from astroi2i.baselines.flux_anchor import anchor_flux
 
-    return smooth_background(image, nsigma=chosen["nsigma"], scale=chosen["scale"],
-                             bands=chosen["on"])  # fmt: skip
+    if any(anchor["on"]):
+        image = anchor_flux(image, reference, bands=anchor["on"])[0]
+    return smooth_background(image, nsigma=smooth["nsigma"], scale=smooth["scale"],
+                             bands=smooth["on"], order=smooth["order"])  # fmt: skip
 
 
 def _classical_rows(table, data: dict, meta, pairs, *, band, truths) -> list[dict]:
     """The rows of the classical answers: the regrid reference, and (with paired ``val``
     rows and the same bands in both surveys) the regrid with the radial filter fitted on the
     ``val`` pairs (PSF matching, :func:`~astroi2i.workflows.twoway_anchors.
-    fitted_regrid_filters`), then also with its background between sources smoothed as
-    chosen on the ``val`` pairs (:func:`~astroi2i.workflows.twoway_anchors.
-    choose_background`; against their noise-free truths where the manifest has them)."""
+    fitted_regrid_filters`), then also finished as a translation is: its sources' flux from
+    the regrid reference and its background between sources smoothed, as chosen on the
+    ``val`` pairs by the same rule (:func:`~astroi2i.workflows.twoway_anchors.
+    choose_finish`; against their noise-free truths where the manifest has them)."""
     from astroi2i.baselines.radial_filter import radial_filter, stored_filter
     from astroi2i.data.twoway import load_domains
-    from astroi2i.workflows.twoway_anchors import choose_background, fitted_regrid_filters
+    from astroi2i.workflows.twoway_anchors import choose_finish, fitted_regrid_filters
 
     common = dict(seed=0, band=band, truths=truths)
     rows = _method_rows("regrid (no learning)", None, meta, pairs, **common)
@@ -131,15 +138,18 @@ def _classical_rows(table, data: dict, meta, pairs, *, band, truths) -> list[dic
                                             np.where(b.band_mask, np.nan, b.data))
                                            for _, a, b in fit_on])  # fmt: skip
     val_truths = _noise_free_truths(table, "val", data["inputs"], data["targets"]) or {}
+    # the rule the compared model's own finish was chosen by (models fitted before the rule
+    # was stored were chosen by PSNR)
+    rule = (meta.two_way["b"].get("background") or {}).get("rule", "psnr")
     backgrounds = {}
     for to, side in (("b", 1), ("a", 0)):  # side: the target's place in a pair (A, B)
-        images, references = [], []
+        images, regrids, references = [], [], []
         for key, *pair in fit_on:
             source, target = pair[1 - side], val_truths.get(key, pair)[side]
-            images.append(radial_filter(regrid_baseline(source.data, meta, to),
-                                        *stored_filter(filters[to])))  # fmt: skip
+            regrids.append(regrid_baseline(source.data, meta, to))
+            images.append(radial_filter(regrids[-1], *stored_filter(filters[to])))
             references.append(target.data)
-        backgrounds[to] = choose_background(images, references)
+        backgrounds[to] = choose_finish(images, regrids, references, rule=rule)
     filtered_rows = _method_rows("regrid + fitted filter (no learning)", None, meta, pairs,
                                  filters=filters, **common)  # fmt: skip
     smoothed_rows = _method_rows("regrid + fitted filter + smooth background (no learning)",
