@@ -178,6 +178,13 @@ def _correction_is_chosen_and_applied(ckpt, manifest_path):
                                    rtol=1e-3, atol=1e-6)  # fmt: skip
         np.testing.assert_allclose(_flux_errors(reference, segments), smooth["flux_err_regrid"],
                                    rtol=1e-3, atol=1e-6)  # fmt: skip
+        # a model fitted before the local plane stored no "order": its masked average stays
+        old = {k: v for k, v in smooth.items() if k != "order"}
+        older = desc.replace(two_way={**desc.two_way, to: {**desc.two_way[to], "background": old}})
+        averaged = smooth_background(unsmoothed, nsigma=smooth["nsigma"], scale=smooth["scale"],
+                                     bands=smooth["on"], order=0)  # fmt: skip
+        np.testing.assert_array_equal(predict_twoway(system, older, data, to, noise=False),
+                                      averaged)  # fmt: skip
         # a translated file says in which bands the fluxes came from the regrid reference
         out = Path(ckpt).parent / f"to_{to}.fits"
         assert main(["-q", "translate", str(ckpt), str(manifest.cell(row, source)[0]), "-o",
