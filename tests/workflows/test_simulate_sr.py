@@ -140,3 +140,19 @@ def test_simulate_cli_then_evaluate_with_bicubic_and_flux_check(tmp_path, capsys
     assert total_flux_ratio(tmp_path / "pred.fits", [m.cell(row, "lr")[0]]) == [
         pytest.approx(1.0, rel=0.02)
     ]
+
+
+def test_survey_pair_presets_draw_their_default_validation_pairs(tmp_path, monkeypatch):
+    """sdss-cfht draws 60 validation pairs by default (a two-way model's finish is chosen on
+    them by the median of their galaxies' flux errors), splus-legacy 20; --val overrides."""
+    pytest.importorskip("galsim")
+    from astroi2i.sources import galaxy_stamps
+    from astroi2i.workflows.simulate import simulate_galaxy_survey_pair
+
+    drawn = []
+    monkeypatch.setattr(galaxy_stamps, "simulate_galaxy_pairs",
+                        lambda out, paired, **kw: drawn.append(paired))  # fmt: skip
+    for preset, extra in (("sdss-cfht", {}), ("splus-legacy", {}), ("sdss-cfht", {"val": 5})):
+        simulate_galaxy_survey_pair(tmp_path / f"{preset}{len(drawn)}", preset=preset, **extra)
+    assert [d["val"] for d in drawn] == [60, 20, 5]
+    assert all(d["test"] == 60 and d["train"] == 300 for d in drawn)
