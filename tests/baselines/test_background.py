@@ -122,10 +122,10 @@ def test_the_finish_is_chosen_and_scored_as_stored():
     least of all candidates; against the images themselves nothing is changed."""
     from astroi2i.baselines.flux_anchor import anchor_flux
     from astroi2i.metrics.image import psnr
-    from astroi2i.workflows.twoway_anchors import _flux_errors, _segments, choose_finish
+    from astroi2i.workflows.twoway_anchors import _flux_errors, _truth_segments, choose_finish
 
     images, references, truths = _finish_case()
-    segments = _segments(truths)
+    segments = _truth_segments(truths)
     for rule in ("psnr", "photometry"):
         anchor, smooth = choose_finish(images, references, truths, rule=rule)
         assert anchor["rule"] == smooth["rule"] == rule and smooth["n_pairs"] == 3

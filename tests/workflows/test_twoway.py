@@ -102,7 +102,7 @@ def _correction_is_chosen_and_applied(ckpt, manifest_path):
     from astroi2i.workflows.correction import GRID, choose_weights
     from astroi2i.workflows.model import load
     from astroi2i.workflows.twoway import predict_twoway, regrid_baseline
-    from astroi2i.workflows.twoway_anchors import _flux_errors, _segments
+    from astroi2i.workflows.twoway_anchors import _flux_errors, _truth_segments
 
     system, desc = load(ckpt)
     manifest = read_manifest(manifest_path)
@@ -166,7 +166,7 @@ def _correction_is_chosen_and_applied(ckpt, manifest_path):
         default = predict_twoway(system, desc, data, to, noise=False)
         smoothed = smooth_background(unsmoothed, nsigma=smooth["nsigma"], scale=smooth["scale"],
                                      order=1)  # fmt: skip
-        segments = _segments([target])[0]
+        segments = _truth_segments([target])[0]
         reference = regrid_baseline(data, desc, to)
         for c in range(5):
             np.testing.assert_array_equal(unsmoothed[c], full[c] if anchor["on"][c] else pred[c])
@@ -391,3 +391,19 @@ def _fitted_filter_rows_are_the_filtered_regrid(work, manifest_path, rows):
     row = rows[(rows["method"] == "regrid + fitted filter + smooth background (no learning)")
                & (rows["id"] == key) & (rows["direction"] == "sdss→cfht")]  # fmt: skip
     assert len(row) == 1 and row["psnr"][0] == pytest.approx(psnr, rel=1e-6)
+
+
+def test_the_classical_rows_take_the_compared_models_finish_rule():
+    """Whatever order the recipes are given in: the first model with a finish gives the rule
+    (one fitted before rules were stored: psnr); none with a finish: the default rule."""
+    from types import SimpleNamespace
+
+    from astroi2i.workflows.twoway_compare import _finish_rule
+
+    def meta(background):
+        return SimpleNamespace(two_way={"a": {}, "b": {"background": background}})
+
+    baseline, old = meta(None), meta({"on": [True]})
+    assert _finish_rule([baseline, meta({"rule": "photometry"}), baseline]) == "photometry"
+    assert _finish_rule([baseline, old]) == "psnr"
+    assert _finish_rule([baseline, baseline]) == "photometry"

@@ -113,7 +113,7 @@ BACKGROUND_ORDER = 1
 FINISH_RULES = ("photometry", "psnr")
 
 
-def _segments(truths) -> list[list]:
+def _truth_segments(truths) -> list[list]:
     """Per pair and band, the truth's central segment and flux (``compare``'s measure,
     :func:`astroi2i.metrics.galaxy.central_segment`); None where it has no source."""
     from astroi2i.metrics.galaxy import central_segment, segment_flux
@@ -131,7 +131,7 @@ def _segments(truths) -> list[list]:
 
 def _flux_errors(image, segments) -> np.ndarray:
     """Per band, |F/F_truth − 1| of the central galaxy of one (C, H, W) image in the truth's
-    segments (one pair of :func:`_segments`); NaN where the truth has no source."""
+    segments (one pair of :func:`_truth_segments`); NaN where the truth has no source."""
     from astroi2i.metrics.galaxy import segment_flux
 
     return np.array([abs(segment_flux(band, seg[0]) / seg[1] - 1) if seg else np.nan
@@ -176,7 +176,7 @@ def score_finishes(images, references, truths, grid=BACKGROUND_GRID):
     flux = np.zeros_like(psnr)
     regrid = np.zeros((n_bands, len(images)))
     for j, (image, reference, truth) in enumerate(zip(images, references, truths)):
-        segments = _segments([truth])[0]
+        segments = _truth_segments([truth])[0]
         candidates = _finishes(image, reference, grid)
         psnr[:, :, j] = [[score(x[c], truth[c]) for c in range(n_bands)] for x in candidates]
         flux[:, :, j] = [_flux_errors(x, segments) for x in candidates]

@@ -115,13 +115,27 @@ def _finished(image: np.ndarray, reference: np.ndarray, anchor: dict, smooth: di
                              bands=smooth["on"], order=smooth["order"])  # fmt: skip
 
 
-def _classical_rows(table, data: dict, meta, pairs, *, band, truths) -> list[dict]:
+def _finish_rule(metas) -> str:
+    """The rule the compared models' own finishes were chosen by: the first model that has a
+    finish (models fitted before the rule was stored were chosen by PSNR), else the default
+    rule of a model fitted now."""
+    from astroi2i.workflows.twoway_anchors import FINISH_RULES
+
+    rules = [m.two_way["b"]["background"].get("rule", "psnr") for m in metas
+             if m.two_way["b"].get("background")]  # fmt: skip
+    if len(set(rules)) > 1:
+        log.warning("compare: the models' finishes were chosen by different rules %s; the "
+                    "classical rows use %r", sorted(set(rules)), rules[0])  # fmt: skip
+    return rules[0] if rules else FINISH_RULES[0]
+
+
+def _classical_rows(table, data: dict, meta, pairs, *, band, truths, rule) -> list[dict]:
     """The rows of the classical answers: the regrid reference, and (with paired ``val``
     rows and the same bands in both surveys) the regrid with the radial filter fitted on the
     ``val`` pairs (PSF matching, :func:`~astroi2i.workflows.twoway_anchors.
     fitted_regrid_filters`), then also finished as a translation is: its sources' flux from
     the regrid reference and its background between sources smoothed, as chosen on the
-    ``val`` pairs by the same rule (:func:`~astroi2i.workflows.twoway_anchors.
+    ``val`` pairs by ``rule``, the compared models' (:func:`~astroi2i.workflows.twoway_anchors.
     choose_finish`; against their noise-free truths where the manifest has them)."""
     from astroi2i.baselines.radial_filter import radial_filter, stored_filter
     from astroi2i.data.twoway import load_domains
@@ -138,9 +152,6 @@ def _classical_rows(table, data: dict, meta, pairs, *, band, truths) -> list[dic
                                             np.where(b.band_mask, np.nan, b.data))
                                            for _, a, b in fit_on])  # fmt: skip
     val_truths = _noise_free_truths(table, "val", data["inputs"], data["targets"]) or {}
-    # the rule the compared model's own finish was chosen by (models fitted before the rule
-    # was stored were chosen by PSNR)
-    rule = (meta.two_way["b"].get("background") or {}).get("rule", "psnr")
     backgrounds = {}
     for to, side in (("b", 1), ("a", 0)):  # side: the target's place in a pair (A, B)
         images, regrids, references = [], [], []
@@ -221,16 +232,18 @@ def compare(
     truths = _noise_free_truths(table, split, data["inputs"], data["targets"])
     if not reuse:
         require_empty_folder(workdir, overwrite=overwrite)
-    rows, meta = [], None
+    rows, meta, metas = [], None, []
     for name, recipe, _ in plans:
         ckpt = workdir / name / "checkpoints" / "last.ckpt"
         if not (reuse and ckpt.is_file()):
             log.info("compare: training %s", name)
             ckpt = train(recipe, overrides=extra, workdir=workdir / name, overwrite=True).checkpoint
         system, meta = load_twoway(ckpt)
+        metas.append(meta)
         log.info("compare: scoring %s on %d pairs", name, len(pairs))
         rows += _method_rows(name, system, meta, pairs, seed=0, band=band, truths=truths)
-    rows = _classical_rows(table, data, meta, pairs, band=band, truths=truths) + rows
+    rows = _classical_rows(table, data, meta, pairs, band=band, truths=truths,
+                           rule=_finish_rule(metas)) + rows  # fmt: skip
     table_rows = Table(rows=rows)
     summary = _summary(table_rows)
     workdir.mkdir(parents=True, exist_ok=True)
