@@ -24,8 +24,8 @@ removes it as a background is estimated (photutils' ``Background2D`` masks the s
 3. the output is the image on the sources and the background elsewhere, blended over a soft
    edge (the grown source mask smoothed by ``edge`` pixels), NaN kept where the input is NaN.
 
-Sources fainter than the detection threshold are smoothed away with the noise: the threshold,
-scale and order are chosen per band on held-out pairs against the truth, by PSNR among the
+Sources fainter than the detection threshold are smoothed away with the noise: the threshold
+and scale are chosen per band on held-out pairs against the truth, by PSNR among the
 choices that keep galaxy fluxes within the regrid reference's
 (:func:`astroi2i.workflows.twoway_anchors.choose_finish`), not by eye.
 """
