@@ -125,7 +125,7 @@ def test_the_finish_is_chosen_and_scored_as_stored():
     from astroi2i.workflows.twoway_anchors import _flux_errors, _truth_segments, choose_finish
 
     images, references, truths = _finish_case()
-    segments = _truth_segments(truths)
+    segments = [_truth_segments(t) for t in truths]
     for rule in ("psnr", "photometry"):
         anchor, smooth = choose_finish(images, references, truths, rule=rule)
         assert anchor["rule"] == smooth["rule"] == rule and smooth["n_pairs"] == 3

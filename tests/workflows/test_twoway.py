@@ -166,7 +166,7 @@ def _correction_is_chosen_and_applied(ckpt, manifest_path):
         default = predict_twoway(system, desc, data, to, noise=False)
         smoothed = smooth_background(unsmoothed, nsigma=smooth["nsigma"], scale=smooth["scale"],
                                      order=1)  # fmt: skip
-        segments = _truth_segments([target])[0]
+        segments = _truth_segments(target)
         reference = regrid_baseline(data, desc, to)
         for c in range(5):
             np.testing.assert_array_equal(unsmoothed[c], full[c] if anchor["on"][c] else pred[c])

@@ -113,25 +113,22 @@ BACKGROUND_ORDER = 1
 FINISH_RULES = ("photometry", "psnr")
 
 
-def _truth_segments(truths) -> list[list]:
-    """Per pair and band, the truth's central segment and flux (``compare``'s measure,
+def _truth_segments(truth) -> list:
+    """Per band of one (C, H, W) truth, its central segment and flux (``compare``'s measure,
     :func:`astroi2i.metrics.galaxy.central_segment`); None where it has no source."""
     from astroi2i.metrics.galaxy import central_segment, segment_flux
 
     out = []
-    for truth in truths:
-        bands = []
-        for band in truth:
-            segm = central_segment(band)
-            flux = segment_flux(band, segm) if segm is not None else np.nan
-            bands.append((segm, flux) if flux > 0 else None)
-        out.append(bands)
+    for band in truth:
+        segm = central_segment(band)
+        flux = segment_flux(band, segm) if segm is not None else np.nan
+        out.append((segm, flux) if flux > 0 else None)
     return out
 
 
 def _flux_errors(image, segments) -> np.ndarray:
     """Per band, |F/F_truth − 1| of the central galaxy of one (C, H, W) image in the truth's
-    segments (one pair of :func:`_truth_segments`); NaN where the truth has no source."""
+    segments (:func:`_truth_segments`); NaN where the truth has no source."""
     from astroi2i.metrics.galaxy import segment_flux
 
     return np.array([abs(segment_flux(band, seg[0]) / seg[1] - 1) if seg else np.nan
@@ -176,7 +173,7 @@ def score_finishes(images, references, truths, grid=BACKGROUND_GRID):
     flux = np.zeros_like(psnr)
     regrid = np.zeros((n_bands, len(images)))
     for j, (image, reference, truth) in enumerate(zip(images, references, truths)):
-        segments = _truth_segments([truth])[0]
+        segments = _truth_segments(truth)
         candidates = _finishes(image, reference, grid)
         psnr[:, :, j] = [[score(x[c], truth[c]) for c in range(n_bands)] for x in candidates]
         flux[:, :, j] = [_flux_errors(x, segments) for x in candidates]
