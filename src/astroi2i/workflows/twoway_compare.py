@@ -115,6 +115,18 @@ def _finished(image: np.ndarray, reference: np.ndarray, anchor: dict, smooth: di
                              bands=smooth["on"], order=smooth["order"])  # fmt: skip
 
 
+def _write_tables(workdir: Path, rows: list[dict]):
+    """(per-stamp rows, summary) as tables, written as ECSV into ``workdir``."""
+    from astropy.table import Table
+
+    table_rows = Table(rows=rows)
+    summary = _summary(table_rows)
+    workdir.mkdir(parents=True, exist_ok=True)
+    table_rows.write(workdir / "compare_rows.ecsv", format="ascii.ecsv", overwrite=True)
+    summary.write(workdir / "compare.ecsv", format="ascii.ecsv", overwrite=True)
+    return table_rows, summary
+
+
 def _finish_rule(metas) -> str:
     """The rule the compared models' own finishes were chosen by: the first model that has a
     finish (models fitted before the rule was stored were chosen by PSNR), else the default
@@ -192,7 +204,6 @@ def compare(
     noise-free truths (``<column>_truth``), every method's noise-free output is scored against
     them too (columns ``*_nf``).
     """
-    from astropy.table import Table
 
     from astroi2i.config import recipe_path
     from astroi2i.data.twoway import load_domains
@@ -232,7 +243,7 @@ def compare(
     truths = _noise_free_truths(table, split, data["inputs"], data["targets"])
     if not reuse:
         require_empty_folder(workdir, overwrite=overwrite)
-    rows, meta, metas = [], None, []
+    rows, metas = [], []
     for name, recipe, _ in plans:
         ckpt = workdir / name / "checkpoints" / "last.ckpt"
         if not (reuse and ckpt.is_file()):
@@ -242,11 +253,6 @@ def compare(
         metas.append(meta)
         log.info("compare: scoring %s on %d pairs", name, len(pairs))
         rows += _method_rows(name, system, meta, pairs, seed=0, band=band, truths=truths)
-    rows = _classical_rows(table, data, meta, pairs, band=band, truths=truths,
+    rows = _classical_rows(table, data, metas[-1], pairs, band=band, truths=truths,
                            rule=_finish_rule(metas)) + rows  # fmt: skip
-    table_rows = Table(rows=rows)
-    summary = _summary(table_rows)
-    workdir.mkdir(parents=True, exist_ok=True)
-    table_rows.write(workdir / "compare_rows.ecsv", format="ascii.ecsv", overwrite=True)
-    summary.write(workdir / "compare.ecsv", format="ascii.ecsv", overwrite=True)
-    return table_rows, summary
+    return _write_tables(workdir, rows)
