@@ -122,21 +122,14 @@ def predict_twoway(
     clean = None if noise else out
     bands = flux_anchored(meta, to) if flux_anchor is None else flux_anchor
     bands = [bool(bands)] * n_bands if isinstance(bands, bool) else list(bands)
-    if any(bands):
-        from astroi2i.baselines.flux_anchor import anchor_flux
-
-        clean = run(False) if clean is None else clean
-        anchored, _ = anchor_flux(clean, regrid_baseline(data, meta, to), bands=bands)
-        out, clean = anchored + (out - clean), anchored
     smoothing = meta.two_way[to].get("background") if background else None
-    if smoothing and any(smoothing["on"]):
-        from astroi2i.baselines.background import smooth_background
+    if any(bands) or (smoothing and any(smoothing["on"])):
+        from astroi2i.workflows.twoway_anchors import apply_finish
 
         clean = run(False) if clean is None else clean
-        smooth = smooth_background(clean, nsigma=smoothing["nsigma"], scale=smoothing["scale"],
-                                   bands=smoothing["on"],
-                                   order=smoothing.get("order", 0))  # fmt: skip
-        out, clean = smooth + (out - clean), smooth
+        reference = regrid_baseline(data, meta, to) if any(bands) else None
+        finished = apply_finish(clean, reference, bands, smoothing)
+        out, clean = finished + (out - clean), finished
     spectrum = meta.two_way[to].get("noise_spectrum") if shape_spectrum else None
     if noise and spectrum:
         from astroi2i.baselines.radial_filter import radial_filter, stored_filter
@@ -206,11 +199,10 @@ def translate_twoway(
     if getattr(generator, "anchor_filter", False):
         n = meta.two_way[side]["regrid_filter"]["n_pairs"]
         provenance["anchor"] = f"regrid filtered to the target survey (fitted on {n} pairs)"
-    smoothed = [b for b, on in zip(bands, (meta.two_way[side].get("background") or {})
-                                   .get("on", ())) if on and background]  # fmt: skip
+    finish = meta.two_way[side].get("background") or {}
+    smoothed = [b for b, on in zip(bands, finish.get("on", ())) if on and background]
     if smoothed:
         provenance["background"] = f"smooth between sources (noise removed) in {smoothed}"
-    finish = meta.two_way[side].get("background") or {}
     if finish.get("rule") and (anchored or smoothed):
         provenance["finish"] = (f"flux and background chosen by the {finish['rule']} rule on "
                                 f"{finish['n_pairs']} pairs")  # fmt: skip

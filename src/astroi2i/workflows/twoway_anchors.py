@@ -16,6 +16,7 @@ __all__ = [
     "measure_domain_noise",
     "fitted_regrid_filters",
     "fit_training_regrid_filters",
+    "apply_finish",
     "choose_finish",
     "finish_entries",
     "pick",
@@ -133,6 +134,22 @@ def _flux_errors(image, segments) -> np.ndarray:
 
     return np.array([abs(segment_flux(band, seg[0]) / seg[1] - 1) if seg else np.nan
                      for band, seg in zip(image, segments)])  # fmt: skip
+
+
+def apply_finish(image: np.ndarray, reference, anchor_bands, smooth: dict | None) -> np.ndarray:
+    """``image`` (C, H, W, physical) finished as a translation is: its sources' flux from
+    ``reference`` (the regrid reference) in ``anchor_bands``, then its background between
+    sources smoothed as the stored ``smooth`` entry says (``{"on", "nsigma", "scale"[,
+    "order"]}``; no ``order``: the masked average it was chosen with; None: not smoothed)."""
+    from astroi2i.baselines.background import smooth_background
+    from astroi2i.baselines.flux_anchor import anchor_flux
+
+    if any(anchor_bands):
+        image = anchor_flux(image, reference, bands=list(anchor_bands))[0]
+    if smooth and any(smooth["on"]):
+        image = smooth_background(image, nsigma=smooth["nsigma"], scale=smooth["scale"],
+                                  bands=smooth["on"], order=smooth.get("order", 0))  # fmt: skip
+    return image
 
 
 def _finishes(image, reference, grid):

@@ -1,7 +1,7 @@
 """``astroi2i compare``: train or load several two-way recipes on the same data and seed and
 score them on the same held-out pairs, both ways, next to the classical answers (the regrid
-reference; the regrid with a radial filter fitted on the ``val`` pairs; that, with its
-background between sources smoothed as chosen on the ``val`` pairs)."""
+reference; the regrid with a radial filter fitted on the ``val`` pairs; that, finished as a
+translation is — flux anchoring and a smooth background, chosen on the ``val`` pairs)."""
 
 from __future__ import annotations
 
@@ -53,6 +53,7 @@ def _method_rows(name, system, meta, pairs, *, seed, band, truths=None,
     ``backgrounds`` (per direction, the (flux anchoring, background) entries) chose
     (:func:`astroi2i.workflows.twoway_anchors.choose_finish`)."""
     from astroi2i.baselines.radial_filter import radial_filter, stored_filter
+    from astroi2i.workflows.twoway_anchors import apply_finish
 
     rows = []
     names = {s: meta.two_way[s]["name"] for s in ("a", "b")}
@@ -63,7 +64,8 @@ def _method_rows(name, system, meta, pairs, *, seed, band, truths=None,
                 if filters is not None:
                     pred = clean = radial_filter(pred, *stored_filter(filters[to]))
                 if backgrounds is not None:
-                    pred = clean = _finished(pred, reference, *backgrounds[to])
+                    anchor, smooth = backgrounds[to]
+                    pred = clean = apply_finish(pred, reference, anchor["on"], smooth)
             else:
                 pred = predict_twoway(system, meta, source.data, to, seed=seed + i)
                 if truths:
@@ -100,19 +102,6 @@ def _summary(table):
                     row[col] = float(np.nanmedian(np.asarray(part[col], float)))
             out.append(row)
     return Table(rows=out)
-
-
-def _finished(image: np.ndarray, reference: np.ndarray, anchor: dict, smooth: dict) -> np.ndarray:
-    """``image`` with its sources' flux from ``reference`` and its background between sources
-    smoothed, in the bands ``anchor`` and ``smooth`` chose, in that order (as
-    :func:`astroi2i.workflows.twoway.predict_twoway` finishes a translation)."""
-    from astroi2i.baselines.background import smooth_background
-    from astroi2i.baselines.flux_anchor import anchor_flux
-
-    if any(anchor["on"]):
-        image = anchor_flux(image, reference, bands=anchor["on"])[0]
-    return smooth_background(image, nsigma=smooth["nsigma"], scale=smooth["scale"],
-                             bands=smooth["on"], order=smooth["order"])  # fmt: skip
 
 
 def _write_tables(workdir: Path, rows: list[dict]):
