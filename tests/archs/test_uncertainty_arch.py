@@ -21,6 +21,27 @@ def test_hole_depth_is_exact_near_the_edge_and_close_deeper():
     assert np.abs(got - ref).max() <= 3 and got.max() == 32
 
 
+def test_the_distance_transform_gives_the_poolings_depth_exactly():
+    """The CPU route (a chessboard distance transform) and the pooling route (GPU, tracing,
+    export) agree value for value, also for an image without any known pixel."""
+    from astroi2i.archs.uncertainty import _hole_depth_pooling, _hole_depth_transform
+
+    rng = np.random.default_rng(0)
+    for trial in range(12):
+        valid = torch.ones(2, 1, 120, 104)
+        for _ in range(int(rng.integers(1, 6))):
+            y, x = rng.integers(0, 110, 2)
+            h, w = rng.integers(1, 80, 2)
+            valid[int(rng.integers(0, 2)), 0, y : y + h, x : x + w] = 0
+        if trial == 0:
+            valid[1] = 0  # nothing known
+        for max_depth, fine in ((32, 8), (20, 4)):
+            pooled = _hole_depth_pooling(valid, max_depth, fine)
+            assert torch.equal(_hole_depth_transform(valid, max_depth, fine), pooled)
+        assert torch.equal(hole_depth(valid, 32), _hole_depth_pooling(valid, 32, 8))
+    assert pooled.max() == 20 and pooled.min() == 0
+
+
 class _ZeroFill(torch.nn.Module):
     """An inpainting stand-in: missing pixels become 0."""
 
@@ -110,8 +131,14 @@ def test_the_mixing_on_the_coarse_grid_is_the_concatenated_mix():
     torch.manual_seed(0)
     net = SigmaNet(5, 2)
     torch.nn.init.normal_(net.head.weight)  # the head starts at zero: make it see the mix
+    with torch.no_grad():
+        net.feature_scale.copy_(torch.rand(5) * 4 + 0.1)  # folded into the first weights
     x = torch.randn(2, 5, 64, 48)
     scaled = x / net.feature_scale[:, None, None]
     up = F.interpolate(net.coarse(scaled), size=(64, 48), mode="bilinear", align_corners=False)
     expected = net.head(net.mix(torch.cat([up, net.fine(scaled)], 1)))
-    torch.testing.assert_close(net(x), expected, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(net(x), expected, rtol=1e-5, atol=1e-5)  # with gradients
+    with torch.no_grad():  # in place
+        torch.testing.assert_close(net(x), expected.detach(), rtol=1e-5, atol=1e-5)
+    net(x).sum().backward()  # and every parameter trains
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in net.parameters())
