@@ -169,6 +169,17 @@ class ModelDescription:
     def replace(self, **changes) -> ModelDescription:
         return dataclasses.replace(self, **changes)
 
+    def without_uncertainty(self, sigma_radius: int = 0) -> ModelDescription:
+        """The same model with its σ network left out (``translate --no-sigma``): the recipe
+        without ``model.uncertainty``, no calibration, and the receptive radius less the
+        ``sigma_radius`` (input pixels) that σ added to the generator's, so that the generator
+        alone is tiled for its own reach."""
+        model = {k: v for k, v in self.recipe["model"].items() if k != "uncertainty"}
+        radius = self.receptive_radius
+        radius = None if radius is None else max(0, radius - int(sigma_radius))
+        return self.replace(recipe={**self.recipe, "model": model}, calibration=None,
+                            receptive_radius=radius)  # fmt: skip
+
     # ---- what commands ask of it ----------------------------------------------------------
     @property
     def system_type(self) -> str:

@@ -389,3 +389,28 @@ def test_uncalibrated_is_refused_for_a_model_without_sigma(tmp_path, survey_pair
                         tmp_path / "o.fits", "--flux-from-regrid")  # fmt: skip
     assert code == 2 and "only for two-way models" in err
     assert not (tmp_path / "o.fits").exists() and not (tmp_path / "many").exists()
+
+
+def test_no_sigma_writes_the_same_prediction_without_uncert(tmp_path, survey_pair, capsys):
+    _sigma_checkpoint(tmp_path / "m.ckpt")
+    inputs, _ = _inputs(survey_pair)
+    code = _run(capsys, "translate", tmp_path / "m.ckpt", *inputs, "-o", tmp_path / "s.fits")[0]
+    assert code == 0
+    assert _run(capsys, "export", tmp_path / "m.ckpt", "--format", "safetensors", "-o",
+                tmp_path / "m.safetensors")[0] == 0  # fmt: skip
+    for model in ("m.ckpt", "m.safetensors"):  # both forms that hold the σ network apart
+        out = tmp_path / f"no_{model}.fits"
+        code, _, err = _run(capsys, "translate", tmp_path / model, *inputs, "-o", out,
+                            "--no-sigma")  # fmt: skip
+        assert code == 0, err
+        with fits.open(out) as plain, fits.open(tmp_path / "s.fits") as full:
+            assert [h.name for h in plain] == ["PRIMARY"]
+            # the same prediction (the generator alone is tiled for its own reach)
+            np.testing.assert_allclose(plain[0].data, full[0].data, rtol=1e-5, atol=1e-6)
+            assert "--no-sigma" in "".join(str(c) for c in plain[0].header["HISTORY"])
+    # a model without σ: nothing to leave out; one line, nothing written
+    _sigma_checkpoint(tmp_path / "plain.ckpt", uncertainty=False)
+    code, _, err = _run(capsys, "translate", tmp_path / "plain.ckpt", *inputs, "-o",
+                        tmp_path / "o.fits", "--no-sigma")  # fmt: skip
+    assert code == 2 and "predicts no σ" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "o.fits").exists()

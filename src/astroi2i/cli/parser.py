@@ -144,6 +144,12 @@ def _add_translate(sub) -> None:
         action="store_true",
         help="models with σ: write the raw σ, without the stored calibration (for comparison)",
     )
+    p.add_argument(
+        "--no-sigma",
+        action="store_true",
+        help="models with σ: run the generator alone and write no UNCERT (faster; the "
+        "same prediction, to float rounding)",
+    )
     p.add_argument("--overwrite", action="store_true")
 
 

@@ -11,6 +11,8 @@ def run_translate(args) -> int:
     from astroi2i.errors import InputError
 
     command = "astroi2i " + shlex.join(args.argv)
+    if args.no_sigma and args.uncalibrated:
+        raise InputError("--no-sigma writes no σ, so there is none to leave uncalibrated")
     if args.out_dir is not None or args.manifest is not None:
         return _run_batch_translate(args, command)
     if args.output is None or not args.inputs:
@@ -41,6 +43,7 @@ def run_translate(args) -> int:
         background=not args.no_smooth_background,
         flux_anchor=True if args.flux_from_regrid else None,
         calibrated=not args.uncalibrated,
+        sigma=not args.no_sigma,
     )
     print(f"wrote {out}")
     if args.conserve_flux:
@@ -74,7 +77,7 @@ def _run_batch_translate(args, command: str) -> int:
         args.checkpoint, inputs=args.inputs, manifest=args.manifest, split=args.split,
         out_dir=args.out_dir, overwrite=args.overwrite, device=args.device, **options,
         tile=args.tile, overlap=args.overlap, align=args.align, reference=args.reference,
-        calibrated=not args.uncalibrated, to=args.to, seed=args.seed,
+        calibrated=not args.uncalibrated, sigma=not args.no_sigma, to=args.to, seed=args.seed,
         noise=not args.no_noise, background=not args.no_smooth_background,
         flux_anchor=True if args.flux_from_regrid else None, command=command,
         progress=not args.quiet,

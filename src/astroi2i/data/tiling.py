@@ -51,8 +51,11 @@ def tile_starts(length: int, tile: int, overlap: int, align: int = 1) -> list[in
 def receptive_radius(model, in_channels: int, stride: int = 1, *, limit: int = 1024) -> int | None:
     """Pixels on each side of an output pixel that can change it: the model's own
     ``receptive_radius`` where it states one, else measured as the extent of the gradient of
-    the centre output pixel on an input of zeros (doubled until it fits; None beyond
-    ``limit`` pixels). Run on a copy in eval mode; the model is not changed."""
+    the centre output pixel on a random input (doubled until it fits; None beyond ``limit``
+    pixels). Run on a copy in eval mode; the model is not changed. The reach is a property
+    of the architecture, not of the weights: the copy's all-zero weights (a zero-initialised
+    output layer, as every ``zero_output`` generator starts) are drawn at random first, or an
+    untrained model would show only its classical prior's reach (an SR generator: 0 px)."""
     import copy
 
     if hasattr(model, "receptive_radius"):  # None: the model says it has no finite one
@@ -60,9 +63,14 @@ def receptive_radius(model, in_channels: int, stride: int = 1, *, limit: int = 1
     if not isinstance(model, torch.nn.Module):
         return None
     probe = copy.deepcopy(model).eval()
+    generator = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for p in probe.parameters():
+            if p.is_floating_point() and p.numel() and not p.any():
+                p.copy_(0.1 * torch.randn(p.shape, generator=generator))
     n = max(64, 4 * stride)
     while n <= limit:
-        x = torch.zeros(1, in_channels, n, n, requires_grad=True)
+        x = torch.randn(1, in_channels, n, n, generator=generator).requires_grad_(True)
         out = probe(x)
         c = out.shape[-1] // 2
         out[0, :, c, c].sum().backward()
@@ -116,13 +124,28 @@ def pad_to_multiple(array: np.ndarray, multiple: int) -> tuple[np.ndarray, tuple
     return np.pad(array, pad, mode=mode), (h, w)
 
 
+def _fitted_tile(extent: int, tile: int, overlap: int, stride: int) -> int:
+    """The smallest tile (a multiple of ``stride``, at most ``tile``, at least twice the
+    overlap) that covers ``extent`` in as many tiles as ``tile`` does: the same number of
+    network calls with less of the last tile hanging past the image (a 2048-pixel axis in
+    768-pixel tiles overlapping by 192 is covered by four 656-pixel ones: 2,624 pixels a row
+    through the network instead of 3,072)."""
+    if extent <= tile or tile <= overlap:
+        return min(tile, extent)
+    count = -(-(extent - overlap) // (tile - overlap))
+    fitted = -(-(extent - overlap) // count) + overlap
+    fitted = max(fitted, min(tile, 2 * overlap + stride))
+    return min(tile, -(-fitted // stride) * stride)
+
+
 def _padded_extent(length: int, tile: int, stride: int) -> tuple[int, int]:
-    """(extent, tile) along one axis: an axis longer than the tile is covered by whole tiles
-    without padding; a shorter one is padded up to the stride and covered by one tile."""
-    if length > tile:
-        return length, tile
+    """(extent, tile) along one axis: the axis is padded at its end up to a multiple of the
+    stride, as a whole image in one tile is, and covered by whole tiles (one tile if it is
+    not longer than the tile). Every tile then starts on the stride's grid, also the last
+    one: a network that pools on a coarse grid (a U-Net, the σ network) sees the same grid
+    in every tile, and no tile is shifted by a fraction of the stride."""
     extent = -(-length // stride) * stride
-    return extent, extent
+    return extent, min(tile, extent)
 
 
 @torch.no_grad()
@@ -162,8 +185,9 @@ def predict_streaming(
     margin : int, optional
         Input pixels next to an inner tile edge whose prediction gets no weight (default
         ``overlap // 4``); at least the model's receptive radius, every blended prediction saw
-        its whole receptive field, so the result does not depend on the tiling (up to the
-        sub-stride shift of the last tile on an axis that is not a multiple of the stride).
+        its whole receptive field, so the result does not depend on the tiling (the far
+        edges are padded to the stride as a whole image in one tile is, and tiles start on
+        the stride's grid where the stride is at most an eighth of the tile).
     """
     height, width = shape
     tile = int(np.ceil(tile / stride) * stride)
@@ -172,6 +196,7 @@ def predict_streaming(
     # aligning tiles to the stride halves the (already tiny) tiling error of a U-Net, but with
     # a stride near the tile size it would shrink the step a lot: align only when it is cheap
     align = stride if stride * 8 <= tile else 1
+    th, tw = _fitted_tile(ext_h, th, overlap, stride), _fitted_tile(ext_w, tw, overlap, stride)
     ys, xs = tile_starts(ext_h, th, overlap, align), tile_starts(ext_w, tw, overlap, align)
     s = scale
     if len(ys) == 1 and len(xs) == 1:  # one tile: weights are all 1, nothing to blend
@@ -187,7 +212,7 @@ def predict_streaming(
     base = done = 0  # input row held in acc[:, 0]; input rows already written
     for iy, y0 in enumerate(ys):
         strip = read_rows(y0, min(y0 + th, height))
-        if strip.shape[-2] < th or strip.shape[-1] < tw:  # only for axes shorter than a tile
+        if strip.shape[-2] < th or strip.shape[-1] < ext_w:  # the far edge, to the stride
             strip, _ = pad_to_multiple(strip, stride)
         for ix, x0 in enumerate(xs):
             chunk = torch.from_numpy(np.ascontiguousarray(strip[:, :, x0 : x0 + tw]))

@@ -36,6 +36,7 @@ from astroi2i.description import ModelDescription
 from astroi2i.errors import InputError
 from astroi2i.io.manifest import parse_cell, read_manifest
 from astroi2i.workflows.batch_stream import FILE_ERRORS, progress_bar, run_read_ahead
+from astroi2i.workflows.memory import keep_freed_memory
 from astroi2i.workflows.model import load
 from astroi2i.workflows.translate_checks import (
     check_one_way_options,
@@ -227,6 +228,7 @@ def batch_translate(
     align: bool = False,
     reference=None,
     calibrated: bool = True,
+    sigma: bool = True,
     to: str | None = None,
     seed: int = 0,
     noise: bool = True,
@@ -265,7 +267,7 @@ def batch_translate(
     options = dict(model=model, inputs=inputs, manifest=manifest, split=split,
                    out_dir=out_dir, overwrite=overwrite, workers=workers, batch_size=batch_size,
                    tile=tile, overlap=overlap, align=align, reference=reference,
-                   calibrated=calibrated, to=to, seed=seed, noise=noise,
+                   calibrated=calibrated, sigma=sigma, to=to, seed=seed, noise=noise,
                    background=background, flux_anchor=flux_anchor, command=command,
                    progress=progress)  # fmt: skip
     from astroi2i.workflows.batch_launch import launcher, run_forked, run_sharded
@@ -279,14 +281,15 @@ def batch_translate(
 
 
 def _batch_run(*, model, inputs, manifest, split, out_dir, overwrite, device, workers,
-               batch_size, tile, overlap, align, reference, calibrated, to, seed, noise,
+               batch_size, tile, overlap, align, reference, calibrated, sigma, to, seed, noise,
                background, flux_anchor, command, progress, rank: int = 0, world: int = 1,
                record_failures: bool = True) -> BatchResult:  # fmt: skip
     """One process's share (every ``world``-th job from ``rank``) of a batch run."""
     t0 = time.perf_counter()
     out_dir = _check_options(out_dir, inputs, manifest, batch_size, workers)
+    keep_freed_memory()  # large tiles without page faults (workflows/memory.py)
     device = resolve_device(device)
-    network, desc = load(model, device=device)  # read once
+    network, desc = load(model, device=device, sigma=sigma)  # read once
     if not desc.is_two_way:  # refused once for the run, not file by file
         check_one_way_options(desc, model, to=None, mask=None, calibrated=calibrated,
                               background=background, flux_anchor=flux_anchor)  # fmt: skip

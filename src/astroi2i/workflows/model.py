@@ -15,6 +15,7 @@ SHA-256 is computed only when provenance asks for it.
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 from astroi2i.description import ModelDescription
@@ -32,6 +33,7 @@ __all__ = [
     "EXPORT_SUFFIXES",
 ]
 
+log = logging.getLogger(__name__)
 MODEL_DIR = Path(__file__).resolve().parent.parent / "models"
 EXPORT_SUFFIXES = {".onnx": "onnx", ".safetensors": "safetensors"}
 
@@ -126,14 +128,20 @@ def _one_way(desc: ModelDescription) -> None:
         )
 
 
-def load(model, *, device="cpu"):
+def load(model, *, device="cpu", sigma: bool = True):
     """(network, description) of a model in any form, the file read once: a one-way model's
     generator (see :func:`load_model`), or a two-way checkpoint's system with every network
-    (see :func:`load_system`). For callers that serve both kinds (``translate``)."""
+    (see :func:`load_system`). For callers that serve both kinds (``translate``).
+    ``sigma=False`` leaves a one-way model's σ network out (the generator alone, and a
+    description without σ: :meth:`ModelDescription.without_uncertainty`)."""
     path = resolve_model(model)
     if path.suffix == ".onnx":
         desc = _read_sidecar(path)
         _one_way(desc)
+        _check_no_sigma(desc, path, sigma)
+        if not sigma:
+            raise InputError(f"--no-sigma: {path} computes σ inside its ONNX graph; use "
+                             "the checkpoint or the safetensors export without it")  # fmt: skip
         return OnnxModel(path), desc
     if path.suffix == ".safetensors":
         from safetensors import SafetensorError
@@ -145,19 +153,83 @@ def load(model, *, device="cpu"):
         except (SafetensorError, OSError) as exc:
             raise InputError(f"{path}: not a readable safetensors file ({exc})") from None
         _one_way(desc)
-        return _build_generator(desc, state, path).to(device), desc
+        _check_no_sigma(desc, path, sigma)
+        if not sigma:
+            desc, state = _without_sigma(desc), _generator_state(state)
+        return _build_generator(desc, state, path, device)
     desc, state = _read_checkpoint(path)
+    _check_no_sigma(desc, path, sigma)
     if desc.is_two_way:
         return _build_system(desc, state).to(device), desc
-    if desc.has_uncertainty:  # WithUncertainty: generator.* and sigma_net.*, as trained
+    if desc.has_uncertainty and sigma:  # WithUncertainty: generator.* and sigma_net.*
         state = {k: v for k, v in state.items() if k.startswith(("generator.", "sigma_net."))}
     else:
-        prefix = "generator."
-        state = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
-    return _build_generator(desc, state, path).to(device), desc
+        desc = _without_sigma(desc) if desc.has_uncertainty else desc
+        state = _generator_state(state)
+    return _build_generator(desc, state, path, device)
 
 
-def _build_generator(desc: ModelDescription, state: dict, path: Path):
+def _check_no_sigma(desc: ModelDescription, path: Path, sigma: bool) -> None:
+    if not sigma and not desc.has_uncertainty:
+        raise InputError(f"--no-sigma: {path} predicts no σ, so there is none to leave out")
+
+
+def _without_sigma(desc: ModelDescription) -> ModelDescription:
+    """The description of a model with σ as its generator alone: the receptive radius that
+    training recorded is the generator's plus the σ network's (on the output grid, so divided
+    by the model's scale); the generator is tiled for its own."""
+    import torch
+
+    from astroi2i.archs.build import build_generator
+
+    with torch.device("meta"):  # only the σ network's shape is asked for
+        both = build_generator(desc.recipe["model"], len(desc.input_bands),
+                               len(desc.target_bands), fills=desc.fills_invalid)  # fmt: skip
+    extra = -(-int(both.sigma_net.receptive_radius) // max(1, desc.scale))
+    return desc.without_uncertainty(sigma_radius=extra)
+
+
+def _generator_state(state: dict) -> dict:
+    """The generator's own entries of a state dict that holds ``generator.*`` (and others)."""
+    prefix = "generator."
+    return {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
+
+
+def _build_generator(desc: ModelDescription, state: dict, path: Path, device):
+    """(network on ``device``, description with its receptive radius checked)."""
+    network = _generator(desc, state, path)
+    return network.to(device), _checked_radius(network, desc, path)
+
+
+def _checked_radius(network, desc: ModelDescription, path: Path) -> ModelDescription:
+    """The description with a receptive radius no smaller than the trained network's.
+
+    Training records the generator's radius, measured by gradient where the architecture
+    states none (the super-resolution generator). Until 2026-12-07 that measurement ran on
+    the untrained generator, whose zero-initialised output layer hides its reach (0 px
+    recorded for ``srgan_small``, 20 px in truth): such a model's tiles did not overlap
+    enough and its output depended on the tiling. Measured again here from the trained
+    weights (~0.1 s, only for those generators); the larger radius is used, with a warning."""
+    generator = getattr(network, "generator", network)
+    radius = desc.receptive_radius
+    if radius is None or desc.fills_invalid or hasattr(generator, "receptive_radius"):
+        return desc
+    from astroi2i.data.tiling import receptive_radius
+
+    measured = receptive_radius(generator, len(desc.input_bands), max(1, desc.stride), limit=512)
+    sigma_net = getattr(network, "sigma_net", None)
+    extra = 0 if sigma_net is None else -(-int(sigma_net.receptive_radius) // max(1, desc.scale))
+    needed = None if measured is None else measured + extra
+    if needed is not None and needed <= radius:
+        return desc
+    log.warning("%s: the receptive radius recorded at training (%d px) is smaller than the "
+                "trained network's (%s; a model trained before 2026-12-07): translating with "
+                "it, so that the output does not depend on the tiling", path, radius,
+                "beyond 512 px" if needed is None else f"{needed} px")  # fmt: skip
+    return desc.replace(receptive_radius=needed)
+
+
+def _generator(desc: ModelDescription, state: dict, path: Path):
     import torch
 
     from astroi2i.archs.build import build_generator

@@ -32,6 +32,7 @@ from astroi2i.sky.geometry import (
     stack_bands,
 )
 from astroi2i.sky.masks import read_mask, zero_blocks
+from astroi2i.workflows.memory import keep_freed_memory
 from astroi2i.workflows.model import load
 from astroi2i.workflows.translate_checks import (
     check_band_count,
@@ -255,6 +256,7 @@ def translate(
     background: bool = True,
     flux_anchor: bool | None = None,
     calibrated: bool = True,
+    sigma: bool = True,
 ) -> Path:
     """Translate input FITS file(s) with a trained model and write the prediction as FITS.
 
@@ -279,6 +281,9 @@ def translate(
         this ``device``, for callers that translate many files with one model.
     calibrated : bool
         Models with σ: apply the stored calibration (``False``: the raw σ ``calibrate`` uses).
+    sigma : bool
+        Models with σ: ``False`` runs the generator alone, tiled for its own receptive
+        field, and writes no ``UNCERT`` (the same prediction, to float rounding).
     to, seed, noise, background, flux_anchor
         Two-way models only: as :func:`~astroi2i.workflows.twoway.translate_twoway` says.
 
@@ -295,8 +300,9 @@ def translate(
     output = Path(output)
     if output.exists() and not overwrite:
         raise FileExistsError(f"{output}: exists; pass --overwrite to replace it")
+    keep_freed_memory()  # large tiles without page faults (workflows/memory.py)
     device = resolve_device(device)
-    model, desc = loaded if loaded is not None else load(checkpoint, device=device)  # read once
+    model, desc = loaded if loaded is not None else load(checkpoint, device=device, sigma=sigma)
     check_tiling(tile, overlap)  # the options as given
     tile, overlap, margin = tiling_for(desc, tile, overlap)
     check_tiling(tile, overlap)  # and as completed from the model
