@@ -102,9 +102,9 @@ def _up(value: int, multiple: int) -> int:
     return -(-int(value) // multiple) * multiple
 
 
-#: the largest default tile (output pixels) :func:`tiling_for` picks to keep the overlap a
-#: small part of it
-AUTO_TILE_MAX = 1024
+#: the default tile (output pixels) :func:`tiling_for` picks to keep the overlap a small part
+#: of it, and the network calls few (a small network spends ~1 ms a call outside its layers)
+AUTO_TILE_MIN, AUTO_TILE_MAX = 256, 1024
 
 
 def tiling_for(desc: ModelDescription, tile: int | None, overlap: int | None):
@@ -113,8 +113,9 @@ def tiling_for(desc: ModelDescription, tile: int | None, overlap: int | None):
     each blended prediction saw its whole receptive field and the output does not depend on
     how the image is cut; the default overlap is 2R plus a ramp of two strides (at least
     16 px), the default tile at least the training crop, twice the overlap, and four times
-    the overlap up to :data:`AUTO_TILE_MAX` output pixels (each tile's step is then at least
-    ¾ of it: at most ~1.8 × the image's pixels go through the network). Without R:
+    the overlap, within :data:`AUTO_TILE_MIN` … :data:`AUTO_TILE_MAX` output pixels (each
+    tile's step is then at least ¾ of it: at most ~1.8 × the image's pixels go through the
+    network). Without R:
     the recipe's ``inference`` tile and overlap, as given."""
     radius, stride = desc.receptive_radius, max(1, desc.stride)
     if radius is None:
@@ -135,8 +136,9 @@ def tiling_for(desc: ModelDescription, tile: int | None, overlap: int | None):
         )  # fmt: skip
     if tile is None:
         crop = desc.data.get("crop_size") or 0
-        # at most (4/3)² ≈ 1.8 × the pixels computed, in tiles of at most 1024² output pixels
-        cheap = min(4 * overlap, AUTO_TILE_MAX // max(1, desc.scale))
+        # at most (4/3)² ≈ 1.8 × the pixels computed, in tiles of 256²–1024² output pixels
+        f = max(1, desc.scale)
+        cheap = min(max(4 * overlap, AUTO_TILE_MIN // f), AUTO_TILE_MAX // f)
         tile = _up(max(desc.inference["tile"], crop, 2 * overlap + stride, cheap), stride)
     return tile, overlap, radius
 
