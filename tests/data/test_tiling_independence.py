@@ -89,3 +89,25 @@ def test_margin_makes_blending_exact_for_a_local_model():
         predict_streaming(net, lambda a, b: image[:, a:b], write, (90, 70), tile=tile,
                           overlap=2 * radius + 4, margin=radius)  # fmt: skip
         np.testing.assert_allclose(out, whole, atol=1e-5)
+
+
+def test_default_tiles_are_cheap_and_bounded_in_memory(caplog):
+    """Tiles of four times the overlap (256–1024 px); a radius that would need larger ones
+    (a deep U-Net: 3840-px tiles) falls back to the recipe's tiling with a warning, unless a
+    tile is asked for."""
+    from astroi2i.description import ModelDescription
+    from astroi2i.workflows.translate_checks import tiling_for
+
+    def desc(radius, stride):
+        recipe = {"model": {}, "data": {"crop_size": 64}, "inference": {"tile": 128, "overlap": 32}}
+        return ModelDescription(recipe=recipe, input_bands=("g",), target_bands=("r",),
+                                stretches={}, stride=stride, receptive_radius=radius)  # fmt: skip
+
+    assert tiling_for(desc(31, 16), None, None) == (384, 96, 31)  # overlap 2R + 32, tile 4×
+    assert tiling_for(desc(7, 4), None, None) == (256, 32, 7)  # at least 256
+    assert tiling_for(desc(100, 8), None, None) == (864, 216, 100)
+    assert tiling_for(desc(150, 8), None, None) == (1024, 320, 150)  # at most 1024
+    assert not caplog.records
+    assert tiling_for(desc(559, 256), None, None) == (128, 32, None)
+    assert "needs tiles of 3840 px" in caplog.text and "--tile 3840" in caplog.text
+    assert tiling_for(desc(559, 256), 3840, None) == (3840, 1792, 559)  # asked for: exact

@@ -107,6 +107,13 @@ def _up(value: int, multiple: int) -> int:
 AUTO_TILE_MIN, AUTO_TILE_MAX = 256, 1024
 
 
+def _independent_overlap(desc: ModelDescription) -> int:
+    """The default overlap for a receptive radius R: 2R plus a ramp of two strides (≥ 16 px)."""
+    stride = max(1, desc.stride)
+    ramp = max(2 * stride, 16)
+    return max(desc.inference["overlap"], _up(2 * desc.receptive_radius + ramp, stride))
+
+
 def tiling_for(desc: ModelDescription, tile: int | None, overlap: int | None):
     """(tile, overlap, margin) for ``translate``. With the model's receptive radius R known,
     every tile's prediction within R of an inner tile edge gets no weight (margin = R), so
@@ -115,16 +122,30 @@ def tiling_for(desc: ModelDescription, tile: int | None, overlap: int | None):
     16 px), the default tile at least the training crop, twice the overlap, and four times
     the overlap, within :data:`AUTO_TILE_MIN` … :data:`AUTO_TILE_MAX` output pixels (each
     tile's step is then at least ¾ of it: at most ~1.8 × the image's pixels go through the
-    network). Without R:
-    the recipe's ``inference`` tile and overlap, as given."""
+    network). Without R, or when neither is given and R needs a tile larger than
+    :data:`AUTO_TILE_MAX` (and the recipe's; a deep U-Net's R of 511 px asks for 3840-pixel
+    tiles, 3.4 GB through U-Net-256 for a 2048² image instead of 1 GB): the recipe's
+    ``inference`` tile and overlap, as given (with a warning in the second case)."""
     radius, stride = desc.receptive_radius, max(1, desc.stride)
+    if radius is not None and tile is None and overlap is None:
+        needed = _up(2 * _independent_overlap(desc) + stride, stride)
+        limit = max(desc.inference["tile"], AUTO_TILE_MAX // max(1, desc.scale))
+        if needed > limit:
+            log.warning(
+                "the model's receptive radius (%d px) needs tiles of %d px for an output that "
+                "does not depend on the tiling, more than the memory allows by default (%d "
+                "px): using the recipe's %d-px tiles, so pixels near tile edges differ slightly "
+                "from a whole-image translation; --tile %d gives the exact one",
+                radius, needed, limit, desc.inference["tile"], needed,
+            )  # fmt: skip
+            radius = None
     if radius is None:
         tile = desc.inference["tile"] if tile is None else tile
         overlap = desc.inference["overlap"] if overlap is None else overlap
         return tile, overlap, None
     given = overlap is not None
     if overlap is None:
-        overlap = max(desc.inference["overlap"], _up(2 * radius + max(2 * stride, 16), stride))
+        overlap = _independent_overlap(desc)
         if tile is not None and overlap >= tile:  # the tile asked for is too small for it
             overlap = max(tile - stride, 0)
     if overlap < 2 * radius + 1:
