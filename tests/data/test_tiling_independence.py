@@ -27,10 +27,22 @@ def test_an_untrained_zero_output_generator_shows_its_whole_reach():
     torch.manual_seed(0)
     net = SRResNetGenerator(1, 1, scale=2, n_blocks=2, base_channels=8, zero_output=True)
     assert not net.head.weight.any()  # as built: the output layer is zero
-    fresh = receptive_radius(net, 1, 2)
+    fresh = receptive_radius(torch.nn.Sequential(net), 1, 2)  # no attribute: measured
     torch.nn.init.normal_(net.head.weight, std=0.1)  # as after training
-    assert fresh == receptive_radius(net, 1, 2) > 4  # 9×9 stem alone reaches 4 px
+    assert fresh == receptive_radius(torch.nn.Sequential(net), 1, 2) > 4  # the stem alone: 4
     assert not torch.equal(net.head.weight, torch.zeros_like(net.head.weight))
+
+
+@pytest.mark.parametrize("upsample", ["bilinear", "pixelshuffle"])
+@pytest.mark.parametrize("scale", [2, 4])
+def test_super_resolution_radius_bounds_the_gradient_by_one_pixel(scale, upsample):
+    from astroi2i.archs.srresnet import SRResNetGenerator
+
+    for n_blocks in (1, 3):
+        net = SRResNetGenerator(1, 1, scale=scale, n_blocks=n_blocks, base_channels=4,
+                                upsample=upsample).eval()  # fmt: skip
+        measured = receptive_radius(torch.nn.Sequential(net), 1, 1)
+        assert measured <= net.receptive_radius <= measured + 1
 
 
 @pytest.mark.slow

@@ -28,6 +28,7 @@ __all__ = [
     "SigmaNet",
     "WithUncertainty",
     "combined_stride",
+    "input_reach",
     "predict_log_sigma",
     "sigma_inputs",
     "hole_depth",
@@ -162,6 +163,12 @@ class SigmaNet(nn.Module):
         fine = F.leaky_relu(fine, self.fine[1].negative_slope, inplace)
         mixed = _pointwise(pointwise.weight[:, n_coarse:], fine, add=up)
         return self.head(F.leaky_relu(mixed, act.negative_slope, inplace))
+
+
+def input_reach(sigma_net: nn.Module, scale: int) -> int:
+    """Input pixels that the σ network adds to the generator's receptive radius: its own
+    reach is on the output grid, ``scale`` times finer than the input's (rounded up)."""
+    return -(-int(sigma_net.receptive_radius) // max(1, int(scale)))
 
 
 def combined_stride(generator: nn.Module, sigma_net: nn.Module) -> int:

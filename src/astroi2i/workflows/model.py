@@ -181,12 +181,12 @@ def _without_sigma(desc: ModelDescription) -> ModelDescription:
     import torch
 
     from astroi2i.archs.build import build_generator
+    from astroi2i.archs.uncertainty import input_reach
 
     with torch.device("meta"):  # only the σ network's shape is asked for
         both = build_generator(desc.recipe["model"], len(desc.input_bands),
                                len(desc.target_bands), fills=desc.fills_invalid)  # fmt: skip
-    extra = -(-int(both.sigma_net.receptive_radius) // max(1, desc.scale))
-    return desc.without_uncertainty(sigma_radius=extra)
+    return desc.without_uncertainty(sigma_radius=input_reach(both.sigma_net, desc.scale))
 
 
 def _generator_state(state: dict) -> dict:
@@ -204,27 +204,29 @@ def _build_generator(desc: ModelDescription, state: dict, path: Path, device):
 def _checked_radius(network, desc: ModelDescription, path: Path) -> ModelDescription:
     """The description with a receptive radius no smaller than the trained network's.
 
-    Training records the generator's radius, measured by gradient where the architecture
-    states none (the super-resolution generator). Until 2026-12-07 that measurement ran on
-    the untrained generator, whose zero-initialised output layer hides its reach (0 px
-    recorded for ``srgan_small``, 20 px in truth): such a model's tiles did not overlap
-    enough and its output depended on the tiling. Measured again here from the trained
-    weights (~0.1 s, only for those generators); the larger radius is used, with a warning."""
+    Training records the generator's radius, stated by the architecture or measured by
+    gradient. Until 2026-12-07 the super-resolution generator stated none and was measured
+    untrained, when its zero-initialised output layer hides its reach (0 px recorded for
+    ``srgan_small``, 20 px in truth): such a model's tiles did not overlap enough and its
+    output depended on the tiling. The radius stated now (or, for an architecture that states
+    none, measured from the trained weights) plus the σ network's is used where the recorded
+    one is smaller, with a warning."""
     generator = getattr(network, "generator", network)
     radius = desc.receptive_radius
-    if radius is None or desc.fills_invalid or hasattr(generator, "receptive_radius"):
+    if radius is None or desc.fills_invalid:
         return desc
+    from astroi2i.archs.uncertainty import input_reach
     from astroi2i.data.tiling import receptive_radius
 
-    measured = receptive_radius(generator, len(desc.input_bands), max(1, desc.stride), limit=512)
+    own = receptive_radius(generator, len(desc.input_bands), max(1, desc.stride), limit=512)
     sigma_net = getattr(network, "sigma_net", None)
-    extra = 0 if sigma_net is None else -(-int(sigma_net.receptive_radius) // max(1, desc.scale))
-    needed = None if measured is None else measured + extra
+    needed = None if own is None else own + (0 if sigma_net is None else
+                                             input_reach(sigma_net, desc.scale))  # fmt: skip
     if needed is not None and needed <= radius:
         return desc
     log.warning("%s: the receptive radius recorded at training (%d px) is smaller than the "
-                "trained network's (%s; a model trained before 2026-12-07): translating with "
-                "it, so that the output does not depend on the tiling", path, radius,
+                "network's (%s; a model trained before 2026-12-07): translating with it, so "
+                "that the output does not depend on the tiling", path, radius,
                 "beyond 512 px" if needed is None else f"{needed} px")  # fmt: skip
     return desc.replace(receptive_radius=needed)
 

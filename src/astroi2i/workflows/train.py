@@ -434,7 +434,9 @@ def _system(cfg: dict, description: ModelDescription, resumed):
         description = _with_receptive_field(description, generator, data["crop_size"])
         if sigma_net is not None and description.receptive_radius is not None:
             # σ sees the prediction within its own radius (output pixels) of each pixel
-            extra = -(-int(sigma_net.receptive_radius) // max(1, enlarges))
+            from astroi2i.archs.uncertainty import input_reach
+
+            extra = input_reach(sigma_net, enlarges)
             description = description.replace(receptive_radius=description.receptive_radius
                                               + extra)  # fmt: skip
     if cfg["trainer"]["init_from"] and resumed is None:
