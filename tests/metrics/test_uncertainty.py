@@ -10,10 +10,12 @@ from astroi2i.data.stretches import build_stretch
 from astroi2i.metrics.uncertainty import (
     GAUSSIAN_MULTIPLIERS,
     OFFSET_GRID,
+    POWER_GRID,
     calibrate,
-    choose_offset,
+    choose_shape,
     conformal_quantile,
     coverage_metrics,
+    interval_score,
     read_multipliers,
     reliability_curve,
     uncert_cards,
@@ -62,21 +64,23 @@ def test_the_offset_reshapes_an_over_spread_sigma_and_keeps_coverage():
         return np.abs(rng.normal(0.0, 1.0 + raw / 10.0)), raw
 
     r, raw = draw(300_000)
-    beta, rows = choose_offset(r, raw)
+    beta, power, rows = choose_shape(r, raw)
+    assert power == 1.0  # the truth is linear in σ_raw: no power is needed
+    rows = [row for row in rows if row[1] == 1.0]  # γ = 1, each offset
     median = np.median(raw)
     assert [row[0] for row in rows] == pytest.approx([t * median for t in OFFSET_GRID])
     # by hand for one candidate: the mean interval score of its conformal 95 % interval
     shaped = raw + rows[3][0]
     half = conformal_quantile(r / shaped, 0.95) * shaped
-    assert rows[3][1] == pytest.approx(half.mean(), rel=1e-12)
-    assert rows[3][2] == pytest.approx(np.mean(2 * half + 40 * np.maximum(r - half, 0)), rel=1e-12)
+    assert rows[3][2] == pytest.approx(half.mean(), rel=1e-12)
+    assert rows[3][3] == pytest.approx(np.mean(2 * half + 40 * np.maximum(r - half, 0)), rel=1e-12)
     assert 7 < beta < 15  # the candidates around the true 10 are 7.8 and 11.0
-    widths = {row[0]: row[1] for row in rows}
+    widths = {row[0]: row[2] for row in rows}
     assert widths[beta] < 0.5 * widths[0.0]
     # the narrowest mean interval alone would flatten σ further than the truth does
-    assert min(rows, key=lambda row: row[1])[0] > 1.3 * beta
+    assert min(rows, key=lambda row: row[2])[0] > 1.3 * beta
     cal = calibrate([r], [raw], n_images=1, split="val", source="m.csv")
-    assert cal["offset"] == [beta]
+    assert cal["offset"] == [beta] and cal["power"] == [1.0]
     assert widths[beta] < 0.9 * cal["constant"][0][2]  # narrower than one constant σ's, too
     # by hand: the conformal quantiles of the offset score
     scores = np.sort(r / (raw + beta))
@@ -202,3 +206,30 @@ def test_large_sigma_follows_the_curvature_of_the_stretch():
     got = float(stretch.inverse_sigma(y, np.array([[[1.0]]]))[0, 0, 0])
     assert got == pytest.approx((np.sinh(4.0) - np.sinh(2.0)) / 2 * 2.0)
     assert got > np.cosh(3.0) * 2.0
+
+
+def test_the_power_compresses_a_sigma_whose_contrast_is_too_high():
+    """The true error's σ is √σ_raw (the network's contrast squared): the power chosen by the
+    interval score is ½ with no offset, the intervals cover fresh pixels drawn alike, and they
+    score better, and are narrower on average, than σ_raw's own shape."""
+    rng = np.random.default_rng(5)
+
+    def draw(n):
+        raw = np.exp(rng.uniform(0.0, np.log(400.0), n))
+        return np.abs(rng.normal(0.0, np.sqrt(raw))), raw
+
+    r, raw = draw(200_000)
+    beta, power, rows = choose_shape(r, raw)
+    assert (beta, power) == (0.0, 0.5) and set(POWER_GRID) == {row[1] for row in rows}
+    cal = calibrate([r], [raw], n_images=1, split="val", source="m.csv")
+    assert cal["offset"] == [0.0] and cal["power"] == [0.5]
+    fresh, fresh_raw = draw(200_000)
+    sigma = cal["scale"][0] * fresh_raw**0.5  # what translate writes
+    for level, k in zip((0.683, 0.9, 0.95), cal["multipliers"][0]):
+        assert abs(np.mean(fresh <= k * sigma) - level) < 0.005
+    own = calibrate([r], [raw], n_images=1, split="val", source="m.csv", offset=False)
+    assert own["power"] == [1.0]
+    half_own = own["scale"][0] * own["multipliers"][0][2] * fresh_raw
+    half = cal["multipliers"][0][2] * sigma
+    assert interval_score(fresh, half) < 0.8 * interval_score(fresh, half_own)
+    assert half.mean() < half_own.mean()

@@ -138,7 +138,10 @@ def test_calibrate_writes_a_new_model_whose_sigma_covers_the_calibration_split(
     assert code == 0, err
 
 
-def test_a_stored_offset_is_added_to_the_raw_sigma_before_the_scale(tmp_path, survey_pair):
+@pytest.mark.parametrize("power", [None, 0.75])  # None: a model calibrated before powers
+def test_a_stored_offset_and_power_reshape_the_raw_sigma_before_the_scale(
+    tmp_path, survey_pair, power
+):
     from astroi2i.workflows.calibrate import write_model
 
     _sigma_checkpoint(tmp_path / "m.ckpt")
@@ -146,20 +149,23 @@ def test_a_stored_offset_is_added_to_the_raw_sigma_before_the_scale(tmp_path, su
     cal = {"method": "split-conformal", "levels": [0.683, 0.9, 0.95], "offset": [0.25],
            "scale": [3.0], "multipliers": [[1.0, 1.7, 2.2]], "n_pixels": [100], "n_images": 1,
            "split": "val", "source": "m.csv", "constant": [[0.1, 0.2, 0.3]]}  # fmt: skip
+    if power is not None:
+        cal["power"] = [power]
     write_model(tmp_path / "m.ckpt", desc.replace(calibration=cal), tmp_path / "o.ckpt")
     inputs, _ = _inputs(survey_pair)
     main(["translate", str(tmp_path / "o.ckpt"), *map(str, inputs), "-o", str(tmp_path / "o.fits")])
     sigma = fits.getdata(tmp_path / "o.fits", "UNCERT")
     ok = np.isfinite(sigma)
     assert ok.mean() > 0.9
-    np.testing.assert_allclose(sigma[ok], (np.exp(INIT_LOG_SIGMA) + 0.25) * 3.0, rtol=1e-6)
+    expected = (np.exp(INIT_LOG_SIGMA) + 0.25) ** (power or 1.0) * 3.0
+    np.testing.assert_allclose(sigma[ok], expected, rtol=1e-6)
     head = fits.getheader(tmp_path / "o.fits", "UNCERT")
-    assert head["COFF_1"] == 0.25 and head["CK95_1"] == 2.2
+    assert head["COFF_1"] == 0.25 and head["CK95_1"] == 2.2 and head["CPOW_1"] == (power or 1.0)
     from astroi2i.workflows.inspect import inspect_file
 
-    assert "offset added to the raw σ before scaling: band 1: 0.25" in inspect_file(
-        tmp_path / "o.fits"
-    )
+    text = inspect_file(tmp_path / "o.fits")
+    assert "offset added to the raw σ before scaling: band 1: 0.25" in text
+    assert ("raised to the power band 1: 0.75" in text) == (power is not None)
 
 
 def test_calibrate_an_export_writes_its_sidecar(tmp_path, survey_pair, capsys):

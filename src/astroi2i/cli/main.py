@@ -317,10 +317,14 @@ def _run_calibrate(args) -> int:
                           correction=not args.keep_correction,
                           offset=not args.no_offset, finish=args.finish)  # fmt: skip
     _print_correction(path)
-    rows = zip(cal["offset"], cal["scale"], cal["multipliers"], cal["n_pixels"]) if cal else ()
-    for c, (beta, scale, mult, n) in enumerate(rows):
+    powers = (cal.get("power") or [1.0] * len(cal["scale"])) if cal else ()
+    rows = (
+        zip(cal["offset"], powers, cal["scale"], cal["multipliers"], cal["n_pixels"]) if cal else ()
+    )
+    for c, (beta, power, scale, mult, n) in enumerate(rows):
+        shape = f"(σ_raw + {beta:.4g})" + ("" if power == 1 else f"^{power:g}")
         print(
-            f"band {c + 1}: σ = (σ_raw + {beta:.4g}) × {scale:.4g}; 90 % interval "
+            f"band {c + 1}: σ = {shape} × {scale:.4g}; 90 % interval "
             f"±{mult[1]:.3f}σ, 95 % ±{mult[2]:.3f}σ ({n} pixels of {cal['n_images']} "
             f"{args.split} image(s))"
         )

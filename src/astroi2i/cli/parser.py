@@ -379,9 +379,9 @@ def _add_calibrate(sub) -> None:
                    help="keep the stored weight of the model's correction to its classical "
                    "answer instead of choosing it again on these pairs")  # fmt: skip
     p.add_argument("--no-offset", action="store_true",
-                   help="keep the σ network's shape: no offset added to σ before the "
-                   "conformal scaling (by default one is chosen by the 95 %% interval "
-                   "score)")  # fmt: skip
+                   help="keep the σ network's shape: no offset added to σ and no power "
+                   "taken of it before the conformal scaling (by default both are chosen by "
+                   "the 95 %% interval score)")  # fmt: skip
     p.add_argument("--finish", choices=("photometry", "psnr"), default=None,
                    help="two-way models: how the flux anchoring and the smooth background "
                    "are chosen; photometry (default): the highest PSNR among the choices "

@@ -127,7 +127,7 @@ def calibrate(model, manifest, *, split: str = "val", output=None, overwrite: bo
     to ``output`` (default :func:`calibrated_path`): first, for a model that learns a
     correction to a classical answer (and ``correction``), the correction's weight
     (:mod:`astroi2i.workflows.correction`), then σ (models with a σ network; ``offset``:
-    choose the score's offset β, :func:`astroi2i.metrics.uncertainty.choose_offset`). A
+    choose the score's offset β and power γ, :func:`astroi2i.metrics.uncertainty.choose_shape`). A
     two-way model refits all its post-training choices, its finish by the rule ``finish``
     (default ``photometry``; :func:`astroi2i.workflows.twoway_anchors.choose_finish`).
     Returns (path, the σ calibration or None)."""

@@ -79,6 +79,9 @@ def _uncert_lines(hdul) -> list[str]:
     offsets = [f"band {k[5:]}: {head[k]:.4g}" for k in head if str(k).startswith("COFF_")]
     if any(head[k] for k in head if str(k).startswith("COFF_")):
         cal += f"; offset added to the raw σ before scaling: {', '.join(offsets)}"
+    powers = [f"band {k[5:]}: {head[k]:g}" for k in head if str(k).startswith("CPOW_")]
+    if any(head[k] != 1 for k in head if str(k).startswith("CPOW_")):
+        cal += f"; (raw σ + offset) raised to the power {', '.join(powers)}"
     return [
         f"UNCERT: {head.get('UTYPE', 'StdDevUncertainty')} in {head.get('BUNIT', '(no unit)')}, "
         f"{cal}",

@@ -25,6 +25,7 @@ from astroi2i.io.fits import (
     require_valid_pixels,
 )
 from astroi2i.io.stream import FitsRowWriter, ImageSource
+from astroi2i.metrics.uncertainty import shaped_sigma
 from astroi2i.sky.geometry import (
     reproject_image,
     reprojection_method,
@@ -199,6 +200,7 @@ class _OutputStrips:
         cal = (desc.calibration or {}) if calibrated else {}
         self.sigma_scale = np.asarray(cal.get("scale") or np.ones(self.n_out), float)
         self.sigma_offset = np.asarray(cal.get("offset") or np.zeros(self.n_out), float)
+        self.sigma_power = np.asarray(cal.get("power") or np.ones(self.n_out), float)
 
     def _baseline_rows(self, y0: int, y1: int) -> np.ndarray:
         """The fitted baseline of output rows y0:y1, stretched: computed on the input rows
@@ -218,8 +220,9 @@ class _OutputStrips:
         y = self.stretch.inverse(block, exposure=self.exposure)
         if s is not None:  # σ in physical units, calibrated
             sigma = self.stretch.inverse_sigma(block, s, exposure=self.exposure)
-            sigma = (sigma + self.sigma_offset[:, None, None]) * self.sigma_scale[:, None, None]
-            sigma = sigma.astype(np.float32)
+            sigma = np.stack([shaped_sigma(band, b, g) for band, b, g in
+                              zip(sigma, self.sigma_offset, self.sigma_power)])  # fmt: skip
+            sigma = (sigma * self.sigma_scale[:, None, None]).astype(np.float32)
         invalid, raw = self.inputs.strip(y0, y0 + block.shape[1] // self.scale)
         if self.inputs.fills:  # measured pixels bit for bit from the input; the model only fills
             self.writer.write_rows(y0, np.where(invalid[None], y, raw).astype(raw.dtype))
