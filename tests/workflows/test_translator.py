@@ -44,6 +44,13 @@ def test_a_skyimage_gives_a_skyimage_with_sigma(reference, translator):
     assert result.header["BUNIT"] == header["BUNIT"] == "ct / (arcsec2 cm2 keV)"
 
 
+def test_without_sigma_the_same_prediction_comes_back_alone(reference):
+    path, pred, _, _ = reference
+    result = astroi2i.Translator(MODEL, sigma=False).translate(read_image(path))
+    assert result.uncertainty is None
+    np.testing.assert_allclose(result.data[0], pred, rtol=1e-5, atol=1e-6 * np.ptp(pred))
+
+
 @pytest.mark.parametrize("cls", [CCDData, NDData])
 def test_nddata_round_trip_carries_mask_uncertainty_and_wcs(cls, reference, translator, tmp_path):
     path, _, _, _ = reference

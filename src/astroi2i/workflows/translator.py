@@ -45,6 +45,9 @@ class Translator:
         Tiling in input pixels (default: from the model, as ``translate``).
     calibrated : bool
         Models with σ: apply the stored calibration.
+    sigma : bool
+        Models with σ: ``False`` runs the generator alone (``translate --no-sigma``): no σ
+        in what comes back, and faster.
 
     Examples
     --------
@@ -55,13 +58,14 @@ class Translator:
     """
 
     def __init__(self, model, *, device: str | None = None, tile: int | None = None,
-                 overlap: int | None = None, calibrated: bool = True) -> None:  # fmt: skip
+                 overlap: int | None = None, calibrated: bool = True,
+                 sigma: bool = True) -> None:  # fmt: skip
         from astroi2i.workflows.model import load
         from astroi2i.workflows.translate_checks import check_tiling, resolve_device
 
         self.model = model
         self.device = resolve_device(device)
-        self.network, self.description = load(model, device=self.device)
+        self.network, self.description = load(model, device=self.device, sigma=sigma)
         if self.description.is_two_way:
             raise InputError(f"{model}: a two-way model; use translate(…, to=DOMAIN)")
         check_tiling(tile, overlap)
