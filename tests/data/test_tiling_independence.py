@@ -105,10 +105,10 @@ def test_margin_makes_blending_exact_for_a_local_model():
 
 def test_default_tiles_are_cheap_and_bounded_in_memory(caplog):
     """Tiles of four times the overlap (256–1024 px); a radius that would need larger ones
-    (a deep U-Net: 3840-px tiles) falls back to the recipe's tiling with a warning, unless a
-    tile is asked for."""
+    (a deep U-Net: 3840-px tiles) falls back to the recipe's tiling, with a warning for an
+    image that is then cut into tiles, unless a tile is asked for."""
     from astroi2i.description import ModelDescription
-    from astroi2i.workflows.translate_checks import tiling_for
+    from astroi2i.workflows.translate_checks import tiling_for, warn_if_tiling_matters
 
     def desc(radius, stride):
         recipe = {"model": {}, "data": {"crop_size": 64}, "inference": {"tile": 128, "overlap": 32}}
@@ -120,6 +120,11 @@ def test_default_tiles_are_cheap_and_bounded_in_memory(caplog):
     assert tiling_for(desc(100, 8), None, None) == (864, 216, 100)
     assert tiling_for(desc(150, 8), None, None) == (1024, 320, 150)  # at most 1024
     assert not caplog.records
-    assert tiling_for(desc(559, 256), None, None) == (128, 32, None)
-    assert "needs tiles of 3840 px" in caplog.text and "--tile 3840" in caplog.text
-    assert tiling_for(desc(559, 256), 3840, None) == (3840, 1792, 559)  # asked for: exact
+    deep = desc(559, 256)
+    assert tiling_for(deep, None, None) == (128, 32, None)
+    warn_if_tiling_matters(deep, (128, 120), 128, None, "small.fits")  # one tile: exact
+    assert not caplog.records
+    warn_if_tiling_matters(deep, (300, 120), 128, None, "big.fits")
+    assert "big.fits" in caplog.text and "needs tiles of 3840 px" in caplog.text
+    assert "--tile 3840" in caplog.text
+    assert tiling_for(deep, 3840, None) == (3840, 1792, 559)  # asked for: exact

@@ -43,6 +43,7 @@ from astroi2i.workflows.translate_checks import (
     hole_tiling,
     resolve_device,
     tiling_for,
+    warn_if_tiling_matters,
     warn_pixel_scale,
 )
 from astroi2i.workflows.translate_output import output_layout
@@ -397,6 +398,7 @@ def write_prediction(model, desc: ModelDescription, opened, inputs, output, *, t
     strips = _InputStrips(rows, desc, stretch_in, exposure, str(inputs[0]), user_mask)
     if layout is None:
         layout = output_layout(desc, first, shape, inputs, command, calibrated)
+    warn_if_tiling_matters(desc, shape, tile, margin, inputs[0])
     if desc.fills_invalid and desc.receptive_radius is None and network_rows is None:
         tile, overlap, margin = hole_tiling(strips.strip_mask, shape, tile, overlap,
                                             max(desc.stride, 1), inputs[0])  # fmt: skip

@@ -14,7 +14,8 @@ from astroi2i.errors import InputError
 from astroi2i.sky.geometry import pixel_scale_arcsec
 
 __all__ = ["check_band_count", "check_band_order", "check_tiling", "resolve_device",
-           "warn_pixel_scale", "tiling_for", "hole_tiling", "check_one_way_options"]  # fmt: skip
+           "warn_pixel_scale", "tiling_for", "hole_tiling", "check_one_way_options",
+           "warn_if_tiling_matters"]  # fmt: skip
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +108,28 @@ def _up(value: int, multiple: int) -> int:
 AUTO_TILE_MIN, AUTO_TILE_MAX = 256, 1024
 
 
+def warn_if_tiling_matters(desc: ModelDescription, shape, tile: int, margin, source) -> None:
+    """The warning for an image cut into tiles without its receptive radius kept out of the
+    blends because that would need tiles larger than the memory allows by default (once per
+    model; an image within one tile is translated whole and exactly)."""
+    if margin is not None or desc.receptive_radius is None or max(shape) <= tile:
+        return
+    needed = _up(2 * _independent_overlap(desc) + max(1, desc.stride), max(1, desc.stride))
+    key = (desc.path, tile)
+    if key in _TILING_WARNED:
+        return
+    _TILING_WARNED.add(key)
+    log.warning(
+        "%s: the model's receptive radius (%d px) needs tiles of %d px for an output that does "
+        "not depend on the tiling, more than the memory allows by default: tiled in %d-px "
+        "tiles, so pixels near tile edges differ slightly from a whole-image translation; "
+        "--tile %d gives the exact one", source, desc.receptive_radius, needed, tile, needed,
+    )  # fmt: skip
+
+
+_TILING_WARNED: set = set()
+
+
 def _independent_overlap(desc: ModelDescription) -> int:
     """The default overlap for a receptive radius R: 2R plus a ramp of two strides (≥ 16 px)."""
     stride = max(1, desc.stride)
@@ -125,19 +148,12 @@ def tiling_for(desc: ModelDescription, tile: int | None, overlap: int | None):
     network). Without R, or when neither is given and R needs a tile larger than
     :data:`AUTO_TILE_MAX` (and the recipe's; a deep U-Net's R of 511 px asks for 3840-pixel
     tiles, 3.4 GB through U-Net-256 for a 2048² image instead of 1 GB): the recipe's
-    ``inference`` tile and overlap, as given (with a warning in the second case)."""
+    ``inference`` tile and overlap, as given (see :func:`warn_if_tiling_matters`)."""
     radius, stride = desc.receptive_radius, max(1, desc.stride)
     if radius is not None and tile is None and overlap is None:
         needed = _up(2 * _independent_overlap(desc) + stride, stride)
         limit = max(desc.inference["tile"], AUTO_TILE_MAX // max(1, desc.scale))
-        if needed > limit:
-            log.warning(
-                "the model's receptive radius (%d px) needs tiles of %d px for an output that "
-                "does not depend on the tiling, more than the memory allows by default (%d "
-                "px): using the recipe's %d-px tiles, so pixels near tile edges differ slightly "
-                "from a whole-image translation; --tile %d gives the exact one",
-                radius, needed, limit, desc.inference["tile"], needed,
-            )  # fmt: skip
+        if needed > limit:  # write_prediction warns where an image is cut into tiles
             radius = None
     if radius is None:
         tile = desc.inference["tile"] if tile is None else tile
