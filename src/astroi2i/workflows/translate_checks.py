@@ -104,7 +104,7 @@ def _up(value: int, multiple: int) -> int:
 
 
 #: the default tile (output pixels) :func:`tiling_for` picks to keep the overlap a small part
-#: of it, and the network calls few (a small network spends ~1 ms a call outside its layers)
+#: of it, and the network calls few (a small network with σ spends ~0.9 ms a call on a 16² input)
 AUTO_TILE_MIN, AUTO_TILE_MAX = 256, 1024
 
 
