@@ -103,7 +103,9 @@ def _add_translate(sub) -> None:
     batch.add_argument("--batch-size", type=int, default=Default(owner, "batch_size"),
                        help="same-shape images per network call (%(default)s: bit for bit "
                        "what a single translate writes)")  # fmt: skip
-    p.add_argument("--tile", type=int, default=None, help="tile edge in pixels (default: recipe's)")
+    p.add_argument("--tile", type=int, default=None,
+                   help="largest tile edge in input pixels; tiles are shrunk to cover the "
+                   "image in as many (default: from the model's reach and recipe)")  # fmt: skip
     p.add_argument(
         "--mask", default=None, help="inpainting models: FITS mask of extra pixels to fill (≠0)"
     )
