@@ -2,15 +2,17 @@
 
 glibc's ``malloc`` gives every block larger than its mmap threshold (at most 32 MiB however it
 adapts) its own mapping and returns it to the system when freed, so the next tensor of that
-size touches fresh pages again: ~4 µs a 4 KiB page. A U-Net on a 656² tile has activations of
-27–55 MB, allocated and freed dozens of times a tile; translating a 2048² quickstart field with
-σ took 300,000–500,000 page faults and 3.0 s, against 5,000 and 2.0–2.3 s once freed blocks
-stay in the heap (``benchmarks/sigma_cost.py --translate``; ``translate`` without σ, whose
-smaller tiles stay under the threshold, was unaffected). Raising both thresholds keeps them:
-the process's resident memory stays at its peak instead of falling back between tiles, which
-is what the streamed translation's memory bound is about anyway.
+size touches fresh pages again (a page fault, a few µs, every 4 KiB). A U-Net on a 656² tile
+has activations of 27–55 MB, allocated and freed dozens of times a tile: translating a 2048²
+quickstart field with σ took 300,000–500,000 page faults and 3.0 s, against 5,000 and
+2.0–2.3 s once freed blocks stay in the heap (``benchmarks/sigma_cost.py --translate``; the
+same model without σ, whose smaller tiles stay under the threshold, took ~5,000 either way).
+Raising both thresholds keeps them: the process's resident memory stays at its peak instead
+of falling back between tiles, which is what the streamed translation's memory bound is
+about anyway.
 
-Training is left alone (a pinned threshold slowed a training step, ``docs/scale.md``).
+Only ``translate`` (one file or many) raises them, and they stay raised for the rest of the
+process; training does not (a pinned threshold slowed a training step, ``docs/scale.md``).
 """
 
 from __future__ import annotations
