@@ -169,16 +169,12 @@ class ModelDescription:
     def replace(self, **changes) -> ModelDescription:
         return dataclasses.replace(self, **changes)
 
-    def without_uncertainty(self, sigma_radius: int = 0) -> ModelDescription:
+    def without_uncertainty(self) -> ModelDescription:
         """The same model with its σ network left out (``translate --no-sigma``): the recipe
-        without ``model.uncertainty``, no calibration, and the receptive radius less the
-        ``sigma_radius`` (input pixels) that σ added to the generator's, so that the generator
-        alone is tiled for its own reach."""
+        without ``model.uncertainty`` and no calibration. The receptive radius is still the
+        one recorded with σ; loading sets it to the generator's own."""
         model = {k: v for k, v in self.recipe["model"].items() if k != "uncertainty"}
-        radius = self.receptive_radius
-        radius = None if radius is None else max(0, radius - int(sigma_radius))
-        return self.replace(recipe={**self.recipe, "model": model}, calibration=None,
-                            receptive_radius=radius)  # fmt: skip
+        return self.replace(recipe={**self.recipe, "model": model}, calibration=None)
 
     # ---- what commands ask of it ----------------------------------------------------------
     @property

@@ -155,7 +155,7 @@ def load(model, *, device="cpu", sigma: bool = True):
         _one_way(desc)
         _check_no_sigma(desc, path, sigma)
         if not sigma:
-            desc, state = _without_sigma(desc), _generator_state(state)
+            desc, state = desc.without_uncertainty(), _generator_state(state)
         return _build_generator(desc, state, path, device)
     desc, state = _read_checkpoint(path)
     _check_no_sigma(desc, path, sigma)
@@ -164,7 +164,7 @@ def load(model, *, device="cpu", sigma: bool = True):
     if desc.has_uncertainty and sigma:  # WithUncertainty: generator.* and sigma_net.*
         state = {k: v for k, v in state.items() if k.startswith(("generator.", "sigma_net."))}
     else:
-        desc = _without_sigma(desc) if desc.has_uncertainty else desc
+        desc = desc.without_uncertainty() if desc.has_uncertainty else desc
         state = _generator_state(state)
     return _build_generator(desc, state, path, device)
 
@@ -172,21 +172,6 @@ def load(model, *, device="cpu", sigma: bool = True):
 def _check_no_sigma(desc: ModelDescription, path: Path, sigma: bool) -> None:
     if not sigma and not desc.has_uncertainty:
         raise InputError(f"--no-sigma: {path} predicts no σ, so there is none to leave out")
-
-
-def _without_sigma(desc: ModelDescription) -> ModelDescription:
-    """The description of a model with σ as its generator alone: the receptive radius that
-    training recorded is the generator's plus the σ network's (on the output grid, so divided
-    by the model's scale); the generator is tiled for its own."""
-    import torch
-
-    from astroi2i.archs.build import build_generator
-    from astroi2i.archs.uncertainty import input_reach
-
-    with torch.device("meta"):  # only the σ network's shape is asked for
-        both = build_generator(desc.recipe["model"], len(desc.input_bands),
-                               len(desc.target_bands), fills=desc.fills_invalid)  # fmt: skip
-    return desc.without_uncertainty(sigma_radius=input_reach(both.sigma_net, desc.scale))
 
 
 def _generator_state(state: dict) -> dict:
@@ -202,15 +187,14 @@ def _build_generator(desc: ModelDescription, state: dict, path: Path, device):
 
 
 def _checked_radius(network, desc: ModelDescription, path: Path) -> ModelDescription:
-    """The description with a receptive radius no smaller than the trained network's.
-
-    Training records the generator's radius, stated by the architecture or measured by
-    gradient. Until 2026-12-07 the super-resolution generator stated none and was measured
-    untrained, when its zero-initialised output layer hides its reach (0 px recorded for
-    ``srgan_small``, 20 px in truth): such a model's tiles did not overlap enough and its
-    output depended on the tiling. The radius stated now (or, for an architecture that states
-    none, measured from the trained weights) plus the σ network's is used where the recorded
-    one is smaller, with a warning."""
+    """The description with the receptive radius of the network as loaded: the generator's
+    (stated by its architecture, or measured from its trained weights) plus the σ network's
+    where it runs. That is what training records, so for most models nothing changes; it is
+    smaller for the generator alone (``--no-sigma``: tiled for its own reach), and larger,
+    with a warning, for a model trained before 2026-12-07 whose super-resolution generator
+    stated none and was measured untrained, when its zero-initialised output layer hides its
+    reach (0 px recorded for ``srgan_small``, 20 px in truth: its tiles did not overlap enough
+    and its output depended on the tiling)."""
     generator = getattr(network, "generator", network)
     radius = desc.receptive_radius
     if radius is None or desc.fills_invalid:
@@ -222,12 +206,11 @@ def _checked_radius(network, desc: ModelDescription, path: Path) -> ModelDescrip
     sigma_net = getattr(network, "sigma_net", None)
     needed = None if own is None else own + (0 if sigma_net is None else
                                              input_reach(sigma_net, desc.scale))  # fmt: skip
-    if needed is not None and needed <= radius:
-        return desc
-    log.warning("%s: the receptive radius recorded at training (%d px) is smaller than the "
-                "network's (%s; a model trained before 2026-12-07): translating with it, so "
-                "that the output does not depend on the tiling", path, radius,
-                "beyond 512 px" if needed is None else f"{needed} px")  # fmt: skip
+    if needed is None or needed > radius:
+        log.warning("%s: the receptive radius recorded at training (%d px) is smaller than "
+                    "the network's (%s; a model trained before 2026-12-07): translating with "
+                    "it, so that the output does not depend on the tiling", path, radius,
+                    "beyond 512 px" if needed is None else f"{needed} px")  # fmt: skip
     return desc.replace(receptive_radius=needed)
 
 

@@ -114,7 +114,7 @@ def warn_if_tiling_matters(desc: ModelDescription, shape, tile: int, margin, sou
     model; an image within one tile is translated whole and exactly)."""
     if margin is not None or desc.receptive_radius is None or max(shape) <= tile:
         return
-    needed = _up(2 * _independent_overlap(desc) + max(1, desc.stride), max(1, desc.stride))
+    needed = _independent_tile(desc)
     key = (desc.path, tile)
     if key in _TILING_WARNED:
         return
@@ -137,6 +137,12 @@ def _independent_overlap(desc: ModelDescription) -> int:
     return max(desc.inference["overlap"], _up(2 * desc.receptive_radius + ramp, stride))
 
 
+def _independent_tile(desc: ModelDescription) -> int:
+    """The smallest tile that keeps R out of both blends: twice that overlap plus a stride."""
+    stride = max(1, desc.stride)
+    return _up(2 * _independent_overlap(desc) + stride, stride)
+
+
 def tiling_for(desc: ModelDescription, tile: int | None, overlap: int | None):
     """(tile, overlap, margin) for ``translate``. With the model's receptive radius R known,
     every tile's prediction within R of an inner tile edge gets no weight (margin = R), so
@@ -151,9 +157,8 @@ def tiling_for(desc: ModelDescription, tile: int | None, overlap: int | None):
     ``inference`` tile and overlap, as given (see :func:`warn_if_tiling_matters`)."""
     radius, stride = desc.receptive_radius, max(1, desc.stride)
     if radius is not None and tile is None and overlap is None:
-        needed = _up(2 * _independent_overlap(desc) + stride, stride)
         limit = max(desc.inference["tile"], AUTO_TILE_MAX // max(1, desc.scale))
-        if needed > limit:  # write_prediction warns where an image is cut into tiles
+        if _independent_tile(desc) > limit:  # write_prediction warns where an image is tiled
             radius = None
     if radius is None:
         tile = desc.inference["tile"] if tile is None else tile
