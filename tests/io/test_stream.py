@@ -53,3 +53,41 @@ def test_row_writer_round_trip_in_any_order(fits_factory, tmp_path, rng):
     aborted = FitsRowWriter(tmp_path / "gone.fits", meta, data.shape)
     aborted.abort()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.fits", "out.fits"]
+
+
+def test_row_writer_extensions_float64_and_bad_blocks(fits_factory, tmp_path, rng):
+    """σ and mask extensions and a float64 image round trip value for value whatever the row
+    order; the cached card images render what astropy renders; a block that does not fit is
+    refused and leaves no file."""
+    meta = read_image(fits_factory("m.fits", shape=(2, 9, 7)))
+    data, sigma = rng.normal(size=(2, 9, 7)), rng.uniform(1, 2, (2, 9, 7)).astype("f4")
+    mask = rng.uniform(size=(9, 7)) > 0.5
+    cards = {"CALQ1": (1.25, "a quantile"), "CPOW1": 0.75, "COMMENT": "calibrated"}
+    for _ in range(2):  # the second file renders every repeated card from the cache
+        out = tmp_path / f"o{_}.fits"
+        writer = FitsRowWriter(out, meta, data.shape, dtype=np.float64, uncertainty=cards,
+                               mask_extension=True)  # fmt: skip
+        for y0, y1 in ((4, 9), (0, 4)):
+            writer.write_rows(y0, data[:, y0:y1])
+            writer.write_uncert_rows(y0, sigma[:, y0:y1])
+            writer.write_mask_rows(y0, mask[y0:y1])
+        writer.close()
+        with fits.open(out) as hdul:
+            hdul.verify("exception")
+            assert [h.name for h in hdul] == ["PRIMARY", "UNCERT", "MASK"]
+            assert hdul[0].data.dtype == ">f8" and hdul[1].data.dtype == ">f4"
+            np.testing.assert_array_equal(hdul[0].data, data)
+            np.testing.assert_array_equal(hdul[1].data, sigma)
+            np.testing.assert_array_equal(hdul[2].data, mask.astype(np.uint8))
+            unc = hdul[1].header
+            assert unc["CALQ1"] == 1.25 and unc.comments["CALQ1"] == "a quantile"
+            assert unc["CPOW1"] == 0.75 and list(unc["COMMENT"]) == ["calibrated"]
+            assert list(unc.keys())[-1] == "COMMENT"  # notes go last
+            expected = fits.Card("CALQ1", 1.25, "a quantile").image
+            assert expected in unc.tostring()
+    writer = FitsRowWriter(tmp_path / "bad.fits", meta, data.shape)
+    for y0, block in ((5, data[:, :5]), (-1, data[:, :2]), (0, data[:1, :2]), (0, data[..., :3])):
+        with pytest.raises(ValueError, match="does not fit"):
+            writer.write_rows(y0, block)
+    writer.abort()
+    assert not any(p.name.startswith((".bad", "bad")) for p in tmp_path.iterdir())
