@@ -146,6 +146,26 @@ def test_the_ideal_spearman_is_low_where_sigma_hardly_varies():
         assert m["spearman_sigma"] == pytest.approx(m["spearman_sigma_ideal"], abs=0.02)
 
 
+def test_the_ideal_width_ratio_says_when_a_constant_interval_must_be_narrower():
+    """Were σ exact, its 95 % intervals are narrower on average than one constant interval
+    covering 95 % when σ spreads moderately, equal for a constant σ, and wider when a few
+    pixels carry far larger σ (the constant reaches 95 % by giving those up)."""
+    rng = np.random.default_rng(3)
+    ok = np.zeros(200_000, bool)
+    few_large = np.where(rng.uniform(size=ok.size) < 0.01, 100.0, 1.0)
+    for s, lo, hi in ((np.ones(ok.size), 0.98, 1.02), (rng.uniform(0.1, 10, ok.size), 0.6, 0.9),
+                      (few_large, 1.7, 2.1)):  # fmt: skip
+        truth = rng.normal(0.0, s)
+        q95 = float(np.quantile(np.abs(truth), 0.95))
+        m = coverage_metrics(np.zeros_like(truth), truth, s, ok, GAUSSIAN_MULTIPLIERS,
+                             constant_95=q95)  # fmt: skip
+        assert lo < m["width_95_ratio_ideal"] < hi
+        # σ is exact here, so the ideal says what the measured widths do
+        assert m["width_95"] / m["width_95_const"] == pytest.approx(
+            m["width_95_ratio_ideal"], rel=0.03
+        )
+
+
 def test_header_cards_round_trip_the_multipliers():
     from astropy.io import fits
 

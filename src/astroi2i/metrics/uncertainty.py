@@ -83,7 +83,8 @@ SHAPE_MAX_PIXELS = 1_000_000
 UNCERTAINTY_METRICS = ("cover_68", "cover_90", "cover_95", "width_95", "median_width_95",
                        "spearman_sigma", "spearman_sigma_ideal", "beyond_3sigma", "cover_95_top10",
                        "cover_95_const", "width_95_const", "cover_95_const_top10",
-                       "interval_score_95", "interval_score_95_const")  # fmt: skip
+                       "interval_score_95", "interval_score_95_const",
+                       "width_95_ratio_ideal")  # fmt: skip
 
 
 def conformal_quantile(scores: np.ndarray, level: float) -> float:
@@ -243,6 +244,12 @@ def coverage_metrics(pred: np.ndarray, truth: np.ndarray, sigma: np.ndarray,
     even a perfect σ ranks |residual| poorly, because |z| scatters the ranks; a
     ``spearman_sigma`` near its ideal says σ ranks the errors as well as its own spread allows.
 
+    ``width_95_ratio_ideal`` asks the same of the width goal: were σ exactly right (the
+    residuals σ·z, z Gaussian, the same draw), the mean width of its 95 % intervals (± 1.96 σ)
+    over that of the constant interval covering 95 % of the same residuals. Above 1, no
+    correct σ with this spread has the narrower mean interval: the constant then reaches its
+    95 % by giving up the pixels with the largest σ, which per-pixel intervals must cover.
+
     ``median_width_95`` and the ``_top10`` coverages (on the tenth of pixels with the largest
     σ: sources, edges, deep holes) say what the mean hides: a constant interval can be
     narrower on average only by giving up the pixels where errors are large.
@@ -274,11 +281,13 @@ def coverage_metrics(pred: np.ndarray, truth: np.ndarray, sigma: np.ndarray,
     if r.size > max_pixels:
         pick = np.random.default_rng(seed).choice(r.size, max_pixels, replace=False)
         r, s = r[pick], s[pick]
+    ideal = np.abs(s * np.random.default_rng(seed + 1).standard_normal(s.size))  # σ exact
+    out["width_95_ratio_ideal"] = float(
+        np.mean(GAUSSIAN_MULTIPLIERS[2] * s) / np.quantile(ideal, LEVELS[2]))  # fmt: skip
     if r.size > 2 and np.ptp(s) > 0 and np.ptp(r) > 0:
         from scipy import stats  # not at import: translate imports this module
 
         out["spearman_sigma"] = float(stats.spearmanr(r, s).statistic)
-        ideal = np.abs(s * np.random.default_rng(seed + 1).standard_normal(s.size))
         out["spearman_sigma_ideal"] = float(stats.spearmanr(ideal, s).statistic)
     return out
 
