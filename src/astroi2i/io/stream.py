@@ -215,11 +215,11 @@ class FitsRowWriter:
             head = [*image_ext, ("BITPIX", 8, "array data type"),
                     ("NAXIS", 2, "number of array dimensions"), ("NAXIS1", w, None),
                     ("NAXIS2", h, None), ("PCOUNT", 0, "number of parameters"),
-                    ("GCOUNT", 1, "number of groups"), ("EXTNAME", "MASK", "extension name"),
-                    ("COMMENT", "1 = pixel filled by the model (not measured)", None)]  # fmt: skip
-            ext = [_image(c) for c in head[:-1]]
-            ext += [i for c, i in context if _keyword(c) != "BUNIT"] + [_image(head[-1])]
-            hdus.append(("MASK", _render(ext), np.uint8, (h, w)))
+                    ("GCOUNT", 1, "number of groups"),
+                    ("EXTNAME", "MASK", "extension name")]  # fmt: skip
+            note = ("COMMENT", "1 = pixel filled by the model (not measured)", None)
+            ext = [_image(c) for c in head] + [i for c, i in context if _keyword(c) != "BUNIT"]
+            hdus.append(("MASK", _render([*ext, _image(note)]), np.uint8, (h, w)))
         return hdus
 
     def write_rows(self, y0: int, block: np.ndarray) -> None:
