@@ -160,7 +160,8 @@ class FitsRowWriter:
         self._tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
         # one descriptor and positional writes: a memory map per HDU cost two more opens and
         # the page faults of the map, ~0.5 ms of a 64² stamp's ~12 ms
-        self._fd = os.open(self._tmp, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o666)
+        flags = os.O_RDWR | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0)  # Windows
+        self._fd = os.open(self._tmp, flags, 0o666)
         self._at: dict[str, tuple] = {}  # HDU name → (data offset, big-endian dtype, shape)
         try:
             end = 0
@@ -264,10 +265,16 @@ class FitsRowWriter:
 
 
 def _write_all(fd: int, data, offset: int) -> None:
-    """``os.pwrite`` until every byte of ``data`` (bytes or a C-contiguous array) is written."""
+    """``os.pwrite`` until every byte of ``data`` (bytes or a C-contiguous array) is written
+    (a seek and a write where there is no ``pwrite``, on Windows: the descriptor is the
+    writer's own)."""
     view = memoryview(data).cast("B")
     while view:
-        written = os.pwrite(fd, view, offset)
+        if hasattr(os, "pwrite"):
+            written = os.pwrite(fd, view, offset)
+        else:
+            os.lseek(fd, offset, os.SEEK_SET)
+            written = os.write(fd, view)
         view, offset = view[written:], offset + written
 
 
