@@ -16,6 +16,8 @@ pooled over the hole pixels of the *other* images, and scored on the held-out on
   where the truth is known), the same for every pixel of the hole;
 - ``copies x shape^g``: ``copies`` times the σ network's shape within the hole (σ_raw over
   its RMS in that hole) to the power g, which adds the growth of the error with depth;
+- ``copies x depth^g``: ``copies`` times the distance to the nearest known pixel over its RMS
+  in that hole, to the power g: a σ made without the network at all;
 - ``constant``: one σ for every pixel.
 
 Printed per held-out image: coverage of the 68.3 / 90 / 95 % intervals, mean 95 % width, the
@@ -84,17 +86,24 @@ def image_pixels(model, loaded, pairs, out: Path, tag: str):
             sigma = hdul["UNCERT"].data.astype(np.float64).reshape(hole.shape)
         labels, n = ndimage.label(hole)
         rms = np.sqrt(ndimage.mean(sigma**2, labels, np.arange(1, n + 1)))
-        shape = sigma[hole] / rms[labels[hole] - 1]
+        depth = ndimage.distance_transform_edt(hole)  # to the nearest known pixel
+        depth_rms = np.sqrt(ndimage.mean(depth**2, labels, np.arange(1, n + 1)))
+        shapes = np.stack([sigma[hole] / rms[labels[hole] - 1],
+                           depth[hole] / depth_rms[labels[hole] - 1]])  # fmt: skip
         scale = copies_scale(np.where(hole, np.nan, damaged), hole)
-        parts.append((np.abs(truth - pred)[hole], sigma[hole], scale[hole], shape))
-    return tuple(np.concatenate(p) for p in zip(*parts))
+        parts.append((np.abs(truth - pred)[hole], sigma[hole], scale[hole], shapes))
+    r, sigma, scale, shapes = zip(*parts)
+    return (np.concatenate(r), np.concatenate(sigma), np.concatenate(scale),
+            np.concatenate(shapes, axis=1))  # fmt: skip
 
 
 VARIANTS = {
     "sigma_raw": lambda r, s, c, b: s,
     "copies": lambda r, s, c, b: c,
-    "copies x shape^0.25": lambda r, s, c, b: c * b**0.25,
-    "copies x shape^0.5": lambda r, s, c, b: c * b**0.5,
+    "copies x shape^0.25": lambda r, s, c, b: c * b[0] ** 0.25,
+    "copies x shape^0.5": lambda r, s, c, b: c * b[0] ** 0.5,
+    "copies x depth^0.5": lambda r, s, c, b: c * b[1] ** 0.5,
+    "copies x depth": lambda r, s, c, b: c * b[1],
     "constant": lambda r, s, c, b: np.ones_like(r),
 }
 
