@@ -114,11 +114,11 @@ def warn_if_tiling_matters(desc: ModelDescription, shape, tile: int, margin, sou
     model; an image within one tile is translated whole and exactly)."""
     if margin is not None or desc.receptive_radius is None or max(shape) <= tile:
         return
-    needed = _independent_tile(desc)
     key = (desc.path, tile)
     if key in _TILING_WARNED:
         return
     _TILING_WARNED.add(key)
+    needed = _independent_tile(desc)
     log.warning(
         "%s: the model's receptive radius (%d px) needs tiles of %d px for an output that does "
         "not depend on the tiling, more than the memory allows by default: tiled in %d-px "
