@@ -1,6 +1,7 @@
-"""An experiment, not part of astroi2i's σ: does a per-hole scale measured on the image itself
-make an inpainting model's σ transfer between images? (docs/uncertainty.md, "Inpainting, each
-AIA image held out in turn").
+"""An experiment: does a per-hole scale measured on the image itself make an inpainting model's
+σ transfer between images? (docs/uncertainty.md, "Inpainting, each AIA image held out in
+turn"). What the product now does instead — the same copies, calibrated inside the image
+itself — is :mod:`astroi2i.metrics.hole_copies`, scored by examples/inpainting_hole_sets.py.
 
     python examples/inpainting_hole_copies.py MODEL PAIRS_A.json PAIRS_B.json …
 

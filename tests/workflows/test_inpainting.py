@@ -317,3 +317,41 @@ def test_zero_dropouts_smaller_than_the_block_are_said(trained, tmp_path, caplog
     assert filled[:16, :16].all() and not filled[40:44, 40:44].any()
     assert any("16 pixel(s) are exactly 0 outside the model's 16-pixel zero blocks"
                in r.getMessage() for r in caplog.records)  # fmt: skip
+
+
+@pytest.mark.slow
+def test_fill_sigma_is_measured_on_copies_of_the_images_own_holes(trained, tmp_path, capsys):
+    from astroi2i.io import write_image
+    from astroi2i.metrics.hole_copies import hole_copies_sigma
+
+    _, ckpt, _ = trained
+    assert main(["simulate", "coronagraph", "--out", str(tmp_path / "s"), "--n", "1",
+                 "--size", "128"]) == 0  # fmt: skip
+    image = read_image(next((tmp_path / "s").rglob("scene*.fits")))
+    damaged = image.data.copy()
+    hole = np.zeros(image.shape, bool)
+    hole[40:56, 72:88] = True  # in the field, with room for copies around it
+    damaged[:, hole] = np.nan
+    write_image(image.replace(data=damaged, mask=image.mask | hole), tmp_path / "d.fits")
+    code, _, err = run(capsys, "translate", ckpt, tmp_path / "d.fits", "-o", tmp_path / "p.fits")
+    assert code == 0, err
+    with fits.open(tmp_path / "p.fits") as hdul:
+        sigma, head = hdul["UNCERT"].data.astype(float), hdul["UNCERT"].header
+        filled = hdul["MASK"].data.astype(bool)
+    found = hole_copies_sigma(damaged, filled)
+    assert np.isfinite(found.sigma[0][hole]).all() and (found.sigma[0][hole] > 0).all()
+    np.testing.assert_allclose(sigma[hole], found.sigma[0][hole], rtol=1e-6)
+    assert head["UNCMETH"] == "hole-copies"
+    assert head["CK95_1"] == pytest.approx(found.multipliers[0][2], rel=1e-4)
+    assert head["CQ95_1"] == pytest.approx(found.constant[0][2], rel=1e-5)
+    # the field stop's NaN has no room for copies: there σ is the σ network's, and counted
+    assert head["UNCNET"] == found.uncovered > 0
+    assert (sigma[filled & np.isnan(found.sigma[0])] > 0).all() and (sigma[~filled] == 0).all()
+    code, out, _ = run(capsys, "inspect", tmp_path / "p.fits")
+    assert code == 0 and "copies of this image's own holes" in out
+    assert f"{found.uncovered} filled pixel(s) have the σ network's" in out
+    # --uncalibrated writes the network's raw σ everywhere (what `calibrate` scores)
+    code, _, err = run(capsys, "translate", ckpt, tmp_path / "d.fits", "-o", tmp_path / "u.fits",
+                       "--uncalibrated")  # fmt: skip
+    assert code == 0, err
+    assert "UNCMETH" not in fits.getheader(tmp_path / "u.fits", "UNCERT")

@@ -193,6 +193,9 @@ def uncert_cards(calibration: dict | None, n_bands: int) -> dict:
         cards["UNCMETH"] = (calibration["method"], "calibration of sigma")
         cards["UNCNPIX"] = (int(sum(calibration["n_pixels"])), "calibration pixels")
         cards["UNCNIMG"] = (int(calibration["n_images"]), "calibration images")
+        if "uncovered" in calibration:  # hole copies: the holes with no room for copies
+            n_net = int(calibration["uncovered"])
+            cards["UNCNET"] = (n_net, "filled pixels with the network's sigma")
     cards["UNCLEV"] = (LEVELS[0], "prediction +- 1 sigma covers this fraction")
     constant = (calibration or {}).get("constant")
     for c in range(n_bands):

@@ -46,7 +46,7 @@ from astroi2i.workflows.translate_checks import (
     warn_if_tiling_matters,
     warn_pixel_scale,
 )
-from astroi2i.workflows.translate_output import output_layout
+from astroi2i.workflows.translate_output import hole_copies, output_layout
 
 __all__ = [
     "translate",
@@ -186,10 +186,12 @@ class _OutputStrips:
     that fills, the input's own pixels wherever it had them) → the FITS writer."""
 
     def __init__(self, writer, desc: ModelDescription, inputs: _InputStrips, exposure, *,
-                 calibrated: bool = True) -> None:  # fmt: skip
+                 calibrated: bool = True, hole_sigma=None) -> None:  # fmt: skip
         from astroi2i.baselines import baseline_from_dict
 
         self.writer, self.inputs, self.scale = writer, inputs, desc.scale
+        #: inpainting: σ from copies of the holes, (C, H, W), NaN where the network's is kept
+        self.hole_sigma = hole_sigma
         self.stretch = build_stretch(desc.stretches["targets"])
         self.exposure = None
         if self.stretch.exposure_keyword is not None and exposure is not None:
@@ -229,6 +231,9 @@ class _OutputStrips:
             self.writer.write_rows(y0, np.where(invalid[None], y, raw).astype(raw.dtype))
             self.writer.write_mask_rows(y0, invalid)
             if s is not None:  # copied pixels are exact
+                if self.hole_sigma is not None:
+                    rows = self.hole_sigma[:, y0 : y0 + block.shape[1]]
+                    sigma = np.where(np.isfinite(rows), rows, sigma).astype(np.float32)
                 self.writer.write_uncert_rows(y0, np.where(invalid[None], sigma, 0.0))
             return
         if self.scale > 1:  # an invalid input pixel invalidates the scale² pixels it becomes
@@ -396,14 +401,23 @@ def write_prediction(model, desc: ModelDescription, opened, inputs, output, *, t
     user_mask = None if mask is None else read_mask(mask, shape)
     stretch_in = build_stretch(desc.stretches["inputs"])
     strips = _InputStrips(rows, desc, stretch_in, exposure, str(inputs[0]), user_mask)
-    if layout is None:
-        layout = output_layout(desc, first, shape, inputs, command, calibrated)
+    hole_sigma = hole_copies(desc, strips, shape, inputs[0]) if calibrated else None
+    if layout is None or hole_sigma is not None:  # σ's header says how this file's σ was made
+        calibration = None if hole_sigma is None else hole_sigma.calibration()
+        layout = output_layout(desc, first, shape, inputs, command, calibrated, calibration)
     warn_if_tiling_matters(desc, shape, tile, margin, inputs[0])
     if desc.fills_invalid and desc.receptive_radius is None and network_rows is None:
         tile, overlap, margin = hole_tiling(strips.strip_mask, shape, tile, overlap,
                                             max(desc.stride, 1), inputs[0])  # fmt: skip
     writer = FitsRowWriter(output, overwrite=overwrite, layout=layout)
-    out = _OutputStrips(writer, desc, strips, exposure, calibrated=calibrated)
+    out = _OutputStrips(
+        writer,
+        desc,
+        strips,
+        exposure,
+        calibrated=calibrated,
+        hole_sigma=None if hole_sigma is None else hole_sigma.sigma,
+    )
     try:
         predict_streaming(model, network_rows or strips.network_rows, out, shape, tile=tile,
                           overlap=overlap, stride=desc.stride, scale=desc.scale, device=device,

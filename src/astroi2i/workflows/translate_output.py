@@ -1,9 +1,11 @@
 """What a translation's output file says: the target bands and unit on the input grid (made
 finer for super-resolution), the carried observation and instrument keys, provenance, and the
-σ extension's cards, as the headers :class:`~astroi2i.io.stream.FitsRowWriter` writes."""
+σ extension's cards, as the headers :class:`~astroi2i.io.stream.FitsRowWriter` writes; and an
+inpainting model's σ, measured on copies of the image's own holes (:func:`hole_copies`)."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -18,7 +20,9 @@ from astroi2i.io.stream import FitsRowWriter
 from astroi2i.metrics.uncertainty import uncert_cards
 from astroi2i.sky.geometry import rescale_wcs
 
-__all__ = ["output_layout"]
+log = logging.getLogger(__name__)
+
+__all__ = ["output_layout", "hole_copies"]
 
 
 def _output_template(first, desc: ModelDescription) -> SkyImage:
@@ -72,14 +76,36 @@ def _provenance(desc: ModelDescription, inputs: Sequence, command: str | None) -
     return provenance
 
 
-def output_layout(desc: ModelDescription, first, shape, inputs, command, calibrated) -> list:
+def output_layout(desc: ModelDescription, first, shape, inputs, command, calibrated,
+                  calibration: dict | None = None) -> list:  # fmt: skip
     """The output file's HDU headers (:meth:`FitsRowWriter.layout`) for inputs whose metadata
-    is ``first`` on a grid of ``shape``: target bands and unit, WCS, provenance, σ cards."""
+    is ``first`` on a grid of ``shape``: target bands and unit, WCS, provenance, σ cards
+    (of ``calibration`` where this file's σ was calibrated on its own, else the model's)."""
     n_out, f = len(desc.target_bands), desc.scale
-    calibration = desc.calibration if calibrated else None
+    if calibration is None:
+        calibration = desc.calibration if calibrated else None
     return FitsRowWriter.layout(
         _output_template(first, desc), (n_out, shape[0] * f, shape[1] * f),
         provenance=_provenance(desc, inputs, command), mask_extension=desc.fills_invalid,
         dtype=_output_dtype(first, desc),
         uncertainty=uncert_cards(calibration, n_out) if desc.has_uncertainty else None,
     )  # fmt: skip
+
+
+def hole_copies(desc: ModelDescription, strips, shape, name):
+    """Inpainting models with σ: σ of the fill measured and calibrated on copies of the image's
+    own holes (:mod:`astroi2i.metrics.hole_copies`), or None (the σ network's is written)."""
+    from astroi2i.metrics.hole_copies import hole_copies_sigma
+
+    if not (desc.fills_invalid and desc.has_uncertainty):
+        return None
+    raw = strips.rows(0, shape[0])  # the whole image: a hole's copies lie around it
+    missing = strips.missing(raw, 0)
+    found = hole_copies_sigma(raw, missing) if missing.any() else None
+    if found is None and missing.any():
+        log.warning("%s: no hole has room for copies in the known pixels around it; σ is the "
+                    "σ network's, calibrated on the model's held-out data", name)  # fmt: skip
+    elif found is not None and found.uncovered:  # e.g. a coronagraph's field stop: every file
+        log.info("%s: %d filled pixel(s) lie in holes with no room for copies around them; "
+                 "their σ is the σ network's (UNCNET)", name, found.uncovered)  # fmt: skip
+    return found
