@@ -9,32 +9,35 @@ eight directions, each with a 2-pixel margin of known pixels, none touching anot
 hole or the image's edge — and filled as the holes are (scikit-image's biharmonic fill; its
 stencil reaches 2 pixels, so a copy's fill does not depend on the holes). Then, per band:
 
-- **the hole's scale** c = c_h^γ · c_I^(1 − γ), γ = :data:`SHRINK`: c_h is the RMS, over
-  the pixels of its copies, of the fill's error divided by the depth shape
-  (d / d_rms)^:data:`DEPTH_POWER` (d: the distance to the nearest pixel that is not missing;
-  d_rms: its RMS over the copy), and c_I the same over every copy in the image. Eight copies
-  measure a hole's own scale noisily, so it is drawn half-way (geometrically) towards the
-  image's: γ = 0.5 had the lowest mean interval score of γ ∈ {0, 0.5, 0.75, 1} on 100 hole
-  sets in each of four AIA images, and was then scored on 100 other sets (docs/uncertainty.md);
+- **the hole's scale** c = (c_h · r · c_I)^(1/3), the geometric mean of three measures of
+  how hard the scene there is to fill: c_h, the RMS over the pixels of the hole's copies of
+  the fill's error divided by the depth shape (d / d_rms)^:data:`DEPTH_POWER` (d: the distance
+  to the nearest pixel that is not missing; d_rms: its RMS over the copy); r, the standard
+  deviation of the known pixels within :data:`RING` pixels of the hole (its own boundary,
+  which the copies, :data:`GAP` pixels away, do not see); and c_I, c_h over every copy in the
+  image. Each alone is a noisy scale (eight copies; a ring of a few hundred pixels); chosen
+  among the variants in docs/uncertainty.md on hole sets 1–40 of four AIA images by the
+  interval score and coverage, and scored on sets 101–200;
 - **σ_raw** = c · (d / d_rms)^:data:`DEPTH_POWER` over the hole, with d and d_rms the hole's
   own: the error grows with the depth into the hole;
 - **the calibration, in the image** (split conformal, with the image's own copies as the
-  calibration set): each copy is scored against the scale made without it (leave one copy
-  out: c_h from the other copies of its hole, c_I from the image's other copies),
-  s = |error| / (c₋ⱼ · shape), which is how a hole stands against its copies.
+  calibration set): each copy is scored against its scale made as a hole's is, without its
+  own error (leave one copy out: c_h from the other copies of its hole, r from the copy's own
+  ring, c_I from the image's other copies), s = |error| / (c₋ⱼ · shape): how a hole stands
+  against its scale.
   σ = q₆₈.₃ · σ_raw, and the 90 % / 95 % half-widths are q₉₀ / q₆₈.₃ and q₉₅ / q₆₈.₃ σ, with
   q_p the ⌈(n + 1)p⌉-th smallest of the n scores. No other image is needed, so a new image's
   scene sets its own scale.
 
 Measured on four AIA 171 Å images, 100 fresh hole sets each (docs/uncertainty.md): coverage
-within ±3 points of nominal at 68.3, 90 and 95 % on all four, where σ calibrated on other
-images missed by up to 7–10 points at 68.3 %; the mean 95 % interval is still wider than one
-constant σ per image (the copies' |error| quantiles) on three of the four. What it assumes: a
-hole is like the known pixels around it (a hole on the only bright loop in its neighbourhood
-is under-covered), and the fill is the biharmonic one (a model that corrects it has an error
-of its own that the copies do not measure; the inpainting recipes start from the biharmonic
-fill and ``calibrate`` sets the correction's weight on held-out data). Holes with no room for a copy
-get no σ here (NaN); ``translate`` writes the σ network's there and counts them (``UNCNET``).
+66.8–68.5 / 89.4–91.2 / 94.4–95.9 % at 68.3 / 90 / 95 %, where σ calibrated on other images
+missed by up to 7–10 points, and a mean 95 % interval 16–32 % narrower than one constant σ per
+image (the conformal quantiles of the copies' |error|). What it assumes: a hole is like the
+known pixels around it (a hole on the only bright loop in its neighbourhood is under-covered),
+and the fill is the biharmonic one (a model that corrects it has an error of its own that the
+copies do not measure; the inpainting recipes start from the biharmonic fill and ``calibrate``
+sets the correction's weight on held-out data). Holes with no room for a copy get no σ here
+(NaN); ``translate`` writes the σ network's there and counts them (``UNCNET``).
 """
 
 from __future__ import annotations
@@ -53,8 +56,8 @@ __all__ = ["GAP", "DEPTH_POWER", "HoleCopiesSigma", "place_copies", "hole_copies
 GAP = 8
 #: the power of the depth into the hole in σ's shape (√depth: the fill's error grows slowly)
 DEPTH_POWER = 0.5
-#: how far a hole's own scale is trusted against the image's (γ: 1 = the hole's copies alone)
-SHRINK = 0.5
+#: the known pixels within this distance (city block) of a hole or copy whose spread is a scale
+RING = 4
 #: known pixels a copy needs on every side
 MARGIN = 2
 #: where the copies of a hole go, in units of the hole's extent plus GAP
@@ -110,12 +113,29 @@ def _shape(depth: np.ndarray, labels: np.ndarray) -> np.ndarray:
     return (depth / rms[inverse]) ** DEPTH_POWER
 
 
-def _shrunk(hole_scale, image_scale):
-    """The hole's scale drawn towards the image's: hole^γ · image^(1 − γ), γ = SHRINK."""
-    return hole_scale**SHRINK * image_scale ** (1.0 - SHRINK)
+def _ring_spread(image: np.ndarray, known: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Indexed by label: the standard deviation of the known pixels within :data:`RING` pixels
+    of each region of ``labels`` (NaN for labels not there, or with a flat or tiny ring)."""
+    out = np.full(int(labels.max()) + 1, np.nan)
+    for label, box in enumerate(ndimage.find_objects(labels), start=1):
+        if box is None:
+            continue
+        y0, x0 = max(box[0].start - RING, 0), max(box[1].start - RING, 0)
+        window = (slice(y0, box[0].stop + RING), slice(x0, box[1].stop + RING))
+        region = labels[window] == label
+        ring = ndimage.binary_dilation(region, iterations=RING) & ~region & known[window]
+        spread = float(np.std(image[window][ring])) if ring.sum() > 3 else 0.0
+        out[label] = spread if spread > 0 else np.nan
+    return out
 
 
-def _band(image: np.ndarray, missing: np.ndarray, holes, copies, depth_hole, depth_copy):
+def _combined(copies_scale, ring_scale, image_scale):
+    """A hole's (or copy's) scale: the geometric mean of its copies', its ring's and the
+    image's copies' scales."""
+    return np.cbrt(copies_scale * ring_scale * image_scale)
+
+
+def _band(image: np.ndarray, missing: np.ndarray, known, holes, copies, depth_hole, depth_copy):
     """σ_raw over the holes (NaN without a copy) and the leave-one-copy-out scores."""
     in_copy = copies > 0
     # the copies alone: each has a 2-pixel known margin, all the biharmonic stencil reaches, so
@@ -131,10 +151,11 @@ def _band(image: np.ndarray, missing: np.ndarray, holes, copies, depth_hole, dep
     n_copies = np.bincount(per_hole)
     image_scale = np.sqrt(ss.sum() / nn.sum()) if nn.size else np.nan
     scale = np.full(int(holes.max()) + 1, np.nan)
-    scale[owners] = _shrunk(np.sqrt(hole_ss / hole_nn), image_scale)
-    with np.errstate(invalid="ignore", divide="ignore"):  # each copy without itself
-        others = _shrunk(np.sqrt((hole_ss[per_hole] - ss) / (hole_nn[per_hole] - nn)),
-                         np.sqrt((ss.sum() - ss) / (nn.sum() - nn)))  # fmt: skip
+    ring_hole, ring_copy = _ring_spread(image, known, holes), _ring_spread(image, known, copies)
+    scale[owners] = _combined(np.sqrt(hole_ss / hole_nn), ring_hole[owners], image_scale)
+    with np.errstate(invalid="ignore", divide="ignore"):  # each copy scored without itself
+        others = _combined(np.sqrt((hole_ss[per_hole] - ss) / (hole_nn[per_hole] - nn)),
+                           ring_copy[ids], np.sqrt((ss.sum() - ss) / (nn.sum() - nn)))  # fmt: skip
     others[n_copies[per_hole] < 2] = np.nan  # a hole's only copy has no others to be scored by
     scores = error / others[per_copy]
     in_hole = holes > 0
@@ -155,7 +176,8 @@ def hole_copies_sigma(image: np.ndarray, missing: np.ndarray, *,
     sigma = np.zeros(image.shape, np.float32)  # as written; (C, H, W) of a whole image
     multipliers, constant, counts = [], [], []
     for c, band in enumerate(image):
-        raw, scores, abs_error = _band(band, missing, holes, copies, depth_hole, depth_copy)
+        raw, scores, abs_error = _band(band, missing, known, holes, copies, depth_hole,
+                                       depth_copy)  # fmt: skip
         if _too_few(scores.size):
             return None
         q = [conformal_quantile(scores, p) for p in LEVELS]
