@@ -9,12 +9,14 @@ from scipy import ndimage
 __all__ = ["biharmonic_fill", "border_mean_fill"]
 
 
-def biharmonic_fill(image: np.ndarray, missing: np.ndarray) -> np.ndarray:
-    """scikit-image's biharmonic inpainting of the ``missing`` pixels of a 2-D image."""
+def biharmonic_fill(image: np.ndarray, missing: np.ndarray, *, split: bool = False) -> np.ndarray:
+    """scikit-image's biharmonic inpainting of the ``missing`` pixels of a 2-D image
+    (``split``: solve each connected region on its own, the same fill, faster when there are
+    many regions)."""
     from skimage.restoration import inpaint_biharmonic
 
     known = np.where(missing, 0.0, np.nan_to_num(image)).astype(np.float64)
-    return inpaint_biharmonic(known, missing).astype(np.float32)
+    return inpaint_biharmonic(known, missing, split_into_regions=split).astype(np.float32)
 
 
 def border_mean_fill(image: np.ndarray, missing: np.ndarray) -> np.ndarray:

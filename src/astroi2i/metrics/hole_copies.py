@@ -140,7 +140,7 @@ def _band(image: np.ndarray, missing: np.ndarray, known, holes, copies, depth_ho
     in_copy = copies > 0
     # the copies alone: each has a 2-pixel known margin, all the biharmonic stencil reaches, so
     # its fill is the one it gets with the holes missing too (and the holes are not solved again)
-    fill = biharmonic_fill(np.where(missing, 0.0, image), in_copy)
+    fill = biharmonic_fill(np.where(missing, 0.0, image), in_copy, split=True)
     cid = copies[in_copy]
     abs_error = np.abs(fill[in_copy] - image[in_copy]).astype(np.float64)
     error = abs_error / _shape(depth_copy[in_copy], cid)
