@@ -114,6 +114,16 @@ def test_finetune_starts_from_the_pretrained_generator(trained, tmp_path):
         torch.testing.assert_close(system.sigma_net.state_dict()[key], value)
     assert system.hparams.lr == 5e-5 and system.hparams.clip == 5e-4
     assert system.inpaint_loss.alphas == [0.2, 0.8, 0.2, 1.2, 1.8]
+    # another σ network than the model's: the generator still starts from it, σ afresh
+    wider = overrides + ["model.uncertainty={type: SigmaNet, width: 6}"]
+    recipe = resolve_recipe(apply_overrides(load_recipe("inpaint_lasco_c3_finetune"), wider))
+    system = build_system(recipe["model"], 1, 1)
+    fresh = {k: v.clone() for k, v in system.sigma_net.state_dict().items()}
+    init_from(system, recipe["trainer"]["init_from"], describe(ckpt))
+    for key, value in pretrained.generator.state_dict().items():
+        torch.testing.assert_close(system.generator.state_dict()[key], value)
+    for key, value in fresh.items():
+        torch.testing.assert_close(system.sigma_net.state_dict()[key], value)
 
 
 @pytest.mark.slow

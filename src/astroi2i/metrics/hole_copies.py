@@ -166,8 +166,8 @@ def _band(image: np.ndarray, missing: np.ndarray, known, holes, copies, depth_ho
 def hole_copies_sigma(image: np.ndarray, missing: np.ndarray, *,
                       gap: int = GAP) -> HoleCopiesSigma | None:  # fmt: skip
     """σ of a fill of the ``missing`` (H, W) pixels of a (C, H, W) image (NaN or any value
-    there), calibrated on copies of its holes (module docstring). None when no hole has two
-    copies in any band (too few known pixels to measure anything)."""
+    there), calibrated on copies of its holes (module docstring). None when the copies give
+    a band too few scores for its 95 % quantile (e.g. no hole has room for two copies)."""
     image = np.asarray(image)
     known = ~missing & np.isfinite(image).all(axis=0)
     holes, copies = place_copies(missing, known, gap=gap)

@@ -25,6 +25,7 @@ __all__ = [
     "attach_stretches",
     "describe",
     "load",
+    "load_if_fits",
     "load_model",
     "load_system",
     "packaged_models",
@@ -306,3 +307,13 @@ def load_system(model, *, device="cpu"):
     if not desc.is_two_way:
         raise InputError(f"{path}: not a two-way model")
     return system, desc
+
+
+def load_if_fits(module, state: dict) -> bool:
+    """Load ``state`` into ``module`` only if every key and shape matches (True), else leave
+    it untouched (False): ``load_state_dict`` copies the tensors that fit before it raises."""
+    ours = module.state_dict()
+    if state.keys() != ours.keys() or any(state[k].shape != v.shape for k, v in ours.items()):
+        return False
+    module.load_state_dict(state)
+    return True

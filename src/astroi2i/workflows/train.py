@@ -105,7 +105,7 @@ def _with_receptive_field(description: ModelDescription, generator, crop) -> Mod
 def init_from(system, model, description: ModelDescription) -> None:
     """Start ``system``'s generator from the weights of ``model`` (a checkpoint, an export or
     a packaged name: ``trainer.init_from``), which must take and give the same bands."""
-    from astroi2i.workflows.model import load_model
+    from astroi2i.workflows.model import load_if_fits, load_model
 
     source, desc = load_model(model)
     for side in ("input_bands", "target_bands"):
@@ -117,19 +117,18 @@ def init_from(system, model, description: ModelDescription) -> None:
     if not hasattr(source, "state_dict"):
         raise InputError(f"trainer.init_from: {model} is ONNX; start from its checkpoint")
     sigma_net = getattr(source, "sigma_net", None)  # a model with σ: both networks
+    generator = getattr(source, "generator", source) if sigma_net is not None else source
     try:
-        system.generator.load_state_dict(
-            getattr(source, "generator", source).state_dict()
-            if sigma_net is not None
-            else source.state_dict()
-        )
-        if sigma_net is not None and getattr(system, "sigma_net", None) is not None:
-            system.sigma_net.load_state_dict(sigma_net.state_dict())
+        system.generator.load_state_dict(generator.state_dict())
     except RuntimeError as exc:
         raise InputError(
             f"trainer.init_from: {model} does not fit model.generator ({exc})"
         ) from None
     log.info("generator initialised from %s", model)
+    if sigma_net is not None and getattr(system, "sigma_net", None) is not None:
+        if not load_if_fits(system.sigma_net, sigma_net.state_dict()):
+            log.warning("trainer.init_from: %s's σ network does not fit model.uncertainty; "
+                        "this run's σ network starts from scratch", model)  # fmt: skip
 
 
 def _paired_datasets(cfg: dict, manifest, stretch_in, stretch_out, *, fit: bool,
