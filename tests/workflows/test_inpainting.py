@@ -360,6 +360,15 @@ def test_fill_sigma_is_measured_on_copies_of_the_images_own_holes(trained, tmp_p
     code, out, _ = run(capsys, "inspect", tmp_path / "p.fits")
     assert code == 0 and "copies of this image's own holes" in out
     assert f"{found.uncovered} filled pixel(s) have the σ network's" in out
+    # the batch translator (--out-dir) writes the same σ and cards, file by file
+    (tmp_path / "many").mkdir()
+    for k in range(2):
+        (tmp_path / "many" / f"d{k}.fits").write_bytes((tmp_path / "d.fits").read_bytes())
+    code, _, err = run(capsys, "translate", ckpt, tmp_path / "many", "--out-dir", tmp_path / "o")
+    assert code == 0, err
+    with fits.open(tmp_path / "o" / "d1.fits") as hdul:
+        np.testing.assert_array_equal(hdul["UNCERT"].data, fits.getdata(tmp_path / "p.fits", 1))
+        assert hdul["UNCERT"].header["CK95_1"] == head["CK95_1"]
     # --uncalibrated writes the network's raw σ everywhere (what `calibrate` scores)
     code, _, err = run(capsys, "translate", ckpt, tmp_path / "d.fits", "-o", tmp_path / "u.fits",
                        "--uncalibrated")  # fmt: skip
