@@ -38,33 +38,17 @@ from astropy.io import fits
 from scipy import ndimage, stats
 
 from astroi2i.baselines.fills import biharmonic_fill
+from astroi2i.metrics.hole_copies import SLOTS, place_copies
 from astroi2i.metrics.uncertainty import LEVELS, conformal_quantile, interval_score
 from astroi2i.workflows.model import load_model
 from astroi2i.workflows.translate import translate
-
-GAP = 8  # pixels between a hole and its copies
-SHIFTS = [(-1, 0), (1, 0), (0, -1), (0, 1), (-1, -1), (-1, 1), (1, -1), (1, 1)]
 
 
 def copies_scale(damaged: np.ndarray, hole: np.ndarray) -> np.ndarray:
     """Per hole pixel: the RMS error of biharmonic fills of copies of its hole placed in known
     pixels around it (NaN where no copy fits)."""
-    labels, n = ndimage.label(hole)
-    known = ~hole & np.isfinite(damaged)
-    copies, owner = np.zeros_like(hole), np.zeros(hole.shape, int)
-    for i, box in enumerate(ndimage.find_objects(labels), start=1):
-        shape = labels[box] == i
-        h, w = shape.shape
-        for sy, sx in SHIFTS:
-            y0, x0 = box[0].start + sy * (h + GAP), box[1].start + sx * (w + GAP)
-            if y0 < 2 or x0 < 2 or y0 + h + 2 > hole.shape[0] or x0 + w + 2 > hole.shape[1]:
-                continue
-            around = (slice(y0 - 2, y0 + h + 2), slice(x0 - 2, x0 + w + 2))
-            if not known[around].all() or copies[around].any():
-                continue
-            place = (slice(y0, y0 + h), slice(x0, x0 + w))
-            copies[place] |= shape
-            owner[place][shape] = i
+    labels, placed = place_copies(hole, ~hole & np.isfinite(damaged))
+    n, copies, owner = labels.max(), placed > 0, placed // len(SLOTS)
     error = biharmonic_fill(np.where(hole, 0.0, damaged), hole | copies) - damaged
     scale = np.full(hole.shape, np.nan)
     for i in range(1, n + 1):

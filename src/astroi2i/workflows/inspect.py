@@ -72,14 +72,14 @@ def _uncert_lines(hdul) -> list[str]:
     data = np.asarray(hdu.data, float)
     finite = data[np.isfinite(data) & (data > 0)]
     cal = "NOT calibrated"
-    if head.get("UNCCAL"):
-        cal = (f"calibrated ({head.get('UNCMETH', '?')}, {head.get('UNCNPIX', '?')} pixels of "
-               f"{head.get('UNCNIMG', '?')} images)")  # fmt: skip
     if head.get("UNCMETH") == "hole-copies":
         cal = (
             f"calibrated on copies of this image's own holes ({head.get('UNCNPIX', '?')} "
             f"pixels); {head.get('UNCNET', 0)} filled pixel(s) have the σ network's"
         )
+    elif head.get("UNCCAL"):
+        cal = (f"calibrated ({head.get('UNCMETH', '?')}, {head.get('UNCNPIX', '?')} pixels of "
+               f"{head.get('UNCNIMG', '?')} images)")  # fmt: skip
     mult = [f"band {k[5:]}: ±{head[k]:.3g}σ" for k in head if str(k).startswith("CK95_")]
     offsets = [f"band {k[5:]}: {head[k]:.4g}" for k in head if str(k).startswith("COFF_")]
     if any(head[k] for k in head if str(k).startswith("COFF_")):

@@ -401,23 +401,19 @@ def write_prediction(model, desc: ModelDescription, opened, inputs, output, *, t
     user_mask = None if mask is None else read_mask(mask, shape)
     stretch_in = build_stretch(desc.stretches["inputs"])
     strips = _InputStrips(rows, desc, stretch_in, exposure, str(inputs[0]), user_mask)
-    hole_sigma = hole_copies(desc, strips, shape, inputs[0]) if calibrated else None
+    hole_sigma, whole_mask = (hole_copies(desc, strips, shape, inputs[0]) if calibrated
+                              else (None, None))  # fmt: skip
     if layout is None or hole_sigma is not None:  # σ's header says how this file's σ was made
         calibration = None if hole_sigma is None else hole_sigma.calibration()
         layout = output_layout(desc, first, shape, inputs, command, calibrated, calibration)
     warn_if_tiling_matters(desc, shape, tile, margin, inputs[0])
     if desc.fills_invalid and desc.receptive_radius is None and network_rows is None:
-        tile, overlap, margin = hole_tiling(strips.strip_mask, shape, tile, overlap,
+        mask_rows = strips.strip_mask if whole_mask is None else (lambda a, b: whole_mask[a:b])
+        tile, overlap, margin = hole_tiling(mask_rows, shape, tile, overlap,
                                             max(desc.stride, 1), inputs[0])  # fmt: skip
     writer = FitsRowWriter(output, overwrite=overwrite, layout=layout)
-    out = _OutputStrips(
-        writer,
-        desc,
-        strips,
-        exposure,
-        calibrated=calibrated,
-        hole_sigma=None if hole_sigma is None else hole_sigma.sigma,
-    )
+    out = _OutputStrips(writer, desc, strips, exposure, calibrated=calibrated,
+                        hole_sigma=None if hole_sigma is None else hole_sigma.sigma)  # fmt: skip
     try:
         predict_streaming(model, network_rows or strips.network_rows, out, shape, tile=tile,
                           overlap=overlap, stride=desc.stride, scale=desc.scale, device=device,

@@ -93,12 +93,13 @@ def output_layout(desc: ModelDescription, first, shape, inputs, command, calibra
 
 
 def hole_copies(desc: ModelDescription, strips, shape, name):
-    """Inpainting models with σ: σ of the fill measured and calibrated on copies of the image's
-    own holes (:mod:`astroi2i.metrics.hole_copies`), or None (the σ network's is written)."""
+    """Inpainting models with σ: (σ of the fill measured and calibrated on copies of the
+    image's own holes (:mod:`astroi2i.metrics.hole_copies`) or None, where the σ network's is
+    written; the whole image's missing-pixel mask, or None where it was not needed)."""
     from astroi2i.metrics.hole_copies import hole_copies_sigma
 
     if not (desc.fills_invalid and desc.has_uncertainty):
-        return None
+        return None, None
     raw = strips.rows(0, shape[0])  # the whole image: a hole's copies lie around it
     missing = strips.missing(raw, 0)
     found = hole_copies_sigma(raw, missing) if missing.any() else None
@@ -108,4 +109,4 @@ def hole_copies(desc: ModelDescription, strips, shape, name):
     elif found is not None and found.uncovered:  # e.g. a coronagraph's field stop: every file
         log.info("%s: %d filled pixel(s) lie in holes with no room for copies around them; "
                  "their σ is the σ network's (UNCNET)", name, found.uncovered)  # fmt: skip
-    return found
+    return found, missing
