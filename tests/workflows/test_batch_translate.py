@@ -58,6 +58,23 @@ def _same(a, b):
     return len(pa) == len(pb) and all(np.array_equal(x, y, equal_nan=True) for x, y in zip(pa, pb))
 
 
+def _same_but_rounding(a, b):
+    """Equal to float32 rounding: a process that runs torch on fewer threads sums a
+    convolution in another order on some CPUs (here: one ulp, ~1e-7 of the map's peak)."""
+    pa, pb = _pixels(a), _pixels(b)
+    if len(pa) != len(pb):
+        return False
+    for x, y in zip(pa, pb):
+        if x.dtype.kind != "f":
+            if not np.array_equal(x, y):
+                return False
+        elif not np.array_equal(np.isnan(x), np.isnan(y)):
+            return False
+        elif not np.allclose(x, y, rtol=0, atol=1e-6 * np.nanmax(np.abs(y)), equal_nan=True):
+            return False
+    return True
+
+
 @pytest.fixture(scope="module")
 def singles(maps, tmp_path_factory):
     folder, paths, big = maps
@@ -204,8 +221,8 @@ def test_two_processes_write_the_files_of_one(maps, singles, tmp_path, launch):
     run = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
     assert run.returncode == 0, run.stderr[-2000:]
     assert run.stdout.count("5 file(s): 5 written") == 1  # rank 0 reports, once
-    for p in paths:
-        assert _same(tmp_path / p.name, singles / p.name), p.name
+    for p in paths:  # each process runs torch on one thread, the single translates on two
+        assert _same_but_rounding(tmp_path / p.name, singles / p.name), p.name
 
 
 def test_a_missing_model_or_manifest_leaves_no_output_folder(maps, tmp_path, capsys):
