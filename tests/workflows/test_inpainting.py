@@ -330,7 +330,9 @@ def test_zero_dropouts_smaller_than_the_block_are_said(trained, tmp_path, caplog
 
 
 @pytest.mark.slow
-def test_fill_sigma_is_measured_on_copies_of_the_images_own_holes(trained, tmp_path, capsys):
+def test_fill_sigma_is_measured_on_copies_of_the_images_own_holes(
+    trained, tmp_path, capsys, monkeypatch, caplog
+):
     from astroi2i.io import write_image
     from astroi2i.metrics.hole_copies import hole_copies_sigma
 
@@ -374,3 +376,15 @@ def test_fill_sigma_is_measured_on_copies_of_the_images_own_holes(trained, tmp_p
                        "--uncalibrated")  # fmt: skip
     assert code == 0, err
     assert "UNCMETH" not in fits.getheader(tmp_path / "u.fits", "UNCERT")
+    # an image too large to hold whole for its copies gets the σ network's calibrated σ, said
+    from astroi2i.workflows import translate_output
+
+    monkeypatch.setattr(translate_output, "MAX_HOLE_SCAN", 128 * 128 - 1)
+    code, _, err = run(capsys, "translate", ckpt, tmp_path / "d.fits", "-o", tmp_path / "n.fits")
+    assert code == 0, err
+    assert "larger than 16383 pixels; σ is the σ network's" in caplog.text
+    with fits.open(tmp_path / "n.fits") as hdul:
+        assert hdul["UNCERT"].header["UNCMETH"] != "hole-copies"
+        net = hdul["UNCERT"].data.astype(float)
+        np.testing.assert_array_equal(hdul[0].data, fits.getdata(tmp_path / "p.fits"))
+    assert (net[hole] > 0).all() and not np.allclose(net[hole], sigma[hole], rtol=1e-3)

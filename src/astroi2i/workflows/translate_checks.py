@@ -186,7 +186,8 @@ def tiling_for(desc: ModelDescription, tile: int | None, overlap: int | None):
 
 
 #: images up to this many pixels are scanned for their largest hole (a bool mask and int32
-#: labels: 80 MB at 4096²); larger ones keep the recipe's tiling, with a warning
+#: labels: 80 MB at 4096²); larger ones keep the recipe's tiling, with a warning, and an
+#: inpainting model's σ there is its σ network's, not one measured on copies of the holes
 MAX_HOLE_SCAN = 4096 * 4096
 #: pixels around a hole that its fill reads (scikit-image's biharmonic fill: 2) and a spare
 HOLE_RING = 4

@@ -19,6 +19,7 @@ from astroi2i.io.solar import INSTRUMENT_KEYS, is_solar
 from astroi2i.io.stream import FitsRowWriter
 from astroi2i.metrics.uncertainty import uncert_cards
 from astroi2i.sky.geometry import rescale_wcs
+from astroi2i.workflows.translate_checks import MAX_HOLE_SCAN
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +100,11 @@ def hole_copies(desc: ModelDescription, strips, shape, name):
     from astroi2i.metrics.hole_copies import hole_copies_sigma
 
     if not (desc.fills_invalid and desc.has_uncertainty):
+        return None, None
+    if shape[0] * shape[1] > MAX_HOLE_SCAN:  # the copies hold the whole image in memory
+        log.warning("%s: larger than %d pixels; σ is the σ network's, calibrated on the "
+                    "model's held-out data, not measured on copies of the image's own holes",
+                    name, MAX_HOLE_SCAN)  # fmt: skip
         return None, None
     raw = strips.rows(0, shape[0])  # the whole image: a hole's copies lie around it
     missing = strips.missing(raw, 0)
