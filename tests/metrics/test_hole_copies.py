@@ -89,6 +89,46 @@ def test_sigma_grows_with_depth_into_the_hole():
     assert sigma[115, 185] == pytest.approx(sigma[100, 170] * np.sqrt(15), rel=1e-6)
 
 
+def test_a_hole_against_the_edge_is_deeper_than_its_copies_and_its_sigma_says_so(monkeypatch):
+    """No known pixels lie beyond the image's edge, so a hole against it is deeper than its
+    copies (which never touch the edge): its σ grows by the ratio of their RMS depths, an
+    inner hole's does not change, and the edge holes' coverage rises towards nominal."""
+    from astroi2i.metrics import hole_copies
+
+    image = ndimage.gaussian_filter(np.random.default_rng(5).standard_normal((200, 200)), 3)
+    missing = np.zeros(image.shape, bool)
+    missing[0:12, 60:72] = True  # against the top edge
+    missing[90:102, 90:102] = True  # inner
+    with_depth = hole_copies_sigma(image[None], missing).sigma[0]
+    monkeypatch.setattr(hole_copies, "SIZE_POWER", 0.0)
+    without = hole_copies_sigma(image[None], missing).sigma[0]
+    np.testing.assert_array_equal(with_depth[90:102, 90:102], without[90:102, 90:102])
+    square = np.zeros((16, 16), bool)
+    square[2:14, 2:14] = True
+    rms = [np.sqrt(np.mean(ndimage.distance_transform_edt(m)[m] ** 2))
+           for m in (missing[:20, 50:80], square)]  # fmt: skip
+    np.testing.assert_allclose(with_depth[0:12, 60:72] / without[0:12, 60:72], rms[0] / rms[1],
+                               rtol=1e-5)  # fmt: skip
+    assert rms[0] / rms[1] > 1.15  # 1.19: pixels against the edge are 6 px from the sides
+    hits = {}
+    for power in (0.0, 1.0):
+        monkeypatch.setattr(hole_copies, "SIZE_POWER", power)
+        hit = []
+        for seed in range(30):
+            rng = np.random.default_rng(seed)
+            missing = np.zeros(image.shape, bool)
+            y, x = rng.integers(30, 150, 2)
+            missing[0:12, x : x + 12] = True
+            missing[y : y + 12, 0:12] = True
+            missing[90:102, 90:102] = True
+            sigma = hole_copies_sigma(image[None], missing).sigma[0]
+            fill = biharmonic_fill(np.where(missing, 0.0, image), missing)
+            missing[90:102, 90:102] = False  # the edge holes only
+            hit.append((np.abs(fill - image) <= sigma)[missing])
+        hits[power] = np.mean(np.concatenate(hit))
+    assert hits[1.0] > hits[0.0] + 0.04, hits  # 0.59 against 0.53
+
+
 def test_no_room_for_copies_gives_none_or_nan():
     image = _scene(n=40)
     band = np.zeros(image.shape, bool)

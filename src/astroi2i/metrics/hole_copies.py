@@ -22,6 +22,8 @@ stencil reaches 2 pixels, so a copy's fill does not depend on the holes). Then, 
   hole's own: the error grows with the depth into the hole; p, the slope of the copies' log
   RMS error on the log of their scales (made without them), in [1, 2] (:func:`_power`): the
   hardest holes err by more than their scale says, as each scale is drawn towards the image's;
+  a hole deeper than its copies (against the image's edge, beyond which no pixel is known)
+  has σ_raw × (its RMS depth / its copies')^:data:`SIZE_POWER`;
 - **the calibration, in the image** (split conformal, with the image's own copies as the
   calibration set): each copy is scored against its scale made as a hole's is, without its
   own error (leave one copy out: c_h from the other copies of its hole, r from the copy's own
@@ -32,16 +34,16 @@ stencil reaches 2 pixels, so a copy's fill does not depend on the holes). Then, 
   scene sets its own scale.
 
 Measured on four AIA 171 Å images, 100 fresh hole sets each (docs/uncertainty.md): coverage
-67.3–68.3 / 89.6–90.4 / 94.7–95.4 % at 68.3 / 90 / 95 %, where σ calibrated on other images
-missed by up to 7–10 points, and a mean 95 % interval 13–27 % narrower than one constant σ per
+67.8–70.9 / 89.8–91.7 / 94.4–96.0 % at 68.3 / 90 / 95 %, where σ calibrated on other images
+missed by up to 7–10 points, and a mean 95 % interval 7–22 % narrower than one constant σ per
 image (the conformal quantiles of the copies' |error|); the tenth of hole pixels with the
-largest σ is covered 59–69 % at 68.3 % (55–62 % with p = 1), the holes against the image's
-edge 53–66 %. What it assumes: a hole is like the
-known pixels around it (a hole on the only bright loop in its neighbourhood is under-covered),
-and the fill is the biharmonic one (a model that corrects it has an error of its own that the
-copies do not measure; the inpainting recipes start from the biharmonic fill and ``calibrate``
-sets the correction's weight on held-out data). Holes with no room for a copy get no σ here
-(NaN); ``translate`` writes the σ network's there and counts them (``UNCNET``).
+largest σ is covered 66–72 % at 68.3 %, the holes against the image's edge 60–74 %. What it
+assumes: a hole is like the known pixels around it (a hole on the only bright loop in its
+neighbourhood is under-covered), and the fill is the biharmonic one (a model that corrects it
+has an error of its own that the copies do not measure; the inpainting recipes start from the
+biharmonic fill and ``calibrate`` sets the correction's weight on held-out data). Holes with
+no room for a copy get no σ here (NaN); ``translate`` writes the σ network's there and counts
+them (``UNCNET``).
 """
 
 from __future__ import annotations
@@ -64,6 +66,9 @@ DEPTH_POWER = 0.5
 RING = 4
 #: known pixels a copy needs on every side
 MARGIN = 2
+#: σ of a hole deeper than its copies (against the image's edge) grows as the ratio of their
+#: RMS depths to this power (within a hole, as the depth to :data:`DEPTH_POWER`)
+SIZE_POWER = 1.0
 #: the largest power of a hole's scale in σ (:func:`_power`), and the copies it needs
 MAX_POWER, MIN_COPIES_FOR_POWER = 2.0, 6
 #: where the copies of a hole go, in units of the hole's extent plus GAP
@@ -122,6 +127,13 @@ def _shape(depth: np.ndarray, labels: np.ndarray) -> np.ndarray:
     return (depth / rms[inverse]) ** DEPTH_POWER
 
 
+def _rms_depth(depth: np.ndarray, owner: np.ndarray, n: int) -> np.ndarray:
+    """Indexed by hole label (0 … n − 1): the RMS of ``depth`` over the pixels it owns (NaN
+    for none)."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.sqrt(np.bincount(owner, depth**2, n) / np.bincount(owner, minlength=n))
+
+
 def _ring_spread(image: np.ndarray, known: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """Indexed by label: the standard deviation of the known pixels within :data:`RING` pixels
     of each region of ``labels`` (NaN for labels not there, or with a flat or tiny ring)."""
@@ -169,7 +181,12 @@ def _band(image: np.ndarray, missing: np.ndarray, known, holes, copies, depth_ho
     power = _power(np.sqrt(ss / nn), others)
     scores = error / others[per_copy] ** power
     in_hole = holes > 0
-    raw = scale[holes[in_hole]] ** power * _shape(depth_hole[in_hole], holes[in_hole])
+    # a hole deeper than its copies (one against the image's edge: no known pixels beyond it)
+    # errs more than they do, by the ratio of their RMS depths (1 for an inner hole)
+    label, n = holes[in_hole], len(scale)
+    deeper = _rms_depth(depth_hole[in_hole], label, n) / _rms_depth(
+        depth_copy[in_copy], cid // len(SLOTS), n)  # fmt: skip
+    raw = scale[label] ** power * _shape(depth_hole[in_hole], label) * deeper[label] ** SIZE_POWER
     return raw, scores[np.isfinite(scores)], abs_error, power
 
 
