@@ -183,10 +183,11 @@ def _band(image: np.ndarray, missing: np.ndarray, known, holes, copies, depth_ho
     in_hole = holes > 0
     # a hole deeper than its copies (one against the image's edge: no known pixels beyond it)
     # errs more than they do, by the ratio of their RMS depths (1 for an inner hole)
-    label, n = holes[in_hole], len(scale)
-    deeper = _rms_depth(depth_hole[in_hole], label, n) / _rms_depth(
-        depth_copy[in_copy], cid // len(SLOTS), n)  # fmt: skip
-    raw = scale[label] ** power * _shape(depth_hole[in_hole], label) * deeper[label] ** SIZE_POWER
+    label, depth = holes[in_hole], depth_hole[in_hole]
+    rms = _rms_depth(depth, label, len(scale))
+    deeper = rms / _rms_depth(depth_copy[in_copy], cid // len(SLOTS), len(scale))
+    shape = (depth / rms[label]) ** DEPTH_POWER  # as _shape gives it
+    raw = scale[label] ** power * shape * deeper[label] ** SIZE_POWER
     return raw, scores[np.isfinite(scores)], abs_error, power
 
 

@@ -207,7 +207,8 @@ def uncert_cards(calibration: dict | None, n_bands: int) -> dict:
             cards[f"COFF_{c + 1}"] = (float(f"{beta:.6g}"),
                                       f"band {c + 1}: offset added to the raw sigma")  # fmt: skip
             power = float((calibration.get("power") or [1.0] * n_bands)[c])
-            of = "the hole's scale" if "uncovered" in calibration else "(raw sigma + offset)"
+            hole = calibration["method"] == "hole-copies"
+            of = "the hole's scale" if hole else "(raw sigma + offset)"
             cards[f"CPOW_{c + 1}"] = (power, f"band {c + 1}: power of {of}")
         if constant is not None:
             note = f"band {c + 1}: 95% half-width of a constant sigma"
