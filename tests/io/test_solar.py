@@ -16,11 +16,11 @@ from astroi2i.io.stream import ImageSource
 sunpy_map = pytest.importorskip("sunpy.map")
 
 
-def _eit_like(path, size=64):
+def _eit_like(path, size=64, bunit="counts / pixel"):
     """The keys of a SOHO/EIT level-0.5 file of 2004 (as in sunpy's test data), generated."""
     header = fits.Header()
     header.update(
-        TELESCOP="SOHO", INSTRUME="EIT", DETECTOR="EIT", WAVELNTH=195, BUNIT="counts / pixel",
+        TELESCOP="SOHO", INSTRUME="EIT", DETECTOR="EIT", WAVELNTH=195, BUNIT=bunit,
         DATE_OBS="2004-03-01T00:00:10.515Z", EXPTIME=13.0, FILTER="Al +1",
         CTYPE1="Solar-X", CTYPE2="Solar-Y", CRPIX1=(size + 1) / 2, CRPIX2=(size + 1) / 2,
         CRVAL1=0.0, CRVAL2=0.0, CDELT1=2.63 * 1024 / size, CDELT2=2.63 * 1024 / size,
@@ -91,8 +91,9 @@ def test_translating_a_solar_file_names_the_instrument_for_sunpy(tmp_path):
     sunpy opens both on the input's sky."""
     from astroi2i.workflows.translate import translate
 
-    path = _eit_like(tmp_path / "eit.fits")
-    out = translate("stix-bp2clean", [path], tmp_path / "pred.fits")  # any one-band model
+    # any one-band model: the file stands in for one in the model's input unit
+    path = _eit_like(tmp_path / "eit.fits", bunit="ct / (cm2 keV)")
+    out = translate("stix-bp2clean", [path], tmp_path / "pred.fits")
     smap = sunpy_map.Map(out, hdus=0)
     assert (smap.meta["instrume"], smap.meta["telescop"]) == ("STIX", "SOLO/STIX")
     _assert_same_sky(smap.wcs, sunpy_map.Map(path).wcs, (64, 64))

@@ -32,6 +32,40 @@ def test_bands_in_the_wrong_order_are_refused(tiny_checkpoint, gr_inputs, tmp_pa
 
 
 @pytest.mark.parametrize(
+    ("bunit", "message"),
+    [
+        ("DN", "band 1 (bp) is in 'DN', but the model takes 'ct / (cm2 keV)'"),
+        ("ct / (m2 keV)", "(1 ct / (m2 keV) = 0.0001 ct / (cm2 keV); convert the file first)"),
+        ("ct/(keV cm2)", None),  # the same unit, spelled otherwise
+        (None, "has no BUNIT; it is taken to be in the model's input unit, ct / (cm2 keV)"),
+    ],
+)
+def test_an_input_in_another_unit_is_refused(bunit, message, tmp_path, capsys, caplog):
+    """A model trained on one unit gives numbers with no meaning for another: refused, with
+    the conversion factor where there is one; no BUNIT is taken as the model's, and said."""
+    import astropy.units as u
+
+    from astroi2i.workflows.model import describe
+    from tests.workflows.test_batch_translate import _bp
+
+    path = _bp(tmp_path / "bp.fits")
+    if bunit is not None:
+        fits.setval(path, "BUNIT", value=bunit)
+    out = tmp_path / "o.fits"
+    with caplog.at_level(logging.WARNING, logger="astroi2i"):
+        code, _, err = run(capsys, "translate", "stix-bp2clean", path, "-o", out)
+    if bunit in ("DN", "ct / (m2 keV)"):
+        assert_one_line_error(code, err, str(path), message)
+        assert not out.exists()
+    else:
+        assert code == 0, err
+        written = u.Unit(fits.getheader(out)["BUNIT"], format="fits")
+        assert written == u.Unit(describe("stix-bp2clean").target_units[0], format="fits")
+        assert (message is None) == ("has no BUNIT" not in caplog.text)
+        assert message is None or message in caplog.text
+
+
+@pytest.mark.parametrize(
     ("options", "message"),
     [
         (["--tile", "0"], "--tile 0: must be a whole number of pixels, at least 8"),

@@ -29,6 +29,7 @@ __all__ = [
     "header_band_labels",
     "band_labels",
     "sky_metadata",
+    "unit_of",
     "OBSERVATION_KEYS",
     "OBSERVATION_CONTEXT_KEYS",
     "PROCESSING_KEYS",
@@ -126,6 +127,12 @@ def _parse_unit(text: str, source) -> u.UnitBase | str:
     if isinstance(unit, str):
         _warn_once(source, "BUNIT %r is not a unit astropy understands; kept as text", unit)
     return unit
+
+
+def unit_of(text: str) -> u.UnitBase | str:
+    """The astropy unit a BUNIT text means (FITS syntax first; dimensionless for ``""``), or
+    the text itself where astropy does not know it."""
+    return _unit_of(text.strip())
 
 
 @functools.lru_cache(maxsize=256)

@@ -1,6 +1,6 @@
 """What ``translate`` checks before it runs a model: the bands given against the model's
-(count, and order by header labels), the tiling (and, for hole fills, the largest hole) and
-the device options, the pixel scale."""
+(count, order by header labels, and unit), the tiling (and, for hole fills, the largest hole)
+and the device options, the pixel scale."""
 
 from __future__ import annotations
 
@@ -11,9 +11,10 @@ import numpy as np
 
 from astroi2i.description import ModelDescription
 from astroi2i.errors import InputError
+from astroi2i.io.fits import unit_of
 from astroi2i.sky.geometry import pixel_scale_arcsec
 
-__all__ = ["check_band_count", "check_band_order", "check_tiling", "resolve_device",
+__all__ = ["check_band_count", "check_band_order", "check_units", "check_tiling", "resolve_device",
            "warn_pixel_scale", "tiling_for", "hole_tiling", "check_one_way_options",
            "warn_if_tiling_matters"]  # fmt: skip
 
@@ -48,6 +49,30 @@ def check_band_order(paths: Sequence, labels: Sequence[str], desc: ModelDescript
                 f"but the model takes {expected[i]!r} there; give the bands in the order "
                 f"{', '.join(expected)}"
             )
+
+
+def check_units(paths: Sequence, units: Sequence[str], desc: ModelDescription) -> None:
+    """Refuse a band whose BUNIT is not the model's input unit for it (a model trained on
+    nanomaggies given counts writes numbers with no meaning); units that astropy reads as the
+    same (``nmgy`` and ``nanomaggy``) pass. ``units`` are the given bands' BUNIT texts (``""``
+    where none; :func:`astroi2i.data.datasets.band_units`). A band without BUNIT is taken to
+    be in the model's unit, with a warning; a model that recorded no unit checks nothing."""
+    where = ", ".join(map(str, paths))
+    for i, (given, wanted) in enumerate(zip(units, desc.input_units)):
+        if not wanted.strip():
+            continue
+        if not given.strip():
+            log.warning("%s: band %d (%s) has no BUNIT; it is taken to be in the model's input "
+                        "unit, %s", where, i + 1, desc.input_bands[i], wanted)  # fmt: skip
+            continue
+        a, b = unit_of(given), unit_of(wanted)
+        if a == b or str(a) == str(b):
+            continue
+        how = ""
+        if not isinstance(a, str) and not isinstance(b, str) and a.is_equivalent(b):
+            how = f" (1 {given} = {a.to(b):.6g} {wanted}; convert the file first)"
+        raise InputError(f"{where}: band {i + 1} ({desc.input_bands[i]}) is in {given!r}, "
+                         f"but the model takes {wanted!r}{how}")  # fmt: skip
 
 
 def check_tiling(tile: int | None, overlap: int | None) -> None:
