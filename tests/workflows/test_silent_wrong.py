@@ -34,8 +34,8 @@ def test_bands_in_the_wrong_order_are_refused(tiny_checkpoint, gr_inputs, tmp_pa
 @pytest.mark.parametrize(
     ("bunit", "message"),
     [
-        ("DN", "band 1 (bp) is in 'DN', but the model takes 'ct / (cm2 keV)'"),
-        ("ct / (m2 keV)", "(1 ct / (m2 keV) = 0.0001 ct / (cm2 keV); convert the file first)"),
+        ("DN", "band 1 (bp) is in 'DN', not 'ct / (cm2 keV)', the model's input unit"),
+        ("ct / (m2 keV)", "(1 ct / (m2 keV) = 0.0001 ct / (cm2 keV)), the model's input unit"),
         ("ct/(keV cm2)", None),  # the same unit, spelled otherwise
         (None, "has no BUNIT; it is taken to be in the model's input unit, ct / (cm2 keV)"),
     ],
@@ -160,6 +160,30 @@ def test_evaluate_refuses_a_target_of_another_filter(
                                                  "deep_r")[0])  # fmt: skip
     code, out, err = run(capsys, "evaluate", pred, target)
     assert code == 0, err
+
+
+@pytest.mark.parametrize(
+    ("bunit", "message"),
+    [
+        ("adu", "the prediction is in 'nmgy', not 'adu', the unit of"),
+        ("maggy", "not 'mgy' (1 nmgy = 1e-09 mgy), the unit of"),
+        ("nmgy", None),  # the same unit, spelled otherwise
+        ("", None),  # no BUNIT: nothing to check against
+    ],
+)
+def test_evaluate_refuses_a_target_in_another_unit(bunit, message, tmp_path, capsys):
+    """Scored in another unit every figure is off by the factor (or means nothing)."""
+    wcs = make_wcs(shape=(24, 24))
+    rng = np.random.default_rng(0)
+    truth = rng.normal(1.0, 0.1, (24, 24))
+    pred = write_fits(tmp_path / "p.fits", truth + rng.normal(0, 0.01, truth.shape), wcs)
+    target = write_fits(tmp_path / "t.fits", truth, wcs, bunit=bunit)
+    code, out, err = run(capsys, "evaluate", pred, target)
+    if message is not None:
+        assert_one_line_error(code, err, str(pred), message, str(target))
+    else:
+        assert code == 0, err
+        assert "physical" in out
 
 
 def test_band_order_check_trusts_only_headers_that_tell_bands_apart(caplog):

@@ -30,6 +30,7 @@ __all__ = [
     "band_labels",
     "sky_metadata",
     "unit_of",
+    "unit_mismatch",
     "OBSERVATION_KEYS",
     "OBSERVATION_CONTEXT_KEYS",
     "PROCESSING_KEYS",
@@ -133,6 +134,17 @@ def unit_of(text: str) -> u.UnitBase | str:
     """The astropy unit a BUNIT text means (FITS syntax first; dimensionless for ``""``), or
     the text itself where astropy does not know it."""
     return _unit_of(text.strip())
+
+
+def unit_mismatch(given: str, wanted: str) -> str | None:
+    """None where two BUNIT texts mean one unit (``nmgy`` and ``nanomaggy``); else the words
+    that say they differ, with the conversion factor where astropy knows one."""
+    a, b = unit_of(given), unit_of(wanted)
+    if a == b or str(a) == str(b):
+        return None
+    if not isinstance(a, str) and not isinstance(b, str) and a.is_equivalent(b):
+        return f"is in {given!r}, not {wanted!r} (1 {given} = {a.to(b):.6g} {wanted})"
+    return f"is in {given!r}, not {wanted!r}"
 
 
 @functools.lru_cache(maxsize=256)

@@ -11,7 +11,8 @@ import numpy as np
 from astropy.table import Table
 
 from astroi2i.errors import InputError
-from astroi2i.io.fits import read_image
+from astroi2i.io.fits import read_image, unit_mismatch
+from astroi2i.io.image import unit_to_string
 from astroi2i.metrics.image import band_metrics, psnr
 from astroi2i.metrics.noise import noise_floor_psnr
 from astroi2i.sky.geometry import same_grid
@@ -199,12 +200,16 @@ def evaluate(
 
 
 def _read_pair(p_path, t_path):
-    """(paths, prediction, target), checked to be comparable: bands, grid and filter."""
+    """(paths, prediction, target), checked to be comparable: bands, grid, unit and filter."""
     p, t = read_image(p_path), read_image(t_path)
     if p.n_bands != t.n_bands:
         raise InputError(f"{p_path}: {p.n_bands} bands, but {t_path} has {t.n_bands}")
     if p.shape != t.shape or (p.wcs is not None and t.wcs is not None and not same_grid(p, t)):
         raise InputError(f"{p_path}: not on the grid of {t_path}")
+    units = [unit_to_string(im.unit) for im in (p, t)]
+    differ = unit_mismatch(*units) if all(units) else None
+    if differ is not None:  # scored as they are, every figure would be off by the factor
+        raise InputError(f"{p_path}: the prediction {differ}, the unit of {t_path}")
     filters = [str(im.header.get("FILTER", "")).strip() for im in (p, t)]
     if all(filters) and filters[0] != filters[1]:
         raise InputError(

@@ -11,7 +11,7 @@ import numpy as np
 
 from astroi2i.description import ModelDescription
 from astroi2i.errors import InputError
-from astroi2i.io.fits import unit_of
+from astroi2i.io.fits import unit_mismatch
 from astroi2i.sky.geometry import pixel_scale_arcsec
 
 __all__ = ["check_band_count", "check_band_order", "check_units", "check_tiling", "resolve_device",
@@ -65,14 +65,10 @@ def check_units(paths: Sequence, units: Sequence[str], desc: ModelDescription) -
             log.warning("%s: band %d (%s) has no BUNIT; it is taken to be in the model's input "
                         "unit, %s", where, i + 1, desc.input_bands[i], wanted)  # fmt: skip
             continue
-        a, b = unit_of(given), unit_of(wanted)
-        if a == b or str(a) == str(b):
-            continue
-        how = ""
-        if not isinstance(a, str) and not isinstance(b, str) and a.is_equivalent(b):
-            how = f" (1 {given} = {a.to(b):.6g} {wanted}; convert the file first)"
-        raise InputError(f"{where}: band {i + 1} ({desc.input_bands[i]}) is in {given!r}, "
-                         f"but the model takes {wanted!r}{how}")  # fmt: skip
+        differ = unit_mismatch(given, wanted)
+        if differ is not None:
+            raise InputError(f"{where}: band {i + 1} ({desc.input_bands[i]}) {differ}, the "
+                             "model's input unit; convert the file first")  # fmt: skip
 
 
 def check_tiling(tile: int | None, overlap: int | None) -> None:
