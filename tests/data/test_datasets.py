@@ -130,6 +130,25 @@ def test_manifest_errors(paired, tmp_path):
         read_manifest(tmp_path / "bad.csv")
 
 
+def test_rows_in_another_unit_are_refused(paired, tmp_path):
+    """One model cannot learn two units: a row whose band is in another unit than the split's
+    first row (or than the training split's, for the validation split) is refused."""
+    from astropy.io import fits
+
+    pairs = load_pairs(paired, "train", ["ab", "c"], ["t"])
+    assert pairs[1].target_units == ("nanomaggy",)
+    fits.setval(tmp_path / "target1.fits", "BUNIT", value="nmgy")  # the same unit: fine
+    assert len(load_pairs(paired, "train", ["ab", "c"], ["t"])) == 2
+    fits.setval(tmp_path / "target1.fits", "BUNIT", value="adu")
+    other = "row id=s1: band 't' is in 'adu', not 'nanomaggy', the unit of row id=s0; one model"
+    with pytest.raises(InputError, match=other):
+        load_pairs(paired, "train", ["ab", "c"], ["t"])
+    # a split checked against the training split's units
+    scaled = r"is in 'nanomaggy', not 'maggy' \(1 nanomaggy = 1e-09 maggy\), the unit of the train"
+    with pytest.raises(InputError, match=scaled):
+        load_pairs(paired, "train", ["ab", "c"], ["t"], units=(("nanomaggy",) * 3, ("maggy",)))
+
+
 def test_target_on_another_grid_is_refused_or_cut(tmp_path, rng):
     wcs = make_wcs("tan", (24, 24))
     big = wcs.deepcopy()

@@ -14,7 +14,7 @@ import torch
 from astroi2i.data.augment import augmentation_group, crop_origin, dihedral
 from astroi2i.data.stretches import Stretch
 from astroi2i.errors import InputError
-from astroi2i.io.fits import band_labels, read_image, require_valid_pixels
+from astroi2i.io.fits import band_labels, read_image, require_valid_pixels, unit_mismatch
 from astroi2i.io.image import SkyImage, unit_to_string
 from astroi2i.io.manifest import Manifest
 from astroi2i.sky.geometry import crop_to_grid, rescale_wcs, same_grid, stack_bands
@@ -136,13 +136,16 @@ def iter_pairs(
     exposure_keyword: tuple[str | None, str | None] = (None, None),
     scale: int = 1,
     zero_blocks: int = 0,
+    units: tuple[tuple[str, ...], tuple[str, ...]] | None = None,
 ):
     """Read the rows of one split. Inputs must share a grid; the target must share it too, or
     be cut onto it by whole pixels (``align_target="wcs"`` or ``"crpix"``, the STIX 257→256
     case). With ``scale`` > 1 (super-resolution) the target must lie on the input grid made
     ``scale`` times finer (:func:`~astroi2i.sky.geometry.rescale_wcs`). Raises InputError
     naming the manifest row for every mismatch. ``zero_blocks`` > 0 marks grid-aligned blocks
-    of exact zeros (lost telemetry) as invalid in inputs and targets."""
+    of exact zeros (lost telemetry) as invalid in inputs and targets. Every row's bands must
+    be in the units of the first row's (or of ``units``, the input and target units of another
+    split): one model cannot learn two units."""
     manifest.require_columns(list(inputs) + list(targets or []))
     rows = manifest.rows(split)
     if len(rows) == 0:
@@ -182,6 +185,9 @@ def iter_pairs(
                     f"{where}: inputs and target are not on the same grid "
                     f"({x.shape} vs {y.shape}); set data.align_target or reproject first"
                 )
+        found = (band_units(in_images), band_units(t_images) if t_images else ())
+        units = units or (found + (f"row id={row['id']}",))
+        _require_units(where, (x.bands, () if y is None else y.bands), found, units)
         yield (
             Pair(
                 str(row["id"]),
@@ -189,12 +195,23 @@ def iter_pairs(
                 y,
                 band_exposures(in_images, exposure_keyword[0]),
                 None if t_images is None else band_exposures(t_images, exposure_keyword[1]),
-                band_units(in_images),
-                band_units(t_images) if t_images else (),
+                *found,
                 band_labels(in_images),
                 band_labels(t_images) if t_images else (),
             )
         )
+
+
+def _require_units(where: str, bands, found, expected) -> None:
+    """Refuse a row whose band is in another unit than ``expected`` (input and target units,
+    and what they come from) says; a band without BUNIT on either side passes."""
+    source = expected[2] if len(expected) > 2 else "the training split"
+    for names, given, wanted in zip(bands, found, expected[:2]):
+        for name, a, b in zip(names, given, wanted):
+            differ = unit_mismatch(a, b) if a.strip() and b.strip() else None
+            if differ is not None:
+                raise InputError(f"{where}: band {name!r} {differ}, the unit of {source}; one "
+                                 "model cannot learn two units")  # fmt: skip
 
 
 def fit_stretch(

@@ -155,6 +155,7 @@ def _paired_datasets(cfg: dict, manifest, stretch_in, stretch_out, *, fit: bool,
         train_pairs = list(itertools.islice(rows, data["fit_samples"]))
     else:
         train_pairs = load_pairs(manifest, data["train_split"], *columns, **load)
+    load["units"] = (train_pairs[0].input_units, train_pairs[0].target_units)
     has_val = data["val_split"] in set(manifest.table["split"])
     val_pairs = (
         load_pairs(manifest, data["val_split"], *columns, **load) if has_val and not on_disk
