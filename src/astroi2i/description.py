@@ -202,6 +202,13 @@ class ModelDescription:
         return isinstance(self.recipe["model"].get("uncertainty"), dict)
 
     @property
+    def units(self) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
+        """(input units, target units) as the training files' BUNIT spelled them, that data
+        for this model must be in; None where the model recorded none."""
+        return (self.input_units, self.target_units) if any(
+            self.input_units + self.target_units) else None  # fmt: skip
+
+    @property
     def anchored(self) -> bool:
         """Whether the network predicts a correction to the fitted baseline
         (``data.anchor: baseline``), which ``translate`` adds."""

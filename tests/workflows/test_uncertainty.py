@@ -4,6 +4,7 @@ known heteroscedastic noise covers what it promises on held-out images."""
 
 import csv
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -187,7 +188,7 @@ def _listing(folder):
 
 
 @pytest.mark.parametrize("case", ["empty split", "no target column", "no sigma network",
-                                  "output is a folder"])  # fmt: skip
+                                  "output is a folder", "targets in another unit"])  # fmt: skip
 def test_calibrate_refuses_bad_input_in_one_line(tmp_path, survey_pair, capsys, case):
     model = tmp_path / "m.ckpt"
     _sigma_checkpoint(model, uncertainty=case != "no sigma network")
@@ -208,6 +209,22 @@ def test_calibrate_refuses_bad_input_in_one_line(tmp_path, survey_pair, capsys, 
     if case == "output is a folder":
         (tmp_path / "dir.ckpt").mkdir()
         extra = ["-o", tmp_path / "dir.ckpt"]
+    if case == "targets in another unit":  # the model learnt nanomaggies
+        with open(survey_pair) as f:
+            rows = list(csv.DictReader(f))
+        manifest = tmp_path / "adu.csv"
+        (tmp_path / "adu").mkdir()
+        for r in rows:
+            target = tmp_path / "adu" / Path(r["deep_r"]).name
+            with fits.open(survey_pair.parent / r["deep_r"]) as hdul:
+                hdul[0].header["BUNIT"] = "adu"
+                hdul.writeto(target)
+            r.update({k: str(survey_pair.parent / v) for k, v in r.items() if v.endswith(".fits")})
+            r["deep_r"] = str(target)
+        with open(manifest, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
     before = _listing(tmp_path)
     code, out, err = _run(capsys, "calibrate", model, "--manifest", manifest, *extra)
     assert code == 2, err
@@ -216,7 +233,9 @@ def test_calibrate_refuses_bad_input_in_one_line(tmp_path, survey_pair, capsys, 
     expected = {"empty split": "no rows with split == 'nothing'",
                 "no target column": "no column 'deep_r'",
                 "no sigma network": "has no σ network",
-                "output is a folder": "a folder, not a model file"}[case]  # fmt: skip
+                "output is a folder": "a folder, not a model file",
+                "targets in another unit": "band 'deep_r' is in 'adu', not 'nanomaggy', the unit "
+                                           "of the training split"}[case]  # fmt: skip
     assert expected in lines[0]
     assert _listing(tmp_path) == before  # nothing written
 

@@ -102,7 +102,7 @@ def held_out_jobs(desc: ModelDescription, manifest, split: str, seed: int, tmp: 
     keys = tuple(build_stretch(desc.stretches[s]).exposure_keyword for s in ("inputs", "targets"))
     pairs = load_pairs(table, split, data["inputs"], data["targets"],
                        align_target=data["align_target"], exposure_keyword=keys,
-                       scale=data.get("scale", 1),
+                       scale=data.get("scale", 1), units=desc.units,
                        zero_blocks=data.get("zero_blocks", 0))  # fmt: skip
     rows = {str(r["id"]): r for r in table.rows(split)}
     for i, pair in enumerate(pairs):

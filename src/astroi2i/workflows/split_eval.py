@@ -107,7 +107,7 @@ def evaluate_split(
     pairs = load_pairs(table, split, data["inputs"], data["targets"],
                        align_target=data["align_target"],
                        exposure_keyword=(stretch_in.exposure_keyword, stretch_out.exposure_keyword),
-                       scale=data.get("scale", 1))  # fmt: skip
+                       scale=data.get("scale", 1), units=desc.units)  # fmt: skip
     rows_by_id = {str(r["id"]): r for r in table.rows(split)}
     to_range = _range_space(stretch_out) if range_space else None
     baseline = baseline_from_dict(desc.baseline)
