@@ -14,9 +14,10 @@ import torch
 from astroi2i.data.augment import augmentation_group, crop_origin, dihedral
 from astroi2i.data.stretches import Stretch
 from astroi2i.errors import InputError
-from astroi2i.io.fits import band_labels, read_image, require_valid_pixels, unit_mismatch
+from astroi2i.io.fits import band_labels, read_image, require_valid_pixels
 from astroi2i.io.image import SkyImage, unit_to_string
 from astroi2i.io.manifest import Manifest
+from astroi2i.io.units import unit_mismatch
 from astroi2i.sky.geometry import crop_to_grid, rescale_wcs, same_grid, stack_bands
 
 __all__ = [

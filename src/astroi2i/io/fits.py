@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
 import re
@@ -20,6 +19,7 @@ from astropy.wcs import WCS, FITSFixedWarning
 from astroi2i.errors import InputError
 from astroi2i.io.bands import _band_names, band_labels, header_band_labels
 from astroi2i.io.image import SkyImage, unit_to_string
+from astroi2i.io.units import unit_of
 
 __all__ = [
     "read_image",
@@ -29,8 +29,6 @@ __all__ = [
     "header_band_labels",
     "band_labels",
     "sky_metadata",
-    "unit_of",
-    "unit_mismatch",
     "OBSERVATION_KEYS",
     "OBSERVATION_CONTEXT_KEYS",
     "PROCESSING_KEYS",
@@ -124,43 +122,10 @@ def _select_hdu(hdul: fits.HDUList, hdu, source) -> int:
 
 
 def _parse_unit(text: str, source) -> u.UnitBase | str:
-    unit = _unit_of(text.strip())
+    unit = unit_of(text)
     if isinstance(unit, str):
         _warn_once(source, "BUNIT %r is not a unit astropy understands; kept as text", unit)
     return unit
-
-
-def unit_of(text: str) -> u.UnitBase | str:
-    """The astropy unit a BUNIT text means (FITS syntax first; dimensionless for ``""``), or
-    the text itself where astropy does not know it."""
-    return _unit_of(text.strip())
-
-
-def unit_mismatch(given: str, wanted: str) -> str | None:
-    """None where two BUNIT texts mean one unit (``nmgy`` and ``nanomaggy``); else the words
-    that say they differ, with the conversion factor where astropy knows one."""
-    a, b = unit_of(given), unit_of(wanted)
-    if a == b or str(a) == str(b):
-        return None
-    if not isinstance(a, str) and not isinstance(b, str) and a.is_equivalent(b):
-        return f"is in {given!r}, not {wanted!r} (1 {given} = {a.to(b):.6g} {wanted})"
-    return f"is in {given!r}, not {wanted!r}"
-
-
-@functools.lru_cache(maxsize=256)
-def _unit_of(text: str) -> u.UnitBase | str:
-    """The unit a BUNIT text means (FITS syntax first), or the text itself. Cached: a failed
-    parse costs ~2 ms in astropy's spelling suggestions, for every file of a batch."""
-    if not text:
-        return u.dimensionless_unscaled
-    for fmt in ("fits", None):
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                return u.Unit(text, format=fmt, parse_strict="raise")
-        except (ValueError, TypeError):
-            continue
-    return text
 
 
 #: numeric WCS keywords: a NaN or unparsable value in one of them makes astropy fall back to a
@@ -224,7 +189,7 @@ def sky_metadata(header: fits.Header, hdul, shape: tuple[int, int], source):
 
 
 def _same_unit(text: str, unit) -> bool:
-    return _unit_of(text) == unit
+    return unit_of(text) == unit
 
 
 def _from_hdu(hdu, hdul, source, bands) -> SkyImage:

@@ -11,8 +11,9 @@ import numpy as np
 from astropy.table import Table
 
 from astroi2i.errors import InputError
-from astroi2i.io.fits import read_image, unit_mismatch
+from astroi2i.io.fits import read_image
 from astroi2i.io.image import unit_to_string
+from astroi2i.io.units import unit_mismatch
 from astroi2i.metrics.image import band_metrics, psnr
 from astroi2i.metrics.noise import noise_floor_psnr
 from astroi2i.sky.geometry import same_grid

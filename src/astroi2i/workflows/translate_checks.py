@@ -11,7 +11,7 @@ import numpy as np
 
 from astroi2i.description import ModelDescription
 from astroi2i.errors import InputError
-from astroi2i.io.fits import unit_mismatch
+from astroi2i.io.units import unit_mismatch
 from astroi2i.sky.geometry import pixel_scale_arcsec
 
 __all__ = ["check_band_count", "check_band_order", "check_units", "check_tiling", "resolve_device",
