@@ -81,8 +81,13 @@ class Translator:
         kind = _kind(image)
         sky = _to_sky(image, kind)
         with tempfile.TemporaryDirectory(prefix="astroi2i-") as tmp:
-            source = write_image(sky, Path(tmp) / "input.fits")
-            result = _read_prediction(self._file([str(source)], Path(tmp) / "out.fits", False))
+            source = Path(tmp) / "input.fits"
+            try:
+                write_image(sky, source)
+                result = _read_prediction(self._file([str(source)], Path(tmp) / "out.fits", False))
+            except InputError as exc:  # name what the caller gave, not the file made of it
+                given = f"the given {type(image).__name__}"
+                raise InputError(str(exc).replace(str(source), given)) from None
         return _from_sky(result, kind, image)
 
     def _file(self, inputs: list[str], output, overwrite: bool) -> Path:
