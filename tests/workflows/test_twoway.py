@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from astropy.io import fits
 from astropy.table import Table
 
 from astroi2i.cli.main import main
@@ -250,8 +251,14 @@ def test_two_way_errors_are_one_line(preset_pairs, tmp_path, capsys):
           "--set", f"data.manifest={preset_pairs}", *_sets()])  # fmt: skip
     ckpt, sdss = str(run / "checkpoints" / "last.ckpt"), str(preset_pairs.parent / "test")
     stamp = sorted((preset_pairs.parent / "test").glob("*_sdss.fits"))[0]
+    in_adu = tmp_path / "adu.fits"  # the stamp in another unit than the model's sdss side
+    with fits.open(stamp) as hdul:
+        hdul[0].header["BUNIT"] = "adu"
+        hdul.writeto(in_adu)
     capsys.readouterr()
     cases = [
+        (["translate", ckpt, str(in_adu), "-o", str(tmp_path / "x.fits"), "--to", "cfht"],
+         "band 1 (u) is in 'adu', not 'nanomaggy', the model's input unit"),
         (["translate", ckpt, str(stamp), "-o", str(tmp_path / "x.fits")], "say which domain"),
         (["translate", ckpt, str(stamp), "-o", str(tmp_path / "x.fits"), "--to", "hst"],
          "translates to sdss or cfht"),

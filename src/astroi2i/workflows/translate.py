@@ -74,7 +74,7 @@ def _aligned_rows(paths: Sequence, desc: ModelDescription, reference, exposure_k
         require_valid_pixels(image, path)
     check_band_count(sum(im.n_bands for im in images), paths, desc)
     check_band_order(paths, band_labels(images), desc)
-    check_units(paths, band_units(images), desc)
+    check_units(paths, band_units(images), desc.input_units, desc.input_bands)
     ref = read_image(reference) if reference is not None else images[0]
     aligned = []
     for path, image in zip(paths, images):
@@ -106,7 +106,7 @@ def _streamed_rows(paths: Sequence, desc: ModelDescription, stack: ExitStack, ex
     sources = [stack.enter_context(ImageSource(p)) for p in paths]
     check_band_count(sum(s.n_bands for s in sources), paths, desc)
     check_band_order(paths, band_labels(sources), desc)
-    check_units(paths, band_units(sources), desc)
+    check_units(paths, band_units(sources), desc.input_units, desc.input_bands)
     for path, source in zip(paths[1:], sources[1:]):
         if not same_grid(source, sources[0]):
             raise InputError(

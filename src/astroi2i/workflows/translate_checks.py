@@ -51,23 +51,26 @@ def check_band_order(paths: Sequence, labels: Sequence[str], desc: ModelDescript
             )
 
 
-def check_units(paths: Sequence, units: Sequence[str], desc: ModelDescription) -> None:
+def check_units(paths: Sequence, units: Sequence[str], wanted_units: Sequence[str],
+                names: Sequence[str]) -> None:  # fmt: skip
     """Refuse a band whose BUNIT is not the model's input unit for it (a model trained on
     nanomaggies given counts writes numbers with no meaning); units that astropy reads as the
     same (``nmgy`` and ``nanomaggy``) pass. ``units`` are the given bands' BUNIT texts (``""``
-    where none; :func:`astroi2i.data.datasets.band_units`). A band without BUNIT is taken to
-    be in the model's unit, with a warning; a model that recorded no unit checks nothing."""
+    where none; :func:`astroi2i.data.datasets.band_units`), ``wanted_units`` and ``names``
+    the model's for its input (``desc.input_units``, ``desc.input_bands``; a two-way model's
+    source domain). A band without BUNIT is taken to be in the model's unit, with a warning;
+    a model that recorded no unit checks nothing."""
     where = ", ".join(map(str, paths))
-    for i, (given, wanted) in enumerate(zip(units, desc.input_units)):
+    for i, (given, wanted) in enumerate(zip(units, wanted_units)):
         if not wanted.strip():
             continue
         if not given.strip():
             log.warning("%s: band %d (%s) has no BUNIT; it is taken to be in the model's input "
-                        "unit, %s", where, i + 1, desc.input_bands[i], wanted)  # fmt: skip
+                        "unit, %s", where, i + 1, names[i], wanted)  # fmt: skip
             continue
         differ = unit_mismatch(given, wanted)
         if differ is not None:
-            raise InputError(f"{where}: band {i + 1} ({desc.input_bands[i]}) {differ}, the "
+            raise InputError(f"{where}: band {i + 1} ({names[i]}) {differ}, the "
                              "model's input unit; convert the file first")  # fmt: skip
 
 

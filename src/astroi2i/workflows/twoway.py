@@ -164,10 +164,11 @@ def translate_twoway(
     background between sources chosen after training; ``flux_anchor``: True takes every
     source's flux from the regrid reference (None: in the bands chosen after training), as
     :func:`predict_twoway` says."""
-    from astroi2i.data.datasets import _stack
+    from astroi2i.data.datasets import _stack, band_units
     from astroi2i.io.fits import read_image, write_image
     from astroi2i.io.image import SkyImage
     from astroi2i.io.manifest import parse_cell
+    from astroi2i.workflows.translate_checks import check_units
 
     output = Path(output)
     if output.exists() and not overwrite:
@@ -176,6 +177,9 @@ def translate_twoway(
     system, meta = loaded if loaded is not None else load_twoway(checkpoint, device=device)
     side = domain_side(meta, to)
     images = [read_image(*parse_cell(str(p), Path("."))) for p in inputs]
+    source = (meta.input_units, meta.input_bands) if side == "b" else (
+        meta.target_units, meta.target_bands)  # fmt: skip
+    check_units(inputs, band_units(images), *source)
     image = _stack(images, "inputs") if len(images) > 1 else images[0]
     data = predict_twoway(system, meta, image.data, side, seed=seed, noise=noise,
                           background=background, flux_anchor=flux_anchor)  # fmt: skip
