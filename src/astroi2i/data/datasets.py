@@ -15,9 +15,9 @@ from astroi2i.data.augment import augmentation_group, crop_origin, dihedral
 from astroi2i.data.stretches import Stretch
 from astroi2i.errors import InputError
 from astroi2i.io.fits import band_labels, read_image, require_valid_pixels
-from astroi2i.io.image import SkyImage, unit_to_string
+from astroi2i.io.image import SkyImage
 from astroi2i.io.manifest import Manifest
-from astroi2i.io.units import unit_mismatch
+from astroi2i.io.units import band_units, unit_mismatch
 from astroi2i.sky.geometry import crop_to_grid, rescale_wcs, same_grid, stack_bands
 
 __all__ = [
@@ -30,7 +30,6 @@ __all__ = [
     "apply_stretch",
     "fit_stretch",
     "fit_pair_stretch",
-    "band_units",
 ]
 
 
@@ -80,15 +79,6 @@ def band_exposures(images: list[SkyImage], keyword: str | None) -> np.ndarray:
             value = np.nan
         values.extend([value] * image.n_bands)
     return np.asarray(values, np.float64)
-
-
-def band_units(images: list[SkyImage]) -> tuple[str, ...]:
-    """One unit string per band, as each file's BUNIT spells it."""
-    return tuple(
-        str(image.header.get("BUNIT", "")).strip() or unit_to_string(image.unit)
-        for image in images
-        for _ in image.bands
-    )
 
 
 def _read_columns(manifest: Manifest, row, columns) -> list[SkyImage]:

@@ -16,12 +16,13 @@ import numpy as np
 import torch
 
 from astroi2i.data.augment import augmentation_group, dihedral
-from astroi2i.data.datasets import _read_columns, _stack, apply_stretch, band_units, fit_stretch
+from astroi2i.data.datasets import _read_columns, _stack, apply_stretch, fit_stretch
 from astroi2i.data.stretches import Stretch
 from astroi2i.errors import InputError
 from astroi2i.io.fits import band_labels
 from astroi2i.io.image import SkyImage
 from astroi2i.io.manifest import Manifest
+from astroi2i.io.units import band_units
 from astroi2i.sky.geometry import pixel_scale_arcsec
 
 __all__ = ["DomainRows", "load_domains", "TwoWayDataset", "STREAMS", "stretched", "is_empty"]

@@ -1,5 +1,6 @@
-"""BUNIT texts as astropy units: one parse (cached) for every reader, and the comparison
-that ``translate``, ``evaluate`` and the training data use to refuse data in another unit."""
+"""BUNIT texts as astropy units: one parse (cached) for every reader, each band's unit as its
+file spells it, and the comparison that ``translate``, ``evaluate`` and the training data use
+to refuse data in another unit."""
 
 from __future__ import annotations
 
@@ -8,7 +9,19 @@ import warnings
 
 import astropy.units as u
 
-__all__ = ["unit_of", "unit_mismatch"]
+from astroi2i.io.image import unit_to_string
+
+__all__ = ["unit_of", "unit_mismatch", "band_units"]
+
+
+def band_units(images) -> tuple[str, ...]:
+    """One unit string per band of ``images`` (SkyImages or open image sources), as each
+    file's BUNIT spells it (else the unit it was read with; ``""`` for none)."""
+    return tuple(
+        str(image.header.get("BUNIT", "")).strip() or unit_to_string(image.unit)
+        for image in images
+        for _ in image.bands
+    )
 
 
 def unit_of(text: str) -> u.UnitBase | str:

@@ -20,7 +20,6 @@ from astroi2i.description import ModelDescription
 from astroi2i.errors import InputError
 from astroi2i.io.fits import (
     OBSERVATION_CONTEXT_KEYS,
-    band_labels,
     read_image,
     require_valid_pixels,
 )
@@ -36,11 +35,9 @@ from astroi2i.sky.masks import read_mask, zero_blocks
 from astroi2i.workflows.memory import keep_freed_memory
 from astroi2i.workflows.model import load
 from astroi2i.workflows.translate_checks import (
-    check_band_count,
-    check_band_order,
+    check_inputs,
     check_one_way_options,
     check_tiling,
-    check_units,
     hole_tiling,
     resolve_device,
     tiling_for,
@@ -67,14 +64,12 @@ CARRIED_KEYS = OBSERVATION_CONTEXT_KEYS
 
 def _aligned_rows(paths: Sequence, desc: ModelDescription, reference, exposure_keyword):
     """--align: read everything, reproject what is off the reference grid (in memory)."""
-    from astroi2i.data.datasets import band_exposures, band_units
+    from astroi2i.data.datasets import band_exposures
 
     images = [read_image(p) for p in paths]
     for path, image in zip(paths, images):
         require_valid_pixels(image, path)
-    check_band_count(sum(im.n_bands for im in images), paths, desc)
-    check_band_order(paths, band_labels(images), desc)
-    check_units(paths, band_units(images), desc.input_units, desc.input_bands)
+    check_inputs(paths, images, desc)
     ref = read_image(reference) if reference is not None else images[0]
     aligned = []
     for path, image in zip(paths, images):
@@ -101,12 +96,10 @@ def _streamed_rows(paths: Sequence, desc: ModelDescription, stack: ExitStack, ex
                    *, check_pixels: bool = True):  # fmt: skip
     """Open every input for row access and check that they share one grid and (unless the
     caller checks the pixels it reads itself) have data."""
-    from astroi2i.data.datasets import band_exposures, band_units
+    from astroi2i.data.datasets import band_exposures
 
     sources = [stack.enter_context(ImageSource(p)) for p in paths]
-    check_band_count(sum(s.n_bands for s in sources), paths, desc)
-    check_band_order(paths, band_labels(sources), desc)
-    check_units(paths, band_units(sources), desc.input_units, desc.input_bands)
+    check_inputs(paths, sources, desc)
     for path, source in zip(paths[1:], sources[1:]):
         if not same_grid(source, sources[0]):
             raise InputError(

@@ -11,14 +11,24 @@ import numpy as np
 
 from astroi2i.description import ModelDescription
 from astroi2i.errors import InputError
-from astroi2i.io.units import unit_mismatch
+from astroi2i.io.fits import band_labels
+from astroi2i.io.units import band_units, unit_mismatch
 from astroi2i.sky.geometry import pixel_scale_arcsec
 
-__all__ = ["check_band_count", "check_band_order", "check_units", "check_tiling", "resolve_device",
+__all__ = ["check_inputs", "check_band_count", "check_band_order", "check_units", "check_tiling",
+           "resolve_device",
            "warn_pixel_scale", "tiling_for", "hole_tiling", "check_one_way_options",
            "warn_if_tiling_matters"]  # fmt: skip
 
 log = logging.getLogger(__name__)
+
+
+def check_inputs(paths: Sequence, images: Sequence, desc: ModelDescription) -> None:
+    """The bands of a one-way model's inputs (SkyImages or open image sources): their count,
+    their order by header labels and their units, against the model's."""
+    check_band_count(sum(im.n_bands for im in images), paths, desc)
+    check_band_order(paths, band_labels(images), desc)
+    check_units(paths, band_units(images), desc.input_units, desc.input_bands)
 
 
 def check_band_count(n: int, paths: Sequence, desc: ModelDescription) -> None:
@@ -56,7 +66,7 @@ def check_units(paths: Sequence, units: Sequence[str], wanted_units: Sequence[st
     """Refuse a band whose BUNIT is not the model's input unit for it (a model trained on
     nanomaggies given counts writes numbers with no meaning); units that astropy reads as the
     same (``nmgy`` and ``nanomaggy``) pass. ``units`` are the given bands' BUNIT texts (``""``
-    where none; :func:`astroi2i.data.datasets.band_units`), ``wanted_units`` and ``names``
+    where none; :func:`astroi2i.io.units.band_units`), ``wanted_units`` and ``names``
     the model's for its input (``desc.input_units``, ``desc.input_bands``; a two-way model's
     source domain). A band without BUNIT is taken to be in the model's unit, with a warning;
     a model that recorded no unit checks nothing."""

@@ -164,10 +164,11 @@ def translate_twoway(
     background between sources chosen after training; ``flux_anchor``: True takes every
     source's flux from the regrid reference (None: in the bands chosen after training), as
     :func:`predict_twoway` says."""
-    from astroi2i.data.datasets import _stack, band_units
+    from astroi2i.data.datasets import _stack
     from astroi2i.io.fits import read_image, write_image
     from astroi2i.io.image import SkyImage
     from astroi2i.io.manifest import parse_cell
+    from astroi2i.io.units import band_units
     from astroi2i.workflows.translate_checks import check_units
 
     output = Path(output)
