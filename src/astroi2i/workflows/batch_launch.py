@@ -154,9 +154,13 @@ def run_sharded(run, *, devices: int, device: str | None, kwargs: dict):
         device = "cpu"
     else:
         device = f"cuda:{fabric.local_rank}"
-    result = run(**kwargs, device=device, rank=rank, world=world, record_failures=False)
-    parts = [None] * world
-    dist.all_gather_object(parts, result)
-    merged = _merge(parts, rank=rank)
-    dist.barrier()
+    try:
+        result = run(**kwargs, device=device, rank=rank, world=world, record_failures=False)
+        parts = [None] * world
+        dist.all_gather_object(parts, result)
+        merged = _merge(parts, rank=rank)
+        dist.barrier()
+    finally:  # gloo's threads left to the interpreter's exit can abort it (SIGABRT)
+        if dist.is_initialized():
+            dist.destroy_process_group()
     return merged
