@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+from astropy.io import fits
 
 from astroi2i.cli.main import main
 from astroi2i.errors import InputError
@@ -44,6 +45,18 @@ def test_ablation_compares_input_sets(survey_pair, tmp_path, capsys):
     assert len(rows) == 2 * 2 * 2 * 2  # variants × (model, baseline) × test stamps × spaces
     assert np.all(np.isfinite(physical["noise_floor_psnr"]))
     assert (tmp_path / "abl" / "ablation.ecsv").is_file()
+    # σ columns as evaluate gives them: the model's physical rows, by hand on one stamp
+    model = rows[(rows["variant"] == "shallow_r") & (rows["space"] == "physical")][0]
+    out = tmp_path / "abl" / "shallow_r" / "predictions" / f"{model['file']}.fits"
+    manifest = read_manifest(survey_pair)
+    target = manifest.cell(manifest.table[manifest.table["id"] == model["file"]][0], "deep_r")[0]
+    with fits.open(out) as hdul:
+        pred, sigma = hdul[0].data.astype(float), hdul["UNCERT"].data.astype(float)
+    r = np.abs(fits.getdata(target).astype(float) - pred)
+    assert model["cover_68"] == pytest.approx(np.mean(r[sigma > 0] <= sigma[sigma > 0]))
+    assert np.all(np.isfinite(physical[~_baselines(physical)]["cover_95"]))
+    assert np.all(np.isnan(physical[_baselines(physical)]["cover_95"]))
+    assert np.all(np.isnan(summary[summary["space"] == "stretched"]["cover_95"]))
     # the two variants really had different inputs
     ckpts = [tmp_path / "abl" / v / "config.yaml" for v in ("shallow_r", "shallow_g+shallow_r")]
     assert "- shallow_g" not in ckpts[0].read_text() and "- shallow_g" in ckpts[1].read_text()
@@ -63,6 +76,10 @@ def test_ablation_compares_input_sets(survey_pair, tmp_path, capsys):
         ]
     )
     assert code == 2 and "no column 'nope'" in capsys.readouterr().err
+
+
+def _baselines(table):
+    return np.array(["fitted baseline" in v for v in table["variant"]])
 
 
 def test_import_panels_from_png_and_fits(tmp_path, rng, caplog):

@@ -192,7 +192,8 @@ def _run_ablation(args) -> int:
     print(format_table(summary))
     print(
         f"\nphysical = BUNIT of the target; stretched = each checkpoint's target stretch; "
-        f"point_flux_err = median |Δf|/f in apertures on sources found in the target\n"
+        f"point_flux_err = median |Δf|/f in apertures on sources found in the target; "
+        f"cover_*/width_95/spearman_sigma: the model's σ, as `evaluate` scores it\n"
         f"tables: {args.workdir}/ablation.ecsv, {args.workdir}/ablation_rows.ecsv"
     )
     return 0

@@ -59,6 +59,7 @@ __all__ = [
     "read_multipliers",
     "read_constant_width",
     "coverage_metrics",
+    "band_sigma_metrics",
     "reliability_curve",
     "PooledSpearman",
     "UNCERTAINTY_METRICS",
@@ -299,6 +300,20 @@ def coverage_metrics(pred: np.ndarray, truth: np.ndarray, sigma: np.ndarray,
 
 #: the nominal levels of the reliability diagram
 RELIABILITY_LEVELS = tuple(np.linspace(0.05, 0.99, 20))
+
+
+def band_sigma_metrics(pred: np.ndarray, truth: np.ndarray, found, invalid: np.ndarray,
+                       band: int, n_bands: int) -> dict:  # fmt: skip
+    """:func:`coverage_metrics` of band ``band`` with the multipliers and the constant σ of
+    the prediction's UNCERT header; ``found`` is (σ (C, H, W), header) as
+    :func:`astroi2i.io.uncertainty.read_uncertainty` gives it, or None (a prediction without
+    σ: every column NaN)."""
+    if found is None:
+        return dict.fromkeys(UNCERTAINTY_METRICS, float("nan"))
+    sigma, header = found
+    return coverage_metrics(pred, truth, sigma[band], invalid,
+                            read_multipliers(header, n_bands)[band],
+                            constant_95=read_constant_width(header, n_bands)[band])  # fmt: skip
 
 
 def reliability_curve(residual: np.ndarray, sigma: np.ndarray,

@@ -12,6 +12,7 @@ from astropy.table import Table
 
 from astroi2i.errors import InputError
 from astroi2i.io.folders import require_empty_folder
+from astroi2i.metrics.uncertainty import UNCERTAINTY_METRICS, band_sigma_metrics
 
 __all__ = ["ablation"]
 
@@ -75,11 +76,12 @@ def _baseline_name(bands: list[str]) -> str:
 def _variant_rows(name, checkpoint, bands, manifest, split, target, folder) -> list[dict]:
     """Translate and score the ``split`` rows with one variant's model and with the classical
     baseline fitted on the same inputs (its model description holds it): physical units (with
-    the point-source aperture-flux error and the target's noise floor) and the model's
-    stretched space."""
+    the point-source aperture-flux error and the target's noise floor; for a model that writes
+    σ, its coverage columns as ``evaluate`` gives them) and the model's stretched space."""
     from astroi2i.baselines import baseline_from_dict
     from astroi2i.data.stretches import build_stretch
     from astroi2i.io.fits import read_image
+    from astroi2i.io.uncertainty import read_uncertainty
     from astroi2i.metrics.image import band_metrics
     from astroi2i.metrics.noise import noise_floor_psnr
     from astroi2i.metrics.science import point_source_flux_error
@@ -95,6 +97,7 @@ def _variant_rows(name, checkpoint, bands, manifest, split, target, folder) -> l
         pred_path = translate(checkpoint, inputs, folder / f"{row['id']}.fits", overwrite=True)
         target_path = manifest.cell(row, target)[0]
         pred, truth = read_image(pred_path), read_image(target_path)
+        sigma = read_uncertainty(pred_path, pred.data.shape)
         exposure = target_exposure(stretch, truth, target_path)
         b = stretch.forward(truth.data, exposure=exposure)
         methods = [(name, pred.data, pred.band_mask)]
@@ -109,9 +112,13 @@ def _variant_rows(name, checkpoint, bands, manifest, split, target, folder) -> l
                 physical = band_metrics(data[c], truth.data[c], invalid[c])
                 physical.update(point_source_flux_error(data[c], truth.data[c], invalid[c]))
                 physical["noise_floor_psnr"] = noise_floor_psnr(truth.data[c], truth.band_mask[c])
+                physical |= band_sigma_metrics(data[c], truth.data[c],
+                                               sigma if method == name else None, invalid[c],
+                                               c, truth.n_bands)  # fmt: skip
                 stretched = band_metrics(a[c], b[c], invalid[c])
                 stretched.update(flux_ratio=np.nan, point_flux_err=np.nan, n_sources=0,
                                  noise_floor_psnr=np.nan)  # fmt: skip
+                stretched |= dict.fromkeys(UNCERTAINTY_METRICS, np.nan)
                 for space, m in (("physical", physical), ("stretched", stretched)):
                     rows.append({"variant": method, "file": str(row["id"]), "band": band,
                                  "space": space, **m})  # fmt: skip
@@ -126,7 +133,8 @@ def _summary(table: Table, names: list[str]) -> Table:
 
     summaries = []
     for name in names:
-        metrics = ("psnr", "ssim", "mae", "flux_ratio", "noise_floor_psnr")
+        metrics = ("psnr", "ssim", "mae", "flux_ratio", "noise_floor_psnr",
+                   *UNCERTAINTY_METRICS)  # fmt: skip
         part = summarize(table[table["variant"] == name], metrics=metrics)
         part.add_column([name] * len(part), name="variant", index=0)
         errs = table[(table["variant"] == name) & (table["space"] == "physical")]["point_flux_err"]

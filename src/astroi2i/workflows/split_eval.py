@@ -38,13 +38,7 @@ from astroi2i.io.manifest import read_manifest
 from astroi2i.io.uncertainty import read_uncertainty
 from astroi2i.metrics.image import band_metrics, source_flux_ratio
 from astroi2i.metrics.noise import noise_floor_psnr
-from astroi2i.metrics.uncertainty import (
-    UNCERTAINTY_METRICS,
-    PooledSpearman,
-    coverage_metrics,
-    read_constant_width,
-    read_multipliers,
-)
+from astroi2i.metrics.uncertainty import UNCERTAINTY_METRICS, PooledSpearman, band_sigma_metrics
 from astroi2i.sky.geometry import crop_to_grid, same_grid
 from astroi2i.workflows.evaluate import bicubic_baseline, json_rows, summarize
 
@@ -184,14 +178,10 @@ def _records(pair, group: str, methods, spaces, where: str, sigma=None,
                 m["noise_floor_psnr"] = floors[c] if space == "physical" else float("nan")
                 if space != "physical":  # sums of stretched values mean nothing
                     m["flux_ratio"] = m["source_flux_ratio"] = float("nan")
-                m |= dict.fromkeys(UNCERTAINTY_METRICS, float("nan"))
-                if sigma is not None and method == "model" and space == "physical":
-                    mult = read_multipliers(sigma[1], target.n_bands)[c]
-                    const = read_constant_width(sigma[1], target.n_bands)[c]
-                    m |= coverage_metrics(a[c], b[c], sigma[0][c], invalid[c], mult,
-                                          constant_95=const)  # fmt: skip
-                    if pooled is not None:
-                        pooled.add((group, band), a[c], b[c], sigma[0][c], invalid[c])
+                scored = sigma if method == "model" and space == "physical" else None
+                m |= band_sigma_metrics(a[c], b[c], scored, invalid[c], c, target.n_bands)
+                if scored is not None and pooled is not None:
+                    pooled.add((group, band), a[c], b[c], sigma[0][c], invalid[c])
                 records.append({"id": pair.key, "group": group, "method": method, "band": band,
                                 "space": space} | {k: m[k] for k in METRICS})  # fmt: skip
     return records
