@@ -49,6 +49,11 @@ class ModelDescription:
         keys are carried then).
     stretches : dict
         ``{"inputs": spec, "targets": spec}``, each a fitted stretch's ``to_dict()``.
+    input_frame : str
+        The kind of coordinates the training inputs' WCS had: ``"sky"`` (RA/Dec, Galactic,
+        ecliptic), ``"solar"`` (helioprojective, heliographic), or ``""`` (no celestial WCS, or
+        a model trained before this was recorded); ``translate`` refuses an input of the
+        other kind (:func:`astroi2i.sky.geometry.sky_frame`).
     pixel_scale_arcsec : float or None
         The training inputs' pixel scale (``translate`` warns when an input's differs by more
         than 25 %); None without a celestial WCS.
@@ -99,6 +104,7 @@ class ModelDescription:
     input_filters: tuple[str, ...] = ()
     target_filters: tuple[str, ...] = ()
     target_instrument: dict | None = None
+    input_frame: str = ""
     pixel_scale_arcsec: float | None = None
     scale: int = 1
     stride: int = 1
@@ -144,6 +150,9 @@ class ModelDescription:
                 ):
                     raise InputError(f"{source}: model description {key!r} is not a list of names")
                 values[key] = tuple(value)
+        if values.get("input_frame", "") not in ("", "sky", "solar"):
+            raise InputError(f"{source}: model description 'input_frame' is "
+                             f"{values['input_frame']!r}, not 'sky', 'solar' or ''")  # fmt: skip
         if not isinstance(values.get("target_instrument") or {}, dict):
             raise InputError(f"{source}: model description 'target_instrument' is not a mapping")
         for key, kind in (("recipe", dict), ("stretches", dict), ("scale", int), ("stride", int)):

@@ -66,6 +66,56 @@ def test_an_input_in_another_unit_is_refused(bunit, message, tmp_path, capsys, c
 
 
 @pytest.mark.parametrize(
+    ("ctype", "refused"),
+    [(("RA---TAN", "DEC--TAN"), True), (("GLON-TAN", "GLAT-TAN"), True),
+     (("HPLN-TAN", "HPLT-TAN"), False), (("LINEAR", "LINEAR"), False)],
+)  # fmt: skip
+def test_an_input_in_the_other_frame_is_refused(ctype, refused, tmp_path, capsys):
+    """The packaged STIX model (trained on helioprojective maps) given a map in sky
+    coordinates in the same unit: refused, nothing written; a map without celestial axes
+    passes, as before."""
+    from astroi2i.workflows.model import describe
+    from tests.workflows.test_batch_translate import _bp
+
+    assert describe("stix-bp2clean").input_frame == "solar"
+    path = _bp(tmp_path / "bp.fits")
+    fits.setval(path, "CTYPE1", value=ctype[0])
+    fits.setval(path, "CTYPE2", value=ctype[1])
+    if ctype[0] != "HPLN-TAN":
+        for key in ("CUNIT1", "CUNIT2"):
+            fits.setval(path, key, value="deg")
+        fits.setval(path, "CRVAL1", value=150.0)
+        fits.setval(path, "CRVAL2", value=2.0)
+    out = tmp_path / "o.fits"
+    code, _, err = run(capsys, "translate", "stix-bp2clean", path, "-o", out)
+    if refused:
+        assert_one_line_error(code, err, str(path), "an image in sky coordinates",
+                              "trained on images in solar coordinates")  # fmt: skip
+        assert not out.exists()
+    else:
+        assert code == 0, err
+        assert out.exists()
+
+
+def test_sky_frame_names_the_kind_of_coordinates():
+    from astropy.wcs import WCS
+
+    from astroi2i.sky.geometry import sky_frame
+
+    def frame(*ctype):
+        w = WCS(naxis=len(ctype))
+        w.wcs.ctype = list(ctype)
+        w.wcs.set()
+        return sky_frame(w)
+
+    assert frame("RA---TAN", "DEC--TAN") == frame("ELON-TAN", "ELAT-TAN") == "sky"
+    assert frame("GLON-CAR", "GLAT-CAR", "FREQ") == "sky"
+    assert frame("HPLN-TAN", "HPLT-TAN") == frame("HGLN-CAR", "HGLT-CAR") == "solar"
+    assert frame("CRLN-CEA", "CRLT-CEA") == "solar"
+    assert frame("LINEAR", "LINEAR") == "" and sky_frame(None) == ""
+
+
+@pytest.mark.parametrize(
     ("options", "message"),
     [
         (["--tile", "0"], "--tile 0: must be a whole number of pixels, at least 8"),
@@ -105,6 +155,7 @@ def test_pixel_scale_far_from_training_is_warned(tiny_checkpoint, gr_inputs, tmp
     from astroi2i.workflows.model import describe
     from astroi2i.workflows.translate import translate
 
+    assert describe(tiny_checkpoint.checkpoint).input_frame == "sky"  # RA/Dec stamps
     trained = describe(tiny_checkpoint.checkpoint).pixel_scale_arcsec
     assert trained == pytest.approx(read_image(gr_inputs[0]).wcs.proj_plane_pixel_scales()[0]
                                     .to_value("arcsec"), rel=1e-6)  # fmt: skip

@@ -28,7 +28,13 @@ __all__ = [
     "stack_bands",
     "read_images",
     "pixel_scale_arcsec",
+    "sky_frame",
 ]
+
+#: longitude axis types of the solar frames (helioprojective, heliographic Stonyhurst and
+#: Carrington), and of the sky's (equatorial, Galactic, ecliptic, supergalactic)
+_SOLAR_LONGITUDES = ("HPLN", "HGLN", "CRLN")
+_SKY_LONGITUDES = ("RA", "GLON", "ELON", "SLON")
 
 
 def pixel_scale_arcsec(wcs: WCS | None) -> float | None:
@@ -39,6 +45,17 @@ def pixel_scale_arcsec(wcs: WCS | None) -> float | None:
 
     celestial = wcs if wcs.naxis == 2 else wcs.celestial  # .celestial copies the WCS
     return float(np.mean(proj_plane_pixel_scales(celestial))) * 3600.0
+
+
+def sky_frame(wcs: WCS | None) -> str:
+    """``"solar"`` for a helioprojective or heliographic WCS, ``"sky"`` for RA/Dec, Galactic,
+    ecliptic or supergalactic axes, ``""`` without a celestial WCS or for other axis types."""
+    if wcs is None or not wcs.has_celestial:
+        return ""
+    longitude = wcs.wcs.lngtyp.strip().upper()
+    if longitude in _SOLAR_LONGITUDES:
+        return "solar"
+    return "sky" if longitude in _SKY_LONGITUDES else ""
 
 
 def _probe_pixels(shape: tuple[int, int]) -> np.ndarray:

@@ -138,16 +138,12 @@ def _paired_datasets(cfg: dict, manifest, stretch_in, stretch_out, *, fit: bool,
     keeps its own), and the checkpoint metadata on bands, units and the baseline."""
     from astroi2i.baselines import baseline_from_dict
     from astroi2i.data.datasets import PairedDataset, fit_pair_stretch, iter_pairs, load_pairs
-    from astroi2i.sky.geometry import pixel_scale_arcsec
+    from astroi2i.sky.geometry import pixel_scale_arcsec, sky_frame
 
     data = cfg["data"]
     keys = (stretch_in.exposure_keyword, stretch_out.exposure_keyword)
-    load = dict(
-        align_target=data["align_target"],
-        exposure_keyword=keys,
-        scale=data["scale"],
-        zero_blocks=data["zero_blocks"],
-    )
+    load = dict(align_target=data["align_target"], exposure_keyword=keys, scale=data["scale"],
+                zero_blocks=data["zero_blocks"])  # fmt: skip
     on_disk = data["cache"] == "disk"
     columns = (data["inputs"], data["targets"])
     if on_disk:  # fit on the first rows only; the datasets stream every row into the cache
@@ -198,6 +194,7 @@ def _paired_datasets(cfg: dict, manifest, stretch_in, stretch_out, *, fit: bool,
         "input_filters": list(first.input_labels),
         "target_filters": list(first.target_labels),
         "pixel_scale_arcsec": pixel_scale_arcsec(first.inputs.wcs),
+        "input_frame": sky_frame(first.inputs.wcs),
         "target_instrument": {k: first.target.header[k] for k in INSTRUMENT_KEYS
                               if isinstance(first.target.header.get(k), str | int | float)},
     }  # fmt: skip

@@ -1,6 +1,6 @@
 """What ``translate`` checks before it runs a model: the bands given against the model's
-(count, order by header labels, and unit), the tiling (and, for hole fills, the largest hole)
-and the device options, the pixel scale."""
+(count, order by header labels, unit, and sky or solar coordinates), the tiling (and, for
+hole fills, the largest hole) and the device options, the pixel scale."""
 
 from __future__ import annotations
 
@@ -13,9 +13,10 @@ from astroi2i.description import ModelDescription
 from astroi2i.errors import InputError
 from astroi2i.io.fits import band_labels
 from astroi2i.io.units import band_units, unit_mismatch
-from astroi2i.sky.geometry import pixel_scale_arcsec
+from astroi2i.sky.geometry import pixel_scale_arcsec, sky_frame
 
-__all__ = ["check_inputs", "check_band_count", "check_band_order", "check_units", "check_tiling",
+__all__ = ["check_inputs", "check_band_count", "check_band_order", "check_units", "check_frame",
+           "check_tiling",
            "resolve_device",
            "warn_pixel_scale", "tiling_for", "hole_tiling", "check_one_way_options",
            "warn_if_tiling_matters"]  # fmt: skip
@@ -29,6 +30,26 @@ def check_inputs(paths: Sequence, images: Sequence, desc: ModelDescription) -> N
     check_band_count(sum(im.n_bands for im in images), paths, desc)
     check_band_order(paths, band_labels(images), desc)
     check_units(paths, band_units(images), desc.input_units, desc.input_bands)
+    check_frame(paths, [image.wcs for image in images], desc.input_frame)
+
+
+#: how an error names each kind of coordinates
+_FRAMES = {"sky": "sky coordinates (RA/Dec, Galactic or ecliptic axes)",
+           "solar": "solar coordinates (helioprojective or heliographic axes)"}  # fmt: skip
+
+
+def check_frame(paths: Sequence, wcs_list: Sequence, wanted: str) -> None:
+    """Refuse an input in solar coordinates for a model trained on the sky, or the other way
+    round: a model of galaxies given the Sun (or of the Sun given a galaxy) writes numbers with
+    no meaning. ``wanted`` is the model's ``input_frame``; inputs without a celestial WCS, and
+    models that recorded none, pass."""
+    if not wanted:
+        return
+    for path, wcs in zip(paths, wcs_list):
+        given = sky_frame(wcs)
+        if given and given != wanted:
+            raise InputError(f"{path}: an image in {_FRAMES[given]}; the model was trained on "
+                             f"images in {_FRAMES[wanted]}")  # fmt: skip
 
 
 def check_band_count(n: int, paths: Sequence, desc: ModelDescription) -> None:
