@@ -255,10 +255,17 @@ def test_two_way_errors_are_one_line(preset_pairs, tmp_path, capsys):
     with fits.open(stamp) as hdul:
         hdul[0].header["BUNIT"] = "adu"
         hdul.writeto(in_adu)
+    on_sun = tmp_path / "sun.fits"  # the stamp's grid in solar coordinates
+    with fits.open(stamp) as hdul:
+        hdul[0].header["CTYPE1"], hdul[0].header["CTYPE2"] = "HPLN-TAN", "HPLT-TAN"
+        hdul[0].header["CRVAL1"], hdul[0].header["CRVAL2"] = 0.1, 0.1
+        hdul.writeto(on_sun)
     capsys.readouterr()
     cases = [
         (["translate", ckpt, str(in_adu), "-o", str(tmp_path / "x.fits"), "--to", "cfht"],
          "band 1 (u) is in 'adu', not 'nanomaggy', the model's input unit"),
+        (["translate", ckpt, str(on_sun), "-o", str(tmp_path / "x.fits"), "--to", "cfht"],
+         "an image in solar coordinates"),
         (["translate", ckpt, str(stamp), "-o", str(tmp_path / "x.fits")], "say which domain"),
         (["translate", ckpt, str(stamp), "-o", str(tmp_path / "x.fits"), "--to", "hst"],
          "translates to sdss or cfht"),

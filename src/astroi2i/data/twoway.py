@@ -23,7 +23,7 @@ from astroi2i.io.fits import band_labels
 from astroi2i.io.image import SkyImage
 from astroi2i.io.manifest import Manifest
 from astroi2i.io.units import band_units
-from astroi2i.sky.geometry import pixel_scale_arcsec
+from astroi2i.sky.geometry import pixel_scale_arcsec, sky_frame
 
 __all__ = ["DomainRows", "load_domains", "TwoWayDataset", "STREAMS", "stretched", "is_empty"]
 
@@ -228,6 +228,7 @@ def twoway_datasets(cfg: dict, manifest: Manifest, stretch_a, stretch_b, *, fit:
             "name": "+".join(columns),
             "size": [int(n) for n in image.data.shape[-2:]],
             "pixel_scale_arcsec": pixel_scale_arcsec(image.wcs),
+            "frame": sky_frame(image.wcs),
         }
     meta = {
         "input_bands": list(first_a.bands),

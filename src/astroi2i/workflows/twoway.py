@@ -169,7 +169,7 @@ def translate_twoway(
     from astroi2i.io.image import SkyImage
     from astroi2i.io.manifest import parse_cell
     from astroi2i.io.units import band_units
-    from astroi2i.workflows.translate_checks import check_units
+    from astroi2i.workflows.translate_checks import check_frame, check_units
 
     output = Path(output)
     if output.exists() and not overwrite:
@@ -181,6 +181,8 @@ def translate_twoway(
     source = (meta.input_units, meta.input_bands) if side == "b" else (
         meta.target_units, meta.target_bands)  # fmt: skip
     check_units(inputs, band_units(images), *source)
+    frame = meta.two_way["a" if side == "b" else "b"].get("frame", "")
+    check_frame(inputs, [im.wcs for im in images], frame)
     image = _stack(images, "inputs") if len(images) > 1 else images[0]
     data = predict_twoway(system, meta, image.data, side, seed=seed, noise=noise,
                           background=background, flux_anchor=flux_anchor)  # fmt: skip
