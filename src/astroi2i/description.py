@@ -70,7 +70,8 @@ class ModelDescription:
     fills_invalid : bool
         An inpainting model: it fills missing pixels and copies the rest.
     two_way : dict or None
-        Two-way models: ``{"a": {"name", "size", ...}, "b": {...}}``.
+        Two-way models: ``{"a": {"name", "size", "pixel_scale_arcsec", "frame", ...},
+        "b": {...}}`` (``frame``: as ``input_frame``, per domain).
     versions : dict
         Package versions at training time.
     exported_from : dict or None
