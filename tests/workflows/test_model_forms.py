@@ -92,6 +92,19 @@ def test_every_form_through_every_command(form, forms, survey_pair, tmp_path, ca
     assert code == 0
     assert json.loads((report / "summary.json").read_text())
 
+    capsys.readouterr()
+    assert main(["inspect", model]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith(f"{model}: a {form} model") and desc.sha256[:16] in lines[0]
+    units = desc.input_units
+    assert (f"  inputs, in this order: shallow_g [{units[0]}] (header label 'g'), "
+            f"shallow_r [{units[1]}] (header label 'r')") in lines  # fmt: skip
+    sky = "  coordinates: sky coordinates (RA/Dec, Galactic or ecliptic axes); trained at "
+    assert any(line.startswith(sky) for line in lines)
+    mult = " / ".join(f"{k:.3f}" for k in desc.calibration["multipliers"][0])
+    assert any(line.startswith("  σ: SigmaNet, split-conformal") and line.endswith(mult)
+               for line in lines)  # fmt: skip
+
     if form == "onnx":
         code = main(
             ["export", model, "--format", "safetensors", "-o", str(tmp_path / "x.safetensors")]
@@ -125,6 +138,16 @@ def test_packaged_model_through_every_command(stix_files, tmp_path, capsys):
     np.testing.assert_allclose(read_image(again).data, read_image(pred).data, rtol=1e-4,
                                atol=1e-4 * np.abs(read_image(pred).data).max())  # fmt: skip
     assert describe(exported).exported_from["checkpoint"] == desc.exported_from["checkpoint"]
+    capsys.readouterr()
+    assert main(["inspect", model]) == 0
+    out = capsys.readouterr().out
+    assert "  inputs, in this order: bp [ct / (cm2 keV)] (header label 'bp')" in out
+    solar = "solar coordinates (helioprojective or heliographic axes); trained at 1″/px"
+    assert f"  coordinates: {solar}" in out
+    assert "(the network learns a correction to it)" in out and "stix-bp2clean.md" in out
+    assert main(["inspect", str(tmp_path / "nope.ckpt")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "nope.ckpt" in err and "checkpoint not found" in err and len(err.splitlines()) == 1
 
 
 @pytest.mark.slow

@@ -255,6 +255,12 @@ def test_two_way_errors_are_one_line(preset_pairs, tmp_path, capsys):
     with fits.open(stamp) as hdul:
         hdul[0].header["BUNIT"] = "adu"
         hdul.writeto(in_adu)
+    capsys.readouterr()
+    assert main(["inspect", ckpt]) == 0
+    out = capsys.readouterr().out
+    assert "  task: two-way translation (" in out
+    assert "  domain a: sdss, sky coordinates (RA/Dec, Galactic or ecliptic axes), " in out
+    assert "  domain b: cfht, sky coordinates (RA/Dec, Galactic or ecliptic axes), " in out
     on_sun = tmp_path / "sun.fits"  # the stamp's grid in solar coordinates
     with fits.open(stamp) as hdul:
         hdul[0].header["CTYPE1"], hdul[0].header["CTYPE2"] = "HPLN-TAN", "HPLT-TAN"

@@ -367,8 +367,9 @@ def _print_correction(path) -> None:
 
 def _run_inspect(args) -> int:
     from astroi2i.workflows.inspect import inspect_file
+    from astroi2i.workflows.inspect_model import inspect_model, names_a_model
 
-    print(inspect_file(args.file))
+    print(inspect_model(args.file) if names_a_model(args.file) else inspect_file(args.file))
     return 0
 
 

@@ -396,9 +396,11 @@ def _add_inspect(sub) -> None:
     p = sub.add_parser(
         "inspect",
         parents=[common_options()],
-        help="HDUs, shape, bands, unit, WCS, NaN fraction, statistics",
+        help="a FITS file (HDUs, shape, bands, unit, WCS, NaN fraction, statistics) or a model "
+        "(bands and units in and out, coordinates, stretches, baseline, σ calibration)",
     )
-    p.add_argument("file")
+    p.add_argument("file", help="a FITS file, or a model (.ckpt, .safetensors, .onnx, or a "
+                   "packaged name)")  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -29,12 +29,16 @@ __all__ = [
     "read_images",
     "pixel_scale_arcsec",
     "sky_frame",
+    "FRAME_NAMES",
 ]
 
 #: longitude axis types of the solar frames (helioprojective, heliographic Stonyhurst and
 #: Carrington), and of the sky's (equatorial, Galactic, ecliptic, supergalactic)
 _SOLAR_LONGITUDES = ("HPLN", "HGLN", "CRLN")
 _SKY_LONGITUDES = ("RA", "GLON", "ELON", "SLON")
+#: how messages name each kind of coordinates :func:`sky_frame` tells apart
+FRAME_NAMES = {"sky": "sky coordinates (RA/Dec, Galactic or ecliptic axes)",
+               "solar": "solar coordinates (helioprojective or heliographic axes)"}  # fmt: skip
 
 
 def pixel_scale_arcsec(wcs: WCS | None) -> float | None:

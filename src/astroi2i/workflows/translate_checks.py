@@ -13,7 +13,7 @@ from astroi2i.description import ModelDescription
 from astroi2i.errors import InputError
 from astroi2i.io.fits import band_labels
 from astroi2i.io.units import band_units, unit_mismatch
-from astroi2i.sky.geometry import pixel_scale_arcsec, sky_frame
+from astroi2i.sky.geometry import FRAME_NAMES, pixel_scale_arcsec, sky_frame
 
 __all__ = ["check_inputs", "check_band_count", "check_band_order", "check_units", "check_frame",
            "check_tiling",
@@ -33,11 +33,6 @@ def check_inputs(paths: Sequence, images: Sequence, desc: ModelDescription) -> N
     check_frame(paths, [image.wcs for image in images], desc.input_frame)
 
 
-#: how an error names each kind of coordinates
-_FRAMES = {"sky": "sky coordinates (RA/Dec, Galactic or ecliptic axes)",
-           "solar": "solar coordinates (helioprojective or heliographic axes)"}  # fmt: skip
-
-
 def check_frame(paths: Sequence, wcs_list: Sequence, wanted: str) -> None:
     """Refuse an input in solar coordinates for a model trained on the sky, or the other way
     round: a model of galaxies given the Sun (or of the Sun given a galaxy) writes numbers with
@@ -48,8 +43,8 @@ def check_frame(paths: Sequence, wcs_list: Sequence, wanted: str) -> None:
     for path, wcs in zip(paths, wcs_list):
         given = sky_frame(wcs)
         if given and given != wanted:
-            raise InputError(f"{path}: an image in {_FRAMES[given]}; the model was trained on "
-                             f"images in {_FRAMES[wanted]}")  # fmt: skip
+            raise InputError(f"{path}: an image in {FRAME_NAMES[given]}; the model was trained "
+                             f"on images in {FRAME_NAMES[wanted]}")  # fmt: skip
 
 
 def check_band_count(n: int, paths: Sequence, desc: ModelDescription) -> None:
