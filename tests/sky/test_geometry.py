@@ -19,6 +19,11 @@ def test_same_grid_detects_shift_and_shape():
     shifted.wcs.wcs.crpix[0] += 0.5
     assert not same_grid(a, shifted)
     assert not same_grid(a, _image((32, 41)))
+    for axes in (["GLON-TAN", "GLAT-TAN"], ["HPLN-TAN", "HPLT-TAN"]):  # the same numbers
+        other = a.replace(wcs=a.wcs.deepcopy())
+        other.wcs.wcs.ctype = axes
+        other.wcs.wcs.set()
+        assert not same_grid(a, other) and same_grid(other, other)
 
 
 def test_crop_257_to_256_keeps_the_source_pixel():

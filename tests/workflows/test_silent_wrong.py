@@ -97,6 +97,23 @@ def test_an_input_in_the_other_frame_is_refused(ctype, refused, tmp_path, capsys
         assert out.exists()
 
 
+def test_evaluate_refuses_a_target_on_other_axes_with_the_same_numbers(tmp_path, rng, capsys):
+    """World values on RA/Dec and Galactic axes are not comparable: the same CRVAL/CDELT on
+    other axes is another grid, not the same one."""
+    wcs = make_wcs("tan", (32, 32))
+    pred, target = tmp_path / "p.fits", tmp_path / "t.fits"
+    data = rng.normal(size=(32, 32))
+    write_fits(pred, data, wcs)
+    galactic = wcs.deepcopy()
+    galactic.wcs.ctype = ["GLON-TAN", "GLAT-TAN"]
+    write_fits(target, data, galactic)
+    code, _, err = run(capsys, "evaluate", pred, target)
+    assert_one_line_error(code, err, str(pred), f"not on the grid of {target}")
+    same = tmp_path / "same.fits"
+    write_fits(same, data, wcs)
+    assert run(capsys, "evaluate", pred, same)[0] == 0
+
+
 def test_sky_frame_names_the_kind_of_coordinates():
     from astropy.wcs import WCS
 

@@ -84,8 +84,12 @@ def pixel_offset(
     """Where pixel (0, 0) of ``wcs`` falls on the ``reference`` grid, when the two grids differ
     by a pure shift; ``None`` when they differ by more (scale, rotation, projection).
 
-    Returns (dx, dy) in reference pixels (0-based). ``tolerance`` is in pixels.
+    Returns (dx, dy) in reference pixels (0-based). ``tolerance`` is in pixels. Grids on
+    other kinds of axes (RA/Dec and Galactic, or helioprojective) differ by more even when
+    their numbers agree: their world values are not comparable.
     """
+    if (wcs.wcs.lngtyp, wcs.wcs.lattyp) != (reference.wcs.lngtyp, reference.wcs.lattyp):
+        return None
     pixels = _probe_pixels(shape)
     mapped = _map_pixels(wcs, reference, pixels)
     shift = mapped - pixels
