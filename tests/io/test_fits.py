@@ -1,5 +1,6 @@
 import logging
 import os
+import re
 
 import numpy as np
 import pytest
@@ -180,6 +181,46 @@ def test_nan_wcs_keyword_is_refused_not_replaced_by_a_default(tmp_path):
     from astroi2i.io.stream import ImageSource
 
     with pytest.raises(InputError, match="CRVAL1"):
+        ImageSource(path)
+
+
+@pytest.mark.parametrize(
+    ("drop", "keep", "message"),
+    [
+        (("CDELT1",), {}, "CTYPE1 = 'RA---TAN' declares a celestial axis, but the header has no "
+                          "CDELT1 or CD1_1 …; astropy would assume 1 degree per pixel"),
+        (("CRVAL2",), {}, "CTYPE2 = 'DEC--TAN' declares a celestial axis, but the header has no "
+                          "CRVAL2; astropy would assume 0"),
+        (("CRPIX1",), {}, "no CRPIX1; astropy would assume pixel 0"),
+        (("CDELT1", "CDELT2"), {"CD1_1": -1e-4, "CD2_2": 1e-4}, None),  # the scale in CD
+        (("CDELT1", "CDELT2"), {"PC1_1": -1e-4, "PC2_2": 1e-4}, None),  # or in PC alone
+        (("CRVAL1", "CRVAL2", "CDELT1"), {"CTYPE1": "LINEAR", "CTYPE2": "LINEAR"}, None),
+    ],
+)  # fmt: skip
+def test_a_celestial_wcs_made_of_defaults_is_refused(drop, keep, message, tmp_path):
+    """astropy completes missing celestial keys with defaults (CDELT 1°, CRVAL 0, CRPIX 0):
+    a sky position made of defaults, written on by translate. Refused by both readers."""
+    from astroi2i.io.stream import ImageSource
+
+    header = fits.Header()
+    header.update(CTYPE1="RA---TAN", CTYPE2="DEC--TAN", CRVAL1=150.0, CRVAL2=2.0, CRPIX1=5.0,
+                  CRPIX2=5.0, CDELT1=-1e-4, CDELT2=1e-4)  # fmt: skip
+    for key in drop:
+        del header[key]
+    header.update(keep)
+    path = tmp_path / "partial_wcs.fits"
+    fits.PrimaryHDU(np.ones((10, 10), "f4"), header).writeto(path)
+    if message is None:
+        image = read_image(path)
+        assert image.data.shape == (1, 10, 10)
+        assert (image.wcs is None) == (keep.get("CTYPE1") == "LINEAR")
+        if image.wcs is not None:
+            assert image.wcs.proj_plane_pixel_scales()[0].to_value("deg") == pytest.approx(1e-4)
+        return
+    with pytest.raises(InputError, match=re.escape(message)) as refused:
+        read_image(path)
+    assert str(refused.value).startswith(f"{path}: CTYPE")
+    with pytest.raises(InputError, match=re.escape(message)):
         ImageSource(path)
 
 

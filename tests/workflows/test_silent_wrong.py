@@ -114,6 +114,20 @@ def test_evaluate_refuses_a_target_on_other_axes_with_the_same_numbers(tmp_path,
     assert run(capsys, "evaluate", pred, same)[0] == 0
 
 
+def test_translate_refuses_a_map_whose_pixel_scale_would_be_a_default(tmp_path, capsys):
+    """No CDELT: astropy would write 1° per pixel into the output's WCS."""
+    from tests.workflows.test_batch_translate import _bp
+
+    path = _bp(tmp_path / "bp.fits")
+    with fits.open(path, mode="update") as hdul:
+        del hdul[0].header["CDELT1"]
+    out = tmp_path / "o.fits"
+    code, _, err = run(capsys, "translate", "stix-bp2clean", path, "-o", out)
+    assert_one_line_error(code, err, str(path), "no CDELT1 or CD1_1",
+                          "astropy would assume 1 degree per pixel")  # fmt: skip
+    assert not out.exists()
+
+
 def test_sky_frame_names_the_kind_of_coordinates():
     from astropy.wcs import WCS
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import warnings
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
@@ -20,6 +19,7 @@ from astroi2i.errors import InputError
 from astroi2i.io.bands import _band_names, band_labels, header_band_labels
 from astroi2i.io.image import SkyImage, unit_to_string
 from astroi2i.io.units import unit_of
+from astroi2i.io.wcs_keys import check_wcs_keys
 
 __all__ = [
     "read_image",
@@ -128,29 +128,6 @@ def _parse_unit(text: str, source) -> u.UnitBase | str:
     return unit
 
 
-#: numeric WCS keywords: a NaN or unparsable value in one of them makes astropy fall back to a
-#: default (CRVAL 0, CDELT 1), a silently wrong sky position
-_WCS_NUMBER = re.compile(
-    r"^(CRVAL|CRPIX|CDELT|CROTA)\d$|^(CD|PC)\d_\d$|^(LONPOLE|LATPOLE|EQUINOX)$"
-)
-
-
-def _check_wcs_numbers(header: fits.Header, source) -> None:
-    for card in header.cards:
-        if not _WCS_NUMBER.match(card.keyword):
-            continue
-        try:
-            value = card.value
-        except fits.VerifyError:
-            value = str(card.image[10:]).split("/")[0].strip().strip("'").strip()
-        if isinstance(value, bool) or not isinstance(value, int | float) or not np.isfinite(value):
-            raise _fail(
-                source,
-                f"WCS keyword {card.keyword} is {value!r}, not a finite number; refusing to read "
-                "a sky position that astropy would replace with a default",
-            )
-
-
 def _celestial_wcs(header: fits.Header, hdul, source) -> WCS | None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FITSFixedWarning)
@@ -174,7 +151,7 @@ def sky_metadata(header: fits.Header, hdul, shape: tuple[int, int], source):
     would derive; any other as astropy reads it."""
     from astroi2i.io.solar import is_solar, solar_view, states_everything
 
-    _check_wcs_numbers(header, source)
+    check_wcs_keys(header, source)
     needs_sunpy = is_solar(header) and not states_everything(header)
     fixed = solar_view(header, shape, source) if needs_sunpy else None
     if fixed is None:

@@ -14,13 +14,13 @@ from astropy.io import fits
 from astroi2i.errors import InputError
 from astroi2i.io.fits import (
     _band_names,
-    _check_wcs_numbers,
     _select_hdu,
     fresh_cards,
     resolve_path,
     sky_metadata,
 )
 from astroi2i.io.image import SkyImage
+from astroi2i.io.wcs_keys import check_wcs_keys
 
 __all__ = ["ImageSource", "FitsRowWriter"]
 
@@ -67,7 +67,7 @@ class ImageSource:
                 self._hdul = fits.open(path, memmap=False)
                 self._hdu = self._hdul[_select_hdu(self._hdul, hdu, path)]
                 self.header = self._hdu.header.copy()
-                _check_wcs_numbers(self.header, path)  # before anything reads a card
+                check_wcs_keys(self.header, path)  # before anything reads a card
             except InputError:
                 raise
             except (OSError, ValueError, TypeError, IndexError) as exc:
