@@ -157,3 +157,8 @@ def test_an_untrained_bicubic_anchored_generator_is_evaluates_bicubic(tmp_path, 
     by_method = {str(r["method"]): float(r["psnr"]) for r in physical}
     assert set(by_method) >= {"model", "baseline"}
     assert by_method["model"] == pytest.approx(by_method["baseline"], abs=1e-3)
+    from astroi2i.workflows.inspect_model import inspect_model
+
+    report = inspect_model(result.checkpoint)
+    assert "  task: super-resolution ×2 (SRGAN, SRResNetGenerator)" in report
+    assert "  classical baseline: bicubic upsampling (what evaluate scores it against)" in report

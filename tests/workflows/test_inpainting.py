@@ -205,6 +205,10 @@ def test_corkit_recipe_untrained_returns_the_biharmonic_fill(trained, tmp_path, 
     sets = [f"data.manifest={scenes / 'manifest.csv'}", *TINY, "model.system.lr=0.0"]
     code, _, err = run(capsys, "train", "inpaint_small", "--workdir", work, "--set", *sets)
     assert code == 0, err
+    code, report, _ = run(capsys, "inspect", work / "checkpoints" / "last.ckpt")
+    assert code == 0 and "  task: filling invalid pixels (inpainting) (PConvInpainting" in report
+    assert "  classical baseline: the biharmonic fill of the holes" in report
+    assert "  σ in the holes: measured on each image's own copies of its holes" in report
     test_image = sorted((scenes / "test").glob("*.fits"))[0]
     code, _, err = run(capsys, "simulate", "holes", test_image, "--out", tmp_path / "holes",
                        "--block", "16", "--max-size", "1", "--seed", "3")  # fmt: skip

@@ -44,9 +44,12 @@ def inspect_model(model) -> str:
             scale = domain.get("pixel_scale_arcsec")
             lines.append(f"  domain {side}: {domain['name']}, {_FRAMES[domain.get('frame', '')]}"
                          + (f", {scale:.4g}″/px" if scale else ""))  # fmt: skip
-    lines.append("  inputs, in this order: " + _bands(desc.input_bands, desc.input_units,
-                                                       desc.input_filters))  # fmt: skip
-    lines.append("  output: " + _bands(desc.target_bands, desc.target_units, desc.target_filters))
+    sides = ("bands of a", "bands of b") if desc.is_two_way else ("inputs, in this order",
+                                                                   "output")  # fmt: skip
+    lines.append(f"  {sides[0]}: " + _bands(desc.input_bands, desc.input_units,
+                                             desc.input_filters))  # fmt: skip
+    lines.append(f"  {sides[1]}: " + _bands(desc.target_bands, desc.target_units,
+                                             desc.target_filters))  # fmt: skip
     if desc.target_instrument:
         keys = ", ".join(f"{k}={v!r}" for k, v in desc.target_instrument.items())
         lines.append(f"  output instrument keys: {keys}")
@@ -98,6 +101,9 @@ def _science_lines(desc: ModelDescription) -> list[str]:
 
     lines = []
     baseline = baseline_from_dict(desc.baseline)
+    if baseline is None and (desc.scale > 1 or desc.fills_invalid):
+        what = "bicubic upsampling" if desc.scale > 1 else "the biharmonic fill of the holes"
+        lines.append(f"  classical baseline: {what} (what evaluate scores it against)")
     if baseline is not None:
         lines.append(
             f"  fitted classical baseline: {baseline.describe()}"
@@ -115,6 +121,9 @@ def _science_lines(desc: ModelDescription) -> list[str]:
     else:
         cal = desc.calibration
         mult = "; ".join(" / ".join(f"{k:.3f}" for k in band) for band in cal["multipliers"])
+        if desc.fills_invalid:
+            lines.append("  σ in the holes: measured on each image's own copies of its holes "
+                         "(images over 4096² px: the calibration below)")  # fmt: skip
         lines.append(f"  σ: {desc.recipe['model']['uncertainty']['type']}, "
                      f"{cal.get('method', '?')} calibration on {cal.get('n_images', '?')} "
                      f"{cal.get('split', '?')!r} images of {cal.get('source', '?')}; half-widths "
