@@ -248,3 +248,21 @@ def test_physical_loss_scale_is_the_stretch_slope_and_follows_crops(paired):
         assert torch.all(b["loss_scale"][0][b["mask"]] == 0)  # invalid pixels carry no weight
     with pytest.raises(ValueError, match="loss_space"):
         PairedDataset(pairs, loss_space="linear", **kwargs)
+
+
+def test_band_exposures_per_band_and_refused_when_not_a_positive_number():
+    from astropy.io import fits as _fits
+
+    from astroi2i.data.datasets import band_exposures
+    from astroi2i.io.image import SkyImage
+
+    def image(n_bands, **cards):
+        return SkyImage(np.zeros((n_bands, 4, 4), np.float32), None, header=_fits.Header(cards))
+
+    got = band_exposures([image(2, EXPTIME=30), image(1)], "EXPTIME", ["a.fits", "b.fits"])
+    np.testing.assert_array_equal(got[:2], [30.0, 30.0])
+    assert np.isnan(got[2])  # absent: NaN, for the caller to call missing
+    for bad in (0, -1.5, "long"):
+        with pytest.raises(InputError, match=f"b.fits: header keyword EXPTIME is {bad!r}, not a"):
+            band_exposures([image(1, EXPTIME=1), image(1, EXPTIME=bad)], "EXPTIME",
+                           ["a.fits", "b.fits"])  # fmt: skip

@@ -128,6 +128,28 @@ def test_translate_refuses_a_map_whose_pixel_scale_would_be_a_default(tmp_path, 
     assert not out.exists()
 
 
+@pytest.mark.parametrize(
+    ("exptime", "message"),
+    [(0.0, "EXPTIME is 0.0, not a positive number"), (-5.0, "EXPTIME is -5.0, not a positive"),
+     ("abc", "EXPTIME is 'abc', not a positive number"), (None, "EXPTIME is missing")],
+)  # fmt: skip
+def test_an_exposure_that_is_no_positive_number_is_one_line(exptime, message, tmp_path, capsys):
+    """The STIX model divides by EXPTIME: 0 or a negative time gave a traceback (exit 1),
+    text was reported as missing."""
+    from tests.workflows.test_batch_translate import _bp
+
+    path = _bp(tmp_path / "bp.fits")
+    with fits.open(path, mode="update") as hdul:
+        if exptime is None:
+            del hdul[0].header["EXPTIME"]
+        else:
+            hdul[0].header["EXPTIME"] = exptime
+    out = tmp_path / "o.fits"
+    code, _, err = run(capsys, "translate", "stix-bp2clean", path, "-o", out)
+    assert_one_line_error(code, err, str(path), message)
+    assert "RuntimeWarning" not in err and not out.exists()
+
+
 def test_sky_frame_names_the_kind_of_coordinates():
     from astropy.wcs import WCS
 

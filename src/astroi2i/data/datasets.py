@@ -68,15 +68,22 @@ class Pair:
     target_labels: tuple[str, ...] = ()
 
 
-def band_exposures(images: list[SkyImage], keyword: str | None) -> np.ndarray:
-    """One exposure per band from each file's header ``keyword`` (NaN where absent)."""
+def band_exposures(images: list[SkyImage], keyword: str | None, names=None) -> np.ndarray:
+    """One exposure per band from each file's header ``keyword`` (NaN where absent). A value
+    that is there but not a positive finite number (0, −5, 'abc', NaN) is an InputError
+    naming the file (``names``, parallel to ``images``) and the value: dividing by it would
+    give infinite or sign-flipped fluxes."""
     values = []
-    for image in images:
-        value = image.header.get(keyword, np.nan) if keyword else np.nan
+    for i, image in enumerate(images):
+        raw = image.header.get(keyword) if keyword else None
         try:
-            value = float(value)
+            value = np.nan if raw is None else float(raw)
         except (TypeError, ValueError):
-            value = np.nan
+            value = -np.inf  # refused below
+        if raw is not None and not (np.isfinite(value) and value > 0):
+            where = names[i] if names is not None else "an input"
+            raise InputError(f"{where}: header keyword {keyword} is {raw!r}, not a positive "
+                             "number; the model's stretch divides by it")  # fmt: skip
         values.extend([value] * image.n_bands)
     return np.asarray(values, np.float64)
 
@@ -184,8 +191,10 @@ def iter_pairs(
                 str(row["id"]),
                 x,
                 y,
-                band_exposures(in_images, exposure_keyword[0]),
-                None if t_images is None else band_exposures(t_images, exposure_keyword[1]),
+                band_exposures(in_images, exposure_keyword[0], [where] * len(in_images)),
+                None
+                if t_images is None
+                else band_exposures(t_images, exposure_keyword[1], [where] * len(t_images)),
                 *found,
                 band_labels(in_images),
                 band_labels(t_images) if t_images else (),

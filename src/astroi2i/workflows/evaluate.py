@@ -73,7 +73,7 @@ def target_exposure(stretch, target, path):
         return None
     from astroi2i.data.datasets import band_exposures
 
-    exposure = band_exposures([target], stretch.exposure_keyword)
+    exposure = band_exposures([target], stretch.exposure_keyword, [path])
     if not np.isfinite(exposure).all():
         raise InputError(
             f"{path}: header keyword {stretch.exposure_keyword} is missing; the model's "

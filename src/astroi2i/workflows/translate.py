@@ -87,7 +87,7 @@ def _aligned_rows(paths: Sequence, desc: ModelDescription, reference, exposure_k
             f"{', '.join(map(str, paths))}: the inputs do not overlap on the reference grid "
             "(no pixel is valid in every band after --align)"
         )
-    exposure = band_exposures(images, exposure_keyword) if exposure_keyword else None
+    exposure = band_exposures(images, exposure_keyword, paths) if exposure_keyword else None
     first = ref.replace(header=images[0].header)
     return (lambda y0, y1: data[:, y0:y1]), first, exposure, ref.shape
 
@@ -117,7 +117,7 @@ def _streamed_rows(paths: Sequence, desc: ModelDescription, stack: ExitStack, ex
             band = source.bands[int(np.argmin(seen))]
             raise InputError(f"{path}: band {band!r} has no valid pixel (all NaN, BLANK or masked)")
     metas = [s.metadata() for s in sources]
-    exposure = band_exposures(metas, exposure_keyword) if exposure_keyword else None
+    exposure = band_exposures(metas, exposure_keyword, paths) if exposure_keyword else None
 
     def rows(y0: int, y1: int) -> np.ndarray:
         return np.concatenate([s.read_rows(y0, y1) for s in sources], axis=0)
@@ -191,7 +191,8 @@ class _OutputStrips:
         self.stretch = build_stretch(desc.stretches["targets"])
         self.exposure = None
         if self.stretch.exposure_keyword is not None and exposure is not None:
-            self.exposure = np.repeat(np.nanmean(exposure), len(desc.target_bands))
+            mean = np.mean(exposure)  # NaN where missing: apply_stretch names the file
+            self.exposure = np.repeat(mean, len(desc.target_bands))
         self.baseline = baseline_from_dict(desc.baseline) if desc.anchored else None
         weights = desc.correction_weights  # of the network's correction to the baseline
         self.weight = None if weights is None else np.asarray(weights, np.float32)[:, None, None]
