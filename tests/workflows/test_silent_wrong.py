@@ -150,6 +150,27 @@ def test_an_exposure_that_is_no_positive_number_is_one_line(exptime, message, tm
     assert "RuntimeWarning" not in err and not out.exists()
 
 
+def test_an_output_that_is_one_of_its_inputs_is_refused_even_with_overwrite(tmp_path, capsys):
+    """``-o`` naming the input, or ``--out-dir`` the inputs' folder, replaced the data with the
+    prediction (and a rerun translated the prediction again)."""
+    from tests.workflows.test_batch_translate import _bp
+
+    folder = tmp_path / "bp"
+    folder.mkdir()
+    paths = [_bp(folder / f"bp{i}.fits", seed=i) for i in range(2)]
+    before = [p.read_bytes() for p in paths]
+    for target in (paths[0], f"{paths[0]}:0"):
+        code, _, err = run(capsys, "translate", "stix-bp2clean", target, "-o",
+                           folder / ".." / "bp" / "bp0.fits", "--overwrite")  # fmt: skip
+        assert_one_line_error(code, err, f"is also an input ({target})", "write the output")
+    code, _, err = run(capsys, "translate", "stix-bp2clean", folder, "--out-dir", folder,
+                       "--overwrite")  # fmt: skip
+    assert_one_line_error(code, err, "bp0.fits: is also an input")
+    assert [p.read_bytes() for p in paths] == before
+    assert sorted(q.name for q in folder.iterdir()) == ["bp0.fits", "bp1.fits"]
+    assert run(capsys, "translate", "stix-bp2clean", paths[0], "-o", tmp_path / "o.fits")[0] == 0
+
+
 def test_sky_frame_names_the_kind_of_coordinates():
     from astropy.wcs import WCS
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from astroi2i.errors import InputError
 
-__all__ = ["require_empty_folder", "write_atomic"]
+__all__ = ["require_empty_folder", "write_atomic", "require_not_an_input"]
 
 
 @functools.cache
@@ -43,3 +43,20 @@ def require_empty_folder(
     if path.exists() and any(path.iterdir()) and not overwrite:
         raise InputError(f"{path}: {what}exists and is not empty; {hint}")
     return path
+
+
+def require_not_an_input(output, inputs) -> None:
+    """Refuse an output file that is one of the inputs (``path`` or ``path:HDU``), even with
+    --overwrite: the prediction would replace the data it was made from, and a rerun would
+    translate the prediction again."""
+    output = Path(output)
+    if not output.exists():
+        return
+    for given in inputs:
+        path = Path(str(given))
+        if not path.exists():
+            head, sep, _ = str(given).rpartition(":")
+            path = Path(head) if sep and head else path
+        if path.exists() and os.path.samefile(path, output):
+            raise InputError(f"{output}: is also an input ({given}); write the output elsewhere, "
+                             "so the data it is made from stay as they are")  # fmt: skip

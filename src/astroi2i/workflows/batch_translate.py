@@ -35,6 +35,7 @@ import numpy as np
 from astroi2i.description import ModelDescription
 from astroi2i.errors import InputError
 from astroi2i.io.fits_config import fits_config_fixed
+from astroi2i.io.folders import require_not_an_input
 from astroi2i.io.manifest import parse_cell, read_manifest
 from astroi2i.workflows.batch_stream import FILE_ERRORS, progress_bar, run_read_ahead
 from astroi2i.workflows.memory import keep_freed_memory
@@ -296,6 +297,8 @@ def _batch_run(*, model, inputs, manifest, split, out_dir, overwrite, device, wo
                               background=background, flux_anchor=flux_anchor)  # fmt: skip
     jobs = (jobs_from_manifest(manifest, desc, out_dir, split) if manifest is not None
             else jobs_from_files(inputs, out_dir))  # fmt: skip
+    for job in jobs:  # refused for the run, before any file is written
+        require_not_an_input(job.output, job.inputs)
     result = BatchResult(out_dir, total=len(jobs))
     todo = _plan(jobs[rank::world], desc, overwrite, result)
     check_tiling(tile, overlap)
