@@ -171,6 +171,17 @@ def test_an_output_that_is_one_of_its_inputs_is_refused_even_with_overwrite(tmp_
     assert run(capsys, "translate", "stix-bp2clean", paths[0], "-o", tmp_path / "o.fits")[0] == 0
 
 
+def test_evaluate_refuses_an_image_without_a_valid_pixel(tmp_path, rng, capsys):
+    """An all-NaN target ended in a traceback from the stretch fit (exit 1)."""
+    wcs = make_wcs("tan", (16, 16))
+    pred, target = tmp_path / "p.fits", tmp_path / "t.fits"
+    write_fits(pred, rng.normal(size=(16, 16)), wcs)
+    write_fits(target, np.full((16, 16), np.nan), wcs)
+    for a, b, bad in ((pred, target, target), (target, pred, target)):
+        code, _, err = run(capsys, "evaluate", a, b)
+        assert_one_line_error(code, err, f"{bad}: band", "has no valid pixel")
+
+
 def test_sky_frame_names_the_kind_of_coordinates():
     from astropy.wcs import WCS
 

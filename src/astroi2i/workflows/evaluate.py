@@ -11,7 +11,7 @@ import numpy as np
 from astropy.table import Table
 
 from astroi2i.errors import InputError
-from astroi2i.io.fits import read_image
+from astroi2i.io.fits import read_image, require_valid_pixels
 from astroi2i.io.image import unit_to_string
 from astroi2i.io.units import unit_mismatch
 from astroi2i.metrics.image import band_metrics, psnr
@@ -203,6 +203,8 @@ def evaluate(
 def _read_pair(p_path, t_path):
     """(paths, prediction, target), checked to be comparable: bands, grid, unit and filter."""
     p, t = read_image(p_path), read_image(t_path)
+    require_valid_pixels(p, p_path)
+    require_valid_pixels(t, t_path)  # nothing to score (and no stretch to fit) without one
     if p.n_bands != t.n_bands:
         raise InputError(f"{p_path}: {p.n_bands} bands, but {t_path} has {t.n_bands}")
     if p.shape != t.shape or (p.wcs is not None and t.wcs is not None and not same_grid(p, t)):
