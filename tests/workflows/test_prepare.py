@@ -1,5 +1,7 @@
 """prepare: surveys on different grids → one grid, stamps, sky-region splits, manifest."""
 
+import re
+
 import astropy.units as u
 import numpy as np
 import pytest
@@ -129,3 +131,18 @@ def test_unparsable_bunit_needs_a_method(fields, tmp_path):
     uv = read_image(read_manifest(result.manifest).cell(read_manifest(result.manifest).table[0],
                                                         "uv")[0])  # fmt: skip
     np.testing.assert_allclose(uv.data[~uv.band_mask], 3.0, rtol=1e-5)  # not scaled
+
+
+def test_split_shares_are_checked():
+    from astroi2i.workflows.prepare import parse_fractions
+
+    assert parse_fractions("train=0.8, val=0.1,test=0.1") == {"train": 0.8, "val": 0.1,
+                                                              "test": 0.1}  # fmt: skip
+    assert parse_fractions("test=1.5") == {"test": 1.5}  # shares, relative to their sum
+    for text, message in (("test=-1", "the share of 'test' is -1, not a number ≥ 0"),
+                          ("a=nan", "the share of 'a' is nan"),
+                          ("train=0.5,train=0.5", "'train' is named twice"),
+                          ("train=0,val=0", "every share is 0"),
+                          ("train", "expected name=fraction")):  # fmt: skip
+        with pytest.raises(InputError, match=re.escape(f"--split {text!r}: {message}")):
+            parse_fractions(text)

@@ -39,16 +39,26 @@ class PrepareResult:
 
 
 def parse_fractions(text: str) -> dict[str, float]:
-    """``"train=0.8,val=0.1,test=0.1"`` → dict."""
+    """``"train=0.8,val=0.1,test=0.1"`` → dict: each split's share, relative to their sum.
+    A share that is not a number ≥ 0, a split named twice or shares that are all 0 are an
+    InputError naming the option."""
     out = {}
     for part in text.split(","):
         name, sep, value = part.partition("=")
         try:
-            out[name.strip()] = float(value)
+            share = float(value)
         except ValueError:
             raise InputError(f"--split {text!r}: expected name=fraction,…") from None
         if not sep or not name.strip():
             raise InputError(f"--split {text!r}: expected name=fraction,…")
+        if not np.isfinite(share) or share < 0:
+            raise InputError(f"--split {text!r}: the share of {name.strip()!r} is {value.strip()}, "
+                             "not a number ≥ 0")  # fmt: skip
+        if name.strip() in out:
+            raise InputError(f"--split {text!r}: {name.strip()!r} is named twice")
+        out[name.strip()] = share
+    if not any(out.values()):
+        raise InputError(f"--split {text!r}: every share is 0")
     return out
 
 
