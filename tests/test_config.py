@@ -63,10 +63,18 @@ def test_overrides_are_typed_and_checked():
         "trainer.max_batches=-5": "trainer.max_batches: must be at least 1",
         "inference.overlap=-4": "inference.overlap: must be at least 0",
         "inference.overlap=300": "inference.overlap: must be smaller than inference.tile",
+        "model.system.lr=-1": "model.system.lr: a learning rate is ≥ 0, got -1",
+        "model.system.lr=.nan": "model.system.lr: a learning rate is ≥ 0, got nan",
+        "model.system.beta1=1.0": "model.system.beta1: Adam's β is in [0, 1), got 1.0",
+        "model.system.beta2=-0.1": "model.system.beta2: Adam's β is in [0, 1), got -0.1",
+        "data.inputs=[shallow_r,shallow_r]": "data.inputs: 'shallow_r' is named twice",
+        "data.targets=[deep_r,deep_r]": "data.targets: 'deep_r' is named twice",
     }
     for override, message in cases.items():
-        with pytest.raises(InputError, match=message.replace("(", r"\(")):
+        with pytest.raises(InputError, match=re.escape(message)):
             resolve_recipe(apply_overrides(base, [override]))
+    for ok in ("model.system.lr=0.0", "model.system.beta1=0.0"):  # the bounds that are allowed
+        resolve_recipe(apply_overrides(base, [ok]))
 
 
 def test_missing_component_and_bad_recipe(tmp_path):

@@ -287,6 +287,10 @@ def resolve_recipe(recipe: dict) -> dict:
         raise InputError("data.inputs: list at least one input band column")
     if not data["targets"]:
         raise InputError("data.targets: list at least one target band column")
+    for side in ("inputs", "targets"):
+        twice = sorted({c for c in data[side] if list(data[side]).count(c) > 1})
+        if twice:  # a typo for another band, and a network fed one band in two channels
+            raise InputError(f"data.{side}: {twice[0]!r} is named twice ({data[side]})")
     stretch = recipe.get("stretch") or {}
     if not isinstance(stretch, dict):
         raise InputError(f"stretch: expected a mapping with inputs/targets, got {stretch!r}")

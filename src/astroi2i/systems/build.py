@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from astroi2i.errors import InputError
@@ -39,6 +40,7 @@ def validate_model(model: Any) -> dict:
         )
     channel_keys = {k: tuple(v) for k, v in cls.network_channels(1, 1).items()}
     resolved = {"system": systems.validate(system_spec, "model.system", provided=tuple(components))}
+    _check_optimizer(resolved["system"])
     for name, kind in components.items():
         if name not in model:
             raise InputError(f"model.{name}: {system_spec['type']} needs this component")
@@ -46,6 +48,19 @@ def validate_model(model: Any) -> dict:
             model[name], f"model.{name}", provided=channel_keys.get(name, ())
         )
     return resolved
+
+
+def _check_optimizer(system: dict) -> None:
+    """Learning rates ≥ 0 and Adam's β in [0, 1): torch refuses others only when the optimiser
+    is built, with a traceback at the start of training."""
+    for key in ("lr", "gan_lr"):
+        value = system.get(key)
+        if value is not None and not (math.isfinite(value) and value >= 0):
+            raise InputError(f"model.system.{key}: a learning rate is ≥ 0, got {value}")
+    for key in ("beta1", "beta2"):
+        value = system.get(key)
+        if value is not None and not 0 <= value < 1:
+            raise InputError(f"model.system.{key}: Adam's β is in [0, 1), got {value}")
 
 
 def _optional(cls) -> dict[str, str]:
