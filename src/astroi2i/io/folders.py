@@ -8,7 +8,7 @@ from pathlib import Path
 
 from astroi2i.errors import InputError
 
-__all__ = ["require_empty_folder", "write_atomic", "require_not_an_input"]
+__all__ = ["require_empty_folder", "write_atomic", "require_not_an_input", "require_new_output"]
 
 
 @functools.cache
@@ -60,3 +60,11 @@ def require_not_an_input(output, inputs) -> None:
         if path.exists() and os.path.samefile(path, output):
             raise InputError(f"{output}: is also an input ({given}); write the output elsewhere, "
                              "so the data it is made from stay as they are")  # fmt: skip
+
+
+def require_new_output(output, inputs, *, overwrite: bool) -> None:
+    """An output file may be written: it is none of the inputs, and it does not exist unless
+    ``overwrite``."""
+    require_not_an_input(output, inputs)
+    if Path(output).exists() and not overwrite:
+        raise FileExistsError(f"{output}: exists; pass --overwrite to replace it")

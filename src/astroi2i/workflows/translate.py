@@ -23,7 +23,7 @@ from astroi2i.io.fits import (
     read_image,
     require_valid_pixels,
 )
-from astroi2i.io.folders import require_not_an_input
+from astroi2i.io.folders import require_new_output
 from astroi2i.io.stream import FitsRowWriter, ImageSource
 from astroi2i.metrics.uncertainty import shaped_sigma
 from astroi2i.sky.geometry import (
@@ -305,9 +305,7 @@ def translate(
     90 % and 95 % interval half-widths in σ (:mod:`astroi2i.metrics.uncertainty`).
     """
     output = Path(output)
-    require_not_an_input(output, inputs)
-    if output.exists() and not overwrite:
-        raise FileExistsError(f"{output}: exists; pass --overwrite to replace it")
+    require_new_output(output, inputs, overwrite=overwrite)
     keep_freed_memory()  # large tiles without page faults (workflows/memory.py)
     device = resolve_device(device)
     model, desc = loaded if loaded is not None else load(checkpoint, device=device, sigma=sigma)

@@ -166,16 +166,14 @@ def translate_twoway(
     :func:`predict_twoway` says."""
     from astroi2i.data.datasets import _stack
     from astroi2i.io.fits import read_image, write_image
-    from astroi2i.io.folders import require_not_an_input
+    from astroi2i.io.folders import require_new_output
     from astroi2i.io.image import SkyImage
     from astroi2i.io.manifest import parse_cell
     from astroi2i.io.units import band_units
     from astroi2i.workflows.translate_checks import check_frame, check_units
 
     output = Path(output)
-    require_not_an_input(output, inputs)
-    if output.exists() and not overwrite:
-        raise FileExistsError(f"{output}: exists; pass --overwrite to replace it")
+    require_new_output(output, inputs, overwrite=overwrite)
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     system, meta = loaded if loaded is not None else load_twoway(checkpoint, device=device)
     side = domain_side(meta, to)
