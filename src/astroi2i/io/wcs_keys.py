@@ -12,16 +12,21 @@ from astropy.io import fits
 
 from astroi2i.errors import InputError
 
-__all__ = ["check_wcs_keys"]
+__all__ = ["check_wcs_keys", "SKY_AXES", "SOLAR_AXES"]
+
+#: longitude → latitude axis names (CTYPE's first four characters, less the padding) of the
+#: sky's frames (equatorial, Galactic, ecliptic, supergalactic) and the Sun's
+#: (helioprojective, heliographic Stonyhurst and Carrington)
+SKY_AXES = {"RA": "DEC", "GLON": "GLAT", "ELON": "ELAT", "SLON": "SLAT"}
+SOLAR_AXES = {"HPLN": "HPLT", "HGLN": "HGLT", "CRLN": "CRLT"}
 
 #: numeric WCS keywords: a NaN or unparsable value in one of them makes astropy fall back to a
 #: default (CRVAL 0, CDELT 1), a silently wrong sky position
 _WCS_NUMBER = re.compile(
     r"^(CRVAL|CRPIX|CDELT|CROTA)\d$|^(CD|PC)\d_\d$|^(LONPOLE|LATPOLE|EQUINOX)$"
 )
-#: the first four characters of CTYPE that name a celestial axis (sky and solar)
-_CELESTIAL = ("RA--", "DEC-", "GLON", "GLAT", "ELON", "ELAT", "SLON", "SLAT",
-              "HPLN", "HPLT", "HGLN", "HGLT", "CRLN", "CRLT")  # fmt: skip
+#: the axis names that make a CTYPE celestial
+_CELESTIAL = {name for axes in (SKY_AXES, SOLAR_AXES) for pair in axes.items() for name in pair}
 
 
 def check_wcs_keys(header: fits.Header, source) -> None:
@@ -43,7 +48,7 @@ def check_wcs_keys(header: fits.Header, source) -> None:
             )
     for i in (1, 2):
         ctype = str(header.get(f"CTYPE{i}", "")).upper()
-        if ctype[:4] not in _CELESTIAL:
+        if ctype[:4].rstrip("-") not in _CELESTIAL:
             continue
         scale = [f"CDELT{i}", *(f"{m}{i}_{j}" for m in ("CD", "PC") for j in (1, 2))]
         for needed, default in ((f"CRVAL{i}", "0"), (f"CRPIX{i}", "pixel 0"),

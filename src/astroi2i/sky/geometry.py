@@ -14,6 +14,7 @@ from astropy.wcs import WCS
 from astroi2i.errors import InputError
 from astroi2i.io.fits import read_image
 from astroi2i.io.image import SkyImage, unit_to_string
+from astroi2i.io.wcs_keys import SKY_AXES, SOLAR_AXES
 
 __all__ = [
     "same_grid",
@@ -32,10 +33,6 @@ __all__ = [
     "FRAME_NAMES",
 ]
 
-#: longitude axis types of the solar frames (helioprojective, heliographic Stonyhurst and
-#: Carrington), and of the sky's (equatorial, Galactic, ecliptic, supergalactic)
-_SOLAR_LONGITUDES = ("HPLN", "HGLN", "CRLN")
-_SKY_LONGITUDES = ("RA", "GLON", "ELON", "SLON")
 #: how messages name each kind of coordinates :func:`sky_frame` tells apart
 FRAME_NAMES = {"sky": "sky coordinates (RA/Dec, Galactic or ecliptic axes)",
                "solar": "solar coordinates (helioprojective or heliographic axes)"}  # fmt: skip
@@ -57,9 +54,9 @@ def sky_frame(wcs: WCS | None) -> str:
     if wcs is None or not wcs.has_celestial:
         return ""
     longitude = wcs.wcs.lngtyp.strip().upper()
-    if longitude in _SOLAR_LONGITUDES:
+    if longitude in SOLAR_AXES:
         return "solar"
-    return "sky" if longitude in _SKY_LONGITUDES else ""
+    return "sky" if longitude in SKY_AXES else ""
 
 
 def _probe_pixels(shape: tuple[int, int]) -> np.ndarray:

@@ -44,19 +44,19 @@ def parse_fractions(text: str) -> dict[str, float]:
     InputError naming the option."""
     out = {}
     for part in text.split(","):
-        name, sep, value = part.partition("=")
+        name, sep, value = (p.strip() for p in part.partition("="))
         try:
             share = float(value)
         except ValueError:
             raise InputError(f"--split {text!r}: expected name=fraction,…") from None
-        if not sep or not name.strip():
+        if not sep or not name:
             raise InputError(f"--split {text!r}: expected name=fraction,…")
         if not np.isfinite(share) or share < 0:
-            raise InputError(f"--split {text!r}: the share of {name.strip()!r} is {value.strip()}, "
+            raise InputError(f"--split {text!r}: the share of {name!r} is {value}, "
                              "not a number ≥ 0")  # fmt: skip
-        if name.strip() in out:
-            raise InputError(f"--split {text!r}: {name.strip()!r} is named twice")
-        out[name.strip()] = share
+        if name in out:
+            raise InputError(f"--split {text!r}: {name!r} is named twice")
+        out[name] = share
     if not any(out.values()):
         raise InputError(f"--split {text!r}: every share is 0")
     return out
